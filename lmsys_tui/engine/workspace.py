@@ -1,0 +1,101 @@
+"""A workspace: one data dir holding `lmsys.duckdb`, `vectors/` and `index/`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from .errors import WorkspaceError
+from .store import migrate
+from .vectors import VectorFile
+
+DATABASE_FILE = "lmsys.duckdb"
+
+
+class Workspace:
+    """An open data dir. One DuckDB connection; threads take `con.cursor()`."""
+
+    def __init__(self, root: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.root = root
+        self.con = con
+        self._vector_files: dict[str, VectorFile] = {}
+
+    @property
+    def tmp_dir(self) -> Path:
+        path = self.root / "tmp"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def vector_path(self, space_id: str) -> Path:
+        return self.root / "vectors" / f"{space_id}.f16.npy"
+
+    def vector_file(self, space_id: str) -> VectorFile:
+        """The space's vector file, cut back to the rows DuckDB has committed."""
+        if space_id not in self._vector_files:
+            rows = self.con.execute(
+                "SELECT dim, n_vectors FROM embedding_spaces WHERE space_id = ?", [space_id]
+            ).fetchall()
+            if not rows:
+                raise WorkspaceError(f"no embedding space {space_id!r} in {self.root}")
+            try:
+                self._vector_files[space_id] = VectorFile(
+                    self.vector_path(space_id), dim=rows[0][0], committed_rows=rows[0][1]
+                )
+            except (OSError, ValueError) as error:
+                raise WorkspaceError(
+                    f"vectors of space {space_id!r} are damaged: {error}"
+                ) from None
+        return self._vector_files[space_id]
+
+    def count(self, table: str) -> int:
+        if not re.fullmatch(r"[a-z_]+", table):
+            raise ValueError(table)
+        return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
+    """Open (creating and migrating as needed) the workspace at `root`.
+
+    Raises:
+        WorkspaceError: the folder cannot be created, the database is locked by another
+            process, or its schema is newer than this version.
+    """
+    root = Path(root).expanduser()
+    database = root / DATABASE_FILE
+    if read_only and not database.exists():
+        raise WorkspaceError(f"no workspace at {root}: run a job first (lmsys-tui --run-job ...)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "vectors").mkdir(exist_ok=True)
+        (root / "index").mkdir(exist_ok=True)
+    except OSError as error:
+        raise WorkspaceError(f"cannot create workspace at {root}: {error.strerror}") from None
+    try:
+        con = duckdb.connect(str(database), read_only=read_only)
+    except duckdb.IOException as error:
+        first_line = str(error).splitlines()[0]
+        if "lock" in first_line.lower():
+            raise WorkspaceError(
+                f"workspace {root} is in use by another lmsys-tui process; try again when it ends"
+            ) from None
+        raise WorkspaceError(f"cannot open {database}: {first_line}") from None
+    except duckdb.Error as error:
+        raise WorkspaceError(f"{database} is not a lmsys-tui database: {error}") from None
+    if not read_only:
+        try:
+            migrate(con)
+        except BaseException:
+            con.close()
+            raise
+    return Workspace(root, con)

@@ -1,0 +1,1 @@
+"""Textual screens (the TUI arrives with issue 5)."""

@@ -1,0 +1,76 @@
+"""What `lmsys-tui` shows until the interactive screens land: the workspace's contents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .engine.errors import LmsysError
+from .engine.workspace import open_workspace
+
+
+def workspace_status(data_dir: Path) -> dict:
+    """Counts of queries per source, embedding spaces and clustering runs."""
+    with open_workspace(data_dir, read_only=True) as ws:
+        con = ws.con
+        sources = con.execute(
+            "SELECT source, count(*) FROM queries GROUP BY source ORDER BY source"
+        ).fetchall()
+        spaces = con.execute(
+            "SELECT space_id, model, dim, n_vectors FROM embedding_spaces ORDER BY space_id"
+        ).fetchall()
+        runs = con.execute(
+            "SELECT run_id, algorithm, space_id, n_queries, n_clusters, metrics "
+            "FROM clustering_runs WHERE status = 'complete' ORDER BY created_at, run_id"
+        ).fetchall()
+    return {
+        "data_dir": str(data_dir),
+        "sources": [{"source": s, "queries": n} for s, n in sources],
+        "spaces": [{"space_id": s, "model": m, "dim": d, "vectors": n} for s, m, d, n in spaces],
+        "runs": [
+            {
+                "run_id": r,
+                "algorithm": a,
+                "space_id": s,
+                "queries": q,
+                "clusters": k,
+                "silhouette": json.loads(m).get("silhouette"),
+            }
+            for r, a, s, q, k, m in runs
+        ],
+    }
+
+
+def print_status(data_dir: Path, as_json: bool) -> int:
+    console = Console()
+    try:
+        status = workspace_status(data_dir)
+    except LmsysError as error:
+        if as_json:
+            print(json.dumps({"error": str(error)}))
+        Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
+        return 2
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return 0
+    console.print(f"workspace {data_dir}", markup=False, highlight=False)
+    for title, rows in (
+        ("Sources", status["sources"]),
+        ("Embedding spaces", status["spaces"]),
+        ("Clustering runs", status["runs"]),
+    ):
+        table = Table(title=title, title_justify="left")
+        for column in rows[0] if rows else ["(none)"]:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(value) for value in row.values()))
+        console.print(table)
+    console.print(
+        "The interactive screens are not built yet; this is the workspace summary.",
+        style="dim",
+        markup=False,
+    )
+    return 0
