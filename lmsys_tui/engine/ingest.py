@@ -122,7 +122,7 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
             FROM (
                 SELECT *,
                     CASE WHEN json_type(conv_raw) = 'VARCHAR'
-                         THEN TRY_CAST(json_extract_string(conv_raw, '$') AS JSON)
+                         THEN coalesce(TRY_CAST(json_extract_string(conv_raw, '$') AS JSON), conv_raw)
                          ELSE conv_raw END AS conv
                 FROM (SELECT *, json_extract(rec, ?) AS conv_raw FROM ({})))"""
         conversation_params = [

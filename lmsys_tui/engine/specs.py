@@ -56,9 +56,9 @@ class ClusterStep(Step):
     seed: int = 42
     niter: PositiveInt = 20
     min_cluster_size: PositiveInt = Field(
-        5, description="hdbscan: smallest cluster, in micro-clusters"
+        3, description="hdbscan: smallest cluster, counted in micro-clusters"
     )
-    min_samples: PositiveInt | None = None
+    min_samples: PositiveInt | None = Field(1, description="hdbscan: density smoothing")
     micro_clusters: PositiveInt | None = Field(
         None, description="hdbscan: k-means micro-clusters it runs over (default n/20, 50..5000)"
     )

@@ -1,0 +1,260 @@
+"""Ingest: every source format and schema, bad-row counts, dedupe, limit, resume."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from lmsys_tui.engine import ingest
+from lmsys_tui.engine.errors import JobCancelled, SourceError
+from lmsys_tui.engine.ingest import load
+from lmsys_tui.engine.specs import LoadStep
+from tests.conftest import fixture_rows, write_jsonl
+
+
+def texts(ws, source=None):
+    sql = "SELECT query_text FROM queries" + (" WHERE source = ?" if source else "")
+    return [row[0] for row in ws.con.execute(sql + " ORDER BY query_id", [source] if source else []).fetchall()]
+
+
+def test_lmsys_jsonl_keeps_first_user_turn_and_fields(workspace, lmsys_file):
+    result = load(workspace, LoadStep(source=str(lmsys_file)))
+    assert result.loaded == 30 and result.read == 30 and result.skipped == {}
+    row = workspace.con.execute(
+        "SELECT conversation_id, source, model, language, turn, query_text, extra "
+        "FROM queries ORDER BY query_id LIMIT 1"
+    ).fetchall()[0]
+    assert row[:5] == ("sql-0", "chats.jsonl", "gpt-4", "English", 1)
+    assert row[5] == fixture_rows()[0]["conversation"][0]["content"]
+    assert json.loads(row[6]) == {"topic": "sql"}  # other source fields kept, conversation not
+
+
+def test_first_user_turn_skips_a_leading_system_message(workspace, tmp_path):
+    row = {"conversation_id": "a", "conversation": [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "answer"},
+        {"role": "user", "content": "second question"}]}
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "s.jsonl", [row]))))
+    assert texts(workspace) == ["first question"]
+    assert workspace.con.execute("SELECT turn FROM queries").fetchall() == [(2,)]
+
+
+def test_sharegpt_json_keeps_part_zero_only(workspace, tmp_path):
+    records = [
+        {"id": "abc_0", "conversations": [{"from": "human", "value": "hello there"},
+                                          {"from": "gpt", "value": "hi"}]},
+        {"id": "abc_1", "conversations": [{"from": "human", "value": "a later part"}]},
+        {"id": "xyz", "conversations": [{"from": "gpt", "value": "no human here"}]},
+    ]
+    path = tmp_path / "share.json"
+    path.write_text(json.dumps(records, indent=2))
+    result = load(workspace, LoadStep(source=str(path)))
+    assert texts(workspace) == ["hello there"]
+    assert workspace.con.execute("SELECT conversation_id FROM queries").fetchall() == [("abc",)]
+    assert result.skipped == {"continuation": 1, "no_user_turn": 1}
+
+
+def test_cut_off_json_array_reads_every_complete_record(workspace, tmp_path):
+    records = [{"id": f"r{i}_0", "conversations": [{"from": "human", "value": f"question {i}"}]}
+               for i in range(3)]
+    whole = json.dumps(records, indent=2)
+    path = tmp_path / "cut.json"
+    path.write_text(whole[: whole.rindex("question 2") + 5])  # stop inside the third record
+    result = load(workspace, LoadStep(source=str(path)))
+    assert texts(workspace) == ["question 0", "question 1"]
+    assert any("read its 2 complete records" in note for note in result.notes)
+
+
+def test_parquet_with_native_lists(workspace, tmp_path):
+    path = tmp_path / "chats.parquet"
+    source = write_jsonl(tmp_path / "src.jsonl", fixture_rows()[:5])
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{source}')) TO '{path}' (FORMAT parquet)")
+    result = load(workspace, LoadStep(source=str(path)))
+    assert result.loaded == 5
+    assert texts(workspace)[0] == fixture_rows()[0]["conversation"][0]["content"]
+
+
+def test_csv_plain_table_with_named_text_column(workspace, tmp_path):
+    path = tmp_path / "prompts.csv"
+    path.write_text('id,prompt,lang\n1,"What is SQL?",en\n2,"Wie spät ist es?",de\n3,"",en\n')
+    result = load(workspace, LoadStep(source=str(path), text_column="prompt", id_column="id"))
+    assert texts(workspace) == ["What is SQL?", "Wie spät ist es?"]
+    assert result.skipped == {"empty_text": 1}
+    ids = workspace.con.execute("SELECT conversation_id FROM queries ORDER BY 1").fetchall()
+    assert ids == [("1",), ("2",)]
+
+
+def test_plain_table_without_a_text_column_says_how_to_name_it(workspace, tmp_path):
+    path = tmp_path / "prompts.csv"
+    path.write_text("id,prompt\n1,hello\n")
+    with pytest.raises(SourceError, match="text_column"):
+        load(workspace, LoadStep(source=str(path)))
+
+
+def test_folder_of_mixed_files_and_gzip(workspace, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    rows = fixture_rows()
+    write_jsonl(folder / "a.jsonl", rows[:10])
+    with gzip.open(folder / "b.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in rows[10:20])
+    (folder / "notes.txt").write_text("not a data file")
+    result = load(workspace, LoadStep(source=str(folder)))
+    assert result.loaded == 20
+    assert result.source == "logs"
+
+
+def test_bad_rows_are_skipped_and_counted_by_reason(workspace, tmp_path):
+    good = fixture_rows()[:3]
+    bad = [
+        {"conversation_id": "no-user", "conversation": [{"role": "assistant", "content": "hi"}]},
+        {"conversation_id": "empty", "conversation": [{"role": "user", "content": "   \n "}]},
+        {"conversation_id": "number", "conversation": [{"role": "user", "content": 42}]},
+        {"conversation_id": "not-a-list", "conversation": "just a string"},
+        {"conversation_id": {"nested": 1}, "conversation": [{"role": "user", "content": "x"}]},
+        {"conversation_id": "no-conversation"},
+        ["an", "array", "not", "an", "object"],
+    ]
+    path = write_jsonl(tmp_path / "bad.jsonl", good + bad, raw_lines=("{broken json", ""))
+    result = load(workspace, LoadStep(source=str(path)))
+    assert result.loaded == 3
+    assert result.skipped == {
+        "invalid_json": 1, "no_user_turn": 2, "empty_text": 1, "wrong_type": 4,
+    }
+    assert result.read == 3 + len(bad) + 1
+
+
+def test_loading_twice_adds_nothing_and_duplicates_in_source_count_once(workspace, tmp_path):
+    rows = fixture_rows()[:4]
+    path = write_jsonl(tmp_path / "dup.jsonl", rows + rows[:2])
+    first = load(workspace, LoadStep(source=str(path)))
+    assert first.loaded == 4 and first.skipped == {"duplicate_in_source": 2}
+    second = load(workspace, LoadStep(source=str(path)))
+    assert second.loaded == 0 and second.already_loaded == 4
+    assert workspace.count("queries") == 4
+
+
+def test_rows_without_ids_are_identified_by_their_text(workspace, tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "same"}\n{"prompt": "same"}\n{"prompt": "other"}\n')
+    load(workspace, LoadStep(source=str(path), text_column="prompt"))
+    load(workspace, LoadStep(source=str(path), text_column="prompt"))
+    assert texts(workspace) == ["same", "other"]
+
+
+def test_limit_takes_the_first_rows_and_sample_is_seeded(workspace, tmp_path, lmsys_file):
+    result = load(workspace, LoadStep(source=str(lmsys_file), limit=5))
+    assert result.loaded == 5 and result.over_limit == 25
+    assert texts(workspace) == [r["conversation"][0]["content"] for r in fixture_rows()[:5]]
+    picks = []
+    for name in ("s1", "s2"):
+        load(workspace, LoadStep(source=str(lmsys_file), limit=7, sample=True, seed=3, name=name))
+        picks.append(sorted(texts(workspace, name)))
+    assert picks[0] == picks[1] and len(picks[0]) == 7
+    assert picks[0] != sorted(texts(workspace, "chats.jsonl")[:7])
+
+
+def test_huge_text_is_truncated_and_counted(workspace, tmp_path):
+    row = {"conversation_id": "big", "conversation": [{"role": "user", "content": "x" * 5000}]}
+    result = load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "h.jsonl", [row])),
+                                      max_chars=1000))
+    assert result.truncated == 1
+    assert workspace.con.execute("SELECT length(query_text) FROM queries").fetchall() == [(1000,)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.jsonl", None, "no such file or folder"),
+        ("table.xlsx", "x", "unknown format .xlsx"),
+        ("fake.parquet", "this is not parquet", "cannot read"),
+    ],
+)
+def test_wrong_path_or_format_is_a_one_line_error(workspace, tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SourceError, match=message) as caught:
+        load(workspace, LoadStep(source=str(path)))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_failed_load_keeps_earlier_results(workspace, tmp_path, lmsys_file):
+    load(workspace, LoadStep(source=str(lmsys_file)))
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 garbage")
+    with pytest.raises(SourceError):
+        load(workspace, LoadStep(source=str(broken)))
+    assert workspace.count("queries") == 30
+
+
+def test_hub_stream_resumes_after_interruption(workspace, tmp_path, monkeypatch):
+    parquet = tmp_path / "hub.parquet"
+    source = write_jsonl(tmp_path / "src.jsonl", fixture_rows())
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{source}')) TO '{parquet}' (FORMAT parquet)")
+    monkeypatch.setattr(ingest, "HUB_BATCH_ROWS", 8)
+    step = LoadStep(source=f"hf://parquet:{parquet}", name="hub")
+    original = ingest.iter_hub_batches
+    monkeypatch.setattr(ingest, "iter_hub_batches", lambda d, s: original(d, s, batch_rows=8))
+
+    def stop_after_two_batches(event):
+        if event.done >= 16:
+            raise JobCancelled("stopped")
+
+    with pytest.raises(JobCancelled):
+        load(workspace, step, stop_after_two_batches)
+    assert workspace.count("queries") == 16  # two committed batches survive
+    result = load(workspace, step)
+    assert result.already_loaded == 16 and result.loaded == 14
+    assert workspace.count("queries") == 30
+    status = workspace.con.execute("SELECT status FROM loads ORDER BY started_at").fetchall()
+    assert [s for (s,) in status] == ["cancelled", "complete"]
+
+
+def test_hub_limit_stops_the_stream(workspace, tmp_path, monkeypatch):
+    parquet = tmp_path / "hub.parquet"
+    source = write_jsonl(tmp_path / "src.jsonl", fixture_rows())
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{source}')) TO '{parquet}' (FORMAT parquet)")
+    original = ingest.iter_hub_batches
+    monkeypatch.setattr(ingest, "iter_hub_batches", lambda d, s: original(d, s, batch_rows=8))
+    result = load(workspace, LoadStep(source=f"hf://parquet:{parquet}", limit=10))
+    assert result.loaded == 10
+
+
+def test_gated_and_offline_hub_errors_are_explained_in_one_line():
+    gated = ingest._explain_hub_error(
+        "lmsys/lmsys-chat-1m", RuntimeError("Dataset 'lmsys/lmsys-chat-1m' is a gated dataset\nmore")
+    )
+    assert "HF_TOKEN" in gated and "accept its terms" in gated and "\n" not in gated
+    offline = ingest._explain_hub_error("a/b", ConnectionError("Failed to resolve host"))
+    assert offline.startswith("cannot reach the Hugging Face hub")
+
+
+def test_unreachable_hub_dataset_is_a_one_line_error(tmp_path):
+    # A fresh process, since datasets reads HF_HUB_OFFLINE when it is first imported.
+    script = (
+        "import sys; from lmsys_tui.engine.workspace import open_workspace;"
+        "from lmsys_tui.engine.ingest import load; from lmsys_tui.engine.specs import LoadStep;"
+        "from lmsys_tui.engine.errors import SourceError\n"
+        "try:\n load(open_workspace(sys.argv[1]), LoadStep(source='nobody-here/no-such-data'))\n"
+        "except SourceError as error:\n print(error)"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "ws")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.startswith("cannot reach the Hugging Face hub for nobody-here/no-such-data")
+    assert done.stdout.count("\n") == 1
+
+
+def test_sharegpt_sample_reads_every_complete_record(workspace):
+    result = load(workspace, LoadStep(source="sharegpt-sample", limit=50))
+    assert result.loaded == 50
+    assert any("complete records" in note for note in result.notes)
+    assert result.read > 9000  # every record of the bundled file is read and classified
