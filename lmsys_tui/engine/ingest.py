@@ -63,7 +63,7 @@ class LoadResult:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "skipped": dict(sorted(self.skipped.items()))}
 
 
 def _path(key: str) -> str:

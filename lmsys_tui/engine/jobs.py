@@ -49,8 +49,12 @@ def parse_job_file(path: Path | str) -> JobSpec:
 
 
 def describe_validation_error(path: Path, text: str, error: ValidationError) -> str:
-    """The first error as `file:line: section.key: what is wrong`."""
-    first = error.errors()[0]
+    """The first error as `file:line: section.key: what is wrong`.
+
+    An unknown key is reported before the missing key it probably misspells.
+    """
+    problems = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = problems[0]
     loc = [str(part) for part in first["loc"]]
     key = ".".join(loc) or "(top level)"
     line = _line_of(text, loc)

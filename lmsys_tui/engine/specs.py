@@ -45,6 +45,9 @@ class EmbedStep(Step):
     provider: Literal["sentence-transformers", "litellm"] = "sentence-transformers"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: PositiveInt | None = Field(None, description="default: 16 on CPU, 256 on GPU")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: fp16 on GPU, bf16 on CPUs with native bf16, else fp32"
+    )
     api_base: str | None = None
 
 

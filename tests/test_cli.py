@@ -1,0 +1,90 @@
+"""The lmsys-tui command: --run-job exit codes and JSON output, the workspace summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from lmsys_tui.cli import main
+
+
+def run_cli(*args, env_home=None):
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    if env_home:
+        env["LMSYS_TUI_HOME"] = str(env_home)
+    return subprocess.run([sys.executable, "-m", "lmsys_tui.cli", *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[load]\nsource = "{lmsys_file}"\n\n[embed]\ndevice = "cpu"\n\n'
+        '[cluster]\nalgorithm = "kmeans"\nn_clusters = 3\n'
+    )
+    done = run_cli("--data-dir", str(tmp_path / "ws"), "--run-job", str(job), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # stdout is exactly one JSON document
+    assert result["load"]["loaded"] == 30
+    assert result["embed"] == {**result["embed"], "space_id": "st-all-minilm-l6-v2",
+                               "embedded": 30, "dim": 384}
+    assert result["cluster"]["n_clusters"] == 3 and result["cluster"]["n_queries"] == 30
+    assert "embed:" in done.stderr  # plain progress lines when not a terminal
+
+    status = run_cli("--json", env_home=tmp_path / "ws")
+    summary = json.loads(status.stdout)
+    assert summary["sources"] == [{"source": "chats.jsonl", "queries": 30}]
+    assert summary["runs"][0]["clusters"] == 3
+
+
+def test_bad_job_file_fails_with_one_line_and_json_error(tmp_path, capsys):
+    job = tmp_path / "job.toml"
+    job.write_text('[load]\nsourc = "x"\n')
+    assert main(["--data-dir", str(tmp_path / "ws"), "--run-job", str(job), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "error": f"{job}:2: load.sourc: unknown key; did you mean 'source'?"}
+    assert captured.err.strip().count("\n") == 0 and "Traceback" not in captured.err
+
+
+def test_missing_source_fails_without_traceback(tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text(f'[load]\nsource = "{tmp_path / "nothing.parquet"}"\n')
+    done = run_cli("--data-dir", str(tmp_path / "ws"), "--run-job", str(job))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: no such file or folder: {tmp_path / 'nothing.parquet'}"
+    assert done.stdout == ""
+
+
+def test_summary_of_a_missing_workspace_is_an_error(tmp_path, capsys):
+    assert main(["--data-dir", str(tmp_path / "none")]) == 2
+    assert "no workspace" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_with_a_resume_hint(tmp_path, capsys, monkeypatch):
+    from lmsys_tui import batch
+
+    def interrupted(ws, spec, progress):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "run_job", interrupted)
+    job = tmp_path / "job.toml"
+    job.write_text('[load]\nsource = "sharegpt-sample"\n')
+    assert batch.run_job_file(str(job), tmp_path / "ws", as_json=False) == 130
+    assert "run the job again to resume" in capsys.readouterr().err
+
+
+def test_plain_progress_prints_messages_and_throttles_counts():
+    import io
+
+    from lmsys_tui.batch import PlainProgress
+    from lmsys_tui.engine.progress import Progress
+
+    stream = io.StringIO()
+    sink = PlainProgress(stream, interval=3600)
+    sink(Progress("embed", 0, 100, "loading model"))
+    for done in range(1, 101):
+        sink(Progress("embed", done, 100))
+    assert stream.getvalue().splitlines() == ["embed: loading model", "embed: 100/100"]

@@ -1,0 +1,22 @@
+"""The engine and --run-job never import Textual; heavy libraries load only when used."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["textual", "torch", "sentence_transformers", "litellm", "faiss", "hdbscan", "datasets"]
+
+
+def imported_after(code: str) -> dict[str, bool]:
+    probe = f"{code}\nimport sys, json\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_engine_and_batch_path_import_nothing_heavy():
+    loaded = imported_after(
+        "import lmsys_tui.cli, lmsys_tui.batch, lmsys_tui.status, lmsys_tui.engine.jobs"
+    )
+    assert not any(loaded.values()), loaded
