@@ -31,19 +31,23 @@ def run(name: str, vectors: np.ndarray, k_values: list[int], hdbscan: bool) -> N
         started = time.perf_counter()
         labels, _, backend = kmeans(vectors, k, seed=42, niter=20, device="auto")
         seconds = time.perf_counter() - started
-        print(f"{name:10} {len(vectors):>9,}  kmeans k={k:<5} {seconds:7.1f} s  ({backend})",
-              flush=True)
+        print(
+            f"{name:10} {len(vectors):>9,}  kmeans k={k:<5} {seconds:7.1f} s  ({backend})",
+            flush=True,
+        )
     if hdbscan:
         started = time.perf_counter()
         found = hdbscan_micro(vectors, 3, 1, None, seed=42, niter=20)
         seconds = time.perf_counter() - started
         ids, centroids, _ = centroids_of(vectors, found.labels)
-        distance = 1 - np.einsum(
-            "ij,ij->i", vectors, centroids[np.searchsorted(ids, found.labels)])
+        distance = 1 - np.einsum("ij,ij->i", vectors, centroids[np.searchsorted(ids, found.labels)])
         metrics = quality_metrics(vectors, found.labels, distance, seed=42)
-        print(f"{name:10} {len(vectors):>9,}  hdbscan       {seconds:7.1f} s  "
-              f"{metrics['n_clusters']} clusters, noise {metrics['noise_share']:.0%}, "
-              f"micro {found.extra_metrics['micro_clusters']}", flush=True)
+        print(
+            f"{name:10} {len(vectors):>9,}  hdbscan       {seconds:7.1f} s  "
+            f"{metrics['n_clusters']} clusters, noise {metrics['noise_share']:.0%}, "
+            f"micro {found.extra_metrics['micro_clusters']}",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -58,8 +58,10 @@ def main() -> None:
         order = {text: i for i, text in enumerate(prompts)}
         expected = reference[[order[texts[i]] for i in ids]]
         cosine = np.sum(expected * vectors, axis=1)
-        print(f"# embed on {machine()}; {len(prompts):,} real prompts; device {embedder.device}, "
-              f"precision {embedder.precision}")
+        print(
+            f"# embed on {machine()}; {len(prompts):,} real prompts; device {embedder.device}, "
+            f"precision {embedder.precision}"
+        )
         print(f"plain encode      {plain_rate:8.1f} prompts/s")
         print(f"lmsys-tui embed   {ours_rate:8.1f} prompts/s   ratio {ours_rate / plain_rate:.2f}")
         print(f"vectors vs plain  cosine mean {cosine.mean():.5f}, min {cosine.min():.5f}")

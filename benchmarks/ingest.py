@@ -1,6 +1,6 @@
 """Ingest throughput: LMSYS-schema JSONL and Parquet built from real prompts, 10k to 1M rows.
 
-    python benchmarks/ingest.py [--rows 10000 100000 1000000]
+python benchmarks/ingest.py [--rows 10000 100000 1000000]
 """
 
 from __future__ import annotations

@@ -14,8 +14,13 @@ def run_cli(*args, env_home=None):
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     if env_home:
         env["LMSYS_TUI_HOME"] = str(env_home)
-    return subprocess.run([sys.executable, "-m", "lmsys_tui.cli", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lmsys_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
@@ -28,8 +33,12 @@ def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # stdout is exactly one JSON document
     assert result["load"]["loaded"] == 30
-    assert result["embed"] == {**result["embed"], "space_id": "st-all-minilm-l6-v2",
-                               "embedded": 30, "dim": 384}
+    assert result["embed"] == {
+        **result["embed"],
+        "space_id": "st-all-minilm-l6-v2",
+        "embedded": 30,
+        "dim": 384,
+    }
     assert result["cluster"]["n_clusters"] == 3 and result["cluster"]["n_queries"] == 30
     assert "embed:" in done.stderr  # plain progress lines when not a terminal
 
@@ -45,7 +54,8 @@ def test_bad_job_file_fails_with_one_line_and_json_error(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path / "ws"), "--run-job", str(job), "--json"]) == 1
     captured = capsys.readouterr()
     assert json.loads(captured.out) == {
-        "error": f"{job}:2: load.sourc: unknown key; did you mean 'source'?"}
+        "error": f"{job}:2: load.sourc: unknown key; did you mean 'source'?"
+    }
     assert captured.err.strip().count("\n") == 0 and "Traceback" not in captured.err
 
 

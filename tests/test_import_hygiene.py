@@ -10,7 +10,9 @@ HEAVY = ["textual", "torch", "sentence_transformers", "litellm", "faiss", "hdbsc
 
 
 def imported_after(code: str) -> dict[str, bool]:
-    probe = f"{code}\nimport sys, json\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    probe = (
+        f"{code}\nimport sys, json\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -10,7 +10,6 @@ import numpy as np
 
 from .errors import ClusterError
 
-
 REDO_WORK = 20_000_000
 
 

@@ -1,8 +1,8 @@
 """Load sources into the `queries` table: the first user turn of each conversation.
 
-All heavy lifting is one DuckDB statement per batch: every record arrives as JSON, is
-classified (kept, or skipped with a reason), deduplicated within the source and against
-what is already loaded, and inserted in one transaction. A rerun of the same load adds
+All heavy lifting is SQL in DuckDB, one transaction per batch: every record arrives as
+JSON, is classified (kept, or skipped with a reason), deduplicated within the source and
+against what is already loaded, and inserted. A rerun of the same load adds
 nothing; an interrupted one rolls back its open batch and the rerun picks up from there.
 """
 
@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import duckdb
 
@@ -22,14 +22,6 @@ from .sources import HubSource, LocalSource, resolve
 from .specs import LoadStep
 from .workspace import Workspace
 
-SKIP_REASONS = (
-    "invalid_json",
-    "wrong_type",
-    "no_user_turn",
-    "empty_text",
-    "continuation",
-    "duplicate_in_source",
-)
 _BLANK = r"[\s\p{Z}\x{200B}\x{FEFF}]*"  # RE2: a prompt of only these is empty
 HUB_BATCH_ROWS = 50_000
 
@@ -70,6 +62,10 @@ def _path(key: str) -> str:
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _with_id(schema: Schema, id_column: str | None) -> Schema:
+    return replace(schema, id_key=id_column) if id_column else schema
+
+
 def text_schema(text_column: str, id_column: str | None) -> Schema:
     return Schema("text", None, "", "", (), id_column, text_key=text_column)
 
@@ -83,8 +79,7 @@ def detect_schema(
             raise SourceError('schema = "text" needs text_column = "<column with the prompt>"')
         return text_schema(step.text_column, step.id_column)
     if step.schema_ in ("lmsys", "sharegpt"):
-        base = LMSYS if step.schema_ == "lmsys" else SHAREGPT
-        return Schema(**{**asdict(base), "id_key": step.id_column or base.id_key})
+        return _with_id(LMSYS if step.schema_ == "lmsys" else SHAREGPT, step.id_column)
     rows = con.execute(
         f"SELECT DISTINCT unnest(json_keys(rec)) FROM (SELECT rec FROM ({relation_sql}) "
         "WHERE json_type(rec) = 'OBJECT' LIMIT 100)",
@@ -92,9 +87,9 @@ def detect_schema(
     ).fetchall()
     keys = {row[0] for row in rows}
     if "conversation" in keys:
-        return Schema(**{**asdict(LMSYS), "id_key": step.id_column or LMSYS.id_key})
+        return _with_id(LMSYS, step.id_column)
     if "conversations" in keys:
-        return Schema(**{**asdict(SHAREGPT), "id_key": step.id_column or SHAREGPT.id_key})
+        return _with_id(SHAREGPT, step.id_column)
     shown = ", ".join(sorted(keys)[:12]) or "none"
     raise SourceError(
         "cannot tell the schema: no `conversation` (LMSYS) or `conversations` (ShareGPT) "
@@ -103,54 +98,66 @@ def detect_schema(
 
 
 def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
-    """SQL yielding one row per record, in source order: its skip reason (NULL = keep) and fields.
+    """SQL yielding one row per record, in source order: skip reason (NULL = keep), fields.
 
     Built as nested SELECTs so each JSON value is extracted once (DuckDB re-evaluates a
-    column alias at every use in the same SELECT). Only the roles of a conversation are
-    extracted to find the first user turn, so long assistant replies are never copied.
+    column alias at every use in the same SELECT), and the record's fields come out of one
+    multi-path `json_extract`, so each record is parsed once. Only the roles of a
+    conversation are extracted to find the first user turn: long replies are never copied.
     """
+    top_paths = [
+        _path(schema.text_key or schema.conversation_key),
+        _path(schema.id_key) if schema.id_key else "$.__no_id_column__",
+        "$.model",
+        "$.language",
+        "$.turn",
+    ]
+    fields_layer = """
+        SELECT rec, left(ltrim(rec::VARCHAR), 1) = '{{' AS is_object,
+               f[1] AS top, f[2] AS raw_id, f[3] AS model, f[4] AS language, f[5] AS turn
+        FROM (SELECT rec, json_extract(rec, ?::VARCHAR[]) AS f FROM ({}))"""
     if schema.text_key is not None:
-        conversation_layer = "SELECT *, NULL::JSON AS conv, NULL::VARCHAR[] AS roles FROM ({})"
+        conversation_layer = (
+            "SELECT *, top AS content, 1 AS user_turns, NULL::JSON AS conv FROM ({})"
+        )
         conversation_params: list = []
-        content_layer = "SELECT *, json_extract(rec, ?) AS content, 1 AS user_turns FROM ({})"
-        content_params = [_path(schema.text_key)]
         conversation_checks = ""
     else:
         conversation_layer = """
-            SELECT *,
-                CASE WHEN json_type(conv) = 'ARRAY' THEN json_extract_string(conv, ?) END AS roles
-            FROM (
-                SELECT *,
-                    CASE WHEN json_type(conv_raw) = 'VARCHAR'
-                         THEN coalesce(TRY_CAST(json_extract_string(conv_raw, '$') AS JSON), conv_raw)
-                         ELSE conv_raw END AS conv
-                FROM (SELECT *, json_extract(rec, ?) AS conv_raw FROM ({})))"""
-        conversation_params = [
-            "$[*]." + _path(schema.role_key)[2:],
-            _path(schema.conversation_key),
-        ]
-        content_layer = """
             SELECT *,
                 json_extract(conv, '$[' || (first_user_index - 1) || '].' || ?) AS content
             FROM (
                 SELECT *,
                     list_position(is_user, true) AS first_user_index,
                     len(list_filter(is_user, lambda u: u)) AS user_turns
-                FROM (SELECT *, list_transform(roles, lambda r: list_contains(?, r)) AS is_user
-                      FROM ({})))"""
-        content_params = [_path(schema.content_key)[2:], list(schema.user_roles)]
+                FROM (
+                    SELECT *, list_transform(roles, lambda r: list_contains(?, r)) AS is_user
+                    FROM (
+                        SELECT *,
+                            CASE WHEN json_type(conv) = 'ARRAY'
+                                 THEN json_extract_string(conv, ?) END AS roles
+                        FROM (
+                            SELECT *,
+                                CASE WHEN json_type(top) = 'VARCHAR'
+                                     THEN coalesce(TRY_CAST(top ->> '$' AS JSON), top)
+                                     ELSE top END AS conv
+                            FROM ({})))))"""
+        conversation_params = [
+            _path(schema.content_key)[2:],
+            list(schema.user_roles),
+            "$[*]." + _path(schema.role_key)[2:],
+        ]
         conversation_checks = """
                 WHEN conv IS NULL OR json_type(conv) = 'NULL' THEN 'no_user_turn'
                 WHEN json_type(conv) <> 'ARRAY' THEN 'wrong_type'
                 WHEN first_user_index IS NULL OR first_user_index = 0 THEN 'no_user_turn'"""
-    id_path = _path(schema.id_key) if schema.id_key else '$."\x00none"'
     part = "regexp_extract(full_id, '^(.+)_([0-9]+)$', 2)" if schema.name == "sharegpt" else "''"
     missing_content = "'no_user_turn'" if schema.text_key is None else "'empty_text'"
-    fields_layer = f"""
+    reason_layer = f"""
         SELECT *,
             CASE
                 WHEN rec IS NULL THEN 'invalid_json'
-                WHEN json_type(rec) <> 'OBJECT' THEN 'wrong_type'
+                WHEN NOT is_object THEN 'wrong_type'
                 {conversation_checks}
                 WHEN content IS NULL OR content_type = 'NULL' THEN {missing_content}
                 WHEN content_type <> 'VARCHAR' THEN 'wrong_type'
@@ -159,31 +166,28 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
                      AND json_type(raw_id) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')
                      THEN 'wrong_type'
             END AS reason,
-            coalesce(json_extract_string(raw_id, '$'), 'md5:' || md5(text)) AS full_id
+            coalesce(raw_id ->> '$', 'md5:' || md5(text)) AS full_id
         FROM (
-            SELECT *,
-                json_type(content) AS content_type,
-                json_extract_string(content, '$') AS text,
-                json_extract(rec, ?) AS raw_id
+            SELECT *, json_type(content) AS content_type, content ->> '$' AS text
             FROM ({{}}))"""
-    sql = f"""
+    output_layer = f"""
         SELECT
             reason, text,
             CASE WHEN part = '' THEN full_id
                  ELSE regexp_extract(full_id, '^(.+)_([0-9]+)$', 1) END AS conversation_id,
             CASE WHEN part NOT IN ('', '0') THEN 'continuation' END AS part_reason,
-            json_extract_string(rec, '$.model') AS model,
-            json_extract_string(rec, '$.language') AS language,
-            coalesce(TRY_CAST(json_extract_string(rec, '$.turn') AS INTEGER), user_turns) AS turn,
+            model ->> '$' AS model,
+            language ->> '$' AS language,
+            coalesce(TRY_CAST(turn ->> '$' AS INTEGER), user_turns) AS turn,
             json_merge_patch(rec, ?) AS extra
         FROM (SELECT *, {part} AS part FROM ({{}}))
     """
-    # Innermost first: the relation, then conversation, content and fields layers.
+    # Innermost first: the relation, then the fields, conversation, reason and output layers.
     query = relation_sql
-    for layer in (conversation_layer, content_layer, fields_layer, sql):
+    for layer in (fields_layer, conversation_layer, reason_layer, output_layer):
         query = layer.format(query)
     # Placeholders appear outermost first in the text, so their values go in that order.
-    params = [_extra_patch(schema), _BLANK, id_path, *content_params, *conversation_params]
+    params = [_extra_patch(schema), _BLANK, *conversation_params, top_paths]
     return query, params
 
 

@@ -68,7 +68,8 @@ def resolve(
         return _local(path, fmt, name or path.name, tmp_dir)
     if source.startswith(HUB_PREFIX):
         return HubSource(name or source[len(HUB_PREFIX) :], source[len(HUB_PREFIX) :])
-    if _HUB_NAME.match(source) and not source.startswith((".", "/")):
+    looks_like_file = file_format(path) is not None or source.startswith((".", "/", "~"))
+    if _HUB_NAME.match(source) and not looks_like_file:
         return HubSource(name or source, source)
     raise SourceError(f"no such file or folder: {source}")
 

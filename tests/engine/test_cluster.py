@@ -18,7 +18,8 @@ from lmsys_tui.engine.workspace import open_workspace
 def members(ws, run_id):
     return ws.con.execute(
         "SELECT q.extra->>'topic', c.cluster_id, c.distance, c.probability "
-        "FROM query_clusters c JOIN queries q USING (query_id) WHERE run_id = ?", [run_id]
+        "FROM query_clusters c JOIN queries q USING (query_id) WHERE run_id = ?",
+        [run_id],
     ).fetchall()
 
 
@@ -36,7 +37,8 @@ def test_kmeans_run_finds_the_topics_and_stores_everything(embedded_workspace):
         rows = members(ws, "km3")
         run = ws.con.execute(
             "SELECT algorithm, space_id, parameters, n_queries, n_clusters, metrics, status "
-            "FROM clustering_runs WHERE run_id = 'km3'").fetchall()[0]
+            "FROM clustering_runs WHERE run_id = 'km3'"
+        ).fetchall()[0]
         clusters = ws.con.execute(
             "SELECT cluster_id, size, len(centroid) FROM clusters WHERE run_id = 'km3' ORDER BY 1"
         ).fetchall()
@@ -77,8 +79,9 @@ def test_hdbscan_run_keeps_noise_as_minus_one(embedded_workspace):
     with open_workspace(root) as ws:
         result = cluster_space(ws, step, space)
         rows = members(ws, "hdb")
-        sizes = dict(ws.con.execute(
-            "SELECT cluster_id, size FROM clusters WHERE run_id = 'hdb'").fetchall())
+        sizes = dict(
+            ws.con.execute("SELECT cluster_id, size FROM clusters WHERE run_id = 'hdb'").fetchall()
+        )
     labels = [cluster_id for _, cluster_id, _, _ in rows]
     assert len(rows) == 30 and result.n_clusters >= 2
     assert all(label >= -1 for label in labels)

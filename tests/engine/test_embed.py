@@ -41,7 +41,9 @@ def test_vectors_line_up_with_their_queries_after_reopening(tmp_path, lmsys_file
         texts = dict(ws.con.execute("SELECT query_id, query_text FROM queries").fetchall())
     expected = HashEmbedder().embed([texts[i] for i in ids])
     np.testing.assert_allclose(vectors, expected, atol=2e-3)  # float16 on disk
-    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=2e-3)
+    assert vectors.dtype == np.float32 and np.allclose(
+        np.linalg.norm(vectors, axis=1), 1, atol=2e-3
+    )
 
 
 def test_new_queries_are_appended_to_the_same_space(workspace, lmsys_file, tmp_path):
@@ -61,8 +63,17 @@ def test_embedding_an_empty_workspace_is_a_clear_error(workspace):
 
 def test_unknown_model_name_is_a_one_line_error(workspace, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "a.jsonl", [
-        {"conversation_id": "1", "conversation": [{"role": "user", "content": "hi"}]}]))))
+    load(
+        workspace,
+        LoadStep(
+            source=str(
+                write_jsonl(
+                    tmp_path / "a.jsonl",
+                    [{"conversation_id": "1", "conversation": [{"role": "user", "content": "hi"}]}],
+                )
+            )
+        ),
+    )
     with pytest.raises(EmbedError, match="cannot load embedding model") as caught:
         embed_queries(workspace, EmbedStep(model=str(tmp_path / "no-such-model"), device="cpu"))
     assert "\n" not in str(caught.value)
@@ -73,8 +84,7 @@ def test_bundled_model_gives_normalised_vectors_that_group_topics(embedded_works
     assert space == "st-all-minilm-l6-v2"
     with open_workspace(root) as ws:
         ids, vectors = load_space_vectors(ws, space)
-        topics = dict(ws.con.execute(
-            "SELECT query_id, extra->>'topic' FROM queries").fetchall())
+        topics = dict(ws.con.execute("SELECT query_id, extra->>'topic' FROM queries").fetchall())
     assert vectors.shape == (30, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=2e-3)
     similarity = vectors @ vectors.T

@@ -20,7 +20,10 @@ from tests.conftest import fixture_rows, write_jsonl
 
 def texts(ws, source=None):
     sql = "SELECT query_text FROM queries" + (" WHERE source = ?" if source else "")
-    return [row[0] for row in ws.con.execute(sql + " ORDER BY query_id", [source] if source else []).fetchall()]
+    return [
+        row[0]
+        for row in ws.con.execute(sql + " ORDER BY query_id", [source] if source else []).fetchall()
+    ]
 
 
 def test_lmsys_jsonl_keeps_first_user_turn_and_fields(workspace, lmsys_file):
@@ -36,11 +39,15 @@ def test_lmsys_jsonl_keeps_first_user_turn_and_fields(workspace, lmsys_file):
 
 
 def test_first_user_turn_skips_a_leading_system_message(workspace, tmp_path):
-    row = {"conversation_id": "a", "conversation": [
-        {"role": "system", "content": "You are helpful."},
-        {"role": "user", "content": "first question"},
-        {"role": "assistant", "content": "answer"},
-        {"role": "user", "content": "second question"}]}
+    row = {
+        "conversation_id": "a",
+        "conversation": [
+            {"role": "system", "content": "You are helpful."},
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "answer"},
+            {"role": "user", "content": "second question"},
+        ],
+    }
     load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "s.jsonl", [row]))))
     assert texts(workspace) == ["first question"]
     assert workspace.con.execute("SELECT turn FROM queries").fetchall() == [(2,)]
@@ -48,8 +55,13 @@ def test_first_user_turn_skips_a_leading_system_message(workspace, tmp_path):
 
 def test_sharegpt_json_keeps_part_zero_only(workspace, tmp_path):
     records = [
-        {"id": "abc_0", "conversations": [{"from": "human", "value": "hello there"},
-                                          {"from": "gpt", "value": "hi"}]},
+        {
+            "id": "abc_0",
+            "conversations": [
+                {"from": "human", "value": "hello there"},
+                {"from": "gpt", "value": "hi"},
+            ],
+        },
         {"id": "abc_1", "conversations": [{"from": "human", "value": "a later part"}]},
         {"id": "xyz", "conversations": [{"from": "gpt", "value": "no human here"}]},
     ]
@@ -62,8 +74,10 @@ def test_sharegpt_json_keeps_part_zero_only(workspace, tmp_path):
 
 
 def test_cut_off_json_array_reads_every_complete_record(workspace, tmp_path):
-    records = [{"id": f"r{i}_0", "conversations": [{"from": "human", "value": f"question {i}"}]}
-               for i in range(3)]
+    records = [
+        {"id": f"r{i}_0", "conversations": [{"from": "human", "value": f"question {i}"}]}
+        for i in range(3)
+    ]
     whole = json.dumps(records, indent=2)
     path = tmp_path / "cut.json"
     path.write_text(whole[: whole.rindex("question 2") + 5])  # stop inside the third record
@@ -126,7 +140,10 @@ def test_bad_rows_are_skipped_and_counted_by_reason(workspace, tmp_path):
     result = load(workspace, LoadStep(source=str(path)))
     assert result.loaded == 3
     assert result.skipped == {
-        "invalid_json": 1, "no_user_turn": 2, "empty_text": 1, "wrong_type": 4,
+        "invalid_json": 1,
+        "no_user_turn": 2,
+        "empty_text": 1,
+        "wrong_type": 4,
     }
     assert result.read == 3 + len(bad) + 1
 
@@ -163,8 +180,9 @@ def test_limit_takes_the_first_rows_and_sample_is_seeded(workspace, tmp_path, lm
 
 def test_huge_text_is_truncated_and_counted(workspace, tmp_path):
     row = {"conversation_id": "big", "conversation": [{"role": "user", "content": "x" * 5000}]}
-    result = load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "h.jsonl", [row])),
-                                      max_chars=1000))
+    result = load(
+        workspace, LoadStep(source=str(write_jsonl(tmp_path / "h.jsonl", [row])), max_chars=1000)
+    )
     assert result.truncated == 1
     assert workspace.con.execute("SELECT length(query_text) FROM queries").fetchall() == [(1000,)]
 
@@ -184,6 +202,11 @@ def test_wrong_path_or_format_is_a_one_line_error(workspace, tmp_path, name, con
     with pytest.raises(SourceError, match=message) as caught:
         load(workspace, LoadStep(source=str(path)))
     assert "\n" not in str(caught.value)
+
+
+def test_a_missing_relative_file_is_not_taken_for_a_hub_name(workspace):
+    with pytest.raises(SourceError, match="no such file or folder: nowhere/missing.parquet"):
+        load(workspace, LoadStep(source="nowhere/missing.parquet"))
 
 
 def test_a_failed_load_keeps_earlier_results(workspace, tmp_path, lmsys_file):
@@ -230,7 +253,8 @@ def test_hub_limit_stops_the_stream(workspace, tmp_path, monkeypatch):
 
 def test_gated_and_offline_hub_errors_are_explained_in_one_line():
     gated = ingest._explain_hub_error(
-        "lmsys/lmsys-chat-1m", RuntimeError("Dataset 'lmsys/lmsys-chat-1m' is a gated dataset\nmore")
+        "lmsys/lmsys-chat-1m",
+        RuntimeError("Dataset 'lmsys/lmsys-chat-1m' is a gated dataset\nmore"),
     )
     assert "HF_TOKEN" in gated and "accept its terms" in gated and "\n" not in gated
     offline = ingest._explain_hub_error("a/b", ConnectionError("Failed to resolve host"))
@@ -247,8 +271,13 @@ def test_unreachable_hub_dataset_is_a_one_line_error(tmp_path):
         "except SourceError as error:\n print(error)"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "ws")],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "ws")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.stdout.startswith("cannot reach the Hugging Face hub for nobody-here/no-such-data")
     assert done.stdout.count("\n") == 1
 

@@ -28,10 +28,14 @@ def test_quickstart_example_is_valid():
 
 
 def test_unknown_key_names_line_key_and_suggestion(tmp_path):
-    path = write(tmp_path, '[load]\nsource = "x.jsonl"\n\n[cluster]\nalgorithm = "kmeans"\nn_clustrs = 5\n')
+    path = write(
+        tmp_path, '[load]\nsource = "x.jsonl"\n\n[cluster]\nalgorithm = "kmeans"\nn_clustrs = 5\n'
+    )
     with pytest.raises(JobFileError) as caught:
         parse_job_file(path)
-    assert str(caught.value) == f"{path}:6: cluster.n_clustrs: unknown key; did you mean 'n_clusters'?"
+    assert (
+        str(caught.value) == f"{path}:6: cluster.n_clustrs: unknown key; did you mean 'n_clusters'?"
+    )
 
 
 def test_wrong_type_names_line_and_key(tmp_path):
@@ -57,14 +61,17 @@ def test_invalid_toml_and_missing_file(tmp_path):
 
 
 def test_run_job_runs_steps_then_reuses_them(tmp_path, lmsys_file, monkeypatch):
-    monkeypatch.setattr(jobs, "embed_queries",
-                        lambda ws, step, progress: _embed_with_hash(ws, step, progress))
+    monkeypatch.setattr(
+        jobs, "embed_queries", lambda ws, step, progress: _embed_with_hash(ws, step, progress)
+    )
     monkeypatch.setattr(jobs, "make_embedder", lambda step: HashEmbedder())
-    spec = JobSpec.model_validate({
-        "load": {"source": str(lmsys_file)},
-        "embed": {"model": "hash-test-model"},
-        "cluster": {"n_clusters": 3, "seed": 1},
-    })
+    spec = JobSpec.model_validate(
+        {
+            "load": {"source": str(lmsys_file)},
+            "embed": {"model": "hash-test-model"},
+            "cluster": {"n_clusters": 3, "seed": 1},
+        }
+    )
     with open_workspace(tmp_path / "ws") as ws:
         first = run_job(ws, spec)
         second = run_job(ws, spec)

@@ -36,8 +36,12 @@ def test_a_failed_migration_leaves_the_previous_version(tmp_path):
     with pytest.raises(duckdb.Error):
         migrate(con, [["CREATE TABLE a (x INTEGER)"], ["CREATE TABLE b (x INT)", "BROKEN SQL"]])
     assert schema_version(con) == 1
-    assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'b'"
-                       ).fetchall()[0][0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'b'"
+        ).fetchall()[0][0]
+        == 0
+    )
 
 
 def test_a_newer_workspace_is_refused(tmp_path):
