@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .engine.errors import LmsysError
 from .engine.workspace import open_workspace
@@ -66,7 +67,7 @@ def print_status(data_dir: Path, as_json: bool) -> int:
         for column in rows[0] if rows else ["(none)"]:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(str(value) for value in row.values()))
+            table.add_row(*(Text(str(value)) for value in row.values()))  # data, not markup
         console.print(table)
     console.print(
         "The interactive screens are not built yet; this is the workspace summary.",

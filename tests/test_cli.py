@@ -98,3 +98,15 @@ def test_plain_progress_prints_messages_and_throttles_counts():
     for done in range(1, 101):
         sink(Progress("embed", done, 100))
     assert stream.getvalue().splitlines() == ["embed: loading model", "embed: 100/100"]
+
+
+def test_summary_shows_source_names_literally(tmp_path):
+    path = tmp_path / "[bold]evil[red].jsonl"
+    path.write_text(
+        '{"conversation_id": "1", "conversation": [{"role": "user", "content": "hi"}]}\n'
+    )
+    job = tmp_path / "job.toml"
+    job.write_text(f"[load]\nsource = {json.dumps(str(path))}\n")
+    assert run_cli("--data-dir", str(tmp_path / "ws"), "--run-job", str(job)).returncode == 0
+    shown = run_cli("--data-dir", str(tmp_path / "ws"))
+    assert "[bold]evil[red].jsonl" in shown.stdout

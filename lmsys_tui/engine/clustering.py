@@ -11,6 +11,7 @@ import numpy as np
 from .errors import ClusterError
 
 REDO_WORK = 20_000_000
+MAX_MICRO_CLUSTERS = 2000
 
 
 @dataclass
@@ -65,7 +66,15 @@ def _faiss_kmeans(vectors, k, seed, niter, gpu):
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     nredo = 5 if x.shape[0] * k <= REDO_WORK else 1
     model = faiss.Kmeans(
-        x.shape[1], k, niter=niter, seed=seed, spherical=True, gpu=gpu, verbose=False, nredo=nredo
+        x.shape[1],
+        k,
+        niter=niter,
+        seed=seed,
+        spherical=True,
+        gpu=gpu,
+        verbose=False,
+        nredo=nredo,
+        min_points_per_centroid=1,  # few points per centroid is intended (micro-clusters)
     )
     model.train(x)
     _, nearest = model.index.search(x, 1)
@@ -117,14 +126,15 @@ def hdbscan_micro(
     32 dims give 68 clusters and 34 % noise in 0.1 s after k-means (docs/benchmarks.md).
     """
     n = vectors.shape[0]
-    m = micro_clusters or int(np.clip(n // 20, 50, 5000))
+    m = micro_clusters or int(np.clip(n // 20, 50, MAX_MICRO_CLUSTERS))
     m = min(m, n)
     if m <= min_cluster_size:
         raise ClusterError(
             f"hdbscan needs more than min_cluster_size = {min_cluster_size} micro-clusters; "
             f"{n} queries give {m}"
         )
-    micro_labels, micro_centroids, backend = kmeans(vectors, m, seed, niter, device)
+    # Micro-clusters need not converge: 10 iterations keep 1M rows within minutes on CPU.
+    micro_labels, micro_centroids, backend = kmeans(vectors, m, seed, min(niter, 10), device)
     import hdbscan
     from sklearn.decomposition import PCA
 

@@ -134,22 +134,24 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
                     SELECT *, list_transform(roles, lambda r: list_contains(?, r)) AS is_user
                     FROM (
                         SELECT *,
-                            CASE WHEN json_type(conv) = 'ARRAY'
+                            CASE WHEN conv_type = 'ARRAY'
                                  THEN json_extract_string(conv, ?) END AS roles
                         FROM (
-                            SELECT *,
-                                CASE WHEN json_type(top) = 'VARCHAR'
-                                     THEN coalesce(TRY_CAST(top ->> '$' AS JSON), top)
-                                     ELSE top END AS conv
-                            FROM ({})))))"""
+                            SELECT *, json_type(conv) AS conv_type
+                            FROM (
+                                SELECT *,
+                                    CASE WHEN left(ltrim(top::VARCHAR), 1) = '"'
+                                         THEN coalesce(TRY_CAST(top ->> '$' AS JSON), top)
+                                         ELSE top END AS conv
+                                FROM ({}))))))"""
         conversation_params = [
             _path(schema.content_key)[2:],
             list(schema.user_roles),
             "$[*]." + _path(schema.role_key)[2:],
         ]
         conversation_checks = """
-                WHEN conv IS NULL OR json_type(conv) = 'NULL' THEN 'no_user_turn'
-                WHEN json_type(conv) <> 'ARRAY' THEN 'wrong_type'
+                WHEN conv IS NULL OR conv_type = 'NULL' THEN 'no_user_turn'
+                WHEN conv_type <> 'ARRAY' THEN 'wrong_type'
                 WHEN first_user_index IS NULL OR first_user_index = 0 THEN 'no_user_turn'"""
     part = "regexp_extract(full_id, '^(.+)_([0-9]+)$', 2)" if schema.name == "sharegpt" else "''"
     missing_content = "'no_user_turn'" if schema.text_key is None else "'empty_text'"

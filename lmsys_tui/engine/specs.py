@@ -63,7 +63,7 @@ class ClusterStep(Step):
     )
     min_samples: PositiveInt | None = Field(1, description="hdbscan: density smoothing")
     micro_clusters: PositiveInt | None = Field(
-        None, description="hdbscan: k-means micro-clusters it runs over (default n/20, 50..5000)"
+        None, description="hdbscan: k-means micro-clusters it runs over (default n/20, 50..2000)"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
