@@ -209,7 +209,10 @@ def _ingest_batch(
     limit: int | None,
     result: LoadResult,
 ) -> int:
-    """Classify, dedupe and insert one batch in one transaction; return its valid rows.
+    """Classify, dedupe and insert one batch in one transaction; return the rows inserted.
+
+    `limit` caps the rows inserted (new conversations only), taken in source order or,
+    with `sample`, in a seeded random order.
 
     `parts` are relations (SQL, params) read in order. Staging has no window functions so
     DuckDB classifies in parallel; the staged table's rowid keeps the source order.
@@ -240,32 +243,41 @@ def _ingest_batch(
         if step.sample:
             order_sql, order_params = "ORDER BY hash(conversation_id || ?)", [str(step.seed)]
         else:
-            order_sql, order_params = "", []  # the filter keeps staged order
+            order_sql, order_params = ("ORDER BY ordinal", []) if limit is not None else ("", [])
         limit_sql, limit_params = ("", []) if limit is None else ("LIMIT ?", [limit])
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE kept AS
-            SELECT rowid - (SELECT min(rowid) FROM staged) AS ordinal, * FROM staged
-            WHERE rowid IN (SELECT first_row FROM firsts) {order_sql} {limit_sql}
+            SELECT rowid - (SELECT min(rowid) FROM staged) AS ordinal, * FROM staged s
+            WHERE rowid IN (SELECT first_row FROM firsts)
+              AND NOT EXISTS (
+                  SELECT 1 FROM queries q
+                  WHERE q.source = ? AND q.conversation_id = s.conversation_id)
+            {order_sql} {limit_sql}
             """,
-            [*order_params, *limit_params],
+            [source_name, *order_params, *limit_params],
         )
-        kept, truncated = con.execute(
+        new_unique = con.execute(
+            """
+            SELECT count(*) FROM firsts f JOIN staged s ON s.rowid = f.first_row
+            WHERE NOT EXISTS (SELECT 1 FROM queries q
+                              WHERE q.source = ? AND q.conversation_id = s.conversation_id)
+            """,
+            [source_name],
+        ).fetchall()[0][0]
+        inserted, truncated = con.execute(
             "SELECT count(*), count(*) FILTER (length(text) > ?) FROM kept", [step.max_chars]
         ).fetchall()[0]
-        new_rows = con.execute(
+        con.execute(
             """
             INSERT INTO queries
-            SELECT (SELECT coalesce(max(query_id), 0) FROM queries) + k.ordinal + 1,
-                   k.conversation_id, ?, k.model, k.language,
-                   left(k.text, ?), k.turn, k.extra, now()::TIMESTAMP
-            FROM kept k
-            WHERE NOT EXISTS (
-                SELECT 1 FROM queries q
-                WHERE q.source = ? AND q.conversation_id = k.conversation_id)
+            SELECT (SELECT coalesce(max(query_id), 0) FROM queries) + ordinal + 1,
+                   conversation_id, ?, model, language, left(text, ?), turn, extra,
+                   now()::TIMESTAMP
+            FROM kept
             """,
-            [source_name, step.max_chars, source_name],
-        ).fetchall()[0][0]
+            [source_name, step.max_chars],
+        )
         for table in ("staged", "firsts", "kept"):
             con.execute(f"DROP TABLE {table}")
         con.execute("COMMIT")
@@ -273,13 +285,13 @@ def _ingest_batch(
         con.execute("ROLLBACK")
         raise
     result.read += valid + sum(counts.values()) - counts.get("duplicate_in_source", 0)
-    result.loaded += new_rows
-    result.already_loaded += kept - new_rows
-    result.over_limit += unique - kept
+    result.loaded += inserted
+    result.already_loaded += unique - new_unique
+    result.over_limit += new_unique - inserted
     result.truncated += truncated
     for why, n in counts.items():
         result.skipped[why] = result.skipped.get(why, 0) + n
-    return unique
+    return inserted
 
 
 def _file_relation(fmt: str) -> str:
@@ -318,11 +330,26 @@ def _first_line(error: BaseException) -> str:
 def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> LoadResult:
     """Run a load step and return what it read, loaded and skipped (by reason).
 
+    `limit` caps how many queries the source holds in the workspace, so a rerun of the
+    same step adds nothing and an interrupted one finishes the job.
+
     Raises:
         SourceError: the source is missing, unreadable, of unknown format or schema, or gated.
     """
     source = resolve(step.source, step.format, step.name, ws.tmp_dir)
     result = LoadResult(source=source.name)
+    remaining = None
+    if step.limit is not None:
+        held = ws.con.execute(
+            "SELECT count(*) FROM queries WHERE source = ?", [source.name]
+        ).fetchall()[0][0]
+        remaining = step.limit - held
+        if remaining <= 0:
+            result.already_loaded = held
+            result.notes.append(
+                f"{source.name} already holds {held:,} queries (limit {step.limit:,})"
+            )
+            return result
     load_id = uuid.uuid4().hex[:12]
     ws.con.execute(
         "INSERT INTO loads VALUES (?, ?, ?, ?, NULL, 'running', now()::TIMESTAMP, NULL)",
@@ -335,21 +362,40 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
             for note in source.notes:
                 progress(Progress("load", 0, None, note))
             _check_readable(ws, source)
-            parts = _local_parts(source)
-            schema = detect_schema(ws.con, *parts[0], step)
-            try:
-                _ingest_batch(ws, parts, schema, step, source.name, step.limit, result)
-            except duckdb.Error as error:
-                raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
-            progress(Progress("load", result.read, result.read))
+            _load_local(ws, source, step, remaining, result, progress)
         else:
-            _load_hub(ws, source, step, result, progress)
+            _load_hub(ws, source, step, remaining, result, progress)
     except BaseException as error:
         status = "cancelled" if isinstance(error, (KeyboardInterrupt, JobCancelled)) else "failed"
         _finish(ws, load_id, status, result)
         raise
     _finish(ws, load_id, "complete", result)
     return result
+
+
+def _load_local(
+    ws: Workspace,
+    source: LocalSource,
+    step: LoadStep,
+    remaining: int | None,
+    result: LoadResult,
+    progress: ProgressSink,
+) -> None:
+    """Load file by file, one transaction each, so an interrupted folder load keeps the
+    files it finished. A random sample must see every file at once: one transaction."""
+    parts = _local_parts(source)
+    schema = detect_schema(ws.con, *parts[0], step)
+    batches = [parts] if step.sample else [[part] for part in parts]
+    for done, batch in enumerate(batches, start=1):
+        try:
+            inserted = _ingest_batch(ws, batch, schema, step, source.name, remaining, result)
+        except duckdb.Error as error:
+            raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
+        progress(Progress("load", done, len(batches)))
+        if remaining is not None:
+            remaining -= inserted
+            if remaining <= 0:
+                break
 
 
 def _finish(ws: Workspace, load_id: str, status: str, result: LoadResult) -> None:
@@ -360,27 +406,31 @@ def _finish(ws: Workspace, load_id: str, status: str, result: LoadResult) -> Non
 
 
 def _load_hub(
-    ws: Workspace, source: HubSource, step: LoadStep, result: LoadResult, progress: ProgressSink
+    ws: Workspace,
+    source: HubSource,
+    step: LoadStep,
+    remaining: int | None,
+    result: LoadResult,
+    progress: ProgressSink,
 ) -> None:
     """Stream a Hugging Face dataset in batches, committing each one."""
     if step.sample:
         raise SourceError("sample = true needs a local source; use limit for a hub stream")
     relation = "SELECT to_json(t) AS rec FROM hub_batch t"
-    remaining = step.limit
     schema = None
     for batch in iter_hub_batches(source.location, step.split):
         ws.con.register("hub_batch", batch)
         try:
             if schema is None:
                 schema = detect_schema(ws.con, relation, [], step)
-            valid = _ingest_batch(
+            inserted = _ingest_batch(
                 ws, [(relation, [])], schema, step, source.name, remaining, result
             )
         finally:
             ws.con.unregister("hub_batch")
         progress(Progress("load", result.read, step.limit))
         if remaining is not None:
-            remaining -= min(valid, remaining)
+            remaining -= inserted
             if remaining <= 0:
                 break
 

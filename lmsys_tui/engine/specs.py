@@ -25,7 +25,9 @@ class LoadStep(Step):
     schema_: Literal["lmsys", "sharegpt", "text"] | None = Field(None, alias="schema")
     text_column: str | None = Field(None, description="column holding the prompt (plain tables)")
     id_column: str | None = Field(None, description="column holding a conversation id")
-    limit: PositiveInt | None = Field(None, description="load at most this many conversations")
+    limit: PositiveInt | None = Field(
+        None, description="the source holds at most this many queries after the load"
+    )
     sample: bool = Field(False, description="take a seeded random sample of `limit` rows")
     seed: int = 0
     split: str = "train"

@@ -125,6 +125,26 @@ def test_folder_of_mixed_files_and_gzip(workspace, tmp_path):
     assert result.source == "logs"
 
 
+def test_a_folder_load_keeps_finished_files_and_resumes(workspace, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    rows = fixture_rows()
+    write_jsonl(folder / "a.jsonl", rows[:10])
+    (folder / "b.parquet").write_bytes(b"PAR1 cut off while copying")
+    write_jsonl(folder / "c.jsonl", rows[10:20])
+    with pytest.raises(SourceError, match="b.parquet"):
+        load(workspace, LoadStep(source=str(folder)))
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_json('{folder / 'a.jsonl'}')) TO '{folder / 'b.parquet'}'"
+    )
+    write_jsonl(folder / "a.jsonl", rows[:10] + rows[20:25])  # the first file grew meanwhile
+    result = load(workspace, LoadStep(source=str(folder), limit=22))
+    assert workspace.count("queries") == 22
+    assert (result.loaded, result.already_loaded) == (22, 10)
+    again = load(workspace, LoadStep(source=str(folder), limit=22))
+    assert again.loaded == 0 and again.read == 0 and "already holds 22" in again.notes[0]
+
+
 def test_bad_rows_are_skipped_and_counted_by_reason(workspace, tmp_path):
     good = fixture_rows()[:3]
     bad = [
