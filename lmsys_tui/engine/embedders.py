@@ -55,7 +55,8 @@ class SentenceTransformerEmbedder:
         batch_size: int | None = None,
         precision: str = "auto",
     ) -> None:
-        self.model = model
+        # One space for the bundled model, whichever of its names is used.
+        self.model = DEFAULT_EMBEDDING_MODEL if model.lower() in BUNDLED_NAMES else model
         self._device = device
         self._batch_size = batch_size
         self._precision = precision

@@ -428,7 +428,7 @@ def _load_hub(
             )
         finally:
             ws.con.unregister("hub_batch")
-        progress(Progress("load", result.read, step.limit))
+        progress(Progress("load", result.read, None))
         if remaining is not None:
             remaining -= inserted
             if remaining <= 0:
