@@ -12,7 +12,7 @@ import time
 import numpy as np
 from _common import machine, real_prompts
 
-from lmsys_tui.engine.clustering import centroids_of, hdbscan_micro, kmeans, quality_metrics
+from lmsys_tui.engine.clustering import assign_to_centroids, hdbscan_micro, kmeans, quality_metrics
 
 
 def synthetic(rows: int, dim: int = 384, topics: int = 500, seed: int = 0) -> np.ndarray:
@@ -39,8 +39,7 @@ def run(name: str, vectors: np.ndarray, k_values: list[int], hdbscan: bool) -> N
         started = time.perf_counter()
         found = hdbscan_micro(vectors, 3, 1, None, seed=42, niter=20)
         seconds = time.perf_counter() - started
-        ids, centroids, _ = centroids_of(vectors, found.labels)
-        distance = 1 - np.einsum("ij,ij->i", vectors, centroids[np.searchsorted(ids, found.labels)])
+        *_, distance = assign_to_centroids(vectors, found.labels)
         metrics = quality_metrics(vectors, found.labels, distance, seed=42)
         print(
             f"{name:10} {len(vectors):>9,}  hdbscan       {seconds:7.1f} s  "

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from .clustering import centroids_of, hdbscan_micro, kmeans, quality_metrics
+from .clustering import assign_to_centroids, hdbscan_micro, kmeans, quality_metrics
 from .embed import load_space_vectors
 from .errors import ClusterError
 from .progress import Progress, ProgressSink, null_sink
@@ -131,60 +131,23 @@ def cluster_space(
             found.extra_metrics,
         )
     progress(Progress("cluster", 2, 3, "scoring and saving"))
-    cluster_ids, centroids, sizes = centroids_of(vectors, labels)
-    position = np.searchsorted(cluster_ids, labels)
-    distance = (1.0 - np.einsum("ij,ij->i", vectors, centroids[position])).astype(np.float32)
+    cluster_ids, centroids, sizes, distance = assign_to_centroids(vectors, labels)
     metrics = {
         **quality_metrics(vectors, labels, distance, step.seed),
         **extra,
         "backend": backend,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    _save_run(
-        ws,
-        run_id,
-        step,
-        space_id,
-        parameters,
-        query_ids,
-        labels,
-        distance,
-        probabilities,
-        cluster_ids,
-        centroids,
-        sizes,
-        metrics,
-    )
-    progress(Progress("cluster", 3, 3, f"run {run_id}: {metrics['n_clusters']} clusters"))
-    return ClusterResult(
+    run_row = [
         run_id,
         step.algorithm,
         space_id,
+        json.dumps(parameters, sort_keys=True),
         len(query_ids),
         metrics["n_clusters"],
-        False,
-        time.perf_counter() - started,
-        metrics,
-    )
-
-
-def _save_run(
-    ws,
-    run_id,
-    step,
-    space_id,
-    parameters,
-    query_ids,
-    labels,
-    distance,
-    probabilities,
-    cluster_ids,
-    centroids,
-    sizes,
-    metrics,
-) -> None:
-    """Write the run, its members and clusters in one transaction: all or nothing."""
-    con = ws.con
+        step.description,
+        json.dumps(metrics),
+    ]
     members = pa.table(
         {
             "query_id": query_ids,
@@ -202,6 +165,24 @@ def _save_run(
             ),
         }
     )
+    _save_run(ws, run_row, members, clusters)
+    progress(Progress("cluster", 3, 3, f"run {run_id}: {metrics['n_clusters']} clusters"))
+    return ClusterResult(
+        run_id,
+        step.algorithm,
+        space_id,
+        len(query_ids),
+        metrics["n_clusters"],
+        False,
+        time.perf_counter() - started,
+        metrics,
+    )
+
+
+def _save_run(ws: Workspace, run_row: list, members: pa.Table, clusters: pa.Table) -> None:
+    """Write the run, its members and clusters in one transaction: all or nothing."""
+    con = ws.con
+    run_id = run_row[0]
     con.register("new_members", members)
     con.register("new_clusters", clusters)
     try:
@@ -211,16 +192,7 @@ def _save_run(
             INSERT INTO clustering_runs VALUES
             (?, ?, ?, ?::JSON, ?, ?, ?, ?::JSON, 'complete', now()::TIMESTAMP, now()::TIMESTAMP)
             """,
-            [
-                run_id,
-                step.algorithm,
-                space_id,
-                json.dumps(parameters, sort_keys=True),
-                len(query_ids),
-                metrics["n_clusters"],
-                step.description,
-                json.dumps(metrics),
-            ],
+            run_row,
         )
         con.execute(
             "INSERT INTO query_clusters SELECT ?, query_id, cluster_id, distance, probability "

@@ -173,6 +173,14 @@ def centroids_of(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
     return ids, _unit(membership @ vectors), sizes
 
 
+def assign_to_centroids(vectors: np.ndarray, labels: np.ndarray):
+    """Each label's unit centroid and size, and each point's cosine distance to its own."""
+    cluster_ids, centroids, sizes = centroids_of(vectors, labels)
+    own = centroids[np.searchsorted(cluster_ids, labels)]
+    distance = (1.0 - np.einsum("ij,ij->i", vectors, own)).astype(np.float32)
+    return cluster_ids, centroids, sizes, distance
+
+
 def quality_metrics(
     vectors: np.ndarray, labels: np.ndarray, distance: np.ndarray, seed: int, sample: int = 5000
 ) -> dict:
