@@ -132,6 +132,14 @@ def summary(result: dict) -> str:
             f"{run['n_queries']:,} queries ({how})"
             + (f", silhouette {silhouette}" if silhouette is not None else "")
         )
+    if "summarize" in result:
+        summary = result["summarize"]
+        how = "reused" if summary["reused"] else f"{summary['summarized']:,} clusters named"
+        lines.append(f"summarize {summary['summary_run_id']} ({summary['model']}): {how}")
+    if "hierarchy" in result:
+        tree = result["hierarchy"]
+        shape = " -> ".join(f"{n:,}" for n in tree["nodes_per_level"])
+        lines.append(f"hierarchy {tree['hierarchy_run_id']}: {shape} nodes by level")
     return "\n".join(lines)
 
 

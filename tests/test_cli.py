@@ -27,7 +27,8 @@ def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
     job = tmp_path / "job.toml"
     job.write_text(
         f'[load]\nsource = "{lmsys_file}"\n\n[embed]\ndevice = "cpu"\n\n'
-        '[cluster]\nalgorithm = "kmeans"\nn_clusters = 3\n'
+        '[cluster]\nalgorithm = "kmeans"\nn_clusters = 3\n\n'
+        '[summarize]\nalias = "v1"\n\n[hierarchy]\nlevels = 2\nmerge_ratio = 0.5\n'
     )
     done = run_cli("--data-dir", str(tmp_path / "ws"), "--run-job", str(job), "--json")
     assert done.returncode == 0, done.stderr
@@ -41,6 +42,8 @@ def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
     }
     assert result["cluster"]["n_clusters"] == 3 and result["cluster"]["n_queries"] == 30
     assert "embed:" in done.stderr  # plain progress lines when not a terminal
+    assert result["summarize"]["summarized"] == 3 and result["summarize"]["alias"] == "v1"
+    assert result["hierarchy"]["nodes_per_level"] == [3, 2, 1]
 
     status = run_cli("--json", env_home=tmp_path / "ws")
     summary = json.loads(status.stdout)

@@ -27,3 +27,7 @@ class ClusterError(LmsysError):
 
 class JobCancelled(LmsysError):
     """Raised by a progress sink to stop a step between batches; what was committed stays."""
+
+
+class SummaryError(LmsysError):
+    """Summaries or a hierarchy cannot be made for this run."""

@@ -19,9 +19,11 @@ from .cluster import cluster_space
 from .embed import embed_queries, find_space
 from .embedders import make_embedder
 from .errors import ClusterError, JobCancelled, JobFileError
+from .hierarchy import build_hierarchy
 from .ingest import load
 from .progress import Progress, ProgressSink, null_sink
 from .specs import EmbedStep, JobSpec
+from .summarize import latest_run_id, latest_summary_run_id, summarize_run
 from .workspace import Workspace
 
 
@@ -124,6 +126,23 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             _mark(ws, job_id, step_name)
             space_id = _space_for_cluster(ws, spec.embed)
             result["cluster"] = cluster_space(ws, spec.cluster, space_id, progress).as_dict()
+        if spec.summarize:
+            step_name = "summarize"
+            _mark(ws, job_id, step_name)
+            run_id = result["cluster"]["run_id"] if spec.cluster else latest_run_id(ws)
+            result["summarize"] = summarize_run(ws, spec.summarize, run_id, progress).as_dict()
+        if spec.hierarchy:
+            step_name = "hierarchy"
+            _mark(ws, job_id, step_name)
+            if spec.summarize:
+                run_id = result["summarize"]["run_id"]
+                summary_run_id = result["summarize"]["summary_run_id"]
+            else:
+                run_id = result["cluster"]["run_id"] if spec.cluster else latest_run_id(ws)
+                summary_run_id = latest_summary_run_id(ws, run_id)
+            result["hierarchy"] = build_hierarchy(
+                ws, spec.hierarchy, run_id, summary_run_id, progress
+            ).as_dict()
     except BaseException as error:
         interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))
         _finish(

@@ -72,9 +72,32 @@ class ClusterStep(Step):
     description: str | None = None
 
 
+class SummarizeStep(Step):
+    """Name every cluster of a run: offline keywords, or an LLM through litellm."""
+
+    model: str = Field("offline", description='"offline" or a litellm model string')
+    api_base: str | None = None
+    alias: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    max_queries: PositiveInt = Field(10, description="representative queries per cluster")
+    concurrency: PositiveInt = 8
+    rpm: PositiveInt | None = None
+    seed: int = 0
+
+
+class HierarchyStep(Step):
+    """Organise a summary run's clusters into levels of broader categories."""
+
+    model: str = Field("offline", description='"offline" or a litellm model string')
+    api_base: str | None = None
+    levels: PositiveInt = Field(3, le=8)
+    merge_ratio: float = Field(0.2, gt=0, lt=1)
+
+
 class JobSpec(Step):
     """A whole job file; each step left out is skipped."""
 
     load: LoadStep | None = None
     embed: EmbedStep | None = None
     cluster: ClusterStep | None = None
+    summarize: SummarizeStep | None = None
+    hierarchy: HierarchyStep | None = None

@@ -104,8 +104,63 @@ SCHEMA_V1 = [
     """,
 ]
 
+# Cluster summaries (titles, descriptions) and hierarchies of broader categories.
+SCHEMA_V2 = [
+    """
+    CREATE TABLE summary_runs (
+        summary_run_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        alias VARCHAR,
+        model VARCHAR NOT NULL,
+        parameters JSON NOT NULL,
+        status VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE cluster_summaries (
+        summary_run_id VARCHAR NOT NULL,
+        cluster_id INTEGER NOT NULL,
+        title VARCHAR,
+        description VARCHAR,
+        keywords VARCHAR[],
+        representative_ids BIGINT[],
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (summary_run_id, cluster_id)
+    )
+    """,
+    """
+    CREATE TABLE hierarchy_runs (
+        hierarchy_run_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        summary_run_id VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        parameters JSON NOT NULL,
+        status VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP
+    )
+    """,
+    # level 0 nodes are the run's clusters (cluster_id set); a top node has no parent.
+    """
+    CREATE TABLE hierarchy_nodes (
+        hierarchy_run_id VARCHAR NOT NULL,
+        node_id VARCHAR NOT NULL,
+        level INTEGER NOT NULL,
+        parent_id VARCHAR,
+        cluster_id INTEGER,
+        title VARCHAR,
+        description VARCHAR,
+        size BIGINT NOT NULL,
+        PRIMARY KEY (hierarchy_run_id, node_id)
+    )
+    """,
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [SCHEMA_V1]
+MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

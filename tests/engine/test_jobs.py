@@ -25,6 +25,7 @@ def test_quickstart_example_is_valid():
     assert spec.load.source == "sharegpt-sample"
     assert spec.embed.model == "all-MiniLM-L6-v2"
     assert (spec.cluster.algorithm, spec.cluster.n_clusters) == ("kmeans", 50)
+    assert spec.summarize.model == "offline" and spec.hierarchy.levels == 3
 
 
 def test_unknown_key_names_line_key_and_suggestion(tmp_path):

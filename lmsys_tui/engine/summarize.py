@@ -1,0 +1,237 @@
+"""Summary runs: a title and description for every cluster of a clustering run.
+
+Every pass is a new summary run (`summary-<model>-<timestamp>`, or reused when the same
+run, model, alias and parameters already have one); each cluster's summary is saved as
+it completes, so an interrupted pass resumes with the missing clusters only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import SummaryError
+from .keywords import class_keywords
+from .progress import Progress, ProgressSink, null_sink
+from .representatives import representatives
+from .specs import SummarizeStep
+from .workspace import Workspace
+
+KEYWORD_SAMPLE = 200  # queries per cluster the offline labeller reads
+TITLE_KEYWORDS = 4
+
+
+@dataclass
+class SummaryResult:
+    summary_run_id: str
+    run_id: str
+    model: str
+    alias: str | None
+    summarized: int
+    already_done: int
+    reused: bool
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def latest_run_id(ws: Workspace) -> str:
+    rows = ws.con.execute(
+        "SELECT run_id FROM clustering_runs WHERE status = 'complete' "
+        "ORDER BY created_at DESC, run_id DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        raise SummaryError("no clustering run to summarize: add a [cluster] step first")
+    return rows[0][0]
+
+
+def latest_summary_run_id(ws: Workspace, run_id: str, alias: str | None = None) -> str:
+    """The newest complete summary run of a run (by alias when given)."""
+    rows = ws.con.execute(
+        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? AND status = 'complete' "
+        "AND (? IS NULL OR alias = ?) ORDER BY created_at DESC, summary_run_id DESC LIMIT 1",
+        [run_id, alias, alias],
+    ).fetchall()
+    if not rows:
+        what = f"alias {alias!r}" if alias else "summaries"
+        raise SummaryError(f"run {run_id} has no {what}: add a [summarize] step first")
+    return rows[0][0]
+
+
+def _parameters(step: SummarizeStep) -> dict:
+    return {"max_queries": step.max_queries, "seed": step.seed, "api_base": step.api_base}
+
+
+def summarize_run(
+    ws: Workspace, step: SummarizeStep, run_id: str, progress: ProgressSink = null_sink
+) -> SummaryResult:
+    """Summarize every cluster of `run_id` that the matching summary run still lacks.
+
+    Raises:
+        SummaryError: the run does not exist, or the model cannot be used.
+    """
+    started = time.perf_counter()
+    run = ws.con.execute(
+        "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
+    ).fetchall()
+    if not run:
+        raise SummaryError(f"no clustering run {run_id!r}")
+    if step.model != "offline":
+        raise SummaryError(
+            f"LLM summaries ({step.model}) are not available in this version yet; "
+            'use model = "offline"'
+        )
+    parameters = _parameters(step)
+    summary_run_id, status = _find_or_create(ws, step, run_id, parameters)
+    cluster_ids = [
+        c
+        for (c,) in ws.con.execute(
+            "SELECT cluster_id FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
+        ).fetchall()
+    ]
+    done = {
+        c
+        for (c,) in ws.con.execute(
+            "SELECT cluster_id FROM cluster_summaries WHERE summary_run_id = ? AND error IS NULL",
+            [summary_run_id],
+        ).fetchall()
+    }
+    missing = [c for c in cluster_ids if c not in done]
+    if status == "complete" and not missing:
+        return SummaryResult(
+            summary_run_id, run_id, step.model, step.alias, 0, len(done), True, 0.0
+        )
+    progress(Progress("summarize", 0, len(missing), f"{step.model} summaries of {run_id}"))
+    labels = offline_labels(ws, run_id, run[0][0], step.max_queries, step.seed)
+    rows = [(c, *labels[c]) for c in missing]
+    _save_summaries(ws, summary_run_id, rows)
+    progress(Progress("summarize", len(missing), len(missing)))
+    ws.con.execute(
+        "UPDATE summary_runs SET status = 'complete', finished_at = now()::TIMESTAMP "
+        "WHERE summary_run_id = ?",
+        [summary_run_id],
+    )
+    return SummaryResult(
+        summary_run_id,
+        run_id,
+        step.model,
+        step.alias,
+        len(missing),
+        len(done),
+        False,
+        time.perf_counter() - started,
+    )
+
+
+def _find_or_create(ws: Workspace, step: SummarizeStep, run_id: str, parameters: dict):
+    rows = ws.con.execute(
+        """
+        SELECT summary_run_id, status FROM summary_runs
+        WHERE run_id = ? AND model = ? AND parameters = ?::JSON
+          AND alias IS NOT DISTINCT FROM ?
+        ORDER BY created_at DESC LIMIT 1
+        """,
+        [run_id, step.model, json.dumps(parameters, sort_keys=True), step.alias],
+    ).fetchall()
+    if rows:
+        return rows[0]
+    model_slug = re.sub(r"[^A-Za-z0-9]+", "-", step.model).strip("-").lower()
+    base = f"summary-{model_slug}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    summary_run_id, suffix = base, 1
+    while ws.con.execute(
+        "SELECT 1 FROM summary_runs WHERE summary_run_id = ?", [summary_run_id]
+    ).fetchall():
+        suffix += 1
+        summary_run_id = f"{base}-{suffix}"
+    ws.con.execute(
+        "INSERT INTO summary_runs VALUES (?, ?, ?, ?, ?::JSON, 'running', now()::TIMESTAMP, NULL)",
+        [summary_run_id, run_id, step.alias, step.model, json.dumps(parameters, sort_keys=True)],
+    )
+    return summary_run_id, "running"
+
+
+def cluster_samples(ws: Workspace, run_id: str, seed: int) -> tuple[list[str], np.ndarray]:
+    """A seeded sample of up to KEYWORD_SAMPLE query texts per cluster, with their clusters."""
+    sample = ws.con.execute(
+        """
+        SELECT c.cluster_id, left(q.query_text, 2000) AS text
+        FROM query_clusters c JOIN queries q USING (query_id)
+        WHERE c.run_id = ?
+        QUALIFY row_number() OVER (PARTITION BY c.cluster_id ORDER BY hash(c.query_id + ?)) <= ?
+        ORDER BY c.cluster_id, c.query_id
+        """,
+        [run_id, seed, KEYWORD_SAMPLE],
+    ).fetchnumpy()
+    return [str(t) for t in sample["text"]], np.asarray(sample["cluster_id"])
+
+
+def keyword_title(keywords: list[tuple[str, float]], noise: bool = False) -> str:
+    words = [word for word, _ in keywords[:TITLE_KEYWORDS]] or ["(no keywords)"]
+    title = ", ".join(words)
+    return (("noise: " if noise else "") + title)[:80]
+
+
+def offline_labels(ws: Workspace, run_id: str, space_id: str, max_queries: int, seed: int):
+    """(title, description, keywords, representative ids) per cluster, with no LLM."""
+    docs, classes = cluster_samples(ws, run_id, seed)
+    keywords = class_keywords(docs, classes)
+    chosen = representatives(ws, run_id, space_id, max_queries, seed)
+    central_ids = [ids[0] for ids in chosen.values()]
+    central = dict(
+        ws.con.execute(
+            "SELECT query_id, query_text FROM queries "
+            "WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
+            [central_ids],
+        ).fetchall()
+    )
+    labels = {}
+    for cluster_id, ids in chosen.items():
+        words = keywords.get(cluster_id, [])
+        description = shorten(central[ids[0]], 300)
+        labels[cluster_id] = (
+            keyword_title(words, cluster_id == -1),
+            description,
+            [w for w, _ in words],
+            ids,
+        )
+    return labels
+
+
+def shorten(text: str, limit: int) -> str:
+    """Whitespace collapsed, cut at `limit` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _save_summaries(ws: Workspace, summary_run_id: str, rows: list[tuple]) -> None:
+    if not rows:
+        return
+    table = pa.table(
+        {
+            "cluster_id": pa.array([r[0] for r in rows], pa.int32()),
+            "title": [r[1] for r in rows],
+            "description": [r[2] for r in rows],
+            "keywords": pa.array([r[3] for r in rows], pa.list_(pa.string())),
+            "representative_ids": pa.array([r[4] for r in rows], pa.list_(pa.int64())),
+        }
+    )
+    ws.con.register("new_summaries", table)
+    try:
+        ws.con.execute(
+            """
+            INSERT OR REPLACE INTO cluster_summaries
+            SELECT ?, cluster_id, title, description, keywords, representative_ids, NULL,
+                   now()::TIMESTAMP
+            FROM new_summaries
+            """,
+            [summary_run_id],
+        )
+    finally:
+        ws.con.unregister("new_summaries")

@@ -1,0 +1,152 @@
+"""Offline summaries (c-TF-IDF keywords) and offline hierarchies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.errors import SummaryError
+from lmsys_tui.engine.hierarchy import build_hierarchy
+from lmsys_tui.engine.keywords import class_keywords, tokenize
+from lmsys_tui.engine.specs import ClusterStep, HierarchyStep, SummarizeStep
+from lmsys_tui.engine.summarize import latest_summary_run_id, summarize_run
+from lmsys_tui.engine.workspace import open_workspace
+
+MULTILINGUAL = {
+    "sql": [
+        "How do I join two tables in SQL?",
+        "SQL query with GROUP BY and HAVING",
+        "Why is my SQL query slow without an index?",
+        "Write a SQL query for top salaries",
+    ],
+    "chinese": [
+        "如何学习机器学习？",
+        "推荐一本机器学习入门书籍",
+        "机器学习和深度学习有什么区别",
+        "机器学习需要哪些数学基础",
+    ],
+    "russian": [
+        "Как приготовить борщ дома?",
+        "Рецепт борща со свёклой",
+        "Сколько варить борщ?",
+        "Какой борщ лучше: красный или зелёный?",
+    ],
+}
+
+
+def test_tokenize_splits_cjk_into_bigrams_and_keeps_other_scripts():
+    assert tokenize("用Python学习 SQL и борщ") == ["python", "学习", "sql", "борщ"]
+
+
+def test_keywords_name_each_topic_in_its_own_script():
+    docs = [doc for docs in MULTILINGUAL.values() for doc in docs]
+    classes = np.repeat(np.arange(len(MULTILINGUAL)), 4)
+    keywords = class_keywords(docs, classes)
+    words = {name: [w for w, _ in keywords[i]] for i, name in enumerate(MULTILINGUAL)}
+    assert words["sql"][0] == "sql"
+    assert "机器" in words["chinese"] and "学习" in words["chinese"]
+    assert words["russian"][0] == "борщ"
+
+
+@pytest.fixture(scope="module")
+def clustered(embedded_workspace):
+    root, space = embedded_workspace
+    with open_workspace(root) as ws:
+        run = cluster_space(ws, ClusterStep(n_clusters=6, seed=3, run_id="six"), space)
+    return root, run.run_id
+
+
+def test_offline_summaries_title_every_cluster_by_its_topic(embedded_workspace):
+    root, space = embedded_workspace
+    with open_workspace(root) as ws:
+        run_id = cluster_space(ws, ClusterStep(n_clusters=3, seed=1, run_id="three"), space).run_id
+        result = summarize_run(ws, SummarizeStep(alias="v1", max_queries=4), run_id)
+        rows = ws.con.execute(
+            """
+            SELECT s.cluster_id, s.title, s.description, s.keywords, s.representative_ids,
+                   (SELECT mode(q.extra->>'topic') FROM query_clusters c JOIN queries q
+                    USING (query_id) WHERE c.run_id = ? AND c.cluster_id = s.cluster_id)
+            FROM cluster_summaries s WHERE summary_run_id = ? ORDER BY cluster_id
+            """,
+            [run_id, result.summary_run_id],
+        ).fetchall()
+        texts = dict(ws.con.execute("SELECT query_id, query_text FROM queries").fetchall())
+        members = dict(
+            ws.con.execute(
+                "SELECT query_id, cluster_id FROM query_clusters WHERE run_id = ?", [run_id]
+            ).fetchall()
+        )
+        assert latest_summary_run_id(ws, run_id, "v1") == result.summary_run_id
+    assert result.summarized == 3 and len(rows) == 3
+    assert result.summary_run_id.startswith("summary-offline-")
+    assert sorted(topic for *_, topic in rows) == ["cooking", "sql", "travel"]
+    for cluster_id, title, description, keywords, representative_ids, topic in rows:
+        assert 0 < len(title) <= 80 and description
+        assert 1 <= len(representative_ids) <= 4
+        assert len(set(representative_ids)) == len(representative_ids)
+        assert all(members[q] == cluster_id for q in representative_ids)
+        assert description == texts[representative_ids[0]]  # the most central query
+        expected = {"sql": "sql", "cooking": "recipe", "travel": "itinerary"}[topic]
+        assert expected in keywords[:5] and expected in title
+
+
+def test_a_summary_pass_resumes_and_is_reused(clustered):
+    root, run_id = clustered
+    step = SummarizeStep(alias="resume-test")
+    with open_workspace(root) as ws:
+        first = summarize_run(ws, step, run_id)
+        ws.con.execute(
+            "DELETE FROM cluster_summaries WHERE summary_run_id = ? AND cluster_id < 2",
+            [first.summary_run_id],
+        )
+        ws.con.execute(
+            "UPDATE summary_runs SET status = 'running' WHERE summary_run_id = ?",
+            [first.summary_run_id],
+        )
+        resumed = summarize_run(ws, step, run_id)
+        again = summarize_run(ws, step, run_id)
+    assert resumed.summary_run_id == first.summary_run_id
+    assert (resumed.summarized, resumed.already_done) == (2, 4)
+    assert again.reused and again.summarized == 0
+
+
+def test_llm_models_are_refused_with_a_clear_message(clustered):
+    root, run_id = clustered
+    with open_workspace(root) as ws, pytest.raises(SummaryError, match="not available"):
+        summarize_run(ws, SummarizeStep(model="openai/gpt-4o-mini"), run_id)
+
+
+def test_offline_hierarchy_invariants_and_determinism(clustered):
+    root, run_id = clustered
+    step = HierarchyStep(levels=3, merge_ratio=0.5)
+    with open_workspace(root) as ws:
+        summary = summarize_run(ws, SummarizeStep(alias="h"), run_id)
+        first = build_hierarchy(ws, step, run_id, summary.summary_run_id)
+        again = build_hierarchy(ws, step, run_id, summary.summary_run_id)
+        ws.con.execute("DELETE FROM hierarchy_runs")  # force a fresh build for determinism
+        rebuilt = build_hierarchy(ws, step, run_id, summary.summary_run_id)
+
+        def nodes(hierarchy_run_id):
+            return ws.con.execute(
+                "SELECT node_id, level, parent_id, cluster_id, title, size FROM hierarchy_nodes "
+                "WHERE hierarchy_run_id = ? ORDER BY node_id",
+                [hierarchy_run_id],
+            ).fetchall()
+
+        tree = nodes(first.hierarchy_run_id)
+        assert nodes(rebuilt.hierarchy_run_id) == tree
+    assert again.reused and again.hierarchy_run_id == first.hierarchy_run_id
+    assert first.nodes_per_level == [6, 3, 2, 1]
+    by_id = {node_id: (level, parent, size) for node_id, level, parent, _, _, size in tree}
+    top = max(level for level, _, _ in by_id.values())
+    for node_id, (level, parent, size) in by_id.items():
+        if level < top:
+            assert parent is not None and by_id[parent][0] == level + 1  # one parent, above
+        else:
+            assert parent is None
+        children = [s for (_, p, s) in by_id.values() if p == node_id]
+        if level > 0:
+            assert sum(children) == size  # sizes add up
+    assert sum(size for level, _, size in by_id.values() if level == top) == 30
+    assert all(title for *_, title, _ in tree)
