@@ -82,6 +82,7 @@ class SummarizeStep(Step):
     concurrency: PositiveInt = 8
     rpm: PositiveInt | None = None
     seed: int = 0
+    prompt_file: str | None = Field(None, description="your own prompt template")
 
 
 class HierarchyStep(Step):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -37,6 +37,9 @@ class SummaryResult:
     already_done: int
     reused: bool
     seconds: float
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -66,7 +69,13 @@ def latest_summary_run_id(ws: Workspace, run_id: str, alias: str | None = None) 
 
 
 def _parameters(step: SummarizeStep) -> dict:
-    return {"max_queries": step.max_queries, "seed": step.seed, "api_base": step.api_base}
+    """What changes the summaries (not concurrency or rpm): a new pass when it changes."""
+    return {
+        "max_queries": step.max_queries,
+        "seed": step.seed,
+        "api_base": step.api_base,
+        "prompt_file": step.prompt_file,
+    }
 
 
 def summarize_run(
@@ -83,11 +92,6 @@ def summarize_run(
     ).fetchall()
     if not run:
         raise SummaryError(f"no clustering run {run_id!r}")
-    if step.model != "offline":
-        raise SummaryError(
-            f"LLM summaries ({step.model}) are not available in this version yet; "
-            'use model = "offline"'
-        )
     parameters = _parameters(step)
     summary_run_id, status = _find_or_create(ws, step, run_id, parameters)
     cluster_ids = [
@@ -109,10 +113,24 @@ def summarize_run(
             summary_run_id, run_id, step.model, step.alias, 0, len(done), True, 0.0
         )
     progress(Progress("summarize", 0, len(missing), f"{step.model} summaries of {run_id}"))
-    labels = offline_labels(ws, run_id, run[0][0], step.max_queries, step.seed)
-    rows = [(c, *labels[c]) for c in missing]
-    _save_summaries(ws, summary_run_id, rows)
-    progress(Progress("summarize", len(missing), len(missing)))
+    failures: list[str] = []
+    usage: dict = {}
+    if step.model == "offline":
+        labels = offline_labels(ws, run_id, run[0][0], step.max_queries, step.seed)
+        _save_summaries(ws, summary_run_id, [(c, *labels[c], None) for c in missing])
+        progress(Progress("summarize", len(missing), len(missing)))
+    else:
+        from .llm_labels import llm_labels
+
+        _, failures, usage = llm_labels(
+            ws,
+            step,
+            run_id,
+            run[0][0],
+            missing,
+            lambda row: _save_summaries(ws, summary_run_id, [row]),
+            progress,
+        )
     ws.con.execute(
         "UPDATE summary_runs SET status = 'complete', finished_at = now()::TIMESTAMP "
         "WHERE summary_run_id = ?",
@@ -123,10 +141,13 @@ def summarize_run(
         run_id,
         step.model,
         step.alias,
-        len(missing),
+        len(missing) - len(failures),
         len(done),
         False,
         time.perf_counter() - started,
+        len(failures),
+        sorted(failures)[:20],
+        usage,
     )
 
 
@@ -220,6 +241,7 @@ def _save_summaries(ws: Workspace, summary_run_id: str, rows: list[tuple]) -> No
             "description": [r[2] for r in rows],
             "keywords": pa.array([r[3] for r in rows], pa.list_(pa.string())),
             "representative_ids": pa.array([r[4] for r in rows], pa.list_(pa.int64())),
+            "error": pa.array([r[5] for r in rows], pa.string()),
         }
     )
     ws.con.register("new_summaries", table)
@@ -227,7 +249,7 @@ def _save_summaries(ws: Workspace, summary_run_id: str, rows: list[tuple]) -> No
         ws.con.execute(
             """
             INSERT OR REPLACE INTO cluster_summaries
-            SELECT ?, cluster_id, title, description, keywords, representative_ids, NULL,
+            SELECT ?, cluster_id, title, description, keywords, representative_ids, error,
                    now()::TIMESTAMP
             FROM new_summaries
             """,

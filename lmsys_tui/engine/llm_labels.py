@@ -1,0 +1,153 @@
+"""Cluster titles and descriptions from an LLM, each saved as soon as it arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import SummaryError
+from .llm import LLMCallError, LLMClient
+from .progress import Progress, ProgressSink
+from .representatives import representatives
+from .specs import SummarizeStep
+from .workspace import Workspace
+
+CONTRAST_CLUSTERS = 2
+CONTRAST_QUERIES = 3
+QUERY_CHARS = 400
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class ClusterSummary(BaseModel):
+    """What the LLM must return for one cluster (extra keys are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    title: str = Field(min_length=1, max_length=80)
+    description: str = Field(min_length=1, max_length=1500)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+
+
+def prompt_template(step: SummarizeStep) -> str:
+    """The packaged template, or the user's `prompt_file`."""
+    if step.prompt_file:
+        try:
+            return Path(step.prompt_file).expanduser().read_text(encoding="utf-8")
+        except OSError as error:
+            raise SummaryError(f"cannot read prompt_file {step.prompt_file}: {error}") from None
+    return (
+        resources.files("lmsys_tui.prompts")
+        .joinpath("summarize_cluster.txt")
+        .read_text(encoding="utf-8")
+    )
+
+
+def clean(text: str) -> str:
+    """LLM text as one plain line: control characters and runs of whitespace removed."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def _listing(texts: list[str]) -> str:
+    lines = []
+    for number, text in enumerate(texts, start=1):
+        flat = " ".join(text.split())
+        lines.append(f"{number}. {flat[:QUERY_CHARS]}{'…' if len(flat) > QUERY_CHARS else ''}")
+    return "\n".join(lines) or "(none)"
+
+
+def nearest_clusters(ws: Workspace, run_id: str) -> dict[int, list[int]]:
+    """The CONTRAST_CLUSTERS most similar other clusters of each cluster, by centroid."""
+    rows = ws.con.execute(
+        "SELECT cluster_id, centroid FROM clusters WHERE run_id = ? AND cluster_id >= 0 "
+        "ORDER BY cluster_id",
+        [run_id],
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    if len(ids) < 2:
+        return {i: [] for i in ids}
+    centroids = np.array([r[1] for r in rows], dtype=np.float32)
+    similarity = centroids @ centroids.T
+    np.fill_diagonal(similarity, -np.inf)
+    order = np.argsort(-similarity, axis=1)[:, :CONTRAST_CLUSTERS]
+    return {ids[i]: [ids[j] for j in order[i]] for i in range(len(ids))}
+
+
+def llm_labels(
+    ws: Workspace,
+    step: SummarizeStep,
+    run_id: str,
+    space_id: str,
+    missing: list[int],
+    save,
+    progress: ProgressSink,
+) -> tuple[int, list[str], dict]:
+    """Summarize `missing` clusters; `save(row)` is called per cluster as it completes.
+
+    Returns (succeeded, failure messages, usage totals).
+    """
+    chosen = representatives(ws, run_id, space_id, step.max_queries, step.seed)
+    wanted = {q for ids in chosen.values() for q in ids}
+    texts = dict(
+        ws.con.execute(
+            "SELECT query_id, query_text FROM queries WHERE query_id IN "
+            "(SELECT unnest(?::BIGINT[]))",
+            [sorted(wanted)],
+        ).fetchall()
+    )
+    neighbours = nearest_clusters(ws, run_id)
+    template = prompt_template(step)
+
+    def prompt_for(cluster_id: int) -> str:
+        own = [texts[q] for q in chosen.get(cluster_id, [])]
+        contrast = [
+            texts[q]
+            for other in neighbours.get(cluster_id, [])
+            for q in chosen.get(other, [])[:CONTRAST_QUERIES]
+        ]
+        return template.replace("{queries}", _listing(own)).replace(
+            "{contrast}", _listing(contrast)
+        )
+
+    client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm)
+    failures: list[str] = []
+    done = 0
+
+    async def one(cluster_id: int) -> None:
+        nonlocal done
+        try:
+            summary = await client.structured(prompt_for(cluster_id), ClusterSummary)
+        except LLMCallError as error:
+            failures.append(f"cluster {cluster_id}: {error}")
+            save((cluster_id, None, None, [], chosen.get(cluster_id, []), str(error)))
+        else:
+            tags = [clean(tag)[:40] for tag in summary.tags if clean(tag)]
+            save(
+                (
+                    cluster_id,
+                    clean(summary.title)[:80],
+                    clean(summary.description),
+                    tags,
+                    chosen.get(cluster_id, []),
+                    None,
+                )
+            )
+        done += 1
+        progress(Progress("summarize", done, len(missing)))
+
+    async def all_clusters() -> None:
+        await asyncio.gather(*(one(c) for c in missing))
+
+    asyncio.run(all_clusters())
+    stats = client.stats
+    usage = {
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "prompt_tokens": stats.prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "cost": round(stats.cost, 6),
+    }
+    return len(missing) - len(failures), failures, usage

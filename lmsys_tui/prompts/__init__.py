@@ -1,0 +1,1 @@
+"""Prompt templates, packaged as files so users can read and override them."""
