@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy import build_hierarchy
 from lmsys_tui.engine.keywords import class_keywords, tokenize
 from lmsys_tui.engine.specs import ClusterStep, HierarchyStep, SummarizeStep
