@@ -135,7 +135,17 @@ def summary(result: dict) -> str:
     if "summarize" in result:
         summary = result["summarize"]
         how = "reused" if summary["reused"] else f"{summary['summarized']:,} clusters named"
+        if summary["failed"]:
+            how += f", {summary['failed']:,} failed (run the job again to retry them)"
+        usage = summary["usage"]
+        if usage:
+            how += (
+                f"; {usage['requests']:,} requests, {usage['retries']:,} retries, "
+                f"{usage['prompt_tokens'] + usage['completion_tokens']:,} tokens, "
+                f"${usage['cost']:.4f}"
+            )
         lines.append(f"summarize {summary['summary_run_id']} ({summary['model']}): {how}")
+        lines += [f"  {failure}" for failure in summary["failures"][:5]]
     if "hierarchy" in result:
         tree = result["hierarchy"]
         shape = " -> ".join(f"{n:,}" for n in tree["nodes_per_level"])

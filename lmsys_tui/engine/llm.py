@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 T = TypeVar("T", bound=BaseModel)
 RESPONSE_MODES = ("json_schema", "json_object", "plain")
 _RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
@@ -203,6 +204,12 @@ def parse_reply(reply: str, schema: type[T]) -> T:
     return schema.model_validate(json.loads(text[start : end + 1]))
 
 
+def clean(text: str) -> str:
+    """Untrusted text as one plain line: control characters and runs of whitespace removed."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
 def _short(error: BaseException) -> str:
+    """An error as one clean line (provider messages can carry server text)."""
     lines = str(error).strip().splitlines()
-    return (lines[0] if lines else type(error).__name__)[:300]
+    return clean(lines[0] if lines else type(error).__name__)[:300]

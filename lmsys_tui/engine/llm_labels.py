@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from importlib import resources
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import SummaryError
-from .llm import LLMCallError, LLMClient
+from .llm import LLMCallError, LLMClient, clean
 from .progress import Progress, ProgressSink
 from .representatives import representatives
 from .specs import SummarizeStep
@@ -20,7 +19,6 @@ from .workspace import Workspace
 CONTRAST_CLUSTERS = 2
 CONTRAST_QUERIES = 3
 QUERY_CHARS = 400
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class ClusterSummary(BaseModel):
@@ -44,11 +42,6 @@ def prompt_template(step: SummarizeStep) -> str:
         .joinpath("summarize_cluster.txt")
         .read_text(encoding="utf-8")
     )
-
-
-def clean(text: str) -> str:
-    """LLM text as one plain line: control characters and runs of whitespace removed."""
-    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def _listing(texts: list[str]) -> str:
