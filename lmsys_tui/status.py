@@ -27,6 +27,27 @@ def workspace_status(data_dir: Path) -> dict:
             "SELECT run_id, algorithm, space_id, n_queries, n_clusters, metrics "
             "FROM clustering_runs WHERE status = 'complete' ORDER BY created_at, run_id"
         ).fetchall()
+        summaries = con.execute(
+            """
+            SELECT r.summary_run_id, r.run_id, r.alias, r.model,
+                   count(s.cluster_id) FILTER (s.error IS NULL),
+                   count(s.cluster_id) FILTER (s.error IS NOT NULL)
+            FROM summary_runs r LEFT JOIN cluster_summaries s USING (summary_run_id)
+            GROUP BY r.summary_run_id, r.run_id, r.alias, r.model, r.created_at
+            ORDER BY r.created_at, r.summary_run_id
+            """
+        ).fetchall()
+        hierarchies = con.execute(
+            """
+            SELECT h.hierarchy_run_id, h.summary_run_id, h.model,
+                   string_agg(n.nodes::VARCHAR, ' -> ' ORDER BY n.level)
+            FROM hierarchy_runs h
+            JOIN (SELECT hierarchy_run_id, level, count(*) AS nodes FROM hierarchy_nodes
+                  GROUP BY ALL) n USING (hierarchy_run_id)
+            GROUP BY h.hierarchy_run_id, h.summary_run_id, h.model, h.created_at
+            ORDER BY h.created_at, h.hierarchy_run_id
+            """
+        ).fetchall()
     return {
         "data_dir": str(data_dir),
         "sources": [{"source": s, "queries": n} for s, n in sources],
@@ -41,6 +62,14 @@ def workspace_status(data_dir: Path) -> dict:
                 "silhouette": json.loads(m).get("silhouette"),
             }
             for r, a, s, q, k, m in runs
+        ],
+        "summary_runs": [
+            {"summary_run_id": i, "run_id": r, "alias": a, "model": m, "clusters": n, "failed": f}
+            for i, r, a, m, n, f in summaries
+        ],
+        "hierarchies": [
+            {"hierarchy_run_id": i, "summary_run_id": s, "model": m, "nodes_by_level": n}
+            for i, s, m, n in hierarchies
         ],
     }
 
@@ -62,6 +91,8 @@ def print_status(data_dir: Path, as_json: bool) -> int:
         ("Sources", status["sources"]),
         ("Embedding spaces", status["spaces"]),
         ("Clustering runs", status["runs"]),
+        ("Summary runs", status["summary_runs"]),
+        ("Hierarchies", status["hierarchies"]),
     ):
         table = Table(title=title, title_justify="left")
         for column in rows[0] if rows else ["(none)"]:

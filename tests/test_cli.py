@@ -49,6 +49,9 @@ def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
     summary = json.loads(status.stdout)
     assert summary["sources"] == [{"source": "chats.jsonl", "queries": 30}]
     assert summary["runs"][0]["clusters"] == 3
+    assert summary["summary_runs"][0]["alias"] == "v1"
+    assert summary["summary_runs"][0]["clusters"] == 3
+    assert summary["hierarchies"][0]["nodes_by_level"] == "3 -> 2 -> 1"
 
 
 def test_bad_job_file_fails_with_one_line_and_json_error(tmp_path, capsys):
@@ -113,3 +116,12 @@ def test_summary_shows_source_names_literally(tmp_path):
     assert run_cli("--data-dir", str(tmp_path / "ws"), "--run-job", str(job)).returncode == 0
     shown = run_cli("--data-dir", str(tmp_path / "ws"))
     assert "[bold]evil[red].jsonl" in shown.stdout
+
+
+def test_summary_of_an_older_workspace_asks_for_an_upgrade(tmp_path, capsys):
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(tmp_path / "ws") as ws:
+        ws.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    assert main(["--data-dir", str(tmp_path / "ws")]) == 2
+    assert "run any job on it" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from .errors import WorkspaceError
-from .store import migrate
+from .store import SCHEMA_VERSION, migrate, schema_version
 from .vectors import VectorFile
 
 DATABASE_FILE = "lmsys.duckdb"
@@ -64,6 +64,17 @@ class Workspace:
         self.close()
 
 
+def _check_version(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    version = schema_version(con)
+    if version != SCHEMA_VERSION:
+        raise WorkspaceError(
+            f"workspace {root} has schema v{version}, this lmsys-tui reads v{SCHEMA_VERSION}: "
+            "run any job on it (lmsys-tui --run-job ...) to upgrade it"
+            if version < SCHEMA_VERSION
+            else f"workspace {root} was written by a newer lmsys-tui (schema v{version})"
+        )
+
+
 def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
     """Open (creating and migrating as needed) the workspace at `root`.
 
@@ -92,10 +103,12 @@ def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
         raise WorkspaceError(f"cannot open {database}: {first_line}") from None
     except duckdb.Error as error:
         raise WorkspaceError(f"{database} is not a lmsys-tui database: {error}") from None
-    if not read_only:
-        try:
+    try:
+        if read_only:
+            _check_version(con, root)
+        else:
             migrate(con)
-        except BaseException:
-            con.close()
-            raise
+    except BaseException:
+        con.close()
+        raise
     return Workspace(root, con)
