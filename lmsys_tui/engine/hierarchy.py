@@ -1,8 +1,9 @@
 """Hierarchies of broader categories over a summary run's clusters.
 
-Offline: Ward agglomeration of cluster centroids, level by level, each level about
-`merge_ratio` times the size of the one below; parents are labelled by the offline
-labeller from their children's queries. Noise (cluster -1) stays its own branch.
+With an LLM: Clio-style levels (llm_hierarchy.py). Offline: Ward agglomeration of cluster
+centroids, level by level, each level about `merge_ratio` times the size of the one
+below; parents are labelled by the offline labeller from their children's queries.
+Noise (cluster -1) stays its own branch.
 """
 
 from __future__ import annotations
@@ -64,13 +65,14 @@ def build_hierarchy(
         SummaryError: the model cannot be used, or the summary run has no clusters.
     """
     started = time.perf_counter()
-    if step.model != "offline":
-        raise SummaryError(
-            f"LLM hierarchies ({step.model}) are not available in this version yet; "
-            'use model = "offline"'
-        )
     parameters = json.dumps(
-        {"levels": step.levels, "merge_ratio": step.merge_ratio}, sort_keys=True
+        {
+            "levels": step.levels,
+            "merge_ratio": step.merge_ratio,
+            "seed": step.seed,
+            "api_base": step.api_base,
+        },
+        sort_keys=True,
     )
     found = ws.con.execute(
         """
@@ -90,12 +92,17 @@ def build_hierarchy(
             found[0][0], run_id, summary_run_id, len(counts) - 1, [n for _, n in counts], True, 0.0
         )
     leaves = _leaves(ws, run_id, summary_run_id)
-    docs, classes = cluster_samples(ws, run_id, seed=0)
+    docs, classes = cluster_samples(ws, run_id, seed=step.seed)
     nodes_by_level = [leaves]
     for level in range(1, step.levels + 1):
         progress(Progress("hierarchy", level - 1, step.levels, f"level {level}"))
         below = nodes_by_level[-1]
-        parents = _merge(below, level, step.merge_ratio, docs, classes)
+        if step.model == "offline":
+            parents = _merge(below, level, step.merge_ratio, docs, classes)
+        else:
+            from .llm_hierarchy import llm_level
+
+            parents = llm_level(below, level, step, progress)
         if parents is None:
             break
         nodes_by_level.append(parents)
@@ -153,14 +160,14 @@ def _merge(below: list[Node], level: int, merge_ratio: float, docs, classes) -> 
     groups = AgglomerativeClustering(n_clusters=target, linkage="ward").fit_predict(centroids)
     members = [[regular[i] for i in np.flatnonzero(groups == g)] for g in range(target)]
     members.sort(key=lambda group: (-sum(n.size for n in group), group[0].node_id))
-    parents = [_parent(f"L{level}-{i}", level, group) for i, group in enumerate(members)]
+    parents = [parent_node(f"L{level}-{i}", level, group) for i, group in enumerate(members)]
     if noise:
-        parents.append(_parent(f"L{level}-noise", level, noise))
+        parents.append(parent_node(f"L{level}-noise", level, noise))
     _label(parents, docs, classes)
     return parents
 
 
-def _parent(node_id: str, level: int, children: list[Node]) -> Node:
+def parent_node(node_id: str, level: int, children: list[Node]) -> Node:
     sizes = np.array([c.size for c in children], dtype=np.float32)
     centroid = (np.stack([c.centroid for c in children]) * sizes[:, None]).sum(axis=0)
     centroid /= max(float(np.linalg.norm(centroid)), 1e-12)

@@ -92,6 +92,9 @@ class HierarchyStep(Step):
     api_base: str | None = None
     levels: PositiveInt = Field(3, le=8)
     merge_ratio: float = Field(0.2, gt=0, lt=1)
+    concurrency: PositiveInt = 8
+    rpm: PositiveInt | None = None
+    seed: int = 0
 
 
 class JobSpec(Step):

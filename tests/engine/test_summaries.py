@@ -143,3 +143,40 @@ def test_offline_hierarchy_invariants_and_determinism(clustered):
             assert sum(children) == size  # sizes add up
     assert sum(size for level, _, size in by_id.values() if level == top) == 30
     assert all(title for *_, title, _ in tree)
+
+
+def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monkeypatch):
+    from tests.llm_server import ScriptedLLM
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    root, run_id = clustered
+    with ScriptedLLM() as llm, open_workspace(root) as ws:
+        summary = summarize_run(ws, SummarizeStep(alias="for-llm-tree"), run_id)
+        step = HierarchyStep(
+            model="openai/scripted", api_base=llm.api_base, levels=2, merge_ratio=0.5, seed=7
+        )
+        first = build_hierarchy(ws, step, run_id, summary.summary_run_id)
+        ws.con.execute("DELETE FROM hierarchy_runs")
+        second = build_hierarchy(ws, step, run_id, summary.summary_run_id)
+
+        def nodes(hierarchy_run_id):
+            return ws.con.execute(
+                "SELECT node_id, level, parent_id, title, size FROM hierarchy_nodes "
+                "WHERE hierarchy_run_id = ? ORDER BY node_id",
+                [hierarchy_run_id],
+            ).fetchall()
+
+        tree, again = nodes(first.hierarchy_run_id), nodes(second.hierarchy_run_id)
+    assert tree == again  # deterministic under a fixed seed and the scripted server
+    assert llm.calls["propose"] and llm.calls["assign"] and llm.calls["rename"]
+    counts = first.nodes_per_level
+    assert counts[0] == 6 and counts[1] <= 3 + 1 and counts[-1] < counts[1]  # +1: "Other"
+    by_id = {n: (level, parent, size) for n, level, parent, _, size in tree}
+    top = max(level for level, _, _ in by_id.values())
+    for node_id, (level, parent, size) in by_id.items():
+        assert (parent is None) == (level == top)
+        if parent:
+            assert by_id[parent][0] == level + 1
+        if level > 0:
+            assert sum(s for _, p, s in by_id.values() if p == node_id) == size
+    assert all(title.startswith("Renamed ") for _, level, _, title, _ in tree if level > 0)
