@@ -23,7 +23,7 @@ from .representatives import representatives
 from .specs import SummarizeStep
 from .workspace import Workspace
 
-KEYWORD_SAMPLE = 200  # queries per cluster the offline labeller reads
+KEYWORD_SAMPLE = 100  # queries per cluster the offline labeller reads
 TITLE_KEYWORDS = 4
 
 
