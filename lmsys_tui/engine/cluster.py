@@ -19,6 +19,7 @@ from .embed import load_space_vectors
 from .errors import ClusterError
 from .progress import Progress, ProgressSink, null_sink
 from .specs import ClusterStep
+from .store import transaction, unique_id
 from .workspace import Workspace
 
 
@@ -76,11 +77,7 @@ def _new_run_id(ws: Workspace, step: ClusterStep) -> str:
         return step.run_id
     size = step.n_clusters if step.algorithm == "kmeans" else step.min_cluster_size
     base = f"{step.algorithm}-{size}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    run_id, suffix = base, 1
-    while ws.con.execute("SELECT 1 FROM clustering_runs WHERE run_id = ?", [run_id]).fetchall():
-        suffix += 1
-        run_id = f"{base}-{suffix}"
-    return run_id
+    return unique_id(ws.con, "clustering_runs", "run_id", base)
 
 
 def cluster_space(
@@ -186,27 +183,24 @@ def _save_run(ws: Workspace, run_row: list, members: pa.Table, clusters: pa.Tabl
     con.register("new_members", members)
     con.register("new_clusters", clusters)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(
-            """
-            INSERT INTO clustering_runs VALUES
-            (?, ?, ?, ?::JSON, ?, ?, ?, ?::JSON, 'complete', now()::TIMESTAMP, now()::TIMESTAMP)
-            """,
-            run_row,
-        )
-        con.execute(
-            "INSERT INTO query_clusters SELECT ?, query_id, cluster_id, distance, probability "
-            "FROM new_members",
-            [run_id],
-        )
-        con.execute(
-            "INSERT INTO clusters SELECT ?, cluster_id, size, centroid::FLOAT[] FROM new_clusters",
-            [run_id],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                """
+                INSERT INTO clustering_runs VALUES (?, ?, ?, ?::JSON, ?, ?, ?, ?::JSON,
+                    'complete', now()::TIMESTAMP, now()::TIMESTAMP)
+                """,
+                run_row,
+            )
+            con.execute(
+                "INSERT INTO query_clusters SELECT ?, query_id, cluster_id, distance, "
+                "probability FROM new_members",
+                [run_id],
+            )
+            con.execute(
+                "INSERT INTO clusters SELECT ?, cluster_id, size, centroid::FLOAT[] "
+                "FROM new_clusters",
+                [run_id],
+            )
     finally:
         con.unregister("new_members")
         con.unregister("new_clusters")

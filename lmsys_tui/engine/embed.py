@@ -7,7 +7,6 @@ padding), and committed chunk by chunk: vectors are appended to the file, then t
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass
 
@@ -18,6 +17,7 @@ from .embedders import Embedder, make_embedder
 from .errors import EmbedError
 from .progress import Progress, ProgressSink, null_sink
 from .specs import EmbedStep
+from .store import slug, transaction, unique_id
 from .workspace import Workspace
 
 _PROVIDER_PREFIX = {"sentence-transformers": "st", "litellm": "litellm"}
@@ -44,13 +44,8 @@ def find_space(ws: Workspace, provider: str, model: str) -> tuple[str, int] | No
 
 
 def _create_space(ws: Workspace, provider: str, model: str, dim: int) -> str:
-    base = f"{_PROVIDER_PREFIX[provider]}-{re.sub(r'[^a-z0-9]+', '-', model.lower()).strip('-')}"
-    space_id, suffix = base, 1
-    while ws.con.execute(
-        "SELECT 1 FROM embedding_spaces WHERE space_id = ?", [space_id]
-    ).fetchall():
-        suffix += 1
-        space_id = f"{base}-{suffix}"
+    base = f"{_PROVIDER_PREFIX[provider]}-{slug(model)}"
+    space_id = unique_id(ws.con, "embedding_spaces", "space_id", base)
     ws.con.execute(
         "INSERT INTO embedding_spaces VALUES (?, ?, ?, ?, true, 0, now()::TIMESTAMP)",
         [space_id, provider, model, dim],
@@ -144,16 +139,16 @@ def _commit_chunk(
     con = ws.con
     con.register("new_embeddings", chunk)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(
-            "INSERT INTO embeddings SELECT ?, query_id, row_index FROM new_embeddings", [space_id]
-        )
-        con.execute(
-            "UPDATE embedding_spaces SET n_vectors = ? WHERE space_id = ?", [vectors.rows, space_id]
-        )
-        con.execute("COMMIT")
+        with transaction(con):
+            con.execute(
+                "INSERT INTO embeddings SELECT ?, query_id, row_index FROM new_embeddings",
+                [space_id],
+            )
+            con.execute(
+                "UPDATE embedding_spaces SET n_vectors = ? WHERE space_id = ?",
+                [vectors.rows, space_id],
+            )
     except BaseException:
-        con.execute("ROLLBACK")
         vectors.truncate(rows_before)
         raise
     finally:

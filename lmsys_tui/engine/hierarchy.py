@@ -21,6 +21,7 @@ from .errors import SummaryError
 from .keywords import class_keywords
 from .progress import Progress, ProgressSink, null_sink
 from .specs import HierarchyStep
+from .store import slug, transaction, unique_id
 from .summarize import cluster_samples, keyword_title
 from .workspace import Workspace
 
@@ -107,7 +108,8 @@ def build_hierarchy(
             break
         nodes_by_level.append(parents)
     progress(Progress("hierarchy", step.levels, step.levels))
-    hierarchy_run_id = f"hierarchy-{step.model}-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}"
+    base = f"hierarchy-{slug(step.model)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    hierarchy_run_id = unique_id(ws.con, "hierarchy_runs", "hierarchy_run_id", base)
     _save(ws, hierarchy_run_id, run_id, summary_run_id, step.model, parameters, nodes_by_level)
     return HierarchyResult(
         hierarchy_run_id,
@@ -207,16 +209,14 @@ def _save(ws, hierarchy_run_id, run_id, summary_run_id, model, parameters, level
     con = ws.con
     con.register("new_nodes", table)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(
-            "INSERT INTO hierarchy_runs VALUES (?, ?, ?, ?, ?::JSON, 'complete', "
-            "now()::TIMESTAMP, now()::TIMESTAMP)",
-            [hierarchy_run_id, run_id, summary_run_id, model, parameters],
-        )
-        con.execute("INSERT INTO hierarchy_nodes SELECT ?, * FROM new_nodes", [hierarchy_run_id])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                "INSERT INTO hierarchy_runs VALUES (?, ?, ?, ?, ?::JSON, 'complete', "
+                "now()::TIMESTAMP, now()::TIMESTAMP)",
+                [hierarchy_run_id, run_id, summary_run_id, model, parameters],
+            )
+            con.execute(
+                "INSERT INTO hierarchy_nodes SELECT ?, * FROM new_nodes", [hierarchy_run_id]
+            )
     finally:
         con.unregister("new_nodes")

@@ -20,6 +20,7 @@ from .errors import JobCancelled, SourceError
 from .progress import Progress, ProgressSink, null_sink
 from .sources import HubSource, LocalSource, resolve
 from .specs import LoadStep
+from .store import transaction
 from .workspace import Workspace
 
 _BLANK = r"[\s\p{Z}\x{200B}\x{FEFF}]*"  # RE2: a prompt of only these is empty
@@ -218,8 +219,7 @@ def _ingest_batch(
     DuckDB classifies in parallel; the staged table's rowid keeps the source order.
     """
     con = ws.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for index, (relation_sql, relation_params) in enumerate(parts):
             classify, classify_params = _classify_sql(schema, relation_sql)
             head = "CREATE OR REPLACE TEMP TABLE staged AS" if index == 0 else "INSERT INTO staged"
@@ -280,10 +280,6 @@ def _ingest_batch(
         )
         for table in ("staged", "firsts", "kept"):
             con.execute(f"DROP TABLE {table}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     result.read += valid + sum(counts.values()) - counts.get("duplicate_in_source", 0)
     result.loaded += inserted
     result.already_loaded += unique - new_unique

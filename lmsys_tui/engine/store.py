@@ -6,6 +6,10 @@ applied in one transaction; a workspace written by a newer version is refused.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 
 from .errors import WorkspaceError
@@ -184,16 +188,37 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: list[list[str]] = MIGRAT
             f"(v{len(migrations)}): upgrade lmsys-tui"
         )
     for version in range(current, len(migrations)):
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
             for statement in migrations[version]:
                 con.execute(statement)
             con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version + 1)]
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     return len(migrations)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit what the block writes, or roll all of it back (Ctrl-C included)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def slug(text: str) -> str:
+    """Lowercase letters and digits joined by single dashes, for readable ids."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def unique_id(con: duckdb.DuckDBPyConnection, table: str, column: str, base: str) -> str:
+    """`base`, or `base-2`, `base-3`... whichever is not in `table.column` yet."""
+    candidate, suffix = base, 1
+    while con.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", [candidate]).fetchall():
+        suffix += 1
+        candidate = f"{base}-{suffix}"
+    return candidate

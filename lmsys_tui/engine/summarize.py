@@ -8,7 +8,6 @@ it completes, so an interrupted pass resumes with the missing clusters only.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from .keywords import class_keywords
 from .progress import Progress, ProgressSink, null_sink
 from .representatives import representatives
 from .specs import SummarizeStep
+from .store import slug, unique_id
 from .workspace import Workspace
 
 KEYWORD_SAMPLE = 100  # queries per cluster the offline labeller reads
@@ -163,14 +163,8 @@ def _find_or_create(ws: Workspace, step: SummarizeStep, run_id: str, parameters:
     ).fetchall()
     if rows:
         return rows[0]
-    model_slug = re.sub(r"[^A-Za-z0-9]+", "-", step.model).strip("-").lower()
-    base = f"summary-{model_slug}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    summary_run_id, suffix = base, 1
-    while ws.con.execute(
-        "SELECT 1 FROM summary_runs WHERE summary_run_id = ?", [summary_run_id]
-    ).fetchall():
-        suffix += 1
-        summary_run_id = f"{base}-{suffix}"
+    base = f"summary-{slug(step.model)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    summary_run_id = unique_id(ws.con, "summary_runs", "summary_run_id", base)
     ws.con.execute(
         "INSERT INTO summary_runs VALUES (?, ?, ?, ?, ?::JSON, 'running', now()::TIMESTAMP, NULL)",
         [summary_run_id, run_id, step.alias, step.model, json.dumps(parameters, sort_keys=True)],

@@ -48,6 +48,19 @@ def test_keywords_name_each_topic_in_its_own_script():
     assert words["russian"][0] == "борщ"
 
 
+def tree_nodes(ws, hierarchy_run_id):
+    return ws.con.execute(
+        "SELECT node_id, level, parent_id, cluster_id, title, size FROM hierarchy_nodes "
+        "WHERE hierarchy_run_id = ? ORDER BY node_id",
+        [hierarchy_run_id],
+    ).fetchall()
+
+
+def forget_hierarchies(ws):
+    ws.con.execute("DELETE FROM hierarchy_nodes")
+    ws.con.execute("DELETE FROM hierarchy_runs")
+
+
 @pytest.fixture(scope="module")
 def clustered(embedded_workspace):
     root, space = embedded_workspace
@@ -117,18 +130,10 @@ def test_offline_hierarchy_invariants_and_determinism(clustered):
         summary = summarize_run(ws, SummarizeStep(alias="h"), run_id)
         first = build_hierarchy(ws, step, run_id, summary.summary_run_id)
         again = build_hierarchy(ws, step, run_id, summary.summary_run_id)
-        ws.con.execute("DELETE FROM hierarchy_runs")  # force a fresh build for determinism
+        tree = tree_nodes(ws, first.hierarchy_run_id)
+        forget_hierarchies(ws)  # force a fresh build for determinism
         rebuilt = build_hierarchy(ws, step, run_id, summary.summary_run_id)
-
-        def nodes(hierarchy_run_id):
-            return ws.con.execute(
-                "SELECT node_id, level, parent_id, cluster_id, title, size FROM hierarchy_nodes "
-                "WHERE hierarchy_run_id = ? ORDER BY node_id",
-                [hierarchy_run_id],
-            ).fetchall()
-
-        tree = nodes(first.hierarchy_run_id)
-        assert nodes(rebuilt.hierarchy_run_id) == tree
+        assert tree_nodes(ws, rebuilt.hierarchy_run_id) == tree
     assert again.reused and again.hierarchy_run_id == first.hierarchy_run_id
     assert first.nodes_per_level == [6, 3, 2, 1]
     by_id = {node_id: (level, parent, size) for node_id, level, parent, _, _, size in tree}
@@ -156,17 +161,10 @@ def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monk
             model="openai/scripted", api_base=llm.api_base, levels=2, merge_ratio=0.5, seed=7
         )
         first = build_hierarchy(ws, step, run_id, summary.summary_run_id)
-        ws.con.execute("DELETE FROM hierarchy_runs")
+        tree = [row[:3] + row[4:] for row in tree_nodes(ws, first.hierarchy_run_id)]
+        forget_hierarchies(ws)
         second = build_hierarchy(ws, step, run_id, summary.summary_run_id)
-
-        def nodes(hierarchy_run_id):
-            return ws.con.execute(
-                "SELECT node_id, level, parent_id, title, size FROM hierarchy_nodes "
-                "WHERE hierarchy_run_id = ? ORDER BY node_id",
-                [hierarchy_run_id],
-            ).fetchall()
-
-        tree, again = nodes(first.hierarchy_run_id), nodes(second.hierarchy_run_id)
+        again = [row[:3] + row[4:] for row in tree_nodes(ws, second.hierarchy_run_id)]
     assert tree == again  # deterministic under a fixed seed and the scripted server
     assert llm.calls["propose"] and llm.calls["assign"] and llm.calls["rename"]
     counts = first.nodes_per_level
