@@ -78,6 +78,9 @@ class SummarizeStep(Step):
     model: str = Field("offline", description='"offline" or a litellm model string')
     api_base: str | None = None
     alias: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    summary_run_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]{1,80}$", description="default summary-<model>-<time>"
+    )
     max_queries: PositiveInt = Field(10, description="representative queries per cluster")
     concurrency: PositiveInt = 8
     rpm: PositiveInt | None = None

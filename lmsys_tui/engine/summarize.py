@@ -152,6 +152,19 @@ def summarize_run(
 
 
 def _find_or_create(ws: Workspace, step: SummarizeStep, run_id: str, parameters: dict):
+    if step.summary_run_id:
+        given = ws.con.execute(
+            "SELECT summary_run_id, status, run_id, model FROM summary_runs "
+            "WHERE summary_run_id = ?",
+            [step.summary_run_id],
+        ).fetchall()
+        if given and given[0][2:] != (run_id, step.model):
+            raise SummaryError(
+                f"summary run {step.summary_run_id} belongs to run {given[0][2]} with model "
+                f"{given[0][3]}; choose another summary_run_id"
+            )
+        if given:
+            return given[0][:2]
     rows = ws.con.execute(
         """
         SELECT summary_run_id, status FROM summary_runs
@@ -161,10 +174,12 @@ def _find_or_create(ws: Workspace, step: SummarizeStep, run_id: str, parameters:
         """,
         [run_id, step.model, json.dumps(parameters, sort_keys=True), step.alias],
     ).fetchall()
-    if rows:
+    if rows and not step.summary_run_id:
         return rows[0]
     base = f"summary-{slug(step.model)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    summary_run_id = unique_id(ws.con, "summary_runs", "summary_run_id", base)
+    summary_run_id = step.summary_run_id or unique_id(
+        ws.con, "summary_runs", "summary_run_id", base
+    )
     ws.con.execute(
         "INSERT INTO summary_runs VALUES (?, ?, ?, ?, ?::JSON, 'running', now()::TIMESTAMP, NULL)",
         [summary_run_id, run_id, step.alias, step.model, json.dumps(parameters, sort_keys=True)],

@@ -105,6 +105,18 @@ def test_csv_plain_table_with_named_text_column(workspace, tmp_path):
     assert ids == [("1",), ("2",)]
 
 
+def test_csv_in_lmsys_schema_with_the_conversation_as_json_text(workspace, tmp_path):
+    path = tmp_path / "export.csv"
+    conversation = json.dumps([{"role": "user", "content": 'Explain, with "quotes", CSV'}])
+    path.write_text(
+        "conversation_id,model,conversation,turn,language\n"
+        f'c1,gpt-4,"{conversation.replace(chr(34), chr(34) * 2)}",1,English\n'
+    )
+    load(workspace, LoadStep(source=str(path)))
+    row = workspace.con.execute("SELECT query_text, model, turn FROM queries").fetchall()
+    assert row == [('Explain, with "quotes", CSV', "gpt-4", 1)]
+
+
 def test_plain_table_without_a_text_column_says_how_to_name_it(workspace, tmp_path):
     path = tmp_path / "prompts.csv"
     path.write_text("id,prompt\n1,hello\n")

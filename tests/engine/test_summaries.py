@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy import build_hierarchy
 from lmsys_tui.engine.keywords import class_keywords, tokenize
 from lmsys_tui.engine.specs import ClusterStep, HierarchyStep, SummarizeStep
@@ -121,6 +122,16 @@ def test_a_summary_pass_resumes_and_is_reused(clustered):
     assert resumed.summary_run_id == first.summary_run_id
     assert (resumed.summarized, resumed.already_done) == (2, 4)
     assert again.reused and again.summarized == 0
+
+
+def test_a_given_summary_run_id_is_used_and_guarded(clustered):
+    root, run_id = clustered
+    with open_workspace(root) as ws:
+        named = summarize_run(ws, SummarizeStep(summary_run_id="my-names"), run_id)
+        again = summarize_run(ws, SummarizeStep(summary_run_id="my-names"), run_id)
+        with pytest.raises(SummaryError, match="belongs to run"):
+            summarize_run(ws, SummarizeStep(summary_run_id="my-names", model="openai/x"), run_id)
+    assert named.summary_run_id == "my-names" and again.reused
 
 
 def test_offline_hierarchy_invariants_and_determinism(clustered):
