@@ -75,27 +75,33 @@ def build_hierarchy(
         },
         sort_keys=True,
     )
-    found = ws.con.execute(
-        """
-        SELECT hierarchy_run_id FROM hierarchy_runs
-        WHERE summary_run_id = ? AND model = ? AND parameters = ?::JSON AND status = 'complete'
-        ORDER BY created_at DESC LIMIT 1
-        """,
-        [summary_run_id, step.model, parameters],
-    ).fetchall()
+    found = _find_run(ws, summary_run_id, step.model, parameters, "complete")
     if found:
         counts = ws.con.execute(
             "SELECT level, count(*) FROM hierarchy_nodes WHERE hierarchy_run_id = ? "
             "GROUP BY level ORDER BY level",
-            [found[0][0]],
+            [found],
         ).fetchall()
         return HierarchyResult(
-            found[0][0], run_id, summary_run_id, len(counts) - 1, [n for _, n in counts], True, 0.0
+            found, run_id, summary_run_id, len(counts) - 1, [n for _, n in counts], True, 0.0
         )
     leaves = _leaves(ws, run_id, summary_run_id)
+    hierarchy_run_id = _find_run(ws, summary_run_id, step.model, parameters, "running")
+    if hierarchy_run_id:  # an interrupted build: continue above its saved levels
+        nodes_by_level = _saved_levels(ws, hierarchy_run_id, leaves)
+    else:
+        base = f"hierarchy-{slug(step.model)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        hierarchy_run_id = unique_id(ws.con, "hierarchy_runs", "hierarchy_run_id", base)
+        with transaction(ws.con):
+            ws.con.execute(
+                "INSERT INTO hierarchy_runs VALUES (?, ?, ?, ?, ?::JSON, 'running', "
+                "now()::TIMESTAMP, NULL)",
+                [hierarchy_run_id, run_id, summary_run_id, step.model, parameters],
+            )
+            _insert_nodes(ws, hierarchy_run_id, leaves)
+        nodes_by_level = [leaves]
     docs, classes = cluster_samples(ws, run_id, seed=step.seed)
-    nodes_by_level = [leaves]
-    for level in range(1, step.levels + 1):
+    for level in range(len(nodes_by_level), step.levels + 1):
         progress(Progress("hierarchy", level - 1, step.levels, f"level {level}"))
         below = nodes_by_level[-1]
         if step.model == "offline":
@@ -106,11 +112,14 @@ def build_hierarchy(
             parents = llm_level(below, level, step, progress)
         if parents is None:
             break
+        _save_level(ws, hierarchy_run_id, below, parents)
         nodes_by_level.append(parents)
+    ws.con.execute(
+        "UPDATE hierarchy_runs SET status = 'complete', finished_at = now()::TIMESTAMP "
+        "WHERE hierarchy_run_id = ?",
+        [hierarchy_run_id],
+    )
     progress(Progress("hierarchy", step.levels, step.levels))
-    base = f"hierarchy-{slug(step.model)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    hierarchy_run_id = unique_id(ws.con, "hierarchy_runs", "hierarchy_run_id", base)
-    _save(ws, hierarchy_run_id, run_id, summary_run_id, step.model, parameters, nodes_by_level)
     return HierarchyResult(
         hierarchy_run_id,
         run_id,
@@ -120,6 +129,72 @@ def build_hierarchy(
         False,
         time.perf_counter() - started,
     )
+
+
+def _find_run(ws: Workspace, summary_run_id: str, model: str, parameters: str, status: str):
+    rows = ws.con.execute(
+        """
+        SELECT hierarchy_run_id FROM hierarchy_runs
+        WHERE summary_run_id = ? AND model = ? AND parameters = ?::JSON AND status = ?
+        ORDER BY created_at DESC LIMIT 1
+        """,
+        [summary_run_id, model, parameters, status],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _saved_levels(ws: Workspace, hierarchy_run_id: str, leaves: list[Node]) -> list[list[Node]]:
+    """Rebuild the levels an interrupted build saved, centroids from their leaves."""
+    rows = ws.con.execute(
+        "SELECT node_id, level, parent_id, title, description FROM hierarchy_nodes "
+        "WHERE hierarchy_run_id = ? AND level > 0",
+        [hierarchy_run_id],
+    ).fetchall()
+    parent_of = dict(
+        ws.con.execute(
+            "SELECT node_id, parent_id FROM hierarchy_nodes WHERE hierarchy_run_id = ?",
+            [hierarchy_run_id],
+        ).fetchall()
+    )
+    levels = [leaves]
+    for level in range(1, max((r[1] for r in rows), default=0) + 1):
+        saved = sorted((r for r in rows if r[1] == level), key=lambda r: _node_order(r[0]))
+        below = levels[-1]
+        for node in below:
+            node.parent_id = parent_of.get(node.node_id)
+        nodes = []
+        for node_id, _, _, title, description in saved:
+            parent = parent_node(node_id, level, [n for n in below if n.parent_id == node_id])
+            parent.title, parent.description = title, description
+            nodes.append(parent)
+        levels.append(nodes)
+    for node in levels[-1]:
+        node.parent_id = parent_of.get(node.node_id)
+    return levels
+
+
+def _node_order(node_id: str) -> tuple[int, int]:
+    suffix = node_id.rsplit("-", 1)[1]
+    return (1, 0) if suffix == "noise" else (0, int(suffix))
+
+
+def _save_level(ws: Workspace, hierarchy_run_id: str, below: list[Node], parents: list[Node]):
+    """Link the level below to its parents and add them, in one transaction."""
+    links = pa.table(
+        {"node_id": [n.node_id for n in below], "parent_id": [n.parent_id for n in below]}
+    )
+    ws.con.register("new_links", links)
+    try:
+        with transaction(ws.con):
+            ws.con.execute(
+                "UPDATE hierarchy_nodes SET parent_id = l.parent_id FROM new_links l "
+                "WHERE hierarchy_nodes.hierarchy_run_id = ? "
+                "AND hierarchy_nodes.node_id = l.node_id",
+                [hierarchy_run_id],
+            )
+            _insert_nodes(ws, hierarchy_run_id, parents)
+    finally:
+        ws.con.unregister("new_links")
 
 
 def _leaves(ws: Workspace, run_id: str, summary_run_id: str) -> list[Node]:
@@ -193,30 +268,20 @@ def _label(parents: list[Node], docs: list[str], classes: np.ndarray) -> None:
         parent.title = keyword_title(keywords.get(index, []), parent.leaves == (-1,))
 
 
-def _save(ws, hierarchy_run_id, run_id, summary_run_id, model, parameters, levels) -> None:
-    nodes = [node for level in levels for node in level]
+def _insert_nodes(ws: Workspace, hierarchy_run_id: str, nodes: list[Node]) -> None:
     table = pa.table(
         {
             "node_id": [n.node_id for n in nodes],
             "level": pa.array([n.level for n in nodes], pa.int32()),
-            "parent_id": [n.parent_id for n in nodes],
+            "parent_id": pa.array([n.parent_id for n in nodes], pa.string()),
             "cluster_id": pa.array([n.cluster_id for n in nodes], pa.int32()),
             "title": [n.title for n in nodes],
             "description": [n.description for n in nodes],
             "size": pa.array([n.size for n in nodes], pa.int64()),
         }
     )
-    con = ws.con
-    con.register("new_nodes", table)
+    ws.con.register("new_nodes", table)
     try:
-        with transaction(con):
-            con.execute(
-                "INSERT INTO hierarchy_runs VALUES (?, ?, ?, ?, ?::JSON, 'complete', "
-                "now()::TIMESTAMP, now()::TIMESTAMP)",
-                [hierarchy_run_id, run_id, summary_run_id, model, parameters],
-            )
-            con.execute(
-                "INSERT INTO hierarchy_nodes SELECT ?, * FROM new_nodes", [hierarchy_run_id]
-            )
+        ws.con.execute("INSERT INTO hierarchy_nodes SELECT ?, * FROM new_nodes", [hierarchy_run_id])
     finally:
-        con.unregister("new_nodes")
+        ws.con.unregister("new_nodes")

@@ -189,3 +189,35 @@ def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monk
         if level > 0:
             assert sum(s for _, p, s in by_id.values() if p == node_id) == size
     assert all(title.startswith("Renamed ") for _, level, _, title, _ in tree if level > 0)
+
+
+def test_an_interrupted_hierarchy_keeps_its_levels_and_resumes(clustered, monkeypatch):
+    from lmsys_tui.engine import hierarchy
+
+    root, run_id = clustered
+    step = HierarchyStep(levels=3, merge_ratio=0.5)
+    original = hierarchy._merge
+
+    def stop_at_level_two(below, level, *args):
+        if level == 2:
+            raise KeyboardInterrupt
+        return original(below, level, *args)
+
+    with open_workspace(root) as ws:
+        summary = summarize_run(ws, SummarizeStep(alias="resume-tree"), run_id)
+        forget_hierarchies(ws)
+        complete = build_hierarchy(ws, step, run_id, summary.summary_run_id)
+        expected = tree_nodes(ws, complete.hierarchy_run_id)
+        forget_hierarchies(ws)
+        monkeypatch.setattr(hierarchy, "_merge", stop_at_level_two)
+        with pytest.raises(KeyboardInterrupt):
+            build_hierarchy(ws, step, run_id, summary.summary_run_id)
+        saved = ws.con.execute(
+            "SELECT h.status, max(n.level) FROM hierarchy_runs h JOIN hierarchy_nodes n "
+            "USING (hierarchy_run_id) GROUP BY ALL"
+        ).fetchall()
+        monkeypatch.setattr(hierarchy, "_merge", original)
+        resumed = build_hierarchy(ws, step, run_id, summary.summary_run_id)
+        assert tree_nodes(ws, resumed.hierarchy_run_id) == expected
+    assert saved == [("running", 1)]  # level 1 was kept
+    assert not resumed.reused and resumed.nodes_per_level == complete.nodes_per_level
