@@ -204,6 +204,13 @@ def parse_reply(reply: str, schema: type[T]) -> T:
     return schema.model_validate(json.loads(text[start : end + 1]))
 
 
+def fill_template(template: str, **values: str) -> str:
+    """Put values into `{name}` placeholders in one pass, so braces inside the values
+    (user text) are never read as placeholders."""
+    pattern = re.compile(r"\{(" + "|".join(map(re.escape, values)) + r")\}")
+    return pattern.sub(lambda match: values[match.group(1)], template)
+
+
 def clean(text: str) -> str:
     """Untrusted text as one plain line: control characters and runs of whitespace removed."""
     return " ".join(_CONTROL.sub(" ", text).split())

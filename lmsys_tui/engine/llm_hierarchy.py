@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import SummaryError
 from .hierarchy import Node, parent_node
-from .llm import LLMCallError, LLMClient, clean
+from .llm import LLMCallError, LLMClient, clean, fill_template
 from .progress import Progress, ProgressSink
 from .specs import HierarchyStep
 
@@ -52,12 +52,6 @@ def _template(name: str) -> str:
         .joinpath(f"hierarchy_{name}.txt")
         .read_text(encoding="utf-8")
     )
-
-
-def _fill(template: str, **values: str) -> str:
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
 
 
 def _describe(nodes: list[Node]) -> str:
@@ -147,7 +141,7 @@ def _contrast(group: list[Node], everyone: list[Node]) -> list[Node]:
 
 async def _propose(group, everyone, target, client) -> list[Category]:
     wanted = max(1, math.ceil(target * len(group) / len(everyone) * 1.5))
-    prompt = _fill(
+    prompt = fill_template(
         _template("propose"),
         count=str(wanted),
         clusters=_describe(group),
@@ -161,7 +155,7 @@ async def _propose(group, everyone, target, client) -> list[Category]:
 
 async def _dedupe(candidates: list[Category], target: int, client) -> list[Category]:
     listing = "\n".join(f"- {c.title}: {c.description}" for c in candidates)
-    prompt = _fill(_template("dedupe"), count=str(target), candidates=listing)
+    prompt = fill_template(_template("dedupe"), count=str(target), candidates=listing)
     try:
         merged = _unique((await client.structured(prompt, Categories)).categories)
     except LLMCallError:
@@ -171,7 +165,7 @@ async def _dedupe(candidates: list[Category], target: int, client) -> list[Categ
 
 async def _assign(node: Node, titles: list[str], client) -> str:
     listing = "\n".join(f"- {title}" for title in titles) + f"\n- {OTHER}"
-    prompt = _fill(_template("assign"), cluster=_describe([node]), categories=listing)
+    prompt = fill_template(_template("assign"), cluster=_describe([node]), categories=listing)
     try:
         return (await client.structured(prompt, Choice)).category
     except LLMCallError:
@@ -180,7 +174,7 @@ async def _assign(node: Node, titles: list[str], client) -> str:
 
 async def _rename(parent: Node, candidate, children, client) -> tuple[str, str]:
     current = f"{candidate.title}: {candidate.description}" if candidate else OTHER
-    prompt = _fill(_template("rename"), current=current, children=_describe(children))
+    prompt = fill_template(_template("rename"), current=current, children=_describe(children))
     try:
         named = await client.structured(prompt, Category)
         return clean(named.title)[:80], clean(named.description)

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import SummaryError
-from .llm import LLMCallError, LLMClient, clean
+from .llm import LLMCallError, LLMClient, clean, fill_template
 from .progress import Progress, ProgressSink
 from .representatives import representatives
 from .specs import SummarizeStep
@@ -101,9 +101,7 @@ def llm_labels(
             for other in neighbours.get(cluster_id, [])
             for q in chosen.get(other, [])[:CONTRAST_QUERIES]
         ]
-        return template.replace("{queries}", _listing(own)).replace(
-            "{contrast}", _listing(contrast)
-        )
+        return fill_template(template, queries=_listing(own), contrast=_listing(contrast))
 
     client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm)
     failures: list[str] = []

@@ -132,3 +132,10 @@ def test_replies_in_code_fences_with_extra_keys_validate():
     assert (summary.title, summary.description, summary.tags) == ("T", "D", [])
     with pytest.raises(ValueError):
         parse_reply("no json here", ClusterSummary)
+
+
+def test_placeholders_inside_user_text_stay_text():
+    from lmsys_tui.engine.llm import fill_template
+
+    filled = fill_template("A {queries} B {contrast}", queries="say {contrast}!", contrast="C")
+    assert filled == "A say {contrast}! B C"
