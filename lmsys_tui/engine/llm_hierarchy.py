@@ -78,17 +78,17 @@ async def _level(regular, noise, level, target, step: HierarchyStep, progress) -
     client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm)
     seed = step.seed
     neighbourhoods = _neighbourhoods(regular, seed)
-    progress(Progress("hierarchy", 0, 4, f"level {level}: proposing categories"))
+    progress(Progress(f"hierarchy level {level}", 0, 4, "proposing categories"))
     proposals = await asyncio.gather(
         *(_propose(group, regular, target, client) for group in neighbourhoods)
     )
     candidates = _unique([c for found in proposals for c in found])
     if not candidates:
         raise LLMCallError(f"level {level}: the LLM proposed no usable category")
-    progress(Progress("hierarchy", 1, 4, f"level {level}: {len(candidates)} candidates"))
+    progress(Progress(f"hierarchy level {level}", 1, 4, f"{len(candidates)} candidates"))
     if len(candidates) > target:
         candidates = await _dedupe(candidates, target, client)
-    progress(Progress("hierarchy", 2, 4, f"level {level}: assigning {len(regular)} nodes"))
+    progress(Progress(f"hierarchy level {level}", 2, 4, f"assigning {len(regular)} nodes"))
     titles = [c.title for c in candidates]
     rng = random.Random(seed + level)
     shuffles = [rng.sample(titles, len(titles)) for _ in regular]
@@ -98,12 +98,14 @@ async def _level(regular, noise, level, target, step: HierarchyStep, progress) -
     groups: dict[str, list[Node]] = {}
     for node, choice in zip(regular, choices, strict=True):
         groups.setdefault(_match(choice, titles), []).append(node)
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0] == OTHER, -sum(n.size for n in kv[1])))
+    ordered = sorted(
+        groups.items(), key=lambda kv: (kv[0] == OTHER, -sum(n.size for n in kv[1]), kv[0])
+    )
     parents = [
         parent_node(f"L{level}-{i}", level, children) for i, (_, children) in enumerate(ordered)
     ]
     by_title = {c.title: c for c in candidates}
-    progress(Progress("hierarchy", 3, 4, f"level {level}: naming {len(parents)} parents"))
+    progress(Progress(f"hierarchy level {level}", 3, 4, f"naming {len(parents)} parents"))
     names = await asyncio.gather(
         *(
             _rename(parent, by_title.get(title), children, client)
