@@ -101,6 +101,7 @@ def build_hierarchy(
             _insert_nodes(ws, hierarchy_run_id, leaves)
         nodes_by_level = [leaves]
     docs, classes = cluster_samples(ws, run_id, seed=step.seed)
+    embedder = None if step.model == "offline" else _space_embedder(ws, run_id)
     for level in range(len(nodes_by_level), step.levels + 1):
         progress(Progress("hierarchy", level - 1, step.levels, f"level {level}"))
         below = nodes_by_level[-1]
@@ -109,7 +110,7 @@ def build_hierarchy(
         else:
             from .llm_hierarchy import llm_level
 
-            parents = llm_level(below, level, step, progress)
+            parents = llm_level(below, level, step, embedder, progress)
         if parents is None:
             break
         _save_level(ws, hierarchy_run_id, below, parents)
@@ -129,6 +130,19 @@ def build_hierarchy(
         False,
         time.perf_counter() - started,
     )
+
+
+def _space_embedder(ws: Workspace, run_id: str):
+    """The embedder of the run's space, to embed node summaries in the same space."""
+    from .embedders import make_embedder
+    from .specs import EmbedStep
+
+    provider, model = ws.con.execute(
+        "SELECT s.provider, s.model FROM clustering_runs r JOIN embedding_spaces s "
+        "USING (space_id) WHERE r.run_id = ?",
+        [run_id],
+    ).fetchall()[0]
+    return make_embedder(EmbedStep(provider=provider, model=model))
 
 
 def _find_run(ws: Workspace, summary_run_id: str, model: str, parameters: str, status: str):

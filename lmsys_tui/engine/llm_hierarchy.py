@@ -1,6 +1,7 @@
 """Clio-style hierarchy levels named by an LLM (arXiv 2412.13678, appendix G).
 
-Per level: neighbourhoods by k-means over the nodes' centroids; the LLM proposes parent
+Per level: neighbourhoods by k-means over embeddings of the nodes' summaries (title and
+description, in the run's embedding space); the LLM proposes parent
 categories per neighbourhood (with the nearest nodes outside it for contrast); the
 candidates are deduplicated globally to the level's target count; every child is
 assigned by the LLM from a seeded shuffle of the candidates, answers mapped back by
@@ -59,7 +60,7 @@ def _describe(nodes: list[Node]) -> str:
 
 
 def llm_level(
-    below: list[Node], level: int, step: HierarchyStep, progress: ProgressSink
+    below: list[Node], level: int, step: HierarchyStep, embedder, progress: ProgressSink
 ) -> list[Node] | None:
     """The parents of `below` (noise excluded and kept as its own branch); None when the
     level would not be smaller."""
@@ -69,18 +70,22 @@ def llm_level(
     if len(regular) < 2 or target >= len(regular):
         return None
     try:
-        return asyncio.run(_level(regular, noise, level, target, step, progress))
+        vectors = embedder.embed([f"{n.title}. {n.description}" for n in regular])
+        summary_vectors = {n.node_id: v for n, v in zip(regular, vectors, strict=True)}
+        return asyncio.run(_level(regular, noise, level, target, step, summary_vectors, progress))
     except LLMCallError as error:
         raise SummaryError(f"hierarchy level {level} with {step.model}: {error}") from None
 
 
-async def _level(regular, noise, level, target, step: HierarchyStep, progress) -> list[Node]:
+async def _level(
+    regular, noise, level, target, step: HierarchyStep, vectors: dict, progress
+) -> list[Node]:
     client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm)
     seed = step.seed
-    neighbourhoods = _neighbourhoods(regular, seed)
+    neighbourhoods = _neighbourhoods(regular, vectors, seed)
     progress(Progress(f"hierarchy level {level}", 0, 4, "proposing categories"))
     proposals = await asyncio.gather(
-        *(_propose(group, regular, target, client) for group in neighbourhoods)
+        *(_propose(group, regular, target, vectors, client) for group in neighbourhoods)
     )
     candidates = _unique([c for found in proposals for c in found])
     if not candidates:
@@ -121,33 +126,33 @@ async def _level(regular, noise, level, target, step: HierarchyStep, progress) -
     return parents
 
 
-def _neighbourhoods(nodes: list[Node], seed: int) -> list[list[Node]]:
+def _neighbourhoods(nodes: list[Node], vectors: dict, seed: int) -> list[list[Node]]:
     count = max(1, math.ceil(len(nodes) / NEIGHBOURHOOD_SIZE))
     if count == 1:
         return [nodes]
     from .clustering import kmeans
 
-    labels, _, _ = kmeans(np.stack([n.centroid for n in nodes]), count, seed, 20, "cpu")
+    labels, _, _ = kmeans(np.stack([vectors[n.node_id] for n in nodes]), count, seed, 20, "cpu")
     return [[n for n, label in zip(nodes, labels, strict=True) if label == g] for g in range(count)]
 
 
-def _contrast(group: list[Node], everyone: list[Node]) -> list[Node]:
+def _contrast(group: list[Node], everyone: list[Node], vectors: dict) -> list[Node]:
     inside = {n.node_id for n in group}
     outside = [n for n in everyone if n.node_id not in inside]
     if not outside:
         return []
-    centre = np.mean([n.centroid for n in group], axis=0)
-    similarity = np.stack([n.centroid for n in outside]) @ centre
+    centre = np.mean([vectors[n.node_id] for n in group], axis=0)
+    similarity = np.stack([vectors[n.node_id] for n in outside]) @ centre
     return [outside[i] for i in np.argsort(-similarity)[:CONTRAST_NODES]]
 
 
-async def _propose(group, everyone, target, client) -> list[Category]:
+async def _propose(group, everyone, target, vectors, client) -> list[Category]:
     wanted = max(1, math.ceil(target * len(group) / len(everyone) * 1.5))
     prompt = fill_template(
         _template("propose"),
         count=str(wanted),
         clusters=_describe(group),
-        contrast=_describe(_contrast(group, everyone)),
+        contrast=_describe(_contrast(group, everyone, vectors)),
     )
     try:
         return (await client.structured(prompt, Categories)).categories
