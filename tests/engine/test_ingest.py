@@ -11,7 +11,7 @@ import sys
 import duckdb
 import pytest
 
-from lmsys_tui.engine import ingest
+from lmsys_tui.engine import hub
 from lmsys_tui.engine.errors import JobCancelled, SourceError
 from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.specs import LoadStep
@@ -254,10 +254,9 @@ def test_hub_stream_resumes_after_interruption(workspace, tmp_path, monkeypatch)
     parquet = tmp_path / "hub.parquet"
     source = write_jsonl(tmp_path / "src.jsonl", fixture_rows())
     duckdb.sql(f"COPY (SELECT * FROM read_json('{source}')) TO '{parquet}' (FORMAT parquet)")
-    monkeypatch.setattr(ingest, "HUB_BATCH_ROWS", 8)
     step = LoadStep(source=f"hf://parquet:{parquet}", name="hub")
-    original = ingest.iter_hub_batches
-    monkeypatch.setattr(ingest, "iter_hub_batches", lambda d, s: original(d, s, batch_rows=8))
+    original = hub.iter_hub_batches
+    monkeypatch.setattr(hub, "iter_hub_batches", lambda d, s: original(d, s, batch_rows=8))
 
     def stop_after_two_batches(event):
         if event.done >= 16:
@@ -277,19 +276,19 @@ def test_hub_limit_stops_the_stream(workspace, tmp_path, monkeypatch):
     parquet = tmp_path / "hub.parquet"
     source = write_jsonl(tmp_path / "src.jsonl", fixture_rows())
     duckdb.sql(f"COPY (SELECT * FROM read_json('{source}')) TO '{parquet}' (FORMAT parquet)")
-    original = ingest.iter_hub_batches
-    monkeypatch.setattr(ingest, "iter_hub_batches", lambda d, s: original(d, s, batch_rows=8))
+    original = hub.iter_hub_batches
+    monkeypatch.setattr(hub, "iter_hub_batches", lambda d, s: original(d, s, batch_rows=8))
     result = load(workspace, LoadStep(source=f"hf://parquet:{parquet}", limit=10))
     assert result.loaded == 10
 
 
 def test_gated_and_offline_hub_errors_are_explained_in_one_line():
-    gated = ingest._explain_hub_error(
+    gated = hub.explain_hub_error(
         "lmsys/lmsys-chat-1m",
         RuntimeError("Dataset 'lmsys/lmsys-chat-1m' is a gated dataset\nmore"),
     )
     assert "HF_TOKEN" in gated and "accept its terms" in gated and "\n" not in gated
-    offline = ingest._explain_hub_error("a/b", ConnectionError("Failed to resolve host"))
+    offline = hub.explain_hub_error("a/b", ConnectionError("Failed to resolve host"))
     assert offline.startswith("cannot reach the Hugging Face hub")
 
 
