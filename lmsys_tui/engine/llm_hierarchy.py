@@ -80,7 +80,7 @@ def llm_level(
 async def _level(
     regular, noise, level, target, step: HierarchyStep, vectors: dict, progress
 ) -> list[Node]:
-    client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm)
+    client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm, timeout=step.timeout)
     seed = step.seed
     neighbourhoods = _neighbourhoods(regular, vectors, seed)
     progress(Progress(f"hierarchy level {level}", 0, 4, "proposing categories"))

@@ -103,7 +103,7 @@ def llm_labels(
         ]
         return fill_template(template, queries=_listing(own), contrast=_listing(contrast))
 
-    client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm)
+    client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm, timeout=step.timeout)
     failures: list[str] = []
     done = 0
 

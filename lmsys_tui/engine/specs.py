@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -86,6 +86,7 @@ class SummarizeStep(Step):
     rpm: PositiveInt | None = None
     seed: int = 0
     prompt_file: str | None = Field(None, description="your own prompt template")
+    timeout: PositiveFloat = Field(120.0, description="seconds to wait for one reply")
 
 
 class HierarchyStep(Step):
@@ -98,6 +99,7 @@ class HierarchyStep(Step):
     concurrency: PositiveInt = 8
     rpm: PositiveInt | None = None
     seed: int = 0
+    timeout: PositiveFloat = Field(120.0, description="seconds to wait for one reply")
 
 
 class JobSpec(Step):

@@ -139,3 +139,24 @@ def test_placeholders_inside_user_text_stay_text():
 
     filled = fill_template("A {queries} B {contrast}", queries="say {contrast}!", contrast="C")
     assert filled == "A say {contrast}! B C"
+
+
+def test_slow_replies_time_out_and_retries_are_bounded(monkeypatch):
+    import asyncio
+
+    from lmsys_tui.engine.llm import LLMCallError, LLMClient
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with ScriptedLLM() as llm:
+        client = LLMClient(
+            "openai/scripted", llm.api_base, timeout=0.2, max_retries=2, base_delay=0.01
+        )
+        started = time.monotonic()
+        with pytest.raises(LLMCallError) as caught:
+            asyncio.run(
+                client.structured("<cluster_prompts>SLOW</cluster_prompts>", ClusterSummary)
+            )
+        elapsed = time.monotonic() - started
+    assert llm.calls["SLOW"] == 3  # the first try and two retries, then it stops
+    assert client.stats.retries == 2 and elapsed < 5
+    assert "\n" not in str(caught.value) and SECRET not in str(caught.value)
