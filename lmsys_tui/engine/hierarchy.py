@@ -108,9 +108,10 @@ def build_hierarchy(
         if step.model == "offline":
             parents = _merge(below, level, step.merge_ratio, docs, classes)
         else:
+            from .llm import ReplyCache
             from .llm_hierarchy import llm_level
 
-            parents = llm_level(below, level, step, embedder, progress)
+            parents = llm_level(below, level, step, embedder, ReplyCache(ws.con), progress)
         if parents is None:
             break
         _save_level(ws, hierarchy_run_id, below, parents)

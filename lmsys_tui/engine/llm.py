@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -37,7 +38,7 @@ class CallStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    cache_hits: int = 0
 
 
 class RateLimiter:
@@ -58,6 +59,29 @@ class RateLimiter:
         await asyncio.sleep(start - now)
 
 
+class ReplyCache:
+    """Validated replies in the workspace, so the same question is never paid twice."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    @staticmethod
+    def key(model: str, api_base: str | None, prompt: str, schema: type[BaseModel]) -> str:
+        shape = json.dumps(schema.model_json_schema(), sort_keys=True)
+        material = json.dumps([model, api_base, prompt, shape])
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        rows = self.con.execute("SELECT reply FROM llm_cache WHERE cache_key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
+
+    def put(self, key: str, model: str, reply: str) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, now()::TIMESTAMP)",
+            [key, model, reply],
+        )
+
+
 class LLMClient:
     """Calls one litellm model with bounded concurrency, rpm, retries and backoff."""
 
@@ -70,6 +94,7 @@ class LLMClient:
         max_retries: int = 4,
         timeout: float = 120.0,
         base_delay: float = 1.0,
+        cache: ReplyCache | None = None,
     ) -> None:
         self.model = model
         self.api_base = api_base
@@ -80,9 +105,23 @@ class LLMClient:
         self.base_delay = base_delay
         self.mode_index = 0  # falls back through RESPONSE_MODES when a server refuses one
         self.stats = CallStats()
+        self.cache = cache
 
     async def structured(self, prompt: str, schema: type[T]) -> T:
-        """Ask for a JSON object matching `schema`; one repair attempt on invalid output."""
+        """A JSON object matching `schema`, from the cache or the model (one repair)."""
+        key = ReplyCache.key(self.model, self.api_base, prompt, schema) if self.cache else ""
+        cached = self.cache.get(key) if self.cache else None
+        if cached is not None:
+            with contextlib.suppress(ValidationError, ValueError):
+                answer = schema.model_validate_json(cached)
+                self.stats.cache_hits += 1
+                return answer
+        answer = await self._ask(prompt, schema)
+        if self.cache:
+            self.cache.put(key, self.model, answer.model_dump_json())
+        return answer
+
+    async def _ask(self, prompt: str, schema: type[T]) -> T:
         messages = [{"role": "user", "content": prompt}]
         reply = await self._complete(messages, schema)
         try:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import SummaryError
 from .hierarchy import Node, parent_node
-from .llm import LLMCallError, LLMClient, clean, fill_template
+from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template
 from .progress import Progress, ProgressSink
 from .specs import HierarchyStep
 
@@ -60,7 +60,12 @@ def _describe(nodes: list[Node]) -> str:
 
 
 def llm_level(
-    below: list[Node], level: int, step: HierarchyStep, embedder, progress: ProgressSink
+    below: list[Node],
+    level: int,
+    step: HierarchyStep,
+    embedder,
+    cache: ReplyCache | None,
+    progress: ProgressSink,
 ) -> list[Node] | None:
     """The parents of `below` (noise excluded and kept as its own branch); None when the
     level would not be smaller."""
@@ -72,15 +77,19 @@ def llm_level(
     try:
         vectors = embedder.embed([f"{n.title}. {n.description}" for n in regular])
         summary_vectors = {n.node_id: v for n, v in zip(regular, vectors, strict=True)}
-        return asyncio.run(_level(regular, noise, level, target, step, summary_vectors, progress))
+        return asyncio.run(
+            _level(regular, noise, level, target, step, summary_vectors, cache, progress)
+        )
     except LLMCallError as error:
         raise SummaryError(f"hierarchy level {level} with {step.model}: {error}") from None
 
 
 async def _level(
-    regular, noise, level, target, step: HierarchyStep, vectors: dict, progress
+    regular, noise, level, target, step: HierarchyStep, vectors: dict, cache, progress
 ) -> list[Node]:
-    client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm, timeout=step.timeout)
+    client = LLMClient(
+        step.model, step.api_base, step.concurrency, step.rpm, timeout=step.timeout, cache=cache
+    )
     seed = step.seed
     neighbourhoods = _neighbourhoods(regular, vectors, seed)
     progress(Progress(f"hierarchy level {level}", 0, 4, "proposing categories"))

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import SummaryError
-from .llm import LLMCallError, LLMClient, clean, fill_template
+from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template
 from .progress import Progress, ProgressSink
 from .representatives import representatives
 from .specs import SummarizeStep
@@ -103,7 +103,14 @@ def llm_labels(
         ]
         return fill_template(template, queries=_listing(own), contrast=_listing(contrast))
 
-    client = LLMClient(step.model, step.api_base, step.concurrency, step.rpm, timeout=step.timeout)
+    client = LLMClient(
+        step.model,
+        step.api_base,
+        step.concurrency,
+        step.rpm,
+        timeout=step.timeout,
+        cache=ReplyCache(ws.con),
+    )
     failures: list[str] = []
     done = 0
 
@@ -140,5 +147,6 @@ def llm_labels(
         "prompt_tokens": stats.prompt_tokens,
         "completion_tokens": stats.completion_tokens,
         "cost": round(stats.cost, 6),
+        "cache_hits": stats.cache_hits,
     }
     return len(missing) - len(failures), failures, usage

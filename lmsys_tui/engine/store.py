@@ -163,8 +163,20 @@ SCHEMA_V2 = [
     """,
 ]
 
+# Validated LLM replies, keyed by model, endpoint, prompt and expected shape.
+SCHEMA_V3 = [
+    """
+    CREATE TABLE llm_cache (
+        cache_key VARCHAR PRIMARY KEY,
+        model VARCHAR NOT NULL,
+        reply JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )
+    """,
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2]
+MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

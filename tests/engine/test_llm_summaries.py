@@ -160,3 +160,19 @@ def test_slow_replies_time_out_and_retries_are_bounded(monkeypatch):
     assert llm.calls["SLOW"] == 3  # the first try and two retries, then it stops
     assert client.stats.retries == 2 and elapsed < 5
     assert "\n" not in str(caught.value) and SECRET not in str(caught.value)
+
+
+def test_validated_replies_are_cached_and_failed_ones_asked_again(grouped):
+    root, run_id = grouped
+    with ScriptedLLM() as llm, open_workspace(root) as ws:
+        first = summarize_run(
+            ws, SummarizeStep(model="openai/scripted", api_base=llm.api_base, alias="a"), run_id
+        )
+        llm.calls.clear()
+        second = summarize_run(
+            ws, SummarizeStep(model="openai/scripted", api_base=llm.api_base, alias="b"), run_id
+        )
+        cached = ws.con.execute("SELECT count(*) FROM llm_cache").fetchall()[0][0]
+    assert second.summary_run_id != first.summary_run_id
+    assert second.usage["cache_hits"] == 6 and dict(llm.calls) == {"ALWAYSBAD": 2}
+    assert (second.summarized, second.failed) == (6, 1) and cached == 6
