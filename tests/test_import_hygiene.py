@@ -22,3 +22,17 @@ def test_engine_and_batch_path_import_nothing_heavy():
         "import lmsys_tui.cli, lmsys_tui.batch, lmsys_tui.status, lmsys_tui.engine.jobs"
     )
     assert not any(loaded.values()), loaded
+
+
+def test_engine_search_modules_import_nothing_heavy():
+    loaded = imported_after(
+        "import lmsys_tui.engine.search, lmsys_tui.engine.index, lmsys_tui.engine.browse"
+    )
+    assert not any(loaded.values()), loaded
+
+
+def test_starting_the_tui_imports_no_model_or_llm_library():
+    loaded = imported_after("import lmsys_tui.app")
+    assert loaded["textual"]
+    heavy = {name for name, present in loaded.items() if present and name != "textual"}
+    assert not heavy, heavy

@@ -35,6 +35,25 @@ class EmbedResult:
         return asdict(self)
 
 
+def space_embedder(ws: Workspace, space_id: str) -> Embedder:
+    """The model of an embedding space, to embed more text (searches, summaries) into it.
+
+    Models are loaded once per process and shared.
+    """
+    rows = ws.con.execute(
+        "SELECT provider, model FROM embedding_spaces WHERE space_id = ?", [space_id]
+    ).fetchall()
+    if not rows:
+        raise EmbedError(f"no embedding space {space_id!r}")
+    key = rows[0]
+    if key not in _SHARED_EMBEDDERS:
+        _SHARED_EMBEDDERS[key] = make_embedder(EmbedStep(provider=key[0], model=key[1]))
+    return _SHARED_EMBEDDERS[key]
+
+
+_SHARED_EMBEDDERS: dict[tuple[str, str], Embedder] = {}
+
+
 def find_space(ws: Workspace, provider: str, model: str) -> tuple[str, int] | None:
     rows = ws.con.execute(
         "SELECT space_id, dim FROM embedding_spaces WHERE provider = ? AND model = ?",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
+from .embed import space_embedder
 from .errors import SummaryError
 from .keywords import class_keywords
 from .progress import Progress, ProgressSink, null_sink
@@ -101,7 +102,7 @@ def build_hierarchy(
             _insert_nodes(ws, hierarchy_run_id, leaves)
         nodes_by_level = [leaves]
     docs, classes = cluster_samples(ws, run_id, seed=step.seed)
-    embedder = None if step.model == "offline" else _space_embedder(ws, run_id)
+    embedder = None if step.model == "offline" else space_embedder(ws, _run_space(ws, run_id))
     for level in range(len(nodes_by_level), step.levels + 1):
         progress(Progress("hierarchy", level - 1, step.levels, f"level {level}"))
         below = nodes_by_level[-1]
@@ -133,17 +134,10 @@ def build_hierarchy(
     )
 
 
-def _space_embedder(ws: Workspace, run_id: str):
-    """The embedder of the run's space, to embed node summaries in the same space."""
-    from .embedders import make_embedder
-    from .specs import EmbedStep
-
-    provider, model = ws.con.execute(
-        "SELECT s.provider, s.model FROM clustering_runs r JOIN embedding_spaces s "
-        "USING (space_id) WHERE r.run_id = ?",
-        [run_id],
-    ).fetchall()[0]
-    return make_embedder(EmbedStep(provider=provider, model=model))
+def _run_space(ws: Workspace, run_id: str) -> str:
+    return ws.con.execute(
+        "SELECT space_id FROM clustering_runs WHERE run_id = ?", [run_id]
+    ).fetchall()[0][0]
 
 
 def _find_run(ws: Workspace, summary_run_id: str, model: str, parameters: str, status: str):

@@ -20,7 +20,9 @@ from .embed import embed_queries, find_space
 from .embedders import make_embedder
 from .errors import ClusterError, JobCancelled, JobFileError
 from .hierarchy import build_hierarchy
+from .index import IndexResult, update_indexes, update_query_index, update_summary_index
 from .ingest import load
+from .keyword_index import update_keyword_index
 from .progress import Progress, ProgressSink, null_sink
 from .specs import EmbedStep, JobSpec
 from .summarize import latest_run_id, latest_summary_run_id, summarize_run
@@ -111,16 +113,22 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
         [job_id, spec.model_dump_json(by_alias=True, exclude_none=True)],
     )
     result: dict = {"job_id": job_id, "data_dir": str(ws.root)}
+    # Embed and summarize steps keep the search indexes up to date as they go.
+    indexes = IndexResult()
     step_name = None
     try:
         if spec.load:
             step_name = "load"
             _mark(ws, job_id, step_name)
             result["load"] = load(ws, spec.load, progress).as_dict()
+            indexes.keywords = update_keyword_index(ws, progress).as_dict()
         if spec.embed:
             step_name = "embed"
             _mark(ws, job_id, step_name)
             result["embed"] = embed_queries(ws, spec.embed, progress).as_dict()
+            indexes.keywords = update_keyword_index(ws, progress).as_dict()
+            space_id = result["embed"]["space_id"]
+            indexes.queries.append(update_query_index(ws, space_id, progress).as_dict())
         if spec.cluster:
             step_name = "cluster"
             _mark(ws, job_id, step_name)
@@ -131,6 +139,8 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             _mark(ws, job_id, step_name)
             run_id = result["cluster"]["run_id"] if spec.cluster else latest_run_id(ws)
             result["summarize"] = summarize_run(ws, spec.summarize, run_id, progress).as_dict()
+            summary_run_id = result["summarize"]["summary_run_id"]
+            indexes.summaries.append(update_summary_index(ws, summary_run_id, progress).as_dict())
         if spec.hierarchy:
             step_name = "hierarchy"
             _mark(ws, job_id, step_name)
@@ -143,6 +153,20 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             result["hierarchy"] = build_hierarchy(
                 ws, spec.hierarchy, run_id, summary_run_id, progress
             ).as_dict()
+        if spec.index:
+            step_name = "index"
+            _mark(ws, job_id, step_name)
+            space_ids = None
+            if spec.index.model:
+                space_ids = [_space_for_cluster(ws, EmbedStep(model=spec.index.model))]
+            explicit = update_indexes(
+                ws, progress, space_ids, spec.index.summaries, spec.index.rebuild
+            )
+            indexes.keywords = explicit.keywords
+            indexes.queries += explicit.queries
+            indexes.summaries += explicit.summaries
+        if indexes != IndexResult():
+            result["index"] = indexes.as_dict()
     except BaseException as error:
         interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))
         _finish(
@@ -159,7 +183,12 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
 
 
 def _space_for_cluster(ws: Workspace, embed: EmbedStep | None) -> str:
-    """The space the cluster step works in: the job's embed model, else the default one."""
+    """The space the cluster step works in: the job's embed model; without an [embed]
+    step the workspace's only space, else the default model's."""
+    if embed is None:
+        spaces = ws.con.execute("SELECT space_id FROM embedding_spaces").fetchall()
+        if len(spaces) == 1:
+            return spaces[0][0]
     step = embed or EmbedStep()
     embedder = make_embedder(step)
     found = find_space(ws, embedder.provider, embedder.model)

@@ -6,6 +6,7 @@ character bigrams. Each word counts once per query, so one long paste cannot dom
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -85,7 +86,8 @@ _EXTRA_STOP_WORDS = {
 }
 
 
-def _stop_words() -> frozenset[str]:
+@functools.cache
+def stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS) | _EXTRA_STOP_WORDS
@@ -110,9 +112,9 @@ def class_keywords(
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
 
-    stop_words = _stop_words()
+    common = stop_words()
     vectorizer = CountVectorizer(
-        analyzer=lambda text: tokenize(text, stop_words), binary=True, dtype=np.float32
+        analyzer=lambda text: tokenize(text, common), binary=True, dtype=np.float32
     )
     try:
         counts = vectorizer.fit_transform(docs)

@@ -102,6 +102,19 @@ class HierarchyStep(Step):
     timeout: PositiveFloat = Field(120.0, description="seconds to wait for one reply")
 
 
+class IndexStep(Step):
+    """Build or update the search indexes: keywords, query vectors and cluster summaries.
+
+    Embed and summarize steps update them on their own; this step rebuilds them on demand.
+    """
+
+    model: str | None = Field(
+        None, description="index only this embedding model's space (default: every space)"
+    )
+    summaries: bool = Field(True, description="also index cluster summaries")
+    rebuild: bool = Field(False, description="rebuild from scratch instead of updating")
+
+
 class JobSpec(Step):
     """A whole job file; each step left out is skipped."""
 
@@ -110,3 +123,15 @@ class JobSpec(Step):
     cluster: ClusterStep | None = None
     summarize: SummarizeStep | None = None
     hierarchy: HierarchyStep | None = None
+    index: IndexStep | None = None
+
+
+def quickstart_spec() -> JobSpec:
+    """examples/quickstart.toml: the bundled sample, end to end, offline."""
+    return JobSpec(
+        load=LoadStep(source="sharegpt-sample", limit=10_000),
+        embed=EmbedStep(),
+        cluster=ClusterStep(n_clusters=50, seed=42),
+        summarize=SummarizeStep(model="offline", alias="offline"),
+        hierarchy=HierarchyStep(model="offline", levels=3, merge_ratio=0.3),
+    )

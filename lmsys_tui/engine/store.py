@@ -175,8 +175,15 @@ SCHEMA_V3 = [
     """,
 ]
 
+# The keyword index: BM25 postings over words of every query (see keyword_index.py).
+SCHEMA_V4 = [
+    "CREATE TABLE keyword_postings (term VARCHAR NOT NULL, query_id BIGINT NOT NULL, tf INTEGER)",
+    "CREATE TABLE keyword_docs (query_id BIGINT PRIMARY KEY, n_terms INTEGER NOT NULL)",
+    "CREATE TABLE keyword_terms (term VARCHAR PRIMARY KEY, df BIGINT NOT NULL)",
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
+MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

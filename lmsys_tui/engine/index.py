@@ -1,0 +1,383 @@
+"""USearch ANN indexes kept on disk in the workspace's `index/` folder.
+
+- `index/<space>.queries.usearch`: every query vector of one embedding space. Its keys are
+  row numbers of the space's vector file, which only ever grows, so new queries are added
+  to the index without a rebuild.
+- `index/summaries/<summary_run_id>.usearch`: one vector per cluster summary ("title.
+  description" embedded in the run's space); its keys are positions in the manifest's
+  cluster list.
+
+Each index has a JSON manifest beside it saying what it holds. An index is checked
+against DuckDB before use: missing, stale (fewer rows than the space), corrupt (unreadable
+or not what the manifest says) or mismatched (another space's vectors) indexes are
+rebuilt. Files are written under a temporary name and renamed, so a reader that has
+memory-mapped the old file keeps a consistent view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .embed import space_embedder
+from .errors import WorkspaceError
+from .keyword_index import update_keyword_index
+from .progress import Progress, ProgressSink, null_sink
+from .workspace import Workspace
+
+METRIC = "cos"
+DTYPE = "f16"
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+# Measured in benchmarks/search.py: 256 keeps recall@10 near 0.99 on 1M real-like vectors.
+EXPANSION_SEARCH = 256
+ADD_CHUNK = 50_000
+SPOT_CHECK_ROWS = 8
+
+
+@dataclass
+class IndexCheck:
+    """How an index file compares with DuckDB."""
+
+    path: str
+    state: str  # ok, missing, stale, corrupt, mismatch
+    expected: int
+    indexed: int | None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IndexUpdate:
+    path: str
+    added: int
+    total: int
+    rebuilt: bool
+    reason: str
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IndexResult:
+    keywords: dict = field(default_factory=dict)
+    queries: list[dict] = field(default_factory=list)
+    summaries: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _new_index(dim: int):
+    from usearch.index import Index
+
+    return Index(
+        ndim=dim,
+        metric=METRIC,
+        dtype=DTYPE,
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        expansion_search=EXPANSION_SEARCH,
+    )
+
+
+def _restore(path: Path, view: bool):
+    """The index at `path`, or None when it is missing or unreadable.
+
+    A memory-mapped view skips the key lookup table (a third of the opening time at 1M
+    vectors): searches return keys without it.
+    """
+    from usearch.index import Index
+
+    if not path.exists():
+        return None
+    try:
+        options = {"enable_key_lookups": False} if view else {}
+        index = Index.restore(str(path), view=view, **options)
+    except (ValueError, RuntimeError, OSError):
+        return None
+    if index is not None:
+        index.expansion_search = EXPANSION_SEARCH
+    return index
+
+
+def _manifest_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        return json.loads(_manifest_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _save(index, path: Path, manifest: dict) -> None:
+    """Write the index and then its manifest, each under a temporary name first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".usearch.partial")
+    index.save(str(partial))
+    os.replace(partial, path)
+    manifest = {**manifest, "bytes": path.stat().st_size}
+    partial_manifest = path.with_suffix(".json.partial")
+    partial_manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    os.replace(partial_manifest, _manifest_path(path))
+
+
+# -- query vectors -------------------------------------------------------------------------
+
+
+def query_index_path(ws: Workspace, space_id: str) -> Path:
+    return ws.root / "index" / f"{space_id}.queries.usearch"
+
+
+def _space(ws: Workspace, space_id: str) -> tuple[int, int]:
+    rows = ws.con.execute(
+        "SELECT dim, n_vectors FROM embedding_spaces WHERE space_id = ?", [space_id]
+    ).fetchall()
+    if not rows:
+        raise WorkspaceError(f"no embedding space {space_id!r} in {ws.root}")
+    return rows[0][0], rows[0][1]
+
+
+def check_query_index(ws: Workspace, space_id: str, index=None) -> IndexCheck:
+    """Compare the space's index file with DuckDB and its vector file."""
+    dim, expected = _space(ws, space_id)
+    path = query_index_path(ws, space_id)
+
+    def result(state: str, indexed: int | None = None, detail: str = "") -> IndexCheck:
+        return IndexCheck(str(path), state, expected, indexed, detail)
+
+    if not path.exists():
+        return result("missing", detail="no index file")
+    manifest = _read_manifest(path)
+    if manifest is None:
+        return result("corrupt", detail="its manifest is missing or unreadable")
+    if manifest.get("space_id") != space_id or manifest.get("dim") != dim:
+        return result("mismatch", detail=f"it was built for space {manifest.get('space_id')!r}")
+    if manifest.get("bytes") != path.stat().st_size:
+        return result("corrupt", detail="its size differs from the manifest")
+    index = index if index is not None else _restore(path, view=True)
+    if index is None or index.ndim != dim or index.size != manifest.get("rows"):
+        return result("corrupt", detail="unreadable or not what its manifest says")
+    if index.size > expected:
+        return result("mismatch", index.size, "it holds more rows than the space")
+    if not _spot_check(ws, space_id, index):
+        return result("mismatch", index.size, "its vectors differ from the space's vectors")
+    if index.size < expected:
+        return result("stale", index.size, f"{expected - index.size} new vectors to add")
+    return result("ok", index.size)
+
+
+def _spot_check(ws: Workspace, space_id: str, index) -> bool:
+    """Does the index find a few rows of the vector file where they should be?
+
+    Each sampled row, searched for, must come back as its own key or at distance ~0 (an
+    identical vector under another key).
+    """
+    if index.size == 0:
+        return True
+    rows = np.unique(np.linspace(0, index.size - 1, SPOT_CHECK_ROWS).astype(np.int64))
+    vectors = np.asarray(ws.vector_file(space_id).array()[rows], dtype=np.float32)
+    matches = index.search(vectors, 3)
+    keys = np.asarray(matches.keys).reshape(len(rows), -1)
+    distances = np.asarray(matches.distances).reshape(len(rows), -1)
+    found = (keys == rows[:, None]).any(axis=1) | (distances[:, 0] < 1e-3)
+    return bool(found.all())
+
+
+def update_query_index(
+    ws: Workspace, space_id: str, progress: ProgressSink = null_sink, rebuild: bool = False
+) -> IndexUpdate:
+    """Bring the space's index up to date: add new rows, or rebuild a broken index."""
+    started = time.perf_counter()
+    check = check_query_index(ws, space_id)
+    path = query_index_path(ws, space_id)
+    dim, expected = _space(ws, space_id)
+    if check.ok and not rebuild:
+        return IndexUpdate(str(path), 0, expected, False, "up to date", 0.0)
+    incremental = check.state == "stale" and not rebuild
+    index = _restore(path, view=False) if incremental else None
+    if index is None:
+        index = _new_index(dim)
+    first = index.size
+    reason = "asked to rebuild" if rebuild else check.detail
+    vectors = ws.vector_file(space_id).array()
+    label = f"indexing {space_id}"
+    progress(Progress("index", 0, expected - first, label))
+    for start in range(first, expected, ADD_CHUNK):
+        stop = min(start + ADD_CHUNK, expected)
+        index.add(np.arange(start, stop, dtype=np.uint64), np.asarray(vectors[start:stop]))
+        progress(Progress("index", stop - first, expected - first, label))
+    _save(index, path, {"space_id": space_id, "dim": dim, "rows": index.size, "kind": "queries"})
+    return IndexUpdate(
+        str(path), expected - first, expected, first == 0, reason, time.perf_counter() - started
+    )
+
+
+def open_query_index(ws: Workspace, space_id: str, progress: ProgressSink = null_sink):
+    """The space's index, memory-mapped; updated or rebuilt first when it needs to be."""
+    path = query_index_path(ws, space_id)
+    index = _restore(path, view=True)
+    check = check_query_index(ws, space_id, index)
+    if check.ok:
+        return index
+    progress(Progress("index", 0, 1, f"index of {space_id} is {check.state} ({check.detail})"))
+    update_query_index(ws, space_id, progress)
+    return _restore(path, view=True)
+
+
+# -- cluster summaries ---------------------------------------------------------------------
+
+
+def summary_index_path(ws: Workspace, summary_run_id: str) -> Path:
+    return ws.root / "index" / "summaries" / f"{summary_run_id}.usearch"
+
+
+def summary_texts(ws: Workspace, summary_run_id: str) -> tuple[str, list[int], list[str]]:
+    """(space_id, cluster_ids, "title. description") of a summary run's named clusters."""
+    found = ws.con.execute(
+        "SELECT r.space_id FROM summary_runs s JOIN clustering_runs r USING (run_id) "
+        "WHERE s.summary_run_id = ?",
+        [summary_run_id],
+    ).fetchall()
+    if not found:
+        raise WorkspaceError(f"no summary run {summary_run_id!r}")
+    rows = ws.con.execute(
+        "SELECT cluster_id, title, description FROM cluster_summaries "
+        "WHERE summary_run_id = ? AND title IS NOT NULL ORDER BY cluster_id",
+        [summary_run_id],
+    ).fetchall()
+    texts = [f"{title}. {description or ''}".strip() for _, title, description in rows]
+    return found[0][0], [row[0] for row in rows], texts
+
+
+def _fingerprint(cluster_ids: list[int], texts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for cluster_id, text in zip(cluster_ids, texts, strict=True):
+        digest.update(f"{cluster_id}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+def check_summary_index(ws: Workspace, summary_run_id: str) -> IndexCheck:
+    space_id, cluster_ids, texts = summary_texts(ws, summary_run_id)
+    path = summary_index_path(ws, summary_run_id)
+
+    def result(state: str, indexed: int | None = None, detail: str = "") -> IndexCheck:
+        return IndexCheck(str(path), state, len(cluster_ids), indexed, detail)
+
+    if not path.exists():
+        return result("missing", detail="no index file")
+    manifest = _read_manifest(path)
+    if manifest is None:
+        return result("corrupt", detail="its manifest is missing or unreadable")
+    if manifest.get("space_id") != space_id:
+        return result("mismatch", detail=f"it was built for space {manifest.get('space_id')!r}")
+    index = _restore(path, view=True)
+    if index is None or index.size != len(manifest.get("cluster_ids", [])):
+        return result("corrupt", detail="unreadable or not what its manifest says")
+    if manifest.get("fingerprint") != _fingerprint(cluster_ids, texts):
+        return result("stale", index.size, "cluster titles or descriptions changed")
+    return result("ok", index.size)
+
+
+def update_summary_index(
+    ws: Workspace,
+    summary_run_id: str,
+    progress: ProgressSink = null_sink,
+    embedder=None,
+    rebuild: bool = False,
+) -> IndexUpdate:
+    """Embed the run's cluster summaries in its space and index them (small: a full build)."""
+    started = time.perf_counter()
+    path = summary_index_path(ws, summary_run_id)
+    check = check_summary_index(ws, summary_run_id)
+    if check.ok and not rebuild:
+        return IndexUpdate(str(path), 0, check.expected, False, "up to date", 0.0)
+    space_id, cluster_ids, texts = summary_texts(ws, summary_run_id)
+    progress(Progress("index", 0, len(texts), f"embedding summaries of {summary_run_id}"))
+    embedder = embedder or space_embedder(ws, space_id)
+    dim, _ = _space(ws, space_id)
+    index = _new_index(dim)
+    if texts:
+        vectors = embedder.embed(texts)
+        index.add(np.arange(len(texts), dtype=np.uint64), vectors.astype(np.float16))
+    manifest = {
+        "kind": "summaries",
+        "summary_run_id": summary_run_id,
+        "space_id": space_id,
+        "cluster_ids": cluster_ids,
+        "fingerprint": _fingerprint(cluster_ids, texts),
+    }
+    _save(index, path, manifest)
+    progress(Progress("index", len(texts), len(texts), f"embedding summaries of {summary_run_id}"))
+    reason = "asked to" if rebuild else check.detail
+    return IndexUpdate(
+        str(path), len(texts), len(texts), True, reason, time.perf_counter() - started
+    )
+
+
+def open_summary_index(
+    ws: Workspace, summary_run_id: str, progress: ProgressSink = null_sink, embedder=None
+) -> tuple[object, list[int]]:
+    """(memory-mapped index, cluster id of each key) for a summary run, rebuilt if needed."""
+    path = summary_index_path(ws, summary_run_id)
+    check = check_summary_index(ws, summary_run_id)
+    if not check.ok:
+        progress(Progress("index", 0, 1, f"summary index of {summary_run_id} is {check.state}"))
+        update_summary_index(ws, summary_run_id, progress, embedder)
+    return _restore(path, view=True), _read_manifest(path)["cluster_ids"]
+
+
+# -- everything ----------------------------------------------------------------------------
+
+
+def update_indexes(
+    ws: Workspace,
+    progress: ProgressSink = null_sink,
+    space_ids: list[str] | None = None,
+    summaries: bool = True,
+    rebuild: bool = False,
+) -> IndexResult:
+    """Keyword index, query indexes of `space_ids` (default all) and their summary indexes."""
+    result = IndexResult()
+    result.keywords = update_keyword_index(ws, progress, rebuild).as_dict()
+    if space_ids is None:
+        space_ids = [
+            row[0]
+            for row in ws.con.execute(
+                "SELECT space_id FROM embedding_spaces ORDER BY space_id"
+            ).fetchall()
+        ]
+    for space_id in space_ids:
+        result.queries.append(update_query_index(ws, space_id, progress, rebuild).as_dict())
+    if summaries and space_ids:
+        summary_run_ids = ws.con.execute(
+            "SELECT s.summary_run_id FROM summary_runs s JOIN clustering_runs r USING (run_id) "
+            "WHERE r.space_id IN (SELECT unnest(?)) ORDER BY s.summary_run_id",
+            [space_ids],
+        ).fetchall()
+        embedders: dict[str, object] = {}
+        for (summary_run_id,) in summary_run_ids:
+            space_id = summary_texts(ws, summary_run_id)[0]
+            if space_id not in embedders:
+                embedders[space_id] = space_embedder(ws, space_id)
+            update = update_summary_index(
+                ws, summary_run_id, progress, embedders[space_id], rebuild
+            )
+            result.summaries.append(update.as_dict())
+    return result
