@@ -131,3 +131,30 @@ def embedded_workspace(tmp_path_factory, lmsys_file):
         load(ws, LoadStep(source=str(lmsys_file)))
         result = embed_queries(ws, EmbedStep(device="cpu"))
     return root, result.space_id
+
+
+class WordHashEmbedder:
+    """A deterministic bag-of-words model: texts sharing words get similar vectors.
+
+    Pure numpy from hashes, so vectors (and the clusters, scores and snapshots built on
+    them) are the same on every machine, unlike a real model's float arithmetic.
+    """
+
+    provider = "sentence-transformers"
+    model = "word-hash-test-model"
+    dim = 32
+
+    def dimension(self) -> int:
+        return self.dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows = []
+        for text in texts:
+            vector = np.zeros(self.dim)
+            for word in text.lower().split():
+                seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
+                vector += np.random.default_rng(seed).normal(size=self.dim)
+            if not vector.any():
+                vector[0] = 1.0
+            rows.append(vector / np.linalg.norm(vector))
+        return np.array(rows, dtype=np.float32)

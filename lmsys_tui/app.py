@@ -1,0 +1,169 @@
+"""The Textual app: modes for Runs, Clusters, Search and Jobs; the Query Inspector on top.
+
+DuckDB lets one process write a database, or several read it. The TUI reads through a
+read-only connection and closes it while its own jobs write. A `--run-job` process started
+meanwhile is refused with "workspace in use"; a TUI started while a batch job writes shows
+that message and reopens on Ctrl+R. Neither side can corrupt the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+
+from .commands import GoToProvider
+from .engine.errors import LmsysError, WorkspaceError
+from .engine.workspace import Workspace, open_workspace
+from .screens.clusters import ClustersScreen
+from .screens.help import HelpScreen
+from .screens.inspector import InspectorScreen
+from .screens.jobs import JobsScreen
+from .screens.runs import RunsScreen
+from .screens.search import SearchScreen
+from .screens.welcome import WelcomeScreen
+
+
+class LmsysApp(App):
+    """Explore a workspace: runs, a hierarchy of clusters, queries, search, jobs."""
+
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {GoToProvider}
+    TITLE = "lmsys-tui"
+    MODES = {
+        "runs": RunsScreen,
+        "clusters": ClustersScreen,
+        "search": SearchScreen,
+        "jobs": JobsScreen,
+    }
+    BINDINGS = [
+        Binding("1", "switch_mode('runs')", "Runs", id="runs"),
+        Binding("2", "switch_mode('clusters')", "Clusters", id="clusters"),
+        Binding("3", "switch_mode('search')", "Search", id="search"),
+        Binding("4", "switch_mode('jobs')", "Jobs", id="jobs"),
+        Binding("slash", "focus_search", "Find", id="find"),
+        Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("ctrl+r", "refresh_workspace", "Refresh", id="refresh"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    run_id: reactive[str | None] = reactive(None)
+    generation: reactive[int] = reactive(0)  # bumped when the workspace changes
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.ws: Workspace | None = None
+        self.workspace_error: str | None = None
+        self.searchers: dict = {}
+        # Searchers share one cursor each; one search at a time keeps DuckDB calls serial.
+        self.search_lock = threading.RLock()
+
+    # -- workspace -------------------------------------------------------------------------
+
+    def open_workspace(self) -> None:
+        """(Re)open the workspace read-only; remember why when it cannot be opened."""
+        self.close_workspace()
+        try:
+            self.ws = open_workspace(self.data_dir, read_only=True)
+            self.workspace_error = None
+        except LmsysError as error:
+            self.ws = None
+            self.workspace_error = str(error)
+
+    def close_workspace(self, reason: str | None = None) -> None:
+        if self.ws is not None:
+            self.ws.close()
+            self.ws = None
+        self.searchers.clear()
+        if reason:
+            self.workspace_error = reason
+
+    def cursor(self):
+        """A DuckDB cursor for the calling thread, or None when no workspace is open."""
+        return self.ws.con.cursor() if self.ws is not None else None
+
+    def has_queries(self) -> bool:
+        if self.ws is None:
+            return False
+        return self.ws.con.cursor().execute("SELECT count(*) FROM queries").fetchall()[0][0] > 0
+
+    def searcher(self, run_id: str | None):
+        """A Searcher for the run, made once per workspace opening; call with search_lock.
+
+        Raises:
+            LmsysError: no workspace, or the run or its space cannot be searched.
+        """
+        from .engine.search import Searcher
+
+        if self.ws is None:
+            raise WorkspaceError(self.workspace_error or "no workspace open")
+        if run_id not in self.searchers:
+            own = Workspace(self.ws.root, self.ws.con.cursor())
+            self.searchers[run_id] = Searcher(own, run_id=run_id)
+        return self.searchers[run_id]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.open_workspace()
+        if self.ws is None and self.workspace_error and "no workspace" not in self.workspace_error:
+            self.notify(self.workspace_error, title="Workspace", severity="error", markup=False)
+        self.switch_mode("runs")
+        if not self.has_queries():
+            self.push_screen(WelcomeScreen())
+
+    def on_unmount(self) -> None:
+        self.close_workspace()
+
+    def workspace_changed(self) -> None:
+        """Reopen after a job and tell every screen to reload."""
+        self.open_workspace()
+        self.generation += 1
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def open_run(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.switch_mode("clusters")
+
+    @work(group="navigation")
+    async def open_cluster(self, cluster_id: int) -> None:
+        """Show a cluster of the current run in the Clusters screen."""
+        await self.switch_mode("clusters")
+        self.screen.open_cluster(cluster_id)
+
+    @work(group="navigation")
+    async def start_quickstart(self) -> None:
+        """Load the bundled sample and run the whole pipeline, as the quickstart job does."""
+        from .engine.specs import quickstart_spec
+
+        await self.switch_mode("jobs")
+        self.screen.start(quickstart_spec())
+
+    def inspect_query(self, query_id: int) -> None:
+        self.push_screen(InspectorScreen(query_id))
+
+    async def action_focus_search(self) -> None:
+        await self.switch_mode("search")
+        self.screen.query_one("#search-input").focus()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_refresh_workspace(self) -> None:
+        self.workspace_changed()
+        if self.ws is None:
+            self.notify(self.workspace_error or "no workspace", severity="warning", markup=False)
+        else:
+            self.notify("Workspace reloaded")
+
+
+def make_app(data_dir: Path) -> LmsysApp:
+    """The one app factory, used by the CLI and by the tests."""
+    return LmsysApp(data_dir)

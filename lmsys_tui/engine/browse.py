@@ -1,0 +1,326 @@
+"""Read-only views of a workspace for the front ends: runs, clusters, hierarchies, queries.
+
+Every function takes a DuckDB connection (a thread's own cursor in the TUI) and returns
+plain dataclasses, sorted so that output is stable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from .errors import LmsysError
+
+
+class NotFound(LmsysError):
+    """An unknown run, summary run, hierarchy, cluster or query id."""
+
+
+@dataclass
+class SummaryRunInfo:
+    summary_run_id: str
+    alias: str | None
+    model: str
+    created_at: datetime
+
+
+@dataclass
+class HierarchyInfo:
+    hierarchy_run_id: str
+    summary_run_id: str
+    model: str
+    nodes_by_level: list[int]
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    algorithm: str
+    space_id: str
+    embedding_model: str
+    n_queries: int
+    n_clusters: int
+    description: str | None
+    metrics: dict
+    created_at: datetime
+    summary_runs: list[SummaryRunInfo] = field(default_factory=list)
+    hierarchies: list[HierarchyInfo] = field(default_factory=list)
+
+
+@dataclass
+class ClusterInfo:
+    cluster_id: int
+    size: int
+    title: str
+    description: str | None
+
+
+@dataclass
+class TreeNode:
+    node_id: str
+    level: int
+    parent_id: str | None
+    cluster_id: int | None
+    title: str
+    size: int
+
+
+@dataclass
+class ClusterDetail:
+    run_id: str
+    cluster_id: int
+    title: str
+    description: str | None
+    size: int
+    share: float
+    languages: list[tuple[str, int]]
+    models: list[tuple[str, int]]
+    representatives: list[tuple[int, str]]
+
+
+@dataclass
+class QueryRow:
+    query_id: int
+    distance: float | None
+    model: str | None
+    language: str | None
+    text: str
+
+
+@dataclass
+class QueryMembership:
+    run_id: str
+    cluster_id: int
+    title: str
+    distance: float | None
+
+
+@dataclass
+class QueryDetail:
+    query_id: int
+    conversation_id: str
+    source: str
+    model: str | None
+    language: str | None
+    turn: int | None
+    text: str
+    extra: dict
+    loaded_at: datetime
+    clusters: list[QueryMembership]
+
+
+def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
+    """Complete clustering runs, newest first, with their summary runs and hierarchies."""
+    rows = con.execute(
+        """
+        SELECT r.run_id, r.algorithm, r.space_id, s.model, r.n_queries, r.n_clusters,
+            r.description, r.metrics, r.created_at
+        FROM clustering_runs r JOIN embedding_spaces s USING (space_id)
+        WHERE r.status = 'complete' ORDER BY r.created_at DESC, r.run_id
+        """
+    ).fetchall()
+    runs = {row[0]: RunInfo(*row[:7], json.loads(row[7] or "{}"), row[8]) for row in rows}
+    for run_id, *summary in con.execute(
+        "SELECT run_id, summary_run_id, alias, model, created_at FROM summary_runs "
+        "WHERE status = 'complete' ORDER BY created_at DESC, summary_run_id"
+    ).fetchall():
+        if run_id in runs:
+            runs[run_id].summary_runs.append(SummaryRunInfo(*summary))
+    for run_id, hierarchy_id, summary_run_id, model, levels in con.execute(
+        """
+        SELECT h.run_id, h.hierarchy_run_id, h.summary_run_id, h.model,
+            list(n.nodes ORDER BY n.level)
+        FROM hierarchy_runs h JOIN (
+            SELECT hierarchy_run_id, level, count(*) AS nodes FROM hierarchy_nodes GROUP BY ALL
+        ) n USING (hierarchy_run_id)
+        WHERE h.status = 'complete'
+        GROUP BY h.run_id, h.hierarchy_run_id, h.summary_run_id, h.model, h.created_at
+        ORDER BY h.created_at DESC, h.hierarchy_run_id
+        """
+    ).fetchall():
+        if run_id in runs:
+            runs[run_id].hierarchies.append(
+                HierarchyInfo(hierarchy_id, summary_run_id, model, list(levels))
+            )
+    return list(runs.values())
+
+
+def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunInfo:
+    for run in list_runs(con):
+        if run.run_id == run_id:
+            return run
+    raise NotFound(f"no clustering run {run_id!r}")
+
+
+def resolve_summary_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, summary: str | None = None
+) -> str | None:
+    """A summary run of `run_id` by id or alias; the newest when `summary` is None."""
+    rows = con.execute(
+        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? AND status = 'complete' "
+        "AND (? IS NULL OR summary_run_id = ? OR alias = ?) "
+        "ORDER BY created_at DESC, summary_run_id LIMIT 1",
+        [run_id, summary, summary, summary],
+    ).fetchall()
+    if rows:
+        return rows[0][0]
+    if summary is not None:
+        raise NotFound(f"run {run_id} has no summary run or alias {summary!r}")
+    return None
+
+
+def list_clusters(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    summary_run_id: str | None = None,
+    sort: str = "size",
+) -> list[ClusterInfo]:
+    """The run's clusters with titles (numbered "cluster N" when there are no summaries)."""
+    rows = con.execute(
+        """
+        SELECT c.cluster_id, c.size, s.title, s.description FROM clusters c
+        LEFT JOIN cluster_summaries s
+            ON s.summary_run_id = ? AND s.cluster_id = c.cluster_id
+        WHERE c.run_id = ?
+        """,
+        [summary_run_id or "", run_id],
+    ).fetchall()
+    clusters = [
+        ClusterInfo(cluster_id, size, title or f"cluster {cluster_id}", description)
+        for cluster_id, size, title, description in rows
+    ]
+    if sort == "title":
+        return sorted(clusters, key=lambda c: (c.title.lower(), c.cluster_id))
+    return sorted(clusters, key=lambda c: (-c.size, c.cluster_id))
+
+
+def hierarchy_nodes(con: duckdb.DuckDBPyConnection, hierarchy_run_id: str) -> list[TreeNode]:
+    """Every node of a hierarchy, top level first, biggest first within a level."""
+    rows = con.execute(
+        "SELECT node_id, level, parent_id, cluster_id, title, size FROM hierarchy_nodes "
+        "WHERE hierarchy_run_id = ? ORDER BY level DESC, size DESC, node_id",
+        [hierarchy_run_id],
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"no hierarchy {hierarchy_run_id!r}")
+    return [
+        TreeNode(node_id, level, parent, cluster, title or node_id, size)
+        for node_id, level, parent, cluster, title, size in rows
+    ]
+
+
+def cluster_detail(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    cluster_id: int,
+    summary_run_id: str | None = None,
+    examples: int = 5,
+) -> ClusterDetail:
+    """A cluster's summary, share of the run, language and model mix, representatives."""
+    sizes = con.execute(
+        "SELECT size, title, description, representative_ids, share FROM ("
+        "SELECT c.cluster_id, c.size, c.size / sum(c.size) OVER () AS share, s.title, "
+        "s.description, s.representative_ids FROM clusters c LEFT JOIN cluster_summaries s "
+        "ON s.summary_run_id = ? AND s.cluster_id = c.cluster_id WHERE c.run_id = ?) "
+        "WHERE cluster_id = ?",
+        [summary_run_id or "", run_id, cluster_id],
+    ).fetchall()
+    if not sizes:
+        raise NotFound(f"run {run_id} has no cluster {cluster_id}")
+    size, title, description, representative_ids, share = sizes[0]
+    mixes = {}
+    for column in ("language", "model"):
+        mixes[column] = [
+            (value or "(unknown)", count)
+            for value, count in con.execute(
+                f"SELECT q.{column}, count(*) FROM query_clusters c JOIN queries q "
+                "USING (query_id) WHERE c.run_id = ? AND c.cluster_id = ? "
+                "GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
+                [run_id, cluster_id],
+            ).fetchall()
+        ]
+    if representative_ids:
+        ids = list(representative_ids)[:examples]
+    else:
+        ids = [row.query_id for row in cluster_queries(con, run_id, cluster_id, 0, examples)]
+    texts = dict(
+        con.execute(
+            "SELECT query_id, query_text FROM queries WHERE query_id IN (SELECT unnest(?))",
+            [ids],
+        ).fetchall()
+    )
+    return ClusterDetail(
+        run_id,
+        cluster_id,
+        title or f"cluster {cluster_id}",
+        description,
+        size,
+        float(share),
+        mixes["language"],
+        mixes["model"],
+        [(query_id, texts[query_id]) for query_id in ids if query_id in texts],
+    )
+
+
+def count_cluster_queries(con: duckdb.DuckDBPyConnection, run_id: str, cluster_id: int) -> int:
+    return con.execute(
+        "SELECT count(*) FROM query_clusters WHERE run_id = ? AND cluster_id = ?",
+        [run_id, cluster_id],
+    ).fetchall()[0][0]
+
+
+def cluster_queries(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    cluster_id: int,
+    offset: int = 0,
+    limit: int = 100,
+    preview_chars: int = 300,
+) -> list[QueryRow]:
+    """One page of a cluster's queries, closest to the centroid first."""
+    rows = con.execute(
+        """
+        SELECT q.query_id, c.distance, q.model, q.language, left(q.query_text, ?)
+        FROM query_clusters c JOIN queries q USING (query_id)
+        WHERE c.run_id = ? AND c.cluster_id = ?
+        ORDER BY c.distance NULLS LAST, q.query_id LIMIT ? OFFSET ?
+        """,
+        [preview_chars, run_id, cluster_id, limit, offset],
+    ).fetchall()
+    return [QueryRow(*row) for row in rows]
+
+
+def query_detail(con: duckdb.DuckDBPyConnection, query_id: int) -> QueryDetail:
+    """A query's text and metadata, and its cluster (with title) in every run."""
+    rows = con.execute(
+        "SELECT query_id, conversation_id, source, model, language, turn, query_text, extra, "
+        "loaded_at FROM queries WHERE query_id = ?",
+        [query_id],
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"no query with id {query_id}")
+    row = rows[0]
+    memberships = con.execute(
+        """
+        SELECT c.run_id, c.cluster_id, c.distance, (
+            SELECT s.title FROM cluster_summaries s JOIN summary_runs r USING (summary_run_id)
+            WHERE r.run_id = c.run_id AND s.cluster_id = c.cluster_id AND r.status = 'complete'
+            ORDER BY r.created_at DESC LIMIT 1) AS title
+        FROM query_clusters c JOIN clustering_runs run USING (run_id)
+        WHERE c.query_id = ? AND run.status = 'complete'
+        ORDER BY run.created_at DESC, c.run_id
+        """,
+        [query_id],
+    ).fetchall()
+    return QueryDetail(
+        *row[:7],
+        json.loads(row[7]) if row[7] else {},
+        row[8],
+        [
+            QueryMembership(run_id, cluster_id, title or f"cluster {cluster_id}", distance)
+            for run_id, cluster_id, distance, title in memberships
+        ],
+    )

@@ -1,0 +1,53 @@
+"""Key bindings of every screen, on `?`."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP = [
+    (
+        "everywhere",
+        [
+            ("1 2 3 4", "Runs, Clusters, Search, Jobs"),
+            ("/", "search"),
+            ("ctrl+p", "command palette: go to a run, a cluster or a query id"),
+            ("ctrl+r", "reopen the workspace (after a batch job)"),
+            ("escape", "back"),
+            ("?", "this help"),
+            ("q", "quit"),
+        ],
+    ),
+    ("Runs", [("enter", "open the run"), ("space, c", "mark a run, compare with another")]),
+    (
+        "Clusters",
+        [
+            ("enter", "expand a category; list a cluster's queries"),
+            ("f", "filter by title"),
+            ("s", "sort by size or title"),
+            ("enter on a query", "inspect it"),
+        ],
+    ),
+    ("Query Inspector", [("t / n", "text / neighbours"), ("enter", "inspect a neighbour")]),
+    ("Search", [("ctrl+o", "semantic / keyword / hybrid"), ("ctrl+t", "queries / clusters")]),
+    ("Jobs", [("ctrl+s", "start the job in the form"), ("ctrl+x", "cancel the running job")]),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="close")]
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        for section, keys in HELP:
+            text.append(f"{section}\n", style="bold")
+            for key, what in keys:
+                text.append(f"  {key:>16}  ", style="bold cyan")
+                text.append(f"{what}\n")
+            text.append("\n")
+        with Center(), VerticalScroll(id="help"):
+            yield Static(text)

@@ -1,0 +1,121 @@
+"""The Query Inspector: full text, metadata, the query's cluster in every run, neighbours."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from ..engine.browse import NotFound, QueryDetail, query_detail
+from ..engine.errors import LmsysError
+from ..widgets.safe_text import one_line, printable
+from ..widgets.tables import add_columns
+
+
+class InspectorScreen(Screen):
+    """One query; Enter on a neighbour inspects it, Escape goes back."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+        Binding("t", "focus_text", "Text", id="text"),
+        Binding("n", "focus_neighbours", "Neighbours", id="neighbours"),
+    ]
+
+    def __init__(self, query_id: int) -> None:
+        super().__init__()
+        self.query_id = query_id
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="query-title", classes="title")
+        with Horizontal():
+            with VerticalScroll(id="query-text-pane"):
+                yield Static(id="query-text")
+            with VerticalScroll(id="query-meta-pane"):
+                yield Static(id="query-meta", classes="detail")
+        yield DataTable(id="neighbours", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#neighbours", DataTable)
+        add_columns(table, [("id", 8), ("similarity", 10), ("cluster", 8), ("query", 140)])
+        table.border_title = "nearest neighbours"
+        self.load()
+
+    @work(thread=True, exclusive=True, group="inspector")
+    def load(self) -> None:
+        cursor = self.app.cursor()
+        if cursor is None:
+            return
+        try:
+            detail = query_detail(cursor, self.query_id)
+        except NotFound as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self.show, detail)
+        run_id = detail.clusters[0].run_id if detail.clusters else None
+        try:
+            with self.app.search_lock:
+                neighbours = self.app.searcher(run_id).similar(self.query_id, n=10)
+        except LmsysError as error:
+            self.app.call_from_thread(self.show_no_neighbours, str(error))
+            return
+        self.app.call_from_thread(self.show_neighbours, neighbours)
+
+    def show(self, detail: QueryDetail) -> None:
+        self.query_one("#query-title", Static).update(
+            Text(f"query {detail.query_id} · {len(detail.text):,} characters", style="bold")
+        )
+        self.query_one("#query-text", Static).update(Text(printable(detail.text) or "(empty)"))
+        meta = Text()
+        for name, value in (
+            ("conversation", detail.conversation_id),
+            ("source", detail.source),
+            ("model", detail.model),
+            ("language", detail.language),
+            ("turn", detail.turn),
+            ("loaded", detail.loaded_at.strftime("%Y-%m-%d %H:%M")),
+        ):
+            meta.append(f"{name:>12}  ", style="bold")
+            meta.append(one_line("-" if value is None else str(value), 60) + "\n")
+        for key, value in sorted(detail.extra.items()):
+            meta.append(f"{one_line(key, 12):>12}  ", style="bold")
+            meta.append(one_line(json.dumps(value, ensure_ascii=False), 60) + "\n")
+        meta.append("\nclusters\n", style="bold")
+        for membership in detail.clusters:
+            meta.append(f"  {one_line(membership.run_id, 40)}\n", style="dim")
+            meta.append(f"    {membership.cluster_id}: {one_line(membership.title, 50)}\n")
+        if not detail.clusters:
+            meta.append("  not in any run yet\n", style="dim")
+        self.query_one("#query-meta", Static).update(meta)
+
+    def show_neighbours(self, hits) -> None:
+        table = self.query_one("#neighbours", DataTable)
+        table.clear()
+        for hit in hits:
+            table.add_row(
+                str(hit.query_id),
+                f"{hit.score:.3f}",
+                "-" if hit.cluster_id is None else str(hit.cluster_id),
+                Text(one_line(hit.snippet, 140)),
+                key=str(hit.query_id),
+            )
+
+    def show_no_neighbours(self, message: str) -> None:
+        self.query_one("#neighbours", DataTable).border_subtitle = one_line(message, 100)
+
+    @on(DataTable.RowSelected, "#neighbours")
+    def _inspect(self, event: DataTable.RowSelected) -> None:
+        self.app.inspect_query(int(event.row_key.value))
+
+    def action_focus_text(self) -> None:
+        self.query_one("#query-text-pane").focus()
+
+    def action_focus_neighbours(self) -> None:
+        self.query_one("#neighbours").focus()

@@ -1,0 +1,270 @@
+"""Jobs: start any pipeline step from a form built from its pydantic model; watch progress.
+
+A job runs in a thread worker through `engine.jobs.run_job`, the same function as
+--run-job. The TUI closes its read-only connection while the job writes, and reopens it
+(refreshing every screen) when the job ends.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    Select,
+    Static,
+)
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ..engine.errors import JobCancelled, LmsysError
+from ..engine.jobs import describe_validation_error, run_job
+from ..engine.progress import Progress
+from ..engine.specs import (
+    ClusterStep,
+    EmbedStep,
+    HierarchyStep,
+    IndexStep,
+    JobSpec,
+    LoadStep,
+    SummarizeStep,
+)
+from ..engine.workspace import open_workspace
+from ..widgets.safe_text import one_line
+from ..widgets.tables import add_columns
+
+STEPS: dict[str, type[BaseModel]] = {
+    "load": LoadStep,
+    "embed": EmbedStep,
+    "cluster": ClusterStep,
+    "summarize": SummarizeStep,
+    "hierarchy": HierarchyStep,
+    "index": IndexStep,
+}
+
+
+class JobsScreen(Screen):
+    """Past jobs, a form for a new one, and the running job's progress."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start job", id="start"),
+        Binding("ctrl+x", "cancel", "Cancel job", id="cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = "load"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="job-form-pane"):
+                yield Select(
+                    [(name, name) for name in STEPS],
+                    value="load",
+                    allow_blank=False,
+                    id="job-step",
+                )
+                yield VerticalScroll(id="job-form")
+                yield Static(id="job-form-error", classes="error")
+                yield Button("Start (ctrl+s)", id="job-start", variant="primary")
+            with Vertical(id="job-status-pane"):
+                yield Static(id="job-stage", classes="status")
+                yield ProgressBar(id="job-progress", show_eta=False)
+                yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        add_columns(
+            self.query_one("#jobs-table", DataTable),
+            [
+                ("job", 12),
+                ("status", 9),
+                ("step", 9),
+                ("steps", 28),
+                ("started", 16),
+                ("error", 80),
+            ],
+        )
+        self.query_one("#job-stage", Static).update(Text("No job running."))
+        self.query_one("#job-progress").display = False  # an idle bar would pulse
+        await self.build_form()
+        self.watch(self.app, "generation", lambda _: self.load_jobs(), init=False)
+        self.load_jobs()
+
+    # -- the form --------------------------------------------------------------------------
+
+    async def build_form(self) -> None:
+        form = self.query_one("#job-form", VerticalScroll)
+        await form.remove_children()
+        model = STEPS[self.step]
+        widgets = []
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            annotation = info.annotation
+            label = Label(Text(f"{key}" + ("" if info.is_required() else " (optional)")))
+            widgets.append(label)
+            choices = _literal_choices(annotation)
+            if annotation is bool:
+                widgets.append(Checkbox(key, value=bool(info.default), id=f"field-{key}"))
+            elif choices:
+                options = [(str(c), c) for c in choices]
+                has_default = info.default in choices
+                widgets.append(
+                    Select(
+                        options,
+                        value=info.default if has_default else Select.NULL,
+                        allow_blank=not has_default,
+                        id=f"field-{key}",
+                    )
+                )
+            else:
+                default = (
+                    "" if info.default in (None, ...) or info.is_required() else str(info.default)
+                )
+                widgets.append(
+                    Input(value=default, placeholder=info.description or "", id=f"field-{key}")
+                )
+        await form.mount_all(widgets)
+
+    @on(Select.Changed, "#job-step")
+    async def _step_changed(self, event: Select.Changed) -> None:
+        if str(event.value) == self.step:
+            return
+        self.step = str(event.value)
+        self.query_one("#job-form-error", Static).update("")
+        await self.build_form()
+
+    def read_form(self) -> JobSpec | None:
+        """The form as a one-step JobSpec, or None after showing what is wrong."""
+        values = {}
+        for widget in self.query_one("#job-form").query("Input, Select, Checkbox"):
+            key = widget.id.removeprefix("field-")
+            if isinstance(widget, Input):
+                if widget.value.strip():
+                    values[key] = widget.value.strip()
+            elif isinstance(widget, Checkbox) or widget.value is not Select.NULL:
+                values[key] = widget.value
+        try:
+            return JobSpec.model_validate({self.step: values})
+        except ValidationError as error:
+            message = describe_validation_error("form", "", error).removeprefix("form: ")
+            self.query_one("#job-form-error", Static).update(Text(one_line(message), "red"))
+            return None
+
+    # -- running ---------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#job-start")
+    def action_start(self) -> None:
+        spec = self.read_form()
+        if spec is not None:
+            self.query_one("#job-form-error", Static).update("")
+            self.start(spec)
+
+    def start(self, spec: JobSpec) -> None:
+        if any(w.group == "jobs" and w.is_running for w in self.app.workers):
+            self.notify("A job is already running", severity="warning")
+            return
+        self.query_one("#job-stage", Static).update(Text("starting…"))
+        self.query_one("#job-progress").display = True
+        self.run(spec)
+
+    @work(thread=True, exclusive=True, group="jobs", exit_on_error=False, description="job")
+    def run(self, spec: JobSpec) -> dict:
+        worker = get_current_worker()
+
+        def report(event: Progress) -> None:
+            if worker.is_cancelled:
+                raise JobCancelled("cancelled from the TUI")
+            self.app.call_from_thread(self.show_progress, event)
+
+        with self.app.search_lock:  # no search holds a cursor while the workspace closes
+            self.app.call_from_thread(self.app.close_workspace, "a job is writing the workspace")
+        try:
+            with open_workspace(self.app.data_dir) as ws:
+                return run_job(ws, spec, report)
+        finally:
+            self.app.call_from_thread(self.app.workspace_changed)
+
+    def show_progress(self, event: Progress) -> None:
+        bar = self.query_one("#job-progress", ProgressBar)
+        bar.update(total=event.total or None, progress=event.done)
+        label = f"{event.stage}: {event.message}" if event.message else event.stage
+        if event.total:
+            label += f"  {event.done:,}/{event.total:,}"
+        self.query_one("#job-stage", Static).update(Text(one_line(label, 100)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "jobs":
+            return
+        stage = self.query_one("#job-stage", Static)
+        if event.worker.is_finished:
+            self.query_one("#job-progress").display = False
+        if event.state == WorkerState.SUCCESS:
+            stage.update(Text("Job finished."))
+            self.notify("Job finished", title="Jobs")
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            message = str(error) if isinstance(error, LmsysError) else repr(error)
+            stage.update(Text(one_line(f"Job failed: {message}"), style="red"))
+            self.notify(Text(one_line(message)), title="Job failed", severity="error")
+        elif event.state == WorkerState.CANCELLED:
+            stage.update(Text("Job cancelled; what it committed is kept."))
+
+    def action_cancel(self) -> None:
+        running = [w for w in self.app.workers if w.group == "jobs" and w.is_running]
+        for worker in running:
+            worker.cancel()
+        if not running:
+            self.notify("No job is running")
+
+    # -- past jobs -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="jobs-table")
+    def load_jobs(self) -> None:
+        cursor = self.app.cursor()
+        rows = []
+        if cursor is not None:
+            rows = cursor.execute(
+                "SELECT job_id, status, step, spec, started_at, error FROM jobs "
+                "ORDER BY started_at DESC, job_id LIMIT 200"
+            ).fetchall()
+        self.app.call_from_thread(self.show_jobs, rows)
+
+    def show_jobs(self, rows) -> None:
+        import json
+
+        table = self.query_one("#jobs-table", DataTable)
+        table.clear()
+        for job_id, status, step, spec, started_at, error in rows:
+            steps = ", ".join(json.loads(spec))
+            table.add_row(
+                job_id,
+                Text(status, style={"failed": "red", "cancelled": "yellow"}.get(status, "")),
+                step or "-",
+                steps,
+                started_at.strftime("%Y-%m-%d %H:%M"),
+                Text(one_line(error, 80)),
+                key=job_id,
+            )
+
+
+def _literal_choices(annotation) -> tuple | None:
+    """The choices of a Literal (or Optional Literal) annotation."""
+    for candidate in (annotation, *get_args(annotation)):
+        if get_origin(candidate) is Literal:
+            return get_args(candidate)
+    return None

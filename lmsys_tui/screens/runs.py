@@ -1,0 +1,136 @@
+"""Runs: every clustering run with its summary runs and hierarchies; Enter opens one."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from ..engine.browse import RunInfo, list_runs
+from ..widgets.tables import add_columns
+
+
+class RunsScreen(Screen):
+    """The runs table; `c` compares the highlighted run with the one marked by space."""
+
+    BINDINGS = [
+        Binding("enter", "open_run", "Open", id="open"),
+        Binding("space", "mark", "Mark to compare", id="mark"),
+        Binding("c", "compare", "Compare", id="compare"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[RunInfo] = []
+        self.marked: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Static("Clustering runs", classes="title")
+            yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            yield Static(id="run-detail", classes="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        add_columns(
+            table,
+            [
+                ("run", 30),
+                ("algorithm", 9),
+                ("clusters", 8),
+                ("queries", 10),
+                ("model", 22),
+                ("created", 16),
+                ("summaries", 20),
+                ("hierarchies", 11),
+            ],
+        )
+        self.watch(self.app, "generation", lambda _: self.load(), init=False)
+        self.load()
+
+    @work(thread=True, exclusive=True, group="runs")
+    def load(self) -> None:
+        cursor = self.app.cursor()
+        runs = list_runs(cursor) if cursor is not None else []
+        self.app.call_from_thread(self.show, runs)
+
+    def show(self, runs: list[RunInfo]) -> None:
+        self.runs = runs
+        table = self.query_one(DataTable)
+        table.clear()
+        for run in runs:
+            table.add_row(
+                Text(run.run_id),
+                run.algorithm,
+                f"{run.n_clusters:,}",
+                f"{run.n_queries:,}",
+                Text(run.embedding_model),
+                run.created_at.strftime("%Y-%m-%d %H:%M"),
+                Text(", ".join(s.alias or s.summary_run_id for s in run.summary_runs) or "-"),
+                str(len(run.hierarchies)),
+                key=run.run_id,
+            )
+        detail = self.query_one("#run-detail", Static)
+        detail.update(
+            Text("Enter opens a run; space marks one, c compares it with the highlighted run.")
+            if runs
+            else Text("No clustering runs yet: start one from Jobs (4) or with --run-job.")
+        )
+
+    def _current(self) -> RunInfo | None:
+        table = self.query_one(DataTable)
+        if not self.runs or table.cursor_row is None:
+            return None
+        return self.runs[min(table.cursor_row, len(self.runs) - 1)]
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_run(str(event.row_key.value))
+
+    def action_open_run(self) -> None:
+        run = self._current()
+        if run:
+            self.app.open_run(run.run_id)
+
+    def action_mark(self) -> None:
+        run = self._current()
+        if run:
+            self.marked = run.run_id
+            self.notify(Text(f"Marked {run.run_id} to compare"), markup=False)
+
+    def action_compare(self) -> None:
+        run = self._current()
+        other = next((r for r in self.runs if r.run_id == self.marked), None)
+        if run is None or other is None or other is run:
+            self.notify("Mark a run with space, move to another, then press c", markup=False)
+            return
+        self.query_one("#run-detail", Static).update(compare_runs(other, run))
+
+
+def compare_runs(left: RunInfo, right: RunInfo) -> Text:
+    """Two runs side by side: sizes, clusters and quality metrics."""
+    rows = [("", left.run_id, right.run_id)]
+    rows.append(("algorithm", left.algorithm, right.algorithm))
+    rows.append(("clusters", f"{left.n_clusters:,}", f"{right.n_clusters:,}"))
+    rows.append(("queries", f"{left.n_queries:,}", f"{right.n_queries:,}"))
+    rows.append(("model", left.embedding_model, right.embedding_model))
+    for key in sorted(set(left.metrics) | set(right.metrics)):
+        rows.append((key, _metric(left.metrics.get(key)), _metric(right.metrics.get(key))))
+    width = max(len(r[1]) for r in rows) + 2
+    text = Text()
+    for name, a, b in rows:
+        text.append(f"{name:>22}  ", style="bold")
+        text.append(f"{a:<{width}}{b}\n")
+    return text
+
+
+def _metric(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "-" if value is None else str(value)

@@ -1,0 +1,192 @@
+"""Search: one input, a mode, filters and facets; results update as you type."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.worker import get_current_worker
+
+from ..engine.errors import LmsysError
+from ..engine.search import SearchFilters
+from ..widgets.safe_text import one_line
+from ..widgets.tables import add_columns
+
+DEBOUNCE_SECONDS = 0.25
+MODE_OPTIONS = [("hybrid", "hybrid"), ("semantic", "semantic"), ("keyword", "keyword")]
+TARGET_OPTIONS = [("queries", "queries"), ("clusters", "clusters")]
+
+
+class SearchScreen(Screen):
+    """Search queries or clusters of the current run; Enter opens a result."""
+
+    AUTO_FOCUS = "#search-input"
+    BINDINGS = [
+        Binding("ctrl+o", "cycle_mode", "Mode", id="mode"),
+        Binding("ctrl+t", "cycle_target", "Queries/clusters", id="target"),
+        Binding("escape", "back", "Back", id="back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._debounce: Timer | None = None
+        self.target = "queries"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="search-bar"):
+            yield Input(placeholder="search what people asked…", id="search-input")
+            yield Select(MODE_OPTIONS, value="hybrid", allow_blank=False, id="search-mode")
+            yield Select(TARGET_OPTIONS, value="queries", allow_blank=False, id="search-target")
+        with Horizontal(id="search-filters"):
+            yield Input(placeholder="language", id="filter-language")
+            yield Input(placeholder="model", id="filter-model")
+            yield Input(placeholder="within clusters about…", id="filter-within")
+        yield Static(id="search-status", classes="status")
+        with Horizontal():
+            yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="facets-pane"):
+                yield Static(id="search-facets", classes="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._set_columns()
+        self.query_one("#search-status", Static).update(
+            Text("Type to search. Ctrl+O switches mode, Ctrl+T queries/clusters.")
+        )
+        self.watch(self.app, "generation", lambda _: self.schedule(), init=False)
+
+    def _set_columns(self) -> None:
+        table = self.query_one("#search-results", DataTable)
+        table.clear(columns=True)
+        if self.target == "queries":
+            add_columns(
+                table,
+                [
+                    ("id", 8),
+                    ("score", 6),
+                    ("cluster", 7),
+                    ("language", 10),
+                    ("model", 14),
+                    ("query", 160),
+                ],
+            )
+        else:
+            add_columns(
+                table,
+                [("cluster", 7), ("score", 6), ("size", 8), ("title", 40), ("description", 120)],
+            )
+
+    @on(Input.Changed)
+    def schedule(self) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(DEBOUNCE_SECONDS, self._start_search)
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "search-target":
+            self.target = str(event.value)
+            self._set_columns()
+        self.schedule()
+
+    def _start_search(self) -> None:
+        text = self.query_one("#search-input", Input).value.strip()
+        if not text:
+            return
+        filters = SearchFilters(
+            language=self.query_one("#filter-language", Input).value.strip() or None,
+            model=self.query_one("#filter-model", Input).value.strip() or None,
+            within_clusters=self.query_one("#filter-within", Input).value.strip() or None,
+        )
+        mode = str(self.query_one("#search-mode", Select).value)
+        self.query_one("#search-status", Static).update(Text("searching…"))
+        self.run_search(text, mode, self.target, filters)
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def run_search(self, text: str, mode: str, target: str, filters: SearchFilters) -> None:
+        worker = get_current_worker()
+        try:
+            with self.app.search_lock:
+                if worker.is_cancelled:
+                    return
+                searcher = self.app.searcher(self.app.run_id)
+                if target == "clusters":
+                    result = searcher.search_clusters(text, k=50)
+                else:
+                    result = searcher.search_queries(text, mode=mode, n=100, filters=filters)
+        except LmsysError as error:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self.show_error, str(error))
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.show_results, target, result)
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#search-status", Static).update(Text(one_line(message), style="red"))
+
+    def show_results(self, target: str, result) -> None:
+        table = self.query_one("#search-results", DataTable)
+        table.clear()
+        facets = Text()
+        if target == "clusters":
+            for hit in result:
+                table.add_row(
+                    str(hit.cluster_id),
+                    f"{hit.score:.3f}",
+                    f"{hit.size:,}",
+                    Text(one_line(hit.title, 60)),
+                    Text(one_line(hit.description, 120)),
+                    key=f"c{hit.cluster_id}",
+                )
+            status = f"{len(result)} clusters"
+        else:
+            for hit in result.hits:
+                table.add_row(
+                    str(hit.query_id),
+                    f"{hit.score:.3f}",
+                    "-" if hit.cluster_id is None else str(hit.cluster_id),
+                    Text(one_line(hit.language, 12)),
+                    Text(one_line(hit.model, 18)),
+                    Text(one_line(hit.snippet, 160)),
+                    key=f"q{hit.query_id}",
+                )
+            status = f"{len(result.hits)} shown of {result.candidates:,} candidates · {result.mode}"
+            if result.within_clusters is not None:
+                status += f" · within clusters {', '.join(map(str, result.within_clusters))}"
+            for name, counts in result.facets.items():
+                facets.append(f"{name}\n", style="bold")
+                for facet in counts[:8]:
+                    facets.append(f"  {facet.count:>6,}  {one_line(facet.label, 28)}\n")
+                if len(counts) > 8:
+                    facets.append(f"  … {len(counts) - 8} more\n", style="dim")
+        self.query_one("#search-facets", Static).update(facets)
+        self.query_one("#search-status", Static).update(Text(status))
+
+    @on(DataTable.RowSelected, "#search-results")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        key = str(event.row_key.value)
+        if key.startswith("q"):
+            self.app.inspect_query(int(key[1:]))
+        else:
+            self.app.open_cluster(int(key[1:]))
+
+    def action_cycle_mode(self) -> None:
+        select = self.query_one("#search-mode", Select)
+        values = [value for _, value in MODE_OPTIONS]
+        select.value = values[(values.index(select.value) + 1) % len(values)]
+
+    def action_cycle_target(self) -> None:
+        select = self.query_one("#search-target", Select)
+        select.value = "clusters" if select.value == "queries" else "queries"
+
+    def action_back(self) -> None:
+        if self.query_one("#search-results").has_focus:
+            self.query_one("#search-input").focus()
+        else:
+            self.app.switch_mode("clusters")

@@ -1,0 +1,35 @@
+"""The detail pane of a cluster: description, share, language and model mix, examples."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..engine.browse import ClusterDetail
+from .safe_text import one_line
+
+BAR_WIDTH = 24
+
+
+def render_cluster_detail(detail: ClusterDetail, top: int = 5) -> Text:
+    text = Text()
+    text.append(one_line(detail.title, 120), style="bold")
+    text.append(f"\ncluster {detail.cluster_id} · {detail.size:,} queries · ")
+    text.append(f"{detail.share:.1%} of the run\n", style="bold")
+    if detail.description:
+        text.append(one_line(detail.description, 400) + "\n")
+    for name, mix in (("languages", detail.languages), ("models", detail.models)):
+        text.append(f"\n{name}\n", style="bold")
+        for value, count in mix[:top]:
+            share = count / detail.size if detail.size else 0
+            bar = "█" * max(1, round(share * BAR_WIDTH))
+            text.append(f"  {one_line(value, 18):<18} ")
+            text.append(f"{bar:<{BAR_WIDTH}}", style="cyan")
+            text.append(f" {share:5.1%}\n")
+        if len(mix) > top:
+            text.append(f"  … and {len(mix) - top} more\n", style="dim")
+    if detail.representatives:
+        text.append("\nrepresentative queries\n", style="bold")
+        for query_id, query_text in detail.representatives:
+            text.append(f"  {query_id:>8} ", style="dim")
+            text.append(one_line(query_text, 100) + "\n")
+    return text

@@ -1,0 +1,71 @@
+"""A table of queries that loads pages as the cursor moves down, fast at 50k rows."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.widgets import DataTable
+
+from ..engine.browse import QueryRow, cluster_queries, count_cluster_queries
+from .safe_text import one_line
+from .tables import add_columns
+
+PAGE_ROWS = 200
+
+
+class QueryTable(DataTable):
+    """Queries of one cluster, closest to the centroid first; Enter inspects one."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.run_id: str | None = None
+        self.cluster_id: int | None = None
+        self.total = 0
+        self.loading = False
+
+    def on_mount(self) -> None:
+        add_columns(
+            self,
+            [("id", 8), ("distance", 8), ("model", 16), ("language", 10), ("query", 160)],
+        )
+
+    def show_cluster(self, run_id: str, cluster_id: int) -> None:
+        self.run_id, self.cluster_id = run_id, cluster_id
+        self.clear()
+        self.total = 0
+        self.load_page(0)
+
+    @work(thread=True, exclusive=True, group="query-page")
+    def load_page(self, offset: int) -> None:
+        cursor = self.app.cursor()
+        if cursor is None or self.run_id is None:
+            return
+        total = count_cluster_queries(cursor, self.run_id, self.cluster_id)
+        rows = cluster_queries(cursor, self.run_id, self.cluster_id, offset, PAGE_ROWS)
+        self.app.call_from_thread(self.add_page, total, rows)
+
+    def add_page(self, total: int, rows: list[QueryRow]) -> None:
+        self.total = total
+        self.loading = False
+        for row in rows:
+            self.add_row(
+                str(row.query_id),
+                "-" if row.distance is None else f"{row.distance:.3f}",
+                Text(one_line(row.model, 20)),
+                Text(one_line(row.language, 12)),
+                Text(one_line(row.text, 160)),
+                key=str(row.query_id),
+            )
+        self.border_title = f"{self.row_count:,} of {total:,} queries"
+
+    @on(DataTable.RowHighlighted)
+    def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
+        near_end = event.cursor_row >= self.row_count - PAGE_ROWS // 4
+        if near_end and self.row_count < self.total and not self.loading:
+            self.loading = True
+            self.load_page(self.row_count)
+
+    @on(DataTable.RowSelected)
+    def _inspect(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.app.inspect_query(int(event.row_key.value))

@@ -1,0 +1,192 @@
+"""Pilot tests of the main journeys through the TUI, on the deterministic workspace."""
+
+from __future__ import annotations
+
+import contextlib
+
+from textual.widgets import DataTable, Input, Static, Tree
+from textual.worker import WorkerCancelled
+
+from lmsys_tui.app import make_app
+from lmsys_tui.screens.clusters import ClustersScreen
+from lmsys_tui.screens.inspector import InspectorScreen
+from lmsys_tui.screens.runs import RunsScreen
+from lmsys_tui.screens.welcome import WelcomeScreen
+from tests.ui.conftest import HOSTILE_TEXTS, query_id_of
+
+SIZE = (120, 36)
+
+
+async def settle(pilot) -> None:
+    """Let workers finish and their results reach the widgets."""
+    for _ in range(3):
+        with contextlib.suppress(WorkerCancelled):  # replaced by a newer exclusive worker
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def wait_until(pilot, condition, timeout: float = 10.0) -> None:
+    """Pause until `condition()` holds (a worker's result reached the screen)."""
+    waited = 0.0
+    while not condition():
+        assert waited < timeout, "the screen never reached the expected state"
+        await pilot.pause(0.05)
+        waited += 0.05
+    await settle(pilot)
+
+
+def static_text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_runs_to_clusters_to_query_to_neighbour_and_back(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen)
+        assert app.screen.query_one(DataTable).row_count == 1
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ClustersScreen) and app.run_id == "k3"
+        tree = app.screen.query_one(Tree)
+        tree.focus()
+        top = tree.root.children[0]
+        assert top.data is None and not top.is_expanded  # a category
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert top.is_expanded
+        # Down to the first leaf cluster below the category.
+        while tree.cursor_node is None or tree.cursor_node.data is None:
+            if tree.cursor_node is not None and not tree.cursor_node.is_expanded:
+                await pilot.press("enter")
+            await pilot.press("down")
+        await settle(pilot)
+        assert "queries" in static_text(app.screen, "#cluster-detail")
+        await pilot.press("enter")
+        await settle(pilot)
+        table = app.screen.query_one("#cluster-queries", DataTable)
+        assert table.has_focus and table.row_count > 0
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InspectorScreen)
+        first = app.screen.query_id
+        neighbours = app.screen.query_one("#neighbours", DataTable)
+        assert neighbours.row_count == 10
+        neighbours.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InspectorScreen) and app.screen.query_id != first
+        await pilot.press("escape")
+        assert isinstance(app.screen, InspectorScreen) and app.screen.query_id == first
+        await pilot.press("escape")
+        assert isinstance(app.screen, ClustersScreen)
+
+
+async def test_cluster_filter_and_sort(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        screen = app.screen
+        titles = [c.title for c in screen.clusters]
+        word = titles[0].split(",")[0]
+        await pilot.press("f")
+        await pilot.press(*word)
+        await settle(pilot)
+        tree = screen.query_one(Tree)
+        leaves = [n for n in _walk(tree.root) if n.data is not None]
+        assert leaves and all(word in str(n.label).lower() for n in leaves)
+        screen.query_one(Tree).focus()
+        await pilot.press("s")
+        assert screen.sort == "title"
+
+
+def _walk(node):
+    for child in node.children:
+        yield child
+        yield from _walk(child)
+
+
+async def test_search_filter_and_open(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await pilot.press(*"sql join")
+        screen = app.screen
+        await wait_until(pilot, lambda: "candidates" in static_text(screen, "#search-status"))
+        results = screen.query_one("#search-results", DataTable)
+        assert results.row_count > 0
+        assert "candidates" in static_text(screen, "#search-status")
+        assert "cluster" in static_text(screen, "#search-facets")
+        screen.query_one("#filter-model", Input).value = "gpt-4"
+        await pilot.pause(0.4)
+        await wait_until(pilot, lambda: "candidates" in static_text(screen, "#search-status"))
+        models = {str(results.get_row_at(i)[4]) for i in range(results.row_count)}
+        assert models == {"gpt-4"}
+        results.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InspectorScreen)
+
+
+async def test_hostile_query_text_is_shown_literally(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for name in ("markup", "escapes", "rtl", "long"):
+            app.inspect_query(query_id_of(ui_root, f"hostile-{name}"))
+            await settle(pilot)
+            shown = static_text(app.screen, "#query-text")
+            meta = static_text(app.screen, "#query-meta")
+            assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+            assert "[red]model[/red]" in meta
+            if name == "markup":
+                assert HOSTILE_TEXTS["markup"] in shown
+            await pilot.press("escape")
+
+
+async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        screen = app.screen
+        screen.query_one("#job-step").value = "cluster"
+        await pilot.pause()
+        screen.query_one("#field-n_clusters", Input).value = "2"
+        screen.query_one("#field-run_id", Input).value = "k2"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Job finished" in static_text(screen, "#job-stage")
+        jobs = screen.query_one("#jobs-table", DataTable)
+        assert jobs.row_count == 2 and str(jobs.get_row_at(0)[1]) == "succeeded"
+        await pilot.press("1")
+        await settle(pilot)
+        runs = app.screen.query_one(DataTable)
+        assert {str(runs.get_row_at(i)[0]) for i in range(runs.row_count)} == {"k3", "k2"}
+
+
+async def test_a_bad_form_value_is_reported_not_run(ui_copy):
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        screen = app.screen
+        screen.query_one("#job-step").value = "cluster"
+        await pilot.pause()
+        screen.query_one("#field-n_clusters", Input).value = "many"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "n_clusters" in static_text(screen, "#job-form-error")
+        assert screen.query_one("#jobs-table", DataTable).row_count == 1
+
+
+async def test_an_empty_workspace_opens_to_the_welcome_screen(tmp_path):
+    app = make_app(tmp_path / "nothing-here")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, WelcomeScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
