@@ -123,7 +123,7 @@ def build_workspace(root: Path, prompts, vectors: np.ndarray, first: np.ndarray)
         with transaction(ws.con):
             ws.con.execute(
                 "INSERT INTO clustering_runs VALUES ('bench', 'kmeans', 'st-all-minilm-l6-v2', "
-                "'{}', ?, ?, NULL, NULL, 'complete', now()::TIMESTAMP, now()::TIMESTAMP)",
+                "'{}', ?, ?, NULL, NULL, 'complete', now()::TIMESTAMP, now()::TIMESTAMP, NULL)",
                 [rows, int(labels.max()) + 1],
             )
             ws.con.execute(

@@ -16,9 +16,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 
-from .commands import GoToProvider
 from .engine.errors import LmsysError, WorkspaceError
-from .engine.workspace import Workspace, open_workspace
+from .engine.workspace import DATABASE_FILE, Workspace, open_workspace
+from .palette import GoToProvider
 from .screens.clusters import ClustersScreen
 from .screens.help import HelpScreen
 from .screens.inspector import InspectorScreen
@@ -83,6 +83,9 @@ class LmsysApp(App):
         if reason:
             self.workspace_error = reason
 
+    def workspace_exists(self) -> bool:
+        return (self.data_dir / DATABASE_FILE).exists()
+
     def cursor(self):
         """A DuckDB cursor for the calling thread, or None when no workspace is open."""
         return self.ws.con.cursor() if self.ws is not None else None
@@ -111,10 +114,11 @@ class LmsysApp(App):
 
     def on_mount(self) -> None:
         self.open_workspace()
-        if self.ws is None and self.workspace_error and "no workspace" not in self.workspace_error:
-            self.notify(self.workspace_error, title="Workspace", severity="error", markup=False)
         self.switch_mode("runs")
-        if not self.has_queries():
+        missing = self.ws is None and not self.workspace_exists()
+        if self.ws is None and not missing:
+            self.notify(self.workspace_error, title="Workspace", severity="error", markup=False)
+        elif missing or not self.has_queries():
             self.push_screen(WelcomeScreen())
 
     def on_unmount(self) -> None:
@@ -144,6 +148,26 @@ class LmsysApp(App):
 
         await self.switch_mode("jobs")
         self.screen.start(quickstart_spec())
+
+    def run_edit(self, describe: str, edit) -> None:
+        """Apply a curation edit `edit(ws)` with a writable workspace, in a worker."""
+        self._edit_worker(describe, edit)
+
+    @work(thread=True, exclusive=True, group="edits", exit_on_error=False)
+    def _edit_worker(self, describe: str, edit) -> None:
+        with self.search_lock:
+            self.call_from_thread(self.close_workspace, "an edit is writing the workspace")
+        try:
+            with open_workspace(self.data_dir) as ws:
+                edit(ws)
+        except (LmsysError, ValueError) as error:
+            self.call_from_thread(
+                self.notify, str(error), title="Edit failed", severity="error", markup=False
+            )
+        else:
+            self.call_from_thread(self.notify, describe, title="Edited", markup=False)
+        finally:
+            self.call_from_thread(self.workspace_changed)
 
     def inspect_query(self, query_id: int) -> None:
         self.push_screen(InspectorScreen(query_id))

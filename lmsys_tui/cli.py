@@ -1,4 +1,4 @@
-"""The `lmsys-tui` entry point: the TUI, `status`, or `--run-job FILE` headless."""
+"""The `lmsys-tui` entry point: the TUI, agent subcommands, or `--run-job FILE` headless."""
 
 from __future__ import annotations
 
@@ -8,26 +8,133 @@ import sys
 from . import __version__
 from .locations import HOME_VARIABLE, data_dir
 
+# Subcommands that change the workspace open it for writing; the rest read it.
+WRITING_COMMANDS = {"edit"}
+
+
+def _common(parser: argparse.ArgumentParser, default=None) -> None:
+    """--data-dir and --json, accepted before or after the subcommand."""
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help=f"workspace folder (default: ${HOME_VARIABLE}, else the user data dir)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=default if default is not None else False,
+        help="print exactly one JSON document on stdout",
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lmsys-tui",
-        description="Explore what people ask LLMs: load chat logs, embed, cluster, browse.",
+        description="Explore what people ask LLMs: load chat logs, embed, cluster, browse. "
+        "Without a command: the TUI on a terminal, else the workspace summary.",
     )
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help=f"workspace folder (default: ${HOME_VARIABLE}, else the user data dir)",
-    )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        choices=["tui", "status"],
-        help="tui (default on a terminal) or status: print the workspace summary",
-    )
+    _common(parser)
     parser.add_argument("--run-job", metavar="FILE", help="run a TOML job file headless")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--version", action="version", version=f"lmsys-tui {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _common(sub, default=argparse.SUPPRESS)
+        return sub
+
+    command("tui", "open the terminal UI")
+    command("status", "what the workspace holds: sources, spaces, runs, summaries")
+
+    sub = command("runs", "clustering runs with their summary runs and hierarchies")
+    sub.add_argument("--latest", action="store_true", help="only the newest run")
+
+    sub = command("clusters", "a run's clusters with titles, sizes and tags")
+    sub.add_argument("run_id")
+    sub.add_argument("--summary", metavar="ALIAS|ID", help="summary run (default: newest)")
+    sub.add_argument("--limit", type=int, metavar="N")
+    sub.add_argument(
+        "--examples", type=int, default=0, metavar="K", help="K queries closest to each centroid"
+    )
+    sub.add_argument("--sort", choices=["size", "title"], default="size")
+
+    sub = command("inspect", "one cluster: summary, language and model mix, queries")
+    sub.add_argument("run_id")
+    sub.add_argument("cluster_id", type=int)
+    sub.add_argument("--queries", type=int, default=20, metavar="N")
+    sub.add_argument("--summary", metavar="ALIAS|ID")
+
+    sub = command("query", "one query: text, metadata, cluster in every run, neighbours")
+    sub.add_argument("query_id", type=int)
+    sub.add_argument("--neighbours", type=int, default=10, metavar="N")
+    sub.add_argument("--run-id", help="run whose space the neighbours come from")
+
+    sub = command("hierarchy", "a run's hierarchy of categories as a tree")
+    sub.add_argument("run_id")
+    sub.add_argument("--id", help="hierarchy run id (default: newest of the summary run)")
+    sub.add_argument("--summary", metavar="ALIAS|ID")
+
+    sub = command("search", "search queries: semantic, keyword or hybrid, with filters")
+    sub.add_argument("text")
+    sub.add_argument("--run-id", help="run to search in (default: newest)")
+    sub.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default="hybrid")
+    sub.add_argument(
+        "--within-clusters",
+        metavar="TEXT",
+        help="only inside the clusters whose summaries match TEXT",
+    )
+    sub.add_argument("--top-clusters", type=int, default=3, metavar="N")
+    sub.add_argument("--cluster-ids", metavar="1,2")
+    sub.add_argument("--language")
+    sub.add_argument("--model")
+    sub.add_argument("--facets", default="cluster,language,model", metavar="cluster,...")
+    sub.add_argument("--summary", metavar="ALIAS|ID")
+    sub.add_argument("-n", type=int, default=20)
+
+    sub = command("search-clusters", "clusters whose summaries match a text")
+    sub.add_argument("text")
+    sub.add_argument("--run-id", help="run to search in (default: newest)")
+    sub.add_argument("--summary", metavar="ALIAS|ID")
+    sub.add_argument("-k", type=int, default=10)
+
+    sub = command("export", "a run, one row per query, to .csv .json .jsonl or .parquet")
+    sub.add_argument("run_id")
+    sub.add_argument("--output", "-o", required=True, metavar="FILE")
+    sub.add_argument("--summary", metavar="ALIAS|ID")
+    sub.add_argument("--hierarchy", metavar="ID")
+
+    command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree").add_argument(
+        "run_id"
+    )
+    command("audit", "every curation edit of a run").add_argument("run_id")
+
+    sub = command("edit", "curate a run: rename, move, merge, tag (each one audited)")
+    actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        edit = actions.add_parser(name, help=help_text, description=help_text)
+        _common(edit, default=argparse.SUPPRESS)
+        edit.add_argument("run_id")
+        return edit
+
+    rename = action("rename", "give a cluster a new title")
+    rename.add_argument("cluster_id", type=int)
+    rename.add_argument("--title", required=True)
+    rename.add_argument("--description")
+    rename.add_argument("--summary", metavar="ALIAS|ID")
+    move = action("move", "move queries to another cluster")
+    move.add_argument("--query-ids", required=True, metavar="1,2")
+    move.add_argument("--to", type=int, required=True, metavar="CLUSTER_ID")
+    merge = action("merge", "merge clusters into the first one named")
+    merge.add_argument("--clusters", required=True, metavar="3,9")
+    merge.add_argument("--title")
+    tag = action("tag", "tag a cluster: good, bad, pii, or any word")
+    tag.add_argument("cluster_id", type=int)
+    tag.add_argument("--tag", required=True)
+    tag.add_argument("--note")
+    for edit in (rename, move, merge, tag):
+        edit.add_argument("--reason", help="why: kept in the audit trail")
     return parser
 
 
@@ -44,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
 
         make_app(workspace).run()
         return 0
-    from .status import print_status
+    if args.command in (None, "status"):
+        from .status import print_status
 
-    return print_status(workspace, args.json)
+        return print_status(workspace, args.json)
+    from .agent.run import run_command
+
+    return run_command(args, workspace, write=args.command in WRITING_COMMANDS)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,31 @@ class WordHashEmbedder:
                 vector[0] = 1.0
             rows.append(vector / np.linalg.norm(vector))
         return np.array(rows, dtype=np.float32)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def word_hash_model():
+    """Searches in the test space embed their text with the same deterministic model."""
+    from lmsys_tui.engine import embed
+
+    key = ("sentence-transformers", WordHashEmbedder.model)
+    embed._SHARED_EMBEDDERS[key] = WordHashEmbedder()
+    yield
+    embed._SHARED_EMBEDDERS.pop(key, None)
+
+
+@pytest.fixture(scope="session")
+def ui_root(tmp_path_factory, word_hash_model):
+    root = tmp_path_factory.mktemp("ui") / "ws"
+    from tests.ui_workspace import build_ui_workspace
+
+    build_ui_workspace(root)
+    return root
+
+
+@pytest.fixture
+def ui_copy(ui_root, tmp_path):
+    """A private copy, for tests that write (jobs)."""
+    root = tmp_path / "ws"
+    shutil.copytree(ui_root, root)
+    return root

@@ -118,10 +118,17 @@ def test_summary_shows_source_names_literally(tmp_path):
     assert "[bold]evil[red].jsonl" in shown.stdout
 
 
-def test_summary_of_an_older_workspace_asks_for_an_upgrade(tmp_path, capsys):
-    from lmsys_tui.engine.workspace import open_workspace
+def test_reading_an_older_workspace_upgrades_it_first(tmp_path, capsys):
+    import duckdb
 
-    with open_workspace(tmp_path / "ws") as ws:
-        ws.con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    assert main(["--data-dir", str(tmp_path / "ws")]) == 2
-    assert "run any job on it" in capsys.readouterr().err
+    from lmsys_tui.engine.store import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+
+    (tmp_path / "ws").mkdir()
+    con = duckdb.connect(str(tmp_path / "ws" / "lmsys.duckdb"))
+    migrate(con, MIGRATIONS[:1])  # a workspace written by the first release
+    con.close()
+    assert main(["--data-dir", str(tmp_path / "ws"), "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == []
+    con = duckdb.connect(str(tmp_path / "ws" / "lmsys.duckdb"), read_only=True)
+    assert schema_version(con) == SCHEMA_VERSION
+    con.close()

@@ -46,6 +46,7 @@ class RunInfo:
     description: str | None
     metrics: dict
     created_at: datetime
+    edited_at: datetime | None
     summary_runs: list[SummaryRunInfo] = field(default_factory=list)
     hierarchies: list[HierarchyInfo] = field(default_factory=list)
 
@@ -117,12 +118,12 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
     rows = con.execute(
         """
         SELECT r.run_id, r.algorithm, r.space_id, s.model, r.n_queries, r.n_clusters,
-            r.description, r.metrics, r.created_at
+            r.description, r.metrics, r.created_at, r.edited_at
         FROM clustering_runs r JOIN embedding_spaces s USING (space_id)
         WHERE r.status = 'complete' ORDER BY r.created_at DESC, r.run_id
         """
     ).fetchall()
-    runs = {row[0]: RunInfo(*row[:7], json.loads(row[7] or "{}"), row[8]) for row in rows}
+    runs = {row[0]: RunInfo(*row[:7], json.loads(row[7] or "{}"), row[8], row[9]) for row in rows}
     for run_id, *summary in con.execute(
         "SELECT run_id, summary_run_id, alias, model, created_at FROM summary_runs "
         "WHERE status = 'complete' ORDER BY created_at DESC, summary_run_id"

@@ -187,7 +187,7 @@ def _save_run(ws: Workspace, run_row: list, members: pa.Table, clusters: pa.Tabl
             con.execute(
                 """
                 INSERT INTO clustering_runs VALUES (?, ?, ?, ?::JSON, ?, ?, ?, ?::JSON,
-                    'complete', now()::TIMESTAMP, now()::TIMESTAMP)
+                    'complete', now()::TIMESTAMP, now()::TIMESTAMP, NULL)
                 """,
                 run_row,
             )

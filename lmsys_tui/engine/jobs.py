@@ -19,6 +19,7 @@ from .cluster import cluster_space
 from .embed import embed_queries, find_space
 from .embedders import make_embedder
 from .errors import ClusterError, JobCancelled, JobFileError
+from .export import export_run
 from .hierarchy import build_hierarchy
 from .index import IndexResult, update_indexes, update_query_index, update_summary_index
 from .ingest import load
@@ -167,6 +168,13 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             indexes.summaries += explicit.summaries
         if indexes != IndexResult():
             result["index"] = indexes.as_dict()
+        if spec.export:
+            step_name = "export"
+            _mark(ws, job_id, step_name)
+            run_id = result["cluster"]["run_id"] if spec.cluster else latest_run_id(ws)
+            result["export"] = export_run(
+                ws, run_id, spec.export.path, spec.export.summary, spec.export.hierarchy
+            ).as_dict()
     except BaseException as error:
         interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))
         _finish(

@@ -115,6 +115,14 @@ class IndexStep(Step):
     rebuild: bool = Field(False, description="rebuild from scratch instead of updating")
 
 
+class ExportStep(Step):
+    """Write the job's run (or the newest), one row per query, to a file."""
+
+    path: str = Field(description="a .csv, .json, .jsonl or .parquet file")
+    summary: str | None = Field(None, description="summary run id or alias (default newest)")
+    hierarchy: str | None = Field(None, description="hierarchy run id (default newest)")
+
+
 class JobSpec(Step):
     """A whole job file; each step left out is skipped."""
 
@@ -124,6 +132,7 @@ class JobSpec(Step):
     summarize: SummarizeStep | None = None
     hierarchy: HierarchyStep | None = None
     index: IndexStep | None = None
+    export: ExportStep | None = None
 
 
 def quickstart_spec() -> JobSpec:

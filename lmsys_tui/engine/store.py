@@ -182,8 +182,35 @@ SCHEMA_V4 = [
     "CREATE TABLE keyword_terms (term VARCHAR PRIMARY KEY, df BIGINT NOT NULL)",
 ]
 
+# Curation: every edit of a run is an audit row; tags on clusters; runs say when edited.
+SCHEMA_V5 = [
+    """
+    CREATE TABLE edits (
+        edit_id BIGINT NOT NULL,
+        run_id VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        target JSON NOT NULL,
+        previous JSON,
+        new JSON,
+        reason VARCHAR,
+        edited_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE cluster_tags (
+        run_id VARCHAR NOT NULL,
+        cluster_id INTEGER NOT NULL,
+        tag VARCHAR NOT NULL,
+        note VARCHAR,
+        tagged_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (run_id, cluster_id, tag)
+    )
+    """,
+    "ALTER TABLE clustering_runs ADD COLUMN edited_at TIMESTAMP",
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
+MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -104,6 +104,11 @@ def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
     except duckdb.Error as error:
         raise WorkspaceError(f"{database} is not a lmsys-tui database: {error}") from None
     try:
+        if read_only and schema_version(con) < SCHEMA_VERSION:
+            # An older workspace: upgrade it once with a short writable connection.
+            con.close()
+            open_workspace(root).close()
+            return open_workspace(root, read_only=True)
         if read_only:
             _check_version(con, root)
         else:

@@ -12,6 +12,7 @@ from textual.widgets import Footer, Header, Input, Static, Tree
 
 from ..engine.browse import (
     ClusterInfo,
+    NotFound,
     TreeNode,
     cluster_detail,
     hierarchy_nodes,
@@ -19,6 +20,7 @@ from ..engine.browse import (
     list_runs,
     resolve_summary_run,
 )
+from ..engine.curation import cluster_tags
 from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.query_table import QueryTable
 
@@ -31,6 +33,10 @@ class ClustersScreen(Screen):
         Binding("s", "toggle_sort", "Sort size/title", id="sort"),
         Binding("f", "focus_filter", "Filter", id="filter"),
         Binding("escape", "back", "Back", id="back"),
+        Binding("r", "rename", "Rename", id="rename"),
+        Binding("t", "tag", "Tag", id="tag"),
+        Binding("m", "merge", "Merge", id="merge"),
+        Binding("v", "move", "Move query", id="move"),
     ]
 
     def __init__(self) -> None:
@@ -41,6 +47,7 @@ class ClustersScreen(Screen):
         self.clusters: list[ClusterInfo] = []
         self.nodes: list[TreeNode] = []
         self.pending_cluster: int | None = None
+        self.detail_cluster: int | None = None  # the cluster the detail pane shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -60,7 +67,7 @@ class ClustersScreen(Screen):
         self.watch(self.app, "generation", lambda _: self.load(), init=False)
         self.load()
 
-    @work(thread=True, exclusive=True, group="clusters")
+    @work(thread=True, exclusive=True, group="clusters", exit_on_error=False)
     def load(self) -> None:
         cursor = self.app.cursor()
         if cursor is None:
@@ -96,6 +103,8 @@ class ClustersScreen(Screen):
         self.rebuild_tree()
         if self.pending_cluster is not None:
             self.open_cluster(self.pending_cluster)
+        elif self.detail_cluster is not None:  # reloaded after a job or an edit
+            self.load_detail(self.detail_cluster)
 
     def open_cluster(self, cluster_id: int) -> None:
         """Show a cluster's detail and queries (once the run is loaded)."""
@@ -162,14 +171,21 @@ class ClustersScreen(Screen):
         if event.node.data is not None:
             self.open_cluster(event.node.data)
 
-    @work(thread=True, exclusive=True, group="cluster-detail")
+    @work(thread=True, exclusive=True, group="cluster-detail", exit_on_error=False)
     def load_detail(self, cluster_id: int) -> None:
         cursor = self.app.cursor()
         if cursor is None or self.run_id is None:
             return
-        detail = cluster_detail(cursor, self.run_id, cluster_id, self.summary_run_id)
+        self.detail_cluster = cluster_id
+        try:
+            detail = cluster_detail(cursor, self.run_id, cluster_id, self.summary_run_id)
+        except NotFound:  # merged away by an edit
+            self.detail_cluster = None
+            self.app.call_from_thread(self.query_one("#cluster-detail", Static).update, "")
+            return
+        tags = cluster_tags(cursor, self.run_id).get(cluster_id, [])
         self.app.call_from_thread(
-            self.query_one("#cluster-detail", Static).update, render_cluster_detail(detail)
+            self.query_one("#cluster-detail", Static).update, render_cluster_detail(detail, tags)
         )
 
     def action_toggle_sort(self) -> None:
@@ -182,6 +198,94 @@ class ClustersScreen(Screen):
         )
         self.rebuild_tree()
         self.notify(f"Sorted by {self.sort}")
+
+    # -- curation (engine.curation; each edit is audited) ----------------------------------
+
+    def _ask(self, question: str, then, value: str = "") -> None:
+        from .prompt import PromptScreen
+
+        def answered(answer: str | None) -> None:
+            if answer is not None and answer.strip():
+                then(answer.strip())
+
+        self.app.push_screen(PromptScreen(question, value), answered)
+
+    def action_rename(self) -> None:
+        cluster_id, run_id = self._cluster_or_warn(), self.run_id
+        if cluster_id is None:
+            return
+        from ..engine.curation import rename_cluster
+
+        current = next((c.title for c in self.clusters if c.cluster_id == cluster_id), "")
+        self._ask(
+            f"New title for cluster {cluster_id}",
+            lambda title: self.app.run_edit(
+                f"Renamed cluster {cluster_id}",
+                lambda ws: rename_cluster(ws, run_id, cluster_id, title, reason="TUI"),
+            ),
+            current,
+        )
+
+    def action_tag(self) -> None:
+        cluster_id, run_id = self._cluster_or_warn(), self.run_id
+        if cluster_id is None:
+            return
+        from ..engine.curation import tag_cluster
+
+        def tag(answer: str) -> None:
+            word, _, note = answer.partition(" ")
+            self.app.run_edit(
+                f"Tagged cluster {cluster_id} {word}",
+                lambda ws: tag_cluster(ws, run_id, cluster_id, word, note or None, "TUI"),
+            )
+
+        self._ask(f"Tag cluster {cluster_id} (good, bad, pii, ... then a note)", tag)
+
+    def action_merge(self) -> None:
+        cluster_id, run_id = self._cluster_or_warn(), self.run_id
+        if cluster_id is None:
+            return
+        from ..engine.curation import merge_clusters
+
+        def merge(answer: str) -> None:
+            try:
+                others = [int(part) for part in answer.replace(" ", ",").split(",") if part]
+            except ValueError:
+                self.notify("Cluster ids are numbers, e.g. 3,9", severity="error")
+                return
+            self.app.run_edit(
+                f"Merged {others} into cluster {cluster_id}",
+                lambda ws: merge_clusters(ws, run_id, [cluster_id, *others], reason="TUI"),
+            )
+
+        self._ask(f"Merge which clusters into cluster {cluster_id}? (ids, e.g. 3,9)", merge)
+
+    def action_move(self) -> None:
+        table = self.query_one(QueryTable)
+        if not table.row_count or self.run_id is None:
+            self.notify("Open a cluster and highlight a query to move", severity="warning")
+            return
+        query_id = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        run_id = self.run_id
+        from ..engine.curation import move_queries
+
+        def move(answer: str) -> None:
+            if not answer.isdigit():
+                self.notify("A cluster id is a number", severity="error")
+                return
+            self.app.run_edit(
+                f"Moved query {query_id} to cluster {answer}",
+                lambda ws: move_queries(ws, run_id, [query_id], int(answer), "TUI"),
+            )
+
+        self._ask(f"Move query {query_id} to which cluster?", move)
+
+    def _cluster_or_warn(self) -> int | None:
+        node = self.query_one(Tree).cursor_node
+        if node is None or node.data is None or self.run_id is None:
+            self.notify("Highlight a cluster (a leaf of the tree) first", severity="warning")
+            return None
+        return node.data
 
     def action_focus_filter(self) -> None:
         self.query_one("#cluster-filter", Input).focus()

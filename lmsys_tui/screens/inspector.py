@@ -48,7 +48,7 @@ class InspectorScreen(Screen):
         table.border_title = "nearest neighbours"
         self.load()
 
-    @work(thread=True, exclusive=True, group="inspector")
+    @work(thread=True, exclusive=True, group="inspector", exit_on_error=False)
     def load(self) -> None:
         cursor = self.app.cursor()
         if cursor is None:

@@ -36,6 +36,7 @@ from ..engine.progress import Progress
 from ..engine.specs import (
     ClusterStep,
     EmbedStep,
+    ExportStep,
     HierarchyStep,
     IndexStep,
     JobSpec,
@@ -53,6 +54,7 @@ STEPS: dict[str, type[BaseModel]] = {
     "summarize": SummarizeStep,
     "hierarchy": HierarchyStep,
     "index": IndexStep,
+    "export": ExportStep,
 }
 
 
@@ -233,7 +235,7 @@ class JobsScreen(Screen):
 
     # -- past jobs -------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="jobs-table")
+    @work(thread=True, exclusive=True, group="jobs-table", exit_on_error=False)
     def load_jobs(self) -> None:
         cursor = self.app.cursor()
         rows = []

@@ -41,20 +41,20 @@ class RunsScreen(Screen):
         add_columns(
             table,
             [
-                ("run", 30),
+                ("run", 26),
                 ("algorithm", 9),
                 ("clusters", 8),
-                ("queries", 10),
-                ("model", 22),
+                ("queries", 9),
+                ("model", 16),
                 ("created", 16),
-                ("summaries", 20),
-                ("hierarchies", 11),
+                ("summaries", 12),
+                ("hier.", 5),
             ],
         )
         self.watch(self.app, "generation", lambda _: self.load(), init=False)
         self.load()
 
-    @work(thread=True, exclusive=True, group="runs")
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load(self) -> None:
         cursor = self.app.cursor()
         runs = list_runs(cursor) if cursor is not None else []
@@ -66,7 +66,7 @@ class RunsScreen(Screen):
         table.clear()
         for run in runs:
             table.add_row(
-                Text(run.run_id),
+                Text(run.run_id).append(" (edited)" if run.edited_at else "", style="yellow"),
                 run.algorithm,
                 f"{run.n_clusters:,}",
                 f"{run.n_queries:,}",
@@ -77,11 +77,17 @@ class RunsScreen(Screen):
                 key=run.run_id,
             )
         detail = self.query_one("#run-detail", Static)
-        detail.update(
-            Text("Enter opens a run; space marks one, c compares it with the highlighted run.")
-            if runs
-            else Text("No clustering runs yet: start one from Jobs (4) or with --run-job.")
-        )
+        if self.app.ws is None and not self.app.workspace_exists():
+            message = Text("No data yet: start a job from Jobs (4), or run the quickstart.")
+        elif self.app.ws is None and self.app.workspace_error:
+            message = Text(f"{self.app.workspace_error}. Ctrl+R reopens it.", style="bold")
+        elif runs:
+            message = Text(
+                "Enter opens a run; space marks one, c compares it with the highlighted run."
+            )
+        else:
+            message = Text("No clustering runs yet: start one from Jobs (4) or with --run-job.")
+        detail.update(message)
 
     def _current(self) -> RunInfo | None:
         table = self.query_one(DataTable)

@@ -12,6 +12,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
+from ..engine.browse import list_runs
 from ..engine.errors import LmsysError
 from ..engine.search import SearchFilters
 from ..widgets.safe_text import one_line
@@ -44,6 +45,7 @@ class SearchScreen(Screen):
             yield Select(MODE_OPTIONS, value="hybrid", allow_blank=False, id="search-mode")
             yield Select(TARGET_OPTIONS, value="queries", allow_blank=False, id="search-target")
         with Horizontal(id="search-filters"):
+            yield Select([], prompt="run", id="filter-run")
             yield Input(placeholder="language", id="filter-language")
             yield Input(placeholder="model", id="filter-model")
             yield Input(placeholder="within clusters about…", id="filter-within")
@@ -59,7 +61,31 @@ class SearchScreen(Screen):
         self.query_one("#search-status", Static).update(
             Text("Type to search. Ctrl+O switches mode, Ctrl+T queries/clusters.")
         )
-        self.watch(self.app, "generation", lambda _: self.schedule(), init=False)
+        self.watch(self.app, "generation", lambda _: self.load_runs(), init=False)
+        self.watch(self.app, "run_id", self._run_changed, init=False)
+        self.load_runs()
+
+    @work(thread=True, exclusive=True, group="search-runs", exit_on_error=False)
+    def load_runs(self) -> None:
+        cursor = self.app.cursor()
+        runs = [run.run_id for run in list_runs(cursor)] if cursor is not None else []
+        self.app.call_from_thread(self.show_runs, runs)
+
+    def show_runs(self, runs: list[str]) -> None:
+        select = self.query_one("#filter-run", Select)
+        with self.prevent(Select.Changed):
+            select.set_options([(run_id, run_id) for run_id in runs])
+            if self.app.run_id in runs:
+                select.value = self.app.run_id
+            elif runs:
+                select.value = runs[0]
+        self.schedule()
+
+    def _run_changed(self, run_id: str | None) -> None:
+        select = self.query_one("#filter-run", Select)
+        if run_id is not None and select.value != run_id:
+            with self.prevent(Select.Changed):
+                select.value = run_id
 
     def _set_columns(self) -> None:
         table = self.query_one("#search-results", DataTable)
@@ -93,6 +119,8 @@ class SearchScreen(Screen):
         if event.select.id == "search-target":
             self.target = str(event.value)
             self._set_columns()
+        elif event.select.id == "filter-run" and event.value is not Select.NULL:
+            self.app.run_id = str(event.value)
         self.schedule()
 
     def _start_search(self) -> None:

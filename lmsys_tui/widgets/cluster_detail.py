@@ -10,9 +10,11 @@ from .safe_text import one_line
 BAR_WIDTH = 24
 
 
-def render_cluster_detail(detail: ClusterDetail, top: int = 5) -> Text:
+def render_cluster_detail(detail: ClusterDetail, tags: list[str] = (), top: int = 5) -> Text:
     text = Text()
     text.append(one_line(detail.title, 120), style="bold")
+    for tag in tags:
+        text.append(f"  [{one_line(tag, 20)}]", style="yellow")
     text.append(f"\ncluster {detail.cluster_id} · {detail.size:,} queries · ")
     text.append(f"{detail.share:.1%} of the run\n", style="bold")
     if detail.description:

@@ -35,7 +35,7 @@ class QueryTable(DataTable):
         self.total = 0
         self.load_page(0)
 
-    @work(thread=True, exclusive=True, group="query-page")
+    @work(thread=True, exclusive=True, group="query-page", exit_on_error=False)
     def load_page(self, offset: int) -> None:
         cursor = self.app.cursor()
         if cursor is None or self.run_id is None:

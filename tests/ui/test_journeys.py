@@ -12,7 +12,7 @@ from lmsys_tui.screens.clusters import ClustersScreen
 from lmsys_tui.screens.inspector import InspectorScreen
 from lmsys_tui.screens.runs import RunsScreen
 from lmsys_tui.screens.welcome import WelcomeScreen
-from tests.ui.conftest import HOSTILE_TEXTS, query_id_of
+from tests.ui_workspace import HOSTILE_TEXTS, query_id_of
 
 SIZE = (120, 36)
 
@@ -190,3 +190,31 @@ async def test_an_empty_workspace_opens_to_the_welcome_screen(tmp_path):
         assert isinstance(app.screen, WelcomeScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
+
+
+async def test_the_palette_jumps_to_a_query_id_and_to_a_cluster_by_title(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"query 5")
+        await wait_until(pilot, lambda: _palette_has(app, "inspect query 5"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InspectorScreen) and app.screen.query_id == 5
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"cluster 1")
+        await wait_until(pilot, lambda: _palette_has(app, "cluster 1:"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ClustersScreen)
+        table = app.screen.query_one("#cluster-queries", DataTable)
+        await wait_until(pilot, lambda: table.row_count > 0)
+
+
+def _palette_has(app, text: str) -> bool:
+    from textual.command import CommandList
+
+    lists = list(app.screen.query(CommandList))
+    return bool(lists) and any(text in str(option.prompt) for option in lists[0]._options)

@@ -7,8 +7,8 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Tree
 
 from lmsys_tui.app import make_app
-from tests.ui.conftest import query_id_of
 from tests.ui.test_journeys import settle, wait_until
+from tests.ui_workspace import query_id_of
 
 SIZE = (120, 36)
 

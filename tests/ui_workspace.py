@@ -1,4 +1,5 @@
-"""A small deterministic workspace for the TUI: fixed ids and clocks, hostile texts included.
+"""A small deterministic workspace for the TUI and CLI tests: fixed ids and clocks, hostile
+texts included.
 
 Vectors come from `WordHashEmbedder` (pure numpy), so clusters, scores and snapshots are
 the same on every machine; it is registered as the space's model for in-process searches.
@@ -6,11 +7,6 @@ the same on every machine; it is registered as the space's model for in-process 
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
-from lmsys_tui.engine import embed
 from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.embed import embed_queries
 from lmsys_tui.engine.hierarchy import build_hierarchy
@@ -79,30 +75,6 @@ def build_ui_workspace(root) -> None:
             ("jobs", "started_at"),
         ):
             con.execute(f"UPDATE {table} SET {column} = ?::TIMESTAMP", [FIXED_TIME])
-
-
-@pytest.fixture(scope="session", autouse=True)
-def word_hash_model():
-    """Searches in the test space embed their text with the same deterministic model."""
-    key = ("sentence-transformers", WordHashEmbedder.model)
-    embed._SHARED_EMBEDDERS[key] = WordHashEmbedder()
-    yield
-    embed._SHARED_EMBEDDERS.pop(key, None)
-
-
-@pytest.fixture(scope="session")
-def ui_root(tmp_path_factory, word_hash_model):
-    root = tmp_path_factory.mktemp("ui") / "ws"
-    build_ui_workspace(root)
-    return root
-
-
-@pytest.fixture
-def ui_copy(ui_root, tmp_path):
-    """A private copy, for tests that write (jobs)."""
-    root = tmp_path / "ws"
-    shutil.copytree(ui_root, root)
-    return root
 
 
 def query_id_of(root, conversation_id: str) -> int:

@@ -1,0 +1,1 @@
+"""The agent CLI: subcommands that print a Rich table, or one JSON document with --json."""

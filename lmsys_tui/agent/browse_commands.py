@@ -1,0 +1,211 @@
+"""runs, clusters, inspect, query, hierarchy: read a workspace."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ..engine.browse import (
+    NotFound,
+    cluster_detail,
+    cluster_queries,
+    get_run,
+    hierarchy_nodes,
+    list_clusters,
+    list_runs,
+    query_detail,
+    resolve_summary_run,
+)
+from ..engine.curation import cluster_tags
+from ..engine.export import latest_hierarchy
+from ..widgets.safe_text import one_line, printable
+
+
+def runs(ws, out, args) -> int:
+    found = list_runs(ws.con)
+    if not found:
+        raise NotFound("the workspace has no clustering runs: run a job with a [cluster] step")
+    if args.latest:
+        found = found[:1]
+
+    def table():
+        shown = Table(
+            "run",
+            "algorithm",
+            "clusters",
+            "queries",
+            "model",
+            "created",
+            "edited",
+            "summaries",
+            "hierarchies",
+        )
+        for run in found:
+            shown.add_row(
+                Text(run.run_id),
+                run.algorithm,
+                f"{run.n_clusters:,}",
+                f"{run.n_queries:,}",
+                Text(run.embedding_model),
+                f"{run.created_at:%Y-%m-%d %H:%M}",
+                f"{run.edited_at:%Y-%m-%d %H:%M}" if run.edited_at else "-",
+                Text(", ".join(s.alias or s.summary_run_id for s in run.summary_runs) or "-"),
+                Text(", ".join(h.hierarchy_run_id for h in run.hierarchies) or "-"),
+            )
+        return shown
+
+    return out.emit({"runs": found}, table)
+
+
+def clusters(ws, out, args) -> int:
+    get_run(ws.con, args.run_id)
+    summary_run_id = resolve_summary_run(ws.con, args.run_id, args.summary)
+    found = list_clusters(ws.con, args.run_id, summary_run_id, args.sort)
+    if args.limit:
+        found = found[: args.limit]
+    tags = cluster_tags(ws.con, args.run_id)
+    rows = []
+    for cluster in found:
+        examples = (
+            [
+                {"query_id": row.query_id, "text": row.text}
+                for row in cluster_queries(
+                    ws.con, args.run_id, cluster.cluster_id, 0, args.examples
+                )
+            ]
+            if args.examples
+            else []
+        )
+        rows.append(
+            {**vars(cluster), "tags": tags.get(cluster.cluster_id, []), "examples": examples}
+        )
+
+    def table():
+        shown = Table("cluster", "size", "title", "tags", "description")
+        for row in rows:
+            description = one_line(row["description"], 80)
+            for example in row["examples"]:
+                description += "\n  · " + one_line(example["text"], 76)
+            shown.add_row(
+                str(row["cluster_id"]),
+                f"{row['size']:,}",
+                Text(one_line(row["title"], 50)),
+                Text(", ".join(row["tags"])),
+                Text(description),
+            )
+        return shown
+
+    data = {"run_id": args.run_id, "summary_run_id": summary_run_id, "clusters": rows}
+    return out.emit(data, table)
+
+
+def inspect(ws, out, args) -> int:
+    get_run(ws.con, args.run_id)
+    summary_run_id = resolve_summary_run(ws.con, args.run_id, args.summary)
+    detail = cluster_detail(ws.con, args.run_id, args.cluster_id, summary_run_id)
+    queries = cluster_queries(ws.con, args.run_id, args.cluster_id, 0, args.queries, 10_000)
+    tags = cluster_tags(ws.con, args.run_id).get(args.cluster_id, [])
+    data = {"summary_run_id": summary_run_id, "cluster": detail, "tags": tags, "queries": queries}
+
+    def render():
+        head = Text()
+        head.append(one_line(detail.title, 120) + "\n", style="bold")
+        head.append(
+            f"cluster {detail.cluster_id} of {detail.run_id}: {detail.size:,} queries, "
+            f"{detail.share:.1%} of the run\n"
+        )
+        head.append(one_line(detail.description, 400) + "\n")
+        head.append("languages: " + ", ".join(f"{v} {n}" for v, n in detail.languages[:6]))
+        head.append("\nmodels: " + ", ".join(f"{v} {n}" for v, n in detail.models[:6]))
+        if tags:
+            head.append("\ntags: " + ", ".join(tags))
+        shown = Table("query", "distance", "model", "language", "text")
+        for row in queries:
+            shown.add_row(
+                str(row.query_id),
+                "-" if row.distance is None else f"{row.distance:.3f}",
+                Text(one_line(row.model, 20)),
+                Text(one_line(row.language, 12)),
+                Text(one_line(row.text, 100)),
+            )
+        return [head, shown]
+
+    return out.emit(data, render)
+
+
+def query(ws, out, args) -> int:
+    from ..engine.search import Searcher
+
+    detail = query_detail(ws.con, args.query_id)
+    neighbours = []
+    if args.neighbours:
+        run_id = args.run_id or (detail.clusters[0].run_id if detail.clusters else None)
+        neighbours = Searcher(ws, run_id=run_id).similar(args.query_id, n=args.neighbours)
+    data = {"query": detail, "neighbours": neighbours}
+
+    def render():
+        meta = Table.grid(padding=(0, 2))
+        for name in ("query_id", "conversation_id", "source", "model", "language", "turn"):
+            meta.add_row(Text(name, style="bold"), Text(str(getattr(detail, name))))
+        for membership in detail.clusters:
+            meta.add_row(
+                Text(membership.run_id, style="bold"),
+                Text(f"cluster {membership.cluster_id}: {one_line(membership.title, 80)}"),
+            )
+        shown = Table("neighbour", "similarity", "cluster", "text")
+        for hit in neighbours:
+            shown.add_row(
+                str(hit.query_id),
+                f"{hit.score:.3f}",
+                str(hit.cluster_id),
+                Text(one_line(hit.snippet, 100)),
+            )
+        return [meta, Text(printable(detail.text)), shown]
+
+    return out.emit(data, render)
+
+
+def hierarchy(ws, out, args) -> int:
+    get_run(ws.con, args.run_id)
+    summary_run_id = resolve_summary_run(ws.con, args.run_id, args.summary)
+    hierarchy_run_id = args.id or latest_hierarchy(ws.con, args.run_id, summary_run_id)
+    if hierarchy_run_id is None:
+        raise NotFound(f"run {args.run_id} has no hierarchy: add a [hierarchy] step")
+    nodes = hierarchy_nodes(ws.con, hierarchy_run_id)
+    if not any(node for node in nodes if node.level == 0):
+        raise NotFound(f"no hierarchy {hierarchy_run_id!r}")
+    children: dict = {}
+    for node in nodes:
+        children.setdefault(node.parent_id, []).append(node)
+
+    def nested(node) -> dict:
+        return {
+            "node_id": node.node_id,
+            "level": node.level,
+            "title": node.title,
+            "size": node.size,
+            "cluster_id": node.cluster_id,
+            "children": [nested(child) for child in children.get(node.node_id, [])],
+        }
+
+    top = [nested(node) for node in children.get(None, [])]
+    data = {"run_id": args.run_id, "hierarchy_run_id": hierarchy_run_id, "nodes": top}
+
+    def render():
+        tree = Tree(Text(f"{hierarchy_run_id} ({args.run_id})", style="bold"))
+
+        def add(branch, node):
+            label = Text(one_line(node["title"], 80))
+            label.append(f"  {node['size']:,}", style="dim")
+            if node["cluster_id"] is not None:
+                label.append(f"  [cluster {node['cluster_id']}]", style="dim")
+            sub = branch.add(label)
+            for child in node["children"]:
+                add(sub, child)
+
+        for node in top:
+            add(tree, node)
+        return tree
+
+    return out.emit(data, render)

@@ -1,0 +1,75 @@
+"""edit rename|move|merge|tag, and audit: curation with an audit trail."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+from rich.text import Text
+
+from ..engine import curation
+from ..engine.browse import get_run
+from ..engine.search import SearchError
+from ..widgets.safe_text import one_line
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SearchError(f"expected comma-separated integers, got {text!r}") from None
+    if not ids:
+        raise SearchError("expected at least one id")
+    return ids
+
+
+def edit(ws, out, args) -> int:
+    if args.action == "rename":
+        edit_id = curation.rename_cluster(
+            ws,
+            args.run_id,
+            args.cluster_id,
+            args.title,
+            args.description,
+            args.summary,
+            args.reason,
+        )
+    elif args.action == "move":
+        edit_id = curation.move_queries(ws, args.run_id, _ids(args.query_ids), args.to, args.reason)
+    elif args.action == "merge":
+        edit_id = curation.merge_clusters(
+            ws, args.run_id, _ids(args.clusters), args.title, args.reason
+        )
+    else:
+        edit_id = curation.tag_cluster(
+            ws, args.run_id, args.cluster_id, args.tag, args.note, args.reason
+        )
+    recorded = curation.list_edits(ws.con, args.run_id)
+    done = next(e for e in recorded if e.edit_id == edit_id)
+    return out.emit(
+        done,
+        lambda: Text(
+            f"edit {edit_id}: {args.action} in {args.run_id} recorded (lmsys-tui audit shows it)"
+        ),
+    )
+
+
+def audit(ws, out, args) -> int:
+    get_run(ws.con, args.run_id)
+    edits = curation.list_edits(ws.con, args.run_id)
+
+    def render():
+        shown = Table("edit", "when", "action", "target", "previous", "new", "reason")
+        for e in edits:
+            shown.add_row(
+                str(e.edit_id),
+                f"{e.edited_at:%Y-%m-%d %H:%M:%S}",
+                e.action,
+                Text(json.dumps(e.target, ensure_ascii=False)),
+                Text(one_line(json.dumps(e.previous, ensure_ascii=False), 60)),
+                Text(one_line(json.dumps(e.new, ensure_ascii=False), 60)),
+                Text(one_line(e.reason, 40)),
+            )
+        return shown
+
+    return out.emit({"run_id": args.run_id, "edits": edits}, render)

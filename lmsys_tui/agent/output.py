@@ -1,0 +1,61 @@
+"""One way out for every command: a Rich table on stdout, or exactly one JSON document.
+
+Errors are one line on stderr with exit code 2 (1 for a failed verify); with --json the
+same message is also the JSON document `{"error": ...}` on stdout, so a program always
+has something to parse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console, RenderableType
+
+from ..engine.errors import LmsysError
+
+USAGE_ERROR = 2
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def to_json(data) -> str:
+    return json.dumps(_plain(data), ensure_ascii=False, indent=2, sort_keys=True)
+
+
+class Output:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console = Console(highlight=False, soft_wrap=False)
+
+    def emit(self, data, render: Callable[[], RenderableType | list[RenderableType]]) -> int:
+        if self.as_json:
+            sys.stdout.write(to_json(data) + "\n")
+        else:
+            shown = render()
+            for renderable in shown if isinstance(shown, list) else [shown]:
+                self.console.print(renderable)
+        return 0
+
+    def fail(self, error: LmsysError | ValueError | str, code: int = USAGE_ERROR) -> int:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if self.as_json:
+            sys.stdout.write(to_json({"error": message}) + "\n")
+        sys.stderr.write(f"error: {message}\n")  # one line, never wrapped
+        return code

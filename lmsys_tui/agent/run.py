@@ -1,0 +1,36 @@
+"""Dispatch a parsed subcommand: open the workspace, run it, turn errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..engine.errors import LmsysError
+from ..engine.workspace import open_workspace
+from . import browse_commands, data_commands, edit_commands, search_commands
+from .output import Output
+
+HANDLERS = {
+    "runs": browse_commands.runs,
+    "clusters": browse_commands.clusters,
+    "inspect": browse_commands.inspect,
+    "query": browse_commands.query,
+    "hierarchy": browse_commands.hierarchy,
+    "search": search_commands.search,
+    "search-clusters": search_commands.search_clusters,
+    "export": data_commands.export,
+    "verify": data_commands.verify,
+    "edit": edit_commands.edit,
+    "audit": edit_commands.audit,
+}
+
+
+def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
+    out = Output(args.json)
+    try:
+        with open_workspace(workspace, read_only=not write) as ws:
+            if not write and not ws.con.execute("SELECT count(*) FROM queries").fetchall()[0][0]:
+                return out.fail(f"the workspace {workspace} is empty: load data with --run-job")
+            return HANDLERS[args.command](ws, out, args)
+    except (LmsysError, ValueError) as error:
+        return out.fail(error)

@@ -1,0 +1,86 @@
+"""search and search-clusters: the engine's Searcher, scoped to one run."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from ..engine.search import FACETS, Searcher, SearchError, SearchFilters
+from ..widgets.safe_text import one_line
+
+
+def _int_list(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise SearchError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def search(ws, out, args) -> int:
+    facets = [f.strip() for f in args.facets.split(",") if f.strip()] if args.facets else []
+    filters = SearchFilters(
+        cluster_ids=_int_list(args.cluster_ids),
+        language=args.language,
+        model=args.model,
+        within_clusters=args.within_clusters,
+        top_clusters=args.top_clusters,
+    )
+    searcher = Searcher(ws, run_id=args.run_id, summary_run_id=args.summary)
+    result = searcher.search_queries(
+        args.text, mode=args.mode, n=args.n, filters=filters, facets=facets
+    )
+
+    def render():
+        shown = Table(
+            "query",
+            "score",
+            "cluster",
+            "language",
+            "model",
+            "text",
+            title=f"{result.mode} search in {result.run_id or result.space_id}: "
+            f"{len(result.hits)} of {result.candidates:,} candidates",
+        )
+        for hit in result.hits:
+            shown.add_row(
+                str(hit.query_id),
+                f"{hit.score:.3f}",
+                "-" if hit.cluster_id is None else str(hit.cluster_id),
+                Text(one_line(hit.language, 12)),
+                Text(one_line(hit.model, 20)),
+                Text(one_line(hit.snippet, 100)),
+            )
+        tables = [shown]
+        for name, counts in result.facets.items():
+            facet = Table(name, "count")
+            for count in counts[:15]:
+                facet.add_row(Text(one_line(str(count.label), 60)), f"{count.count:,}")
+            tables.append(facet)
+        return tables
+
+    return out.emit(result, render)
+
+
+def search_clusters(ws, out, args) -> int:
+    searcher = Searcher(ws, run_id=args.run_id, summary_run_id=args.summary)
+    hits = searcher.search_clusters(args.text, k=args.k)
+    data = {"run_id": searcher.run_id, "summary_run_id": searcher.summary_run_id, "clusters": hits}
+
+    def render():
+        shown = Table("cluster", "score", "size", "title", "description")
+        for hit in hits:
+            shown.add_row(
+                str(hit.cluster_id),
+                f"{hit.score:.3f}",
+                f"{hit.size:,}",
+                Text(one_line(hit.title, 50)),
+                Text(one_line(hit.description, 90)),
+            )
+        return shown
+
+    return out.emit(data, render)
+
+
+__all__ = ["FACETS", "search", "search_clusters"]

@@ -1,0 +1,137 @@
+"""Export a run, one row per query, to CSV, JSON, JSONL or Parquet (chosen by extension).
+
+Every export names one summary run and one hierarchy, so no row repeats (the tool this
+replaces wrote a row per summary run). Columns: query_id, conversation_id, model,
+language, query_text, cluster_id, distance, cluster_title, cluster_description, then
+category_1 ... category_N: the titles of the cluster's ancestors, nearest first.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from .browse import NotFound, hierarchy_nodes, resolve_summary_run
+from .errors import LmsysError
+from .workspace import Workspace
+
+FORMATS = {
+    ".csv": "(FORMAT csv, HEADER true)",
+    ".json": "(FORMAT json, ARRAY true)",
+    ".jsonl": "(FORMAT json)",
+    ".ndjson": "(FORMAT json)",
+    ".parquet": "(FORMAT parquet)",
+}
+
+
+class ExportError(LmsysError):
+    """An export cannot be written: unknown format or an unwritable path."""
+
+
+@dataclass
+class ExportResult:
+    path: str
+    rows: int
+    run_id: str
+    summary_run_id: str | None
+    hierarchy_run_id: str | None
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def latest_hierarchy(con, run_id: str, summary_run_id: str | None) -> str | None:
+    rows = con.execute(
+        "SELECT hierarchy_run_id FROM hierarchy_runs WHERE run_id = ? AND status = 'complete' "
+        "AND summary_run_id = ? ORDER BY created_at DESC, hierarchy_run_id LIMIT 1",
+        [run_id, summary_run_id or ""],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def export_run(
+    ws: Workspace,
+    run_id: str,
+    path: Path | str,
+    summary: str | None = None,
+    hierarchy_run_id: str | None = None,
+) -> ExportResult:
+    """Write the run's queries with their cluster, its summary and its ancestors to `path`."""
+    started = time.perf_counter()
+    path = Path(path)
+    options = FORMATS.get(path.suffix.lower())
+    if options is None:
+        raise ExportError(f"cannot export to {path.name}: use one of {', '.join(sorted(FORMATS))}")
+    con = ws.con
+    if not con.execute("SELECT 1 FROM clustering_runs WHERE run_id = ?", [run_id]).fetchall():
+        raise NotFound(f"no clustering run {run_id!r}")
+    summary_run_id = resolve_summary_run(con, run_id, summary)
+    if hierarchy_run_id is None:
+        hierarchy_run_id = latest_hierarchy(con, run_id, summary_run_id)
+    categories = _ancestor_titles(con, hierarchy_run_id) if hierarchy_run_id else {}
+    depth = max((len(titles) for titles in categories.values()), default=0)
+    columns = {"cluster_id": list(categories)}
+    for level in range(depth):
+        columns[f"category_{level + 1}"] = [
+            titles[level] if level < len(titles) else None for titles in categories.values()
+        ]
+    ancestors = pa.table(
+        columns,
+        schema=pa.schema(
+            [("cluster_id", pa.int32())]
+            + [(f"category_{i + 1}", pa.string()) for i in range(depth)]
+        ),
+    )
+    con.register("export_ancestors", ancestors)
+    category_columns = "".join(f", a.category_{i + 1}" for i in range(depth))
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE export_rows AS
+            SELECT q.query_id, q.conversation_id, q.model, q.language, q.query_text,
+                c.cluster_id, c.distance, s.title AS cluster_title,
+                s.description AS cluster_description{category_columns}
+            FROM query_clusters c JOIN queries q USING (query_id)
+            LEFT JOIN cluster_summaries s
+                ON s.summary_run_id = ? AND s.cluster_id = c.cluster_id
+            LEFT JOIN export_ancestors a ON a.cluster_id = c.cluster_id
+            WHERE c.run_id = ?
+            ORDER BY q.query_id
+            """,
+            [summary_run_id or "", run_id],
+        )
+        rows = con.execute("SELECT count(*) FROM export_rows").fetchall()[0][0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        quoted = str(partial).replace("'", "''")
+        try:
+            con.execute(f"COPY export_rows TO '{quoted}' {options}")
+        except Exception as error:  # duckdb IO errors: the path is not writable
+            raise ExportError(f"cannot write {path}: {str(error).splitlines()[0]}") from None
+        os.replace(partial, path)
+    finally:
+        con.execute("DROP TABLE IF EXISTS export_rows")
+        con.unregister("export_ancestors")
+    return ExportResult(
+        str(path), rows, run_id, summary_run_id, hierarchy_run_id, time.perf_counter() - started
+    )
+
+
+def _ancestor_titles(con, hierarchy_run_id: str) -> dict[int, list[str]]:
+    """cluster id -> titles of its parent, grandparent, ... in the hierarchy."""
+    nodes = {node.node_id: node for node in hierarchy_nodes(con, hierarchy_run_id)}
+    result: dict[int, list[str]] = {}
+    for node in nodes.values():
+        if node.level != 0 or node.cluster_id is None:
+            continue
+        titles, parent = [], node.parent_id
+        while parent is not None and parent in nodes:
+            titles.append(nodes[parent].title)
+            parent = nodes[parent].parent_id
+        result[node.cluster_id] = titles
+    return result

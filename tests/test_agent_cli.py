@@ -1,0 +1,227 @@
+"""The agent subcommands on the fixture workspace, in both output modes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from lmsys_tui.cli import main
+from tests.ui_workspace import query_id_of
+
+RUN = "k3"
+
+
+@pytest.fixture
+def ws_copy(ui_root, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(ui_root, root)
+    return root
+
+
+def run(capsys, root, *args) -> tuple[int, str, str]:
+    code = main(["--data-dir", str(root), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def as_json(capsys, root, *args):
+    code, out, err = run(capsys, root, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)  # exactly one JSON document, nothing else on stdout
+
+
+def test_runs_in_both_modes(capsys, ui_root):
+    data = as_json(capsys, ui_root, "runs")
+    (only,) = data["runs"]
+    assert {
+        "run_id",
+        "algorithm",
+        "n_clusters",
+        "n_queries",
+        "summary_runs",
+        "hierarchies",
+        "created_at",
+        "edited_at",
+        "embedding_model",
+        "metrics",
+    } <= set(only)
+    assert only["run_id"] == RUN and only["summary_runs"][0]["alias"] == "offline"
+    code, out, _ = run(capsys, ui_root, "runs", "--latest")
+    assert code == 0 and RUN in out
+
+
+def test_clusters_inspect_hierarchy_and_query(capsys, ui_root):
+    clusters = as_json(capsys, ui_root, "clusters", RUN, "--examples", "2", "--sort", "size")
+    sizes = [c["size"] for c in clusters["clusters"]]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == 35
+    assert all(len(c["examples"]) == 2 and c["title"] for c in clusters["clusters"])
+    cluster_id = clusters["clusters"][0]["cluster_id"]
+
+    inspected = as_json(capsys, ui_root, "inspect", RUN, str(cluster_id), "--queries", "3")
+    assert inspected["cluster"]["size"] == sizes[0] and len(inspected["queries"]) == 3
+    assert set(inspected["queries"][0]) == {"query_id", "distance", "model", "language", "text"}
+
+    tree = as_json(capsys, ui_root, "hierarchy", RUN)
+    assert tree["hierarchy_run_id"] == "hierarchy-offline"
+    leaves = _leaves(tree["nodes"])
+    assert sorted(leaf["cluster_id"] for leaf in leaves) == [0, 1, 2]
+    code, out, _ = run(capsys, ui_root, "hierarchy", RUN)
+    assert code == 0 and "[cluster" in out
+
+    query_id = query_id_of(ui_root, "sql-0")
+    detail = as_json(capsys, ui_root, "query", str(query_id), "--neighbours", "3")
+    assert detail["query"]["conversation_id"] == "sql-0"
+    assert detail["query"]["clusters"][0]["run_id"] == RUN
+    assert len(detail["neighbours"]) == 3
+
+
+def _leaves(nodes):
+    for node in nodes:
+        if node["cluster_id"] is not None:
+            yield node
+        yield from _leaves(node["children"])
+
+
+def test_search_and_search_clusters(capsys, ui_root):
+    found = as_json(
+        capsys,
+        ui_root,
+        "search",
+        "sql query",
+        "--mode",
+        "keyword",
+        "-n",
+        "5",
+        "--model",
+        "gpt-4",
+        "--facets",
+        "cluster,model",
+    )
+    assert found["hits"] and all(hit["model"] == "gpt-4" for hit in found["hits"])
+    assert set(found["facets"]) == {"cluster", "model"}
+    assert set(found["hits"][0]) == {
+        "query_id",
+        "score",
+        "snippet",
+        "model",
+        "language",
+        "cluster_id",
+    }
+    clusters = as_json(capsys, ui_root, "search-clusters", "sql", "--run-id", RUN, "-k", "2")
+    assert len(clusters["clusters"]) == 2 and clusters["summary_run_id"] == "summary-offline"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl", ".parquet"])
+def test_every_export_format_round_trips(capsys, ui_root, tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    result = as_json(capsys, ui_root, "export", RUN, "--output", str(path))
+    assert result["rows"] == 35 and result["hierarchy_run_id"] == "hierarchy-offline"
+    if suffix == ".csv":
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    elif suffix == ".json":
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    elif suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        rows = pq.read_table(path).to_pylist()
+    assert len(rows) == 35
+    assert {
+        "query_id",
+        "conversation_id",
+        "model",
+        "language",
+        "query_text",
+        "cluster_id",
+        "distance",
+        "cluster_title",
+        "cluster_description",
+        "category_1",
+    } <= set(rows[0])
+    by_id = {int(row["query_id"]): row for row in rows}
+    markup = by_id[query_id_of(ui_root, "hostile-markup")]
+    assert markup["query_text"].startswith("[bold red]not bold[/]")
+    assert markup["category_1"]
+
+
+def test_edits_are_audited_and_change_what_depends_on_them(capsys, ws_copy):
+    clusters = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
+    first, second = clusters[0]["cluster_id"], clusters[1]["cluster_id"]
+    renamed = as_json(
+        capsys,
+        ws_copy,
+        "edit",
+        "rename",
+        RUN,
+        str(first),
+        "--title",
+        "SQL questions",
+        "--reason",
+        "clearer",
+    )
+    assert renamed["previous"]["title"] == clusters[0]["title"]
+    as_json(capsys, ws_copy, "edit", "tag", RUN, str(first), "--tag", "good", "--note", "ok")
+    query_id = query_id_of(ws_copy, "travel-0")
+    as_json(capsys, ws_copy, "edit", "move", RUN, "--query-ids", str(query_id), "--to", str(second))
+    merged = as_json(
+        capsys,
+        ws_copy,
+        "edit",
+        "merge",
+        RUN,
+        "--clusters",
+        f"{first},{second}",
+        "--title",
+        "Merged",
+    )
+    assert merged["new"] == {"cluster_id": first}
+
+    audit = as_json(capsys, ws_copy, "audit", RUN)["edits"]
+    assert [e["action"] for e in audit] == ["rename", "tag", "move", "merge", "rename"]
+    assert audit[0]["reason"] == "clearer" and audit[2]["target"]["query_ids"] == [query_id]
+    after = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
+    assert len(after) == 2 and sum(c["size"] for c in after) == 35
+    top = next(c for c in after if c["cluster_id"] == first)
+    assert top["title"] == "Merged" and top["tags"] == ["good"]
+    assert as_json(capsys, ws_copy, "runs")["runs"][0]["edited_at"]
+    report = as_json(capsys, ws_copy, "verify", RUN)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+
+
+def test_verify_fails_when_the_index_disagrees(capsys, ws_copy):
+    for path in (ws_copy / "index").glob("*.queries.usearch"):
+        path.write_bytes(path.read_bytes()[:1000])
+    code, out, _ = run(capsys, ws_copy, "verify", RUN, "--json")
+    report = json.loads(out)
+    assert code == 1 and not report["ok"]
+    assert [c["name"] for c in report["checks"] if not c["ok"]] == ["query index"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["clusters", "nope"], "no clustering run 'nope'"),
+        (["inspect", RUN, "99"], "run k3 has no cluster 99"),
+        (["query", "99999"], "no query with id 99999"),
+        (["clusters", RUN, "--summary", "v9"], "run k3 has no summary run or alias 'v9'"),
+        (["edit", "tag", RUN, "99", "--tag", "bad"], "run k3 has no cluster 99"),
+        (["export", RUN, "-o", "out.xlsx"], "cannot export to out.xlsx"),
+    ],
+)
+def test_bad_ids_are_one_line_errors_with_exit_2(capsys, ws_copy, args, message):
+    code, out, err = run(capsys, ws_copy, *args)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, ws_copy, *args, "--json")
+    assert code == 2 and message in json.loads(out)["error"]
+
+
+def test_an_empty_workspace_is_an_error(capsys, tmp_path):
+    from lmsys_tui.engine.workspace import open_workspace
+
+    open_workspace(tmp_path / "empty").close()
+    code, out, err = run(capsys, tmp_path / "empty", "runs", "--json")
+    assert code == 2 and "is empty" in json.loads(out)["error"]

@@ -1,0 +1,126 @@
+"""Smaller behaviours: run comparison, flat numbered lists, paging, the welcome key."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Static, Tree
+
+from lmsys_tui.app import make_app
+from lmsys_tui.engine.jobs import run_job
+from lmsys_tui.engine.specs import ClusterStep, JobSpec
+from lmsys_tui.engine.workspace import open_workspace
+from lmsys_tui.screens import jobs
+from lmsys_tui.widgets import query_table
+from tests.ui.test_journeys import SIZE, settle, static_text, wait_until
+
+
+async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numbered(ui_copy):
+    with open_workspace(ui_copy) as ws:
+        run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2")))
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 2
+        await pilot.press("space", "down", "c")
+        shown = static_text(app.screen, "#run-detail")
+        assert "k2" in shown and "k3" in shown and "silhouette" in shown
+        app.open_run("k2")
+        await settle(pilot)
+        tree = app.screen.query_one(Tree)
+        labels = sorted(str(node.label).split("  ")[0] for node in tree.root.children)
+        assert labels == ["cluster 0", "cluster 1"]  # no summaries, no hierarchy: flat
+        assert "no summaries" in static_text(app.screen, "#run-title")
+
+
+async def test_the_query_table_loads_more_rows_as_the_cursor_moves_down(ui_root, monkeypatch):
+    monkeypatch.setattr(query_table, "PAGE_ROWS", 4)
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        screen = app.screen
+        biggest = max(screen.clusters, key=lambda c: c.size)
+        screen.open_cluster(biggest.cluster_id)
+        await settle(pilot)
+        table = screen.query_one("#cluster-queries", DataTable)
+        assert table.row_count == 4
+        for _ in range(biggest.size):
+            await pilot.press("down")
+        await settle(pilot)
+        assert table.row_count == biggest.size
+        assert table.border_title == f"{biggest.size} of {biggest.size} queries"
+
+
+async def test_the_welcome_key_starts_the_quickstart_job(tmp_path, monkeypatch):
+    started = []
+
+    def fake_run_job(ws, spec, progress):
+        started.append(spec)
+        return {}
+
+    monkeypatch.setattr(jobs, "run_job", fake_run_job)
+    app = make_app(tmp_path / "new-workspace")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await wait_until(pilot, lambda: bool(started))
+        assert started[0].load.source == "sharegpt-sample"
+        assert started[0].cluster.n_clusters == 50 and started[0].hierarchy.levels == 3
+        await wait_until(pilot, lambda: "finished" in static_text(app.screen, "#job-stage"))
+        assert isinstance(app.screen.query_one("#job-stage"), Static)
+
+
+def test_the_quickstart_file_and_the_welcome_job_agree():
+    from lmsys_tui.engine.jobs import parse_job_file
+    from lmsys_tui.engine.specs import quickstart_spec
+
+    assert parse_job_file("examples/quickstart.toml") == quickstart_spec()
+
+
+async def test_rename_and_tag_from_the_clusters_screen_are_audited(ui_copy):
+    from lmsys_tui.engine.curation import list_edits
+
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        tree = app.screen.query_one(Tree)
+        tree.root.expand_all()
+        await pilot.pause()
+        leaf = next(n for n in _walk(tree.root) if n.data is not None)
+        tree.move_cursor(leaf)
+        tree.focus()
+        await pilot.press("r")
+        await pilot.pause()
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = "Renamed [b]here[/b]"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: _tree_has(app, "Renamed [b]here[/b]"))
+        tree = app.screen.query_one(Tree)
+        tree.root.expand_all()
+        await pilot.pause()
+        leaf = next(n for n in _walk(tree.root) if n.data == leaf.data)
+        tree.move_cursor(leaf)
+        tree.focus()
+        await pilot.press("t")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "pii has emails"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "[pii]" in static_text(app.screen, "#cluster-detail"))
+    with open_workspace(ui_copy, read_only=True) as ws:
+        edits = list_edits(ws.con, "k3")
+    assert [e.action for e in edits] == ["rename", "tag"]
+    assert edits[0].new["title"] == "Renamed [b]here[/b]" and edits[1].new["note"] == "has emails"
+
+
+def _walk(node):
+    for child in node.children:
+        yield child
+        yield from _walk(child)
+
+
+def _tree_has(app, text: str) -> bool:
+    trees = list(app.screen.query(Tree))
+    return bool(trees) and any(text in str(n.label) for n in _walk(trees[0].root))
