@@ -225,3 +225,15 @@ def test_an_empty_workspace_is_an_error(capsys, tmp_path):
     open_workspace(tmp_path / "empty").close()
     code, out, err = run(capsys, tmp_path / "empty", "runs", "--json")
     assert code == 2 and "is empty" in json.loads(out)["error"]
+
+
+def test_an_export_step_in_a_job_writes_the_file(ws_copy, tmp_path):
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import JobSpec
+    from lmsys_tui.engine.workspace import open_workspace
+
+    target = tmp_path / "job-export.jsonl"
+    with open_workspace(ws_copy) as ws:
+        result = run_job(ws, JobSpec.model_validate({"export": {"path": str(target)}}))
+    assert result["export"]["rows"] == 35 and result["export"]["run_id"] == RUN
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 35

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.search import FACETS, Searcher, SearchError, SearchFilters
+from ..engine.search import Searcher, SearchError, SearchFilters
 from ..widgets.safe_text import one_line
 
 
@@ -81,6 +81,3 @@ def search_clusters(ws, out, args) -> int:
         return shown
 
     return out.emit(data, render)
-
-
-__all__ = ["FACETS", "search", "search_clusters"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -64,6 +66,13 @@ class SearchScreen(Screen):
         self.watch(self.app, "generation", lambda _: self.load_runs(), init=False)
         self.watch(self.app, "run_id", self._run_changed, init=False)
         self.load_runs()
+        self.warm_up()
+
+    @work(thread=True, exclusive=True, group="search-warm-up", exit_on_error=False)
+    def warm_up(self) -> None:
+        """Load the embedding model and open the index before the first keystroke needs them."""
+        with self.app.search_lock, contextlib.suppress(LmsysError):  # a search reports it
+            self.app.searcher(self.app.run_id).warm_up()
 
     @work(thread=True, exclusive=True, group="search-runs", exit_on_error=False)
     def load_runs(self) -> None:
