@@ -308,7 +308,9 @@ class Searcher:
             return np.zeros(0, np.int64), np.zeros(0)
         if mask is None:
             matches = index.search(vector, min(count, index.size))
-            return self.doc_of_row[matches.keys.astype(np.int64)], 1.0 - matches.distances
+            docs = self._docs_of_rows(matches.keys)
+            known = docs >= 0  # rows indexed after this searcher loaded its arrays
+            return docs[known], (1.0 - matches.distances)[known]
         allowed = mask & (self.rows >= 0)
         n_allowed = int(allowed.sum())
         if n_allowed == 0:
@@ -320,14 +322,22 @@ class Searcher:
             return self._exact(vector, np.flatnonzero(allowed), count)
         while True:
             matches = index.search(vector, ask)
-            docs = self.doc_of_row[matches.keys.astype(np.int64)]
-            keep = allowed[docs]
+            docs = self._docs_of_rows(matches.keys)
+            keep = (docs >= 0) & allowed[docs]
             if keep.sum() >= min(needed, n_allowed) or ask >= index.size:
                 break
             ask = min(index.size, ask * 2)
         if keep.sum() < min(needed, n_allowed):  # the ANN graph did not reach enough of them
             return self._exact(vector, np.flatnonzero(allowed), count)
         return docs[keep][:count], (1.0 - matches.distances)[keep][:count]
+
+    def _docs_of_rows(self, keys: np.ndarray) -> np.ndarray:
+        """Query positions of index keys (vector-file rows); -1 for rows unknown here."""
+        rows = np.asarray(keys, dtype=np.int64)
+        docs = np.full(len(rows), -1, dtype=np.int64)
+        known = rows < len(self.doc_of_row)
+        docs[known] = self.doc_of_row[rows[known]]
+        return docs
 
     def _exact(
         self, vector: np.ndarray, docs: np.ndarray, count: int
