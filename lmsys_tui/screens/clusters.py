@@ -37,6 +37,7 @@ class ClustersScreen(Screen):
         Binding("t", "tag", "Tag", id="tag"),
         Binding("m", "merge", "Merge", id="merge"),
         Binding("v", "move", "Move query", id="move"),
+        Binding("a", "audit", "Audit", id="audit"),
     ]
 
     def __init__(self) -> None:
@@ -279,6 +280,12 @@ class ClustersScreen(Screen):
             )
 
         self._ask(f"Move query {query_id} to which cluster?", move)
+
+    def action_audit(self) -> None:
+        if self.run_id is not None:
+            from .audit import AuditScreen
+
+            self.app.push_screen(AuditScreen(self.run_id))
 
     def _cluster_or_warn(self) -> int | None:
         node = self.query_one(Tree).cursor_node

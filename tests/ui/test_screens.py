@@ -109,6 +109,12 @@ async def test_rename_and_tag_from_the_clusters_screen_are_audited(ui_copy):
         app.screen.query_one("#prompt-input").value = "pii has emails"
         await pilot.press("enter")
         await wait_until(pilot, lambda: "[pii]" in static_text(app.screen, "#cluster-detail"))
+        app.screen.query_one(Tree).focus()
+        await pilot.press("a")
+        await settle(pilot)
+        audit = app.screen.query_one("#audit-table", DataTable)
+        assert [str(audit.get_row_at(i)[2]) for i in range(audit.row_count)] == ["rename", "tag"]
+        await pilot.press("escape")
     with open_workspace(ui_copy, read_only=True) as ws:
         edits = list_edits(ws.con, "k3")
     assert [e.action for e in edits] == ["rename", "tag"]

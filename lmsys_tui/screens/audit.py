@@ -1,0 +1,66 @@
+"""The audit trail of a run: every curation edit, oldest first (`a` on Clusters)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from ..engine.curation import Edit, list_edits
+from ..widgets.safe_text import one_line
+from ..widgets.tables import add_columns
+
+
+class AuditScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,a", "dismiss", "Close", id="close")]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="audit"):
+            yield Static(Text(f"Edits of {self.run_id}", style="bold"))
+            yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        add_columns(
+            self.query_one(DataTable),
+            [
+                ("edit", 5),
+                ("when", 19),
+                ("action", 7),
+                ("target", 24),
+                ("previous", 30),
+                ("new", 30),
+                ("reason", 16),
+            ],
+        )
+        self.load()
+
+    @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
+    def load(self) -> None:
+        cursor = self.app.cursor()
+        edits = list_edits(cursor, self.run_id) if cursor is not None else []
+        self.app.call_from_thread(self.show, edits)
+
+    def show(self, edits: list[Edit]) -> None:
+        table = self.query_one(DataTable)
+        for edit in edits:
+            table.add_row(
+                str(edit.edit_id),
+                f"{edit.edited_at:%Y-%m-%d %H:%M:%S}",
+                edit.action,
+                Text(one_line(json.dumps(edit.target, ensure_ascii=False), 60)),
+                Text(one_line(json.dumps(edit.previous, ensure_ascii=False), 80)),
+                Text(one_line(json.dumps(edit.new, ensure_ascii=False), 80)),
+                Text(one_line(edit.reason, 40)),
+            )
+        if not edits:
+            table.border_subtitle = "no edits yet"
