@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Center, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -30,6 +30,10 @@ HELP = [
             ("f", "filter by title"),
             ("s", "sort by size or title"),
             ("enter on a query", "inspect it"),
+            ("r / t", "rename / tag the highlighted cluster"),
+            ("m", "merge other clusters into the highlighted one"),
+            ("v", "move the highlighted query to another cluster"),
+            ("a", "the run's audit trail of edits"),
         ],
     ),
     ("Query Inspector", [("t / n", "text / neighbours"), ("enter", "inspect a neighbour")]),
@@ -49,5 +53,5 @@ class HelpScreen(ModalScreen[None]):
                 text.append(f"  {key:>16}  ", style="bold cyan")
                 text.append(f"{what}\n")
             text.append("\n")
-        with Center(), VerticalScroll(id="help"):
+        with VerticalScroll(id="help"):
             yield Static(text)
