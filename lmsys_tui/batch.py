@@ -117,6 +117,13 @@ def summary(result: dict) -> str:
             + (f"; skipped {skipped}" if skipped else "")
         )
         lines += [f"  {note}" for note in load["notes"]]
+    if "languages" in result:
+        found = result["languages"]
+        top = ", ".join(f"{name} {n:,}" for name, n in list(found["languages"].items())[:5])
+        lines.append(
+            f"languages: {found['detected']:,} detected, {found['undetermined']:,} undetermined, "
+            f"{found['already_known']:,} given by the source" + (f" ({top})" if top else "")
+        )
     if "embed" in result:
         embed = result["embed"]
         lines.append(
@@ -132,6 +139,12 @@ def summary(result: dict) -> str:
             f"{run['n_queries']:,} queries ({how})"
             + (f", silhouette {silhouette}" if silhouette is not None else "")
         )
+        copies = run["metrics"].get("duplicates")
+        if copies:
+            lines.append(
+                f"  copies: {copies['exact']:,} exact and {copies['near']:,} near-duplicates "
+                "(shown once as representatives)"
+            )
     if "summarize" in result:
         summary = result["summarize"]
         how = "reused" if summary["reused"] else f"{summary['summarized']:,} clusters named"
@@ -150,6 +163,7 @@ def summary(result: dict) -> str:
         tree = result["hierarchy"]
         shape = " -> ".join(f"{n:,}" for n in tree["nodes_per_level"])
         lines.append(f"hierarchy {tree['hierarchy_run_id']}: {shape} nodes by level")
+    lines += [f"warning: {warning}" for warning in result.get("warnings", [])]
     return "\n".join(lines)
 
 

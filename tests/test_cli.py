@@ -43,7 +43,7 @@ def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
     assert result["cluster"]["n_clusters"] == 3 and result["cluster"]["n_queries"] == 30
     assert "embed:" in done.stderr  # plain progress lines when not a terminal
     assert result["summarize"]["summarized"] == 3 and result["summarize"]["alias"] == "v1"
-    assert result["hierarchy"]["nodes_per_level"] == [3, 2, 1]
+    assert result["hierarchy"]["nodes_per_level"] == [3, 2]  # no lone root
 
     status = run_cli("--json", env_home=tmp_path / "ws")
     summary = json.loads(status.stdout)

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from .clustering import assign_to_centroids, hdbscan_micro, kmeans, quality_metrics
 from .embed import load_space_vectors
+from .enrich.duplicates import find_duplicates
 from .errors import ClusterError
 from .progress import Progress, ProgressSink, null_sink
 from .specs import ClusterStep
@@ -102,6 +103,8 @@ def cluster_space(
     if reuse and not step.run_id:
         found = _find_reusable(ws, step, space_id, parameters, n_queries)
         if found:
+            if "duplicates" not in found.metrics:  # a run made before copies were marked
+                found.metrics["duplicates"] = mark_duplicates(ws, found.run_id, space_id, progress)
             return found
     run_id = _new_run_id(ws, step)
     progress(Progress("cluster", 0, 3, f"reading {n_queries:,} vectors of {space_id}"))
@@ -163,6 +166,7 @@ def cluster_space(
         }
     )
     _save_run(ws, run_row, members, clusters)
+    metrics["duplicates"] = mark_duplicates(ws, run_id, space_id, progress)
     progress(Progress("cluster", 3, 3, f"run {run_id}: {metrics['n_clusters']} clusters"))
     return ClusterResult(
         run_id,
@@ -174,6 +178,16 @@ def cluster_space(
         time.perf_counter() - started,
         metrics,
     )
+
+
+def mark_duplicates(ws: Workspace, run_id: str, space_id: str, progress: ProgressSink) -> dict:
+    """Find the run's copies and record their counts in the run's metrics."""
+    counts = find_duplicates(ws, run_id, space_id, progress)
+    ws.con.execute(
+        "UPDATE clustering_runs SET metrics = json_merge_patch(metrics, ?::JSON) WHERE run_id = ?",
+        [json.dumps({"duplicates": counts}), run_id],
+    )
+    return counts
 
 
 def _save_run(ws: Workspace, run_row: list, members: pa.Table, clusters: pa.Table) -> None:

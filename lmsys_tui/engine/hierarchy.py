@@ -1,9 +1,13 @@
 """Hierarchies of broader categories over a summary run's clusters.
 
-With an LLM: Clio-style levels (llm_hierarchy.py). Offline: Ward agglomeration of cluster
-centroids, level by level, each level about `merge_ratio` times the size of the one
-below; parents are labelled by the offline labeller from their children's queries.
-Noise (cluster -1) stays its own branch.
+`level_plan` fixes how many nodes each level has: the top level about `top_size`
+(browsable: 8-20 categories on real runs, never a lone root), the levels between shrinking
+by about `merge_ratio`, at most `levels` of them. With an LLM: Clio-style levels
+(llm_hierarchy.py). Offline: cuts of one Ward tree over the cluster centroids, a parent
+over MAX_SHARE of the prompts split again; on labelled prompts this matched human broad
+categories better than size-weighted k-means, spectral or average-linkage grouping
+(docs/benchmarks.md). Parents are named by key phrases from their leaves' queries. A
+level of one node is never stored. Noise (cluster -1) stays its own branch.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import pyarrow as pa
 
 from .embed import space_embedder
 from .errors import SummaryError
-from .keywords import class_keywords
+from .naming.offline import cluster_samples, phrase_embedding
+from .naming.phrases import key_phrases, phrase_title
 from .progress import Progress, ProgressSink, null_sink
 from .specs import HierarchyStep
 from .store import slug, transaction, unique_id
-from .summarize import cluster_samples, keyword_title
 from .workspace import Workspace
+
+MAX_SHARE = 0.35  # a category above this share of prompts is split when it can be
 
 
 @dataclass
@@ -71,6 +77,7 @@ def build_hierarchy(
         {
             "levels": step.levels,
             "merge_ratio": step.merge_ratio,
+            "top_size": step.top_size,
             "seed": step.seed,
             "api_base": step.api_base,
         },
@@ -101,20 +108,28 @@ def build_hierarchy(
             )
             _insert_nodes(ws, hierarchy_run_id, leaves)
         nodes_by_level = [leaves]
-    docs, classes = cluster_samples(ws, run_id, seed=step.seed)
-    embedder = None if step.model == "offline" else space_embedder(ws, _run_space(ws, run_id))
-    for level in range(len(nodes_by_level), step.levels + 1):
-        progress(Progress("hierarchy", level - 1, step.levels, f"level {level}"))
+    space_id = _run_space(ws, run_id)
+    plan = level_plan(
+        sum(1 for n in leaves if n.cluster_id != -1), step.levels, step.merge_ratio, step.top_size
+    )
+    if step.model == "offline":
+        docs, classes = cluster_samples(ws, run_id, seed=step.seed)
+        embed = phrase_embedding(ws, space_id, progress)
+    else:
+        embedder = space_embedder(ws, space_id)
+    for level in range(len(nodes_by_level), len(plan) + 1):
+        progress(Progress("hierarchy", level - 1, len(plan), f"level {level}"))
         below = nodes_by_level[-1]
+        target = plan[level - 1]
         if step.model == "offline":
-            parents = _merge(below, level, step.merge_ratio, docs, classes)
+            parents = _merge(below, level, target, leaves, docs, classes, embed)
         else:
             from .llm import ReplyCache
             from .llm_hierarchy import llm_level
 
-            parents = llm_level(below, level, step, embedder, ReplyCache(ws.con), progress)
-        if parents is None:
-            break
+            parents = llm_level(below, level, target, step, embedder, ReplyCache(ws.con), progress)
+        if parents is None or sum(1 for p in parents if p.leaves != (-1,)) < 2:
+            break  # a level of one node (a lone root) says nothing: not stored
         _save_level(ws, hierarchy_run_id, below, parents)
         nodes_by_level.append(parents)
     ws.con.execute(
@@ -122,7 +137,7 @@ def build_hierarchy(
         "WHERE hierarchy_run_id = ?",
         [hierarchy_run_id],
     )
-    progress(Progress("hierarchy", step.levels, step.levels))
+    progress(Progress("hierarchy", len(plan), len(plan)))
     return HierarchyResult(
         hierarchy_run_id,
         run_id,
@@ -233,24 +248,75 @@ def _leaves(ws: Workspace, run_id: str, summary_run_id: str) -> list[Node]:
     ]
 
 
-def _merge(below: list[Node], level: int, merge_ratio: float, docs, classes) -> list[Node] | None:
-    """Group `below` into about merge_ratio times as many parents; None when none fewer."""
+def level_plan(n_leaves: int, levels: int, merge_ratio: float, top_size: int) -> list[int]:
+    """Nodes per level above the leaves, bottom up; empty when the run is too small.
+
+    The top has `top_size` nodes (fewer on small runs: at most 40 % of the leaves and at
+    least 2); as many levels as shrinking by `merge_ratio` needs to get there, at most
+    `levels`, sized evenly on a log scale.
+    """
+    top = min(top_size, max(2, math.ceil(n_leaves * 0.4)), n_leaves - 1)
+    if top < 2:
+        return []
+    steps = math.ceil(math.log(n_leaves / top) / math.log(1 / merge_ratio) - 1e-9)
+    steps = min(max(steps, 1), levels)
+    sizes = [round(n_leaves * (top / n_leaves) ** (level / steps)) for level in range(1, steps)]
+    return [*sizes, top]
+
+
+def _merge(
+    below: list[Node], level: int, target: int, leaves: list[Node], docs, classes, embed
+) -> list[Node] | None:
+    """Group `below` into `target` parents by cutting one Ward tree over the leaf
+    centroids (so every level nests in the next), then split any parent over MAX_SHARE of
+    the prompts; None when that would not be fewer nodes."""
     from sklearn.cluster import AgglomerativeClustering
 
     noise = [n for n in below if n.leaves == (-1,)]
     regular = [n for n in below if n.leaves != (-1,)]
-    target = max(1, math.ceil(len(regular) * merge_ratio))
     if len(regular) < 2 or target >= len(regular):
         return None
-    centroids = np.stack([n.centroid for n in regular])
-    groups = AgglomerativeClustering(n_clusters=target, linkage="ward").fit_predict(centroids)
-    members = [[regular[i] for i in np.flatnonzero(groups == g)] for g in range(target)]
+    real_leaves = [n for n in leaves if n.cluster_id != -1]
+    cut = AgglomerativeClustering(n_clusters=target, linkage="ward").fit_predict(
+        np.stack([n.centroid for n in real_leaves])
+    )
+    group_of_leaf = {n.cluster_id: int(g) for n, g in zip(real_leaves, cut, strict=True)}
+    groups: dict[int, list[Node]] = {}
+    for node in regular:  # a node's leaves share one group (a cut of the same tree)
+        votes = np.bincount([group_of_leaf[leaf] for leaf in node.leaves], minlength=target)
+        groups.setdefault(int(np.argmax(votes)), []).append(node)
+    # Below 6 parents one must hold a large share: the cap grows to 2 / target there.
+    cap = max(MAX_SHARE, 2 / target) * sum(n.size for n in regular)
+    members = _balanced(list(groups.values()), cap, 2 * target)
+    if len(members) >= len(regular):
+        return None
     members.sort(key=lambda group: (-sum(n.size for n in group), group[0].node_id))
     parents = [parent_node(f"L{level}-{i}", level, group) for i, group in enumerate(members)]
     if noise:
         parents.append(parent_node(f"L{level}-noise", level, noise))
-    _label(parents, docs, classes)
+    _label(parents, docs, classes, embed)
     return parents
+
+
+def _balanced(groups: list[list[Node]], cap: float, most: int) -> list[list[Node]]:
+    """Split the largest group in two (Ward on its nodes) while it holds more than `cap`
+    prompts and can be split, up to `most` groups: a single node that large is the data's
+    own skew and stays."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    groups = [g for g in groups if g]
+    while len(groups) < most:
+        largest = max(groups, key=lambda g: sum(n.size for n in g))
+        if sum(n.size for n in largest) <= cap or len(largest) < 2:
+            break
+        halves = AgglomerativeClustering(n_clusters=2, linkage="ward").fit_predict(
+            np.stack([n.centroid for n in largest])
+        )
+        groups.remove(largest)
+        groups += [
+            [n for n, h in zip(largest, halves, strict=True) if h == side] for side in (0, 1)
+        ]
+    return groups
 
 
 def parent_node(node_id: str, level: int, children: list[Node]) -> Node:
@@ -265,16 +331,26 @@ def parent_node(node_id: str, level: int, children: list[Node]) -> Node:
     return Node(node_id, level, centroid, int(sizes.sum()), "", description[:300], leaves=leaves)
 
 
-def _label(parents: list[Node], docs: list[str], classes: np.ndarray) -> None:
-    """Title each parent by the keywords of its leaves' queries against the other parents."""
+def _label(parents: list[Node], docs: list[str], classes: np.ndarray, embed) -> None:
+    """Title each parent by key phrases of its leaves' queries against the other parents."""
     parent_of_leaf = {leaf: index for index, p in enumerate(parents) for leaf in p.leaves}
     parent_classes = np.array([parent_of_leaf.get(int(c), -1) for c in classes])
     keep = parent_classes >= 0
-    keywords = class_keywords(
-        [d for d, k in zip(docs, keep, strict=True) if k], parent_classes[keep]
+    phrases = key_phrases(
+        [d for d, k in zip(docs, keep, strict=True) if k],
+        parent_classes[keep],
+        {index: p.centroid for index, p in enumerate(parents)},
+        embed,
+        originals=True,
     )
     for index, parent in enumerate(parents):
-        parent.title = keyword_title(keywords.get(index, []), parent.leaves == (-1,))
+        found = phrases.get(index, [])
+        title = phrase_title(found) or parent.title or "(no key phrases)"
+        parent.title = ("Noise: " + title)[:60] if parent.leaves == (-1,) else title
+        if found:
+            parent.description = (f"Key phrases: {', '.join(found[:6])}. {parent.description}")[
+                :400
+            ]
 
 
 def _insert_nodes(ws: Workspace, hierarchy_run_id: str, nodes: list[Node]) -> None:

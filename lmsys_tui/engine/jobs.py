@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from .cluster import cluster_space
 from .embed import embed_queries, find_space
 from .embedders import make_embedder
+from .enrich.languages import detect_languages, english_only_warning
 from .errors import ClusterError, JobCancelled, JobFileError
 from .export import export_run
 from .hierarchy import build_hierarchy
@@ -123,10 +124,19 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             _mark(ws, job_id, step_name)
             result["load"] = load(ws, spec.load, progress).as_dict()
             indexes.keywords = update_keyword_index(ws, progress).as_dict()
+        if spec.languages and spec.languages.enabled:
+            step_name = "languages"
+            _mark(ws, job_id, step_name)
+            result["languages"] = detect_languages(ws, progress).as_dict()
         if spec.embed:
             step_name = "embed"
             _mark(ws, job_id, step_name)
             result["embed"] = embed_queries(ws, spec.embed, progress).as_dict()
+            embedder = make_embedder(spec.embed)
+            warning = english_only_warning(ws, embedder.provider, embedder.model)
+            if warning:
+                result.setdefault("warnings", []).append(warning)
+                progress(Progress("embed", 1, 1, f"warning: {warning}"))
             indexes.keywords = update_keyword_index(ws, progress).as_dict()
             space_id = result["embed"]["space_id"]
             indexes.queries.append(update_query_index(ws, space_id, progress).as_dict())

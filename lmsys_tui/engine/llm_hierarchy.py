@@ -62,6 +62,7 @@ def _describe(nodes: list[Node]) -> str:
 def llm_level(
     below: list[Node],
     level: int,
+    target: int,
     step: HierarchyStep,
     embedder,
     cache: ReplyCache | None,
@@ -71,7 +72,6 @@ def llm_level(
     level would not be smaller."""
     noise = [n for n in below if n.leaves == (-1,)]
     regular = [n for n in below if n.leaves != (-1,)]
-    target = max(1, math.ceil(len(regular) * step.merge_ratio))
     if len(regular) < 2 or target >= len(regular):
         return None
     try:

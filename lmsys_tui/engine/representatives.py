@@ -1,5 +1,6 @@
 """Representative queries of each cluster: the nearest to its centroid plus a diverse
-sample chosen by maximal marginal relevance (MMR), seeded."""
+sample chosen by maximal marginal relevance (MMR), seeded. Copies (the `duplicates`
+table) are never chosen, so no text is shown twice."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ def representatives(
     pool = ws.con.execute(
         """
         SELECT cluster_id, query_id, distance FROM query_clusters
-        WHERE run_id = ?
+        WHERE run_id = ? AND query_id NOT IN (SELECT query_id FROM duplicates WHERE run_id = ?)
         QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY distance, query_id) <= ?
              OR row_number() OVER (PARTITION BY cluster_id ORDER BY hash(query_id + ?)) <= ?
         ORDER BY cluster_id, distance, query_id
         """,
-        [run_id, 3 * per_cluster, seed, 3 * per_cluster],
+        [run_id, run_id, 3 * per_cluster, seed, 3 * per_cluster],
     ).fetchnumpy()
     rows = ws.con.execute(
         "SELECT query_id, row_index FROM embeddings WHERE space_id = ? AND query_id IN "

@@ -40,6 +40,12 @@ class LoadStep(Step):
         return self
 
 
+class LanguagesStep(Step):
+    """Detect the language of queries whose source gave none (resumable, ~1-3k/s)."""
+
+    enabled: bool = Field(True, description="false skips detection")
+
+
 class EmbedStep(Step):
     """Embed every query that has no vector yet in the chosen embedding space."""
 
@@ -73,9 +79,11 @@ class ClusterStep(Step):
 
 
 class SummarizeStep(Step):
-    """Name every cluster of a run: offline keywords, or an LLM through litellm."""
+    """Name every cluster of a run: offline key phrases, taxonomy topics, or an LLM."""
 
-    model: str = Field("offline", description='"offline" or a litellm model string')
+    model: str = Field(
+        "offline", description='"offline" (key phrases), "taxonomy", or a litellm model string'
+    )
     api_base: str | None = None
     alias: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     summary_run_id: str | None = Field(
@@ -87,6 +95,12 @@ class SummarizeStep(Step):
     seed: int = 0
     prompt_file: str | None = Field(None, description="your own prompt template")
     timeout: PositiveFloat = Field(120.0, description="seconds to wait for one reply")
+    taxonomy: str | None = Field(
+        None, description='model = "taxonomy": your own .toml or .csv (default: the packaged one)'
+    )
+    min_similarity: float = Field(
+        0.45, ge=-1, le=1, description="taxonomy: a topic names a cluster from this similarity"
+    )
 
 
 class HierarchyStep(Step):
@@ -94,8 +108,11 @@ class HierarchyStep(Step):
 
     model: str = Field("offline", description='"offline" or a litellm model string')
     api_base: str | None = None
-    levels: PositiveInt = Field(3, le=8)
-    merge_ratio: float = Field(0.2, gt=0, lt=1)
+    levels: PositiveInt = Field(3, le=8, description="at most this many levels above clusters")
+    merge_ratio: float = Field(
+        0.2, gt=0, lt=1, description="each level has about this times the nodes below"
+    )
+    top_size: int = Field(12, ge=2, le=100, description="categories at the top level")
     concurrency: PositiveInt = 8
     rpm: PositiveInt | None = None
     seed: int = 0
@@ -127,6 +144,7 @@ class JobSpec(Step):
     """A whole job file; each step left out is skipped."""
 
     load: LoadStep | None = None
+    languages: LanguagesStep | None = None
     embed: EmbedStep | None = None
     cluster: ClusterStep | None = None
     summarize: SummarizeStep | None = None
@@ -139,6 +157,7 @@ def quickstart_spec() -> JobSpec:
     """examples/quickstart.toml: the bundled sample, end to end, offline."""
     return JobSpec(
         load=LoadStep(source="sharegpt-sample", limit=10_000),
+        languages=LanguagesStep(),
         embed=EmbedStep(),
         cluster=ClusterStep(n_clusters=50, seed=42),
         summarize=SummarizeStep(model="offline", alias="offline"),

@@ -209,8 +209,29 @@ SCHEMA_V5 = [
     "ALTER TABLE clustering_runs ADD COLUMN edited_at TIMESTAMP",
 ]
 
+# Copies within a run (exact after normalising, or near by embedding), and the queries
+# whose language was detected (queries.language filled where the data had none).
+SCHEMA_V6 = [
+    """
+    CREATE TABLE duplicates (
+        run_id VARCHAR NOT NULL,
+        query_id BIGINT NOT NULL,
+        canonical_id BIGINT NOT NULL,
+        kind VARCHAR NOT NULL,
+        PRIMARY KEY (run_id, query_id)
+    )
+    """,
+    """
+    CREATE TABLE detected_languages (
+        query_id BIGINT PRIMARY KEY,
+        language VARCHAR,
+        confidence REAL
+    )
+    """,
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
+MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

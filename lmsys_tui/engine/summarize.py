@@ -7,24 +7,22 @@ it completes, so an interrupted pass resumes with the missing clusters only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from .errors import SummaryError
-from .keywords import class_keywords
+from .naming.offline import offline_labels
+from .naming.taxonomy import load_taxonomy
 from .progress import Progress, ProgressSink, null_sink
-from .representatives import representatives
 from .specs import SummarizeStep
 from .store import slug, unique_id
 from .workspace import Workspace
-
-KEYWORD_SAMPLE = 100  # queries per cluster the offline labeller reads
-TITLE_KEYWORDS = 4
 
 
 @dataclass
@@ -70,12 +68,28 @@ def latest_summary_run_id(ws: Workspace, run_id: str, alias: str | None = None) 
 
 def _parameters(step: SummarizeStep) -> dict:
     """What changes the summaries (not concurrency or rpm): a new pass when it changes."""
-    return {
+    parameters = {
         "max_queries": step.max_queries,
         "seed": step.seed,
         "api_base": step.api_base,
         "prompt_file": step.prompt_file,
     }
+    if step.model == "taxonomy":
+        parameters["taxonomy"] = _taxonomy_key(step.taxonomy)
+        parameters["min_similarity"] = step.min_similarity
+    return parameters
+
+
+def _taxonomy_key(path: str | None) -> str:
+    """The taxonomy file and a hash of its content: an edited file means new names."""
+    if path is None:
+        return "default"
+    file = Path(path).expanduser().resolve()
+    try:
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+    except OSError as error:
+        raise SummaryError(f"cannot read taxonomy {file}: {error.strerror}") from None
+    return f"{file}#{digest}"
 
 
 def summarize_run(
@@ -115,8 +129,18 @@ def summarize_run(
     progress(Progress("summarize", 0, len(missing), f"{step.model} summaries of {run_id}"))
     failures: list[str] = []
     usage: dict = {}
-    if step.model == "offline":
-        labels = offline_labels(ws, run_id, run[0][0], step.max_queries, step.seed)
+    if step.model in ("offline", "taxonomy"):
+        topics = load_taxonomy(step.taxonomy) if step.model == "taxonomy" else None
+        labels = offline_labels(
+            ws,
+            run_id,
+            run[0][0],
+            step.max_queries,
+            step.seed,
+            progress,
+            topics,
+            step.min_similarity,
+        )
         _save_summaries(ws, summary_run_id, [(c, *labels[c], None) for c in missing])
         progress(Progress("summarize", len(missing), len(missing)))
     else:
@@ -185,59 +209,6 @@ def _find_or_create(ws: Workspace, step: SummarizeStep, run_id: str, parameters:
         [summary_run_id, run_id, step.alias, step.model, json.dumps(parameters, sort_keys=True)],
     )
     return summary_run_id, "running"
-
-
-def cluster_samples(ws: Workspace, run_id: str, seed: int) -> tuple[list[str], np.ndarray]:
-    """A seeded sample of up to KEYWORD_SAMPLE query texts per cluster, with their clusters."""
-    sample = ws.con.execute(
-        """
-        SELECT c.cluster_id, left(q.query_text, 2000) AS text
-        FROM query_clusters c JOIN queries q USING (query_id)
-        WHERE c.run_id = ?
-        QUALIFY row_number() OVER (PARTITION BY c.cluster_id ORDER BY hash(c.query_id + ?)) <= ?
-        ORDER BY c.cluster_id, c.query_id
-        """,
-        [run_id, seed, KEYWORD_SAMPLE],
-    ).fetchnumpy()
-    return [str(t) for t in sample["text"]], np.asarray(sample["cluster_id"])
-
-
-def keyword_title(keywords: list[tuple[str, float]], noise: bool = False) -> str:
-    words = [word for word, _ in keywords[:TITLE_KEYWORDS]] or ["(no keywords)"]
-    title = ", ".join(words)
-    return (("noise: " if noise else "") + title)[:80]
-
-
-def offline_labels(ws: Workspace, run_id: str, space_id: str, max_queries: int, seed: int):
-    """(title, description, keywords, representative ids) per cluster, with no LLM."""
-    docs, classes = cluster_samples(ws, run_id, seed)
-    keywords = class_keywords(docs, classes)
-    chosen = representatives(ws, run_id, space_id, max_queries, seed)
-    central_ids = [ids[0] for ids in chosen.values()]
-    central = dict(
-        ws.con.execute(
-            "SELECT query_id, query_text FROM queries "
-            "WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
-            [central_ids],
-        ).fetchall()
-    )
-    labels = {}
-    for cluster_id, ids in chosen.items():
-        words = keywords.get(cluster_id, [])
-        description = shorten(central[ids[0]], 300)
-        labels[cluster_id] = (
-            keyword_title(words, cluster_id == -1),
-            description,
-            [w for w, _ in words],
-            ids,
-        )
-    return labels
-
-
-def shorten(text: str, limit: int) -> str:
-    """Whitespace collapsed, cut at `limit` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def _save_summaries(ws: Workspace, summary_run_id: str, rows: list[tuple]) -> None:

@@ -96,7 +96,7 @@ async def test_cluster_filter_and_sort(ui_root):
         await settle(pilot)
         tree = screen.query_one(Tree)
         leaves = [n for n in _walk(tree.root) if n.data is not None]
-        assert leaves and all(word in str(n.label).lower() for n in leaves)
+        assert leaves and all(word.lower() in str(n.label).lower() for n in leaves)
         screen.query_one(Tree).focus()
         await pilot.press("s")
         assert screen.sort == "title"

@@ -1,0 +1,1 @@
+"""Facts derived per query after loading: detected languages, copies within a run."""

@@ -1,0 +1,124 @@
+"""Copies within a clustering run: exact duplicates and near-duplicates.
+
+Exact: the same text once lowercased with whitespace, punctuation and symbols collapsed
+(one DuckDB GROUP BY). Near: within each cluster, unique texts whose vectors have cosine
+>= NEAR_COSINE to another are joined (union-find), which catches one template with
+different short fillers and small edits. Chosen over MinHash (datasketch) because the
+vectors are already there and a cluster bounds the comparisons: no second pass over the
+text. Each copy points at its group's canonical query (the one nearest the centroid, or
+the lowest id for exact copies); canonical queries are not stored.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from ..progress import Progress, ProgressSink, null_sink
+from ..store import transaction
+from ..workspace import Workspace
+
+NEAR_COSINE = 0.95
+_BLOCK_CELLS = 32_000_000  # similarity cells computed at once (128 MB)
+
+
+def find_duplicates(
+    ws: Workspace, run_id: str, space_id: str, progress: ProgressSink = null_sink
+) -> dict:
+    """Store the run's copies in `duplicates` (replacing any); return their counts."""
+    started = time.perf_counter()
+    progress(Progress("duplicates", 0, 2, f"exact copies in {run_id}"))
+    exact = ws.con.execute(
+        r"""
+        WITH members AS (
+            SELECT c.query_id, c.cluster_id, c.distance,
+                   hash(trim(regexp_replace(lower(q.query_text), '[\s\pP\pS]+', ' ', 'g'))) AS h
+            FROM query_clusters c JOIN queries q USING (query_id)
+            WHERE c.run_id = ?
+        )
+        SELECT query_id, first(query_id) OVER (PARTITION BY h ORDER BY query_id) AS canonical
+        FROM members
+        QUALIFY canonical <> query_id
+        """,
+        [run_id],
+    ).fetchnumpy()
+    progress(Progress("duplicates", 1, 2, f"near copies in {run_id}"))
+    near_ids, near_canonical = _near_copies(ws, run_id, space_id, exact["query_id"])
+    copies = pa.table(
+        {
+            "query_id": np.concatenate([exact["query_id"], near_ids]).astype(np.int64),
+            "canonical_id": np.concatenate([exact["canonical"], near_canonical]).astype(np.int64),
+            "kind": ["exact"] * len(exact["query_id"]) + ["near"] * len(near_ids),
+        }
+    )
+    ws.con.register("new_copies", copies)
+    try:
+        with transaction(ws.con):
+            ws.con.execute("DELETE FROM duplicates WHERE run_id = ?", [run_id])
+            ws.con.execute(
+                "INSERT INTO duplicates SELECT ?, query_id, canonical_id, kind FROM new_copies",
+                [run_id],
+            )
+    finally:
+        ws.con.unregister("new_copies")
+    counts = {
+        "exact": len(exact["query_id"]),
+        "near": len(near_ids),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    progress(Progress("duplicates", 2, 2, f"{counts['exact']:,} exact, {counts['near']:,} near"))
+    return counts
+
+
+def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarray):
+    members = ws.con.execute(
+        """
+        SELECT c.cluster_id, c.query_id, e.row_index
+        FROM query_clusters c JOIN embeddings e ON e.space_id = ? AND e.query_id = c.query_id
+        WHERE c.run_id = ? AND c.cluster_id >= 0
+          AND c.query_id NOT IN (SELECT unnest(?::BIGINT[]))
+        ORDER BY c.cluster_id, c.distance, c.query_id
+        """,
+        [space_id, run_id, exact_ids.tolist()],
+    ).fetchnumpy()
+    matrix = ws.vector_file(space_id).array()
+    clusters = members["cluster_id"]
+    bounds = np.flatnonzero(np.diff(clusters)) + 1
+    found_ids, found_canonical = [], []
+    for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(clusters)], strict=True):
+        if end - start < 2:
+            continue
+        rows = members["row_index"][start:end]
+        order = np.argsort(rows)  # read the memory map in file order
+        vectors = np.empty((len(rows), matrix.shape[1]), np.float32)
+        vectors[order] = matrix[rows[order]]
+        parent = _groups(vectors)
+        ids = members["query_id"][start:end]
+        copy = parent != np.arange(len(parent))
+        found_ids.append(ids[copy])
+        found_canonical.append(ids[parent[copy]])
+    if not found_ids:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(found_ids), np.concatenate(found_canonical)
+
+
+def _groups(vectors: np.ndarray) -> np.ndarray:
+    """For each row (rows ordered nearest the centroid first), the first row of its group.
+
+    Each row links to the earliest row it nearly copies, so a group is a chain of such
+    links: linear in memory even when thousands of rows copy one template.
+    """
+    n = len(vectors)
+    link = np.arange(n)
+    block = max(64, _BLOCK_CELLS // n)
+    for start in range(0, n, block):
+        similar = vectors[start : start + block] @ vectors.T >= NEAR_COSINE
+        rows = np.arange(start, min(start + block, n))
+        similar &= np.arange(n)[None, :] < rows[:, None]  # only earlier rows
+        has = similar.any(axis=1)
+        link[rows[has]] = similar[has].argmax(axis=1)
+    for i in np.flatnonzero(link != np.arange(n)):  # links point backwards: one pass
+        link[i] = link[link[i]]
+    return link

@@ -1,0 +1,1 @@
+"""Naming clusters and categories: key phrases and taxonomy matches, no LLM needed."""

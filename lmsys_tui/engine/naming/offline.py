@@ -1,0 +1,175 @@
+"""The offline labellers: key-phrase titles, or taxonomy names, and a description of the
+whole cluster.
+
+No LLM and no network. The description says what the cluster holds (size, share, unique
+prompts, languages, key phrases) and quotes its most typical prompt; with a taxonomy it
+starts with the matched topic and its similarity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..embed import space_embedder
+from ..errors import SummaryError
+from ..progress import Progress, ProgressSink, null_sink
+from ..representatives import representatives
+from ..workspace import Workspace
+from .phrases import key_phrases, phrase_title
+from .taxonomy import Topic, match_topics
+
+KEYWORD_SAMPLE = 100  # unique queries per cluster the offline labeller reads
+
+
+def cluster_samples(ws: Workspace, run_id: str, seed: int) -> tuple[list[str], np.ndarray]:
+    """A seeded sample of up to KEYWORD_SAMPLE unique query texts per cluster."""
+    sample = ws.con.execute(
+        """
+        SELECT c.cluster_id, left(q.query_text, 2000) AS text
+        FROM query_clusters c JOIN queries q USING (query_id)
+        WHERE c.run_id = ? AND c.query_id NOT IN (
+            SELECT query_id FROM duplicates WHERE run_id = ?)
+        QUALIFY row_number() OVER (PARTITION BY c.cluster_id ORDER BY hash(c.query_id + ?)) <= ?
+        ORDER BY c.cluster_id, c.query_id
+        """,
+        [run_id, run_id, seed, KEYWORD_SAMPLE],
+    ).fetchnumpy()
+    return [str(t) for t in sample["text"]], np.asarray(sample["cluster_id"])
+
+
+def phrase_embedding(
+    ws: Workspace, space_id: str, progress: ProgressSink = null_sink
+) -> Callable[[list[str]], np.ndarray] | None:
+    """The space's model to rank phrases by, or None (c-TF-IDF order) when it cannot load."""
+    from ..errors import LmsysError
+
+    try:
+        embedder = space_embedder(ws, space_id)
+        embedder.dimension()
+    except LmsysError as error:
+        progress(Progress("summarize", 0, 0, f"phrases ranked without embeddings: {error}"))
+        return None
+    return embedder.embed
+
+
+def run_centroids(ws: Workspace, run_id: str) -> dict[int, np.ndarray]:
+    rows = ws.con.execute(
+        "SELECT cluster_id, centroid FROM clusters WHERE run_id = ?", [run_id]
+    ).fetchall()
+    return {int(c): np.asarray(v, np.float32) for c, v in rows}
+
+
+def offline_labels(
+    ws: Workspace,
+    run_id: str,
+    space_id: str,
+    max_queries: int,
+    seed: int,
+    progress: ProgressSink = null_sink,
+    taxonomy: list[Topic] | None = None,
+    min_similarity: float = 0.0,
+):
+    """(title, description, key phrases, representative ids) per cluster, with no LLM.
+
+    With a taxonomy, a cluster whose closest topic has similarity >= `min_similarity`
+    is named after that topic.
+
+    Raises:
+        SummaryError: a taxonomy is given but the space's model cannot embed its topics.
+    """
+    docs, classes = cluster_samples(ws, run_id, seed)
+    embed = phrase_embedding(ws, space_id, progress)
+    centroids = run_centroids(ws, run_id)
+    phrases = key_phrases(docs, classes, centroids, embed, originals=True)
+    matches = {}
+    if taxonomy is not None:
+        if embed is None:
+            raise SummaryError(f"taxonomy names need the model of space {space_id}")
+        matches = match_topics(centroids, taxonomy, embed)
+    chosen = representatives(ws, run_id, space_id, max_queries, seed)
+    facts = cluster_facts(ws, run_id, [ids[0] for ids in chosen.values()])
+    labels = {}
+    for cluster_id, ids in chosen.items():
+        found = phrases.get(cluster_id, [])
+        typical = facts["typical"][ids[0]]
+        title = phrase_title(found) or shorten(typical, 60)
+        description = describe(facts[cluster_id], found, typical)
+        match = matches.get(cluster_id)
+        if match and match.similarity >= min_similarity and cluster_id != -1:
+            title = match.topic.name[:60]
+            description = (
+                f"{match.topic.area} › {match.topic.name} (similarity {match.similarity:.2f}): "
+                f"{match.topic.description}. {description}"
+            )
+        elif match:
+            description += (
+                f" Closest taxonomy topic: {match.topic.name} "
+                f"(similarity {match.similarity:.2f}, below {min_similarity:.2f})."
+            )
+        if cluster_id == -1:
+            title = ("Noise: " + title)[:60]
+        labels[cluster_id] = (title, description, found, ids)
+    return labels
+
+
+def cluster_facts(ws: Workspace, run_id: str, typical_ids: list[int]) -> dict:
+    """Size, share, unique count and language mix per cluster; texts of `typical_ids`."""
+    total = ws.con.execute(
+        "SELECT count(*) FROM query_clusters WHERE run_id = ?", [run_id]
+    ).fetchall()[0][0]
+    facts: dict = {}
+    for cluster_id, size, unique in ws.con.execute(
+        """
+        SELECT c.cluster_id, count(*), count(*) - count(d.query_id)
+        FROM query_clusters c LEFT JOIN duplicates d USING (run_id, query_id)
+        WHERE c.run_id = ? GROUP BY c.cluster_id
+        """,
+        [run_id],
+    ).fetchall():
+        facts[cluster_id] = {"size": size, "share": size / max(total, 1), "unique": unique}
+        facts[cluster_id]["languages"] = []
+    for cluster_id, language, count in ws.con.execute(
+        """
+        SELECT c.cluster_id, q.language, count(*) AS n
+        FROM query_clusters c JOIN queries q USING (query_id)
+        WHERE c.run_id = ? AND q.language IS NOT NULL
+        GROUP BY ALL ORDER BY c.cluster_id, n DESC, q.language
+        """,
+        [run_id],
+    ).fetchall():
+        facts[cluster_id]["languages"].append((language, count))
+    facts["typical"] = dict(
+        ws.con.execute(
+            "SELECT query_id, query_text FROM queries "
+            "WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
+            [typical_ids],
+        ).fetchall()
+    )
+    return facts
+
+
+def describe(facts: dict, phrases: list[str], typical: str, limit: int = 400) -> str:
+    """One paragraph about the whole cluster, within `limit` characters."""
+    size, unique = facts["size"], facts["unique"]
+    parts = [f"{size:,} prompts ({facts['share']:.1%} of the run)"]
+    if unique < size:
+        parts[0] += f", {unique:,} unique"
+    languages = facts["languages"]
+    if languages:
+        shown = [f"{name} {count / size:.0%}" for name, count in languages[:2]]
+        parts.append("mostly " + ", ".join(shown) if languages[0][1] < size else languages[0][0])
+    text = "; ".join(parts) + "."
+    if phrases:
+        text += " Key phrases: " + ", ".join(phrases[:6]) + "."
+    room = limit - len(text) - len(' Typical: "…"')
+    if room > 40:
+        text += f' Typical: "{shorten(typical, room)}"'
+    return text
+
+
+def shorten(text: str, limit: int) -> str:
+    """Whitespace collapsed, cut at `limit` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -1,0 +1,312 @@
+"""Key phrases per cluster (or category): readable 1-3 word names without an LLM.
+
+Candidates are 1-3 word phrases that never cross punctuation, never start or end with a
+stop word, hold no URL part, number or fragment under 3 letters. They are ranked per
+class by class-based TF-IDF (each phrase counted once per text, so one long paste cannot
+dominate); the best are then re-ranked by similarity to the class centroid and picked
+with maximal marginal relevance (MMR) for diversity, as BERTopic's KeyBERT-inspired
+representation does. Chinese is segmented into words by jieba; Japanese kana runs give
+no phrase rather than a broken one.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+from ..keywords import stop_words
+
+CANDIDATES = 24  # c-TF-IDF candidates per class that go on to re-ranking
+MAX_TEXT_CHARS = 1500  # phrases come from the start of each text
+TITLE_CHARS = 60
+
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|"
+    r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|ai|gov|edu|html?|php|aspx?|py|js|ts|json|txt"
+    r"|csv|pdf|png|jpe?g|md)\b",
+    re.IGNORECASE,
+)
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_KANA = "\u3040-\u30ff"
+# A run of letters (any script), a Han run, or a kana run; anything else between two
+# words (punctuation, digits, symbols, line breaks) ends a phrase.
+_WORD = re.compile(rf"[{_HAN}]+|[{_KANA}{_HAN}]+|[^\W\d_{_HAN}{_KANA}]+(?:['’][^\W\d_]+)?")
+_GAP_OK = re.compile(r"[ \t\-]*")
+_URL_WORDS = frozenset({"http", "https", "www", "com", "org", "net", "html", "php"})
+# Words every kind of prompt uses: they may sit inside a phrase but never start or end one.
+PROMPT_FILLER = frozenset(
+    [
+        "does",
+        "did",
+        "doing",
+        "done",
+        "makes",
+        "made",
+        "gets",
+        "got",
+        "says",
+        "said",
+        "want",
+        "wants",
+        "goes",
+        "going",
+        "told",
+        "asked",
+        "ask",
+        "asks",
+        "try",
+        "trying",
+        "sure",
+    ]
+    + [
+        "please",
+        "want",
+        "need",
+        "make",
+        "like",
+        "using",
+        "use",
+        "used",
+        "write",
+        "give",
+        "help",
+        "tell",
+        "know",
+        "provide",
+        "ensure",
+        "following",
+        "based",
+        "different",
+        "able",
+        "just",
+        "really",
+        "thanks",
+        "thank",
+        "hello",
+        "hey",
+        "okay",
+        "sure",
+        "example",
+        "examples",
+        "answer",
+        "question",
+        "questions",
+        "explain",
+        "create",
+        "generate",
+        "good",
+        "best",
+        "new",
+        "way",
+        "ways",
+        "thing",
+        "things",
+        "something",
+        "lot",
+        "also",
+        "let",
+        "would",
+        "could",
+        "should",
+        "can",
+        "may",
+        "might",
+    ]
+)
+
+
+@functools.cache
+def _segment_han():
+    import rjieba
+
+    return rjieba.cut
+
+
+def _runs(text: str) -> list[list[str]]:
+    """Runs of adjacent words (lowercased) between punctuation, URLs and digits."""
+    runs: list[list[str]] = []
+    current: list[str] = []
+    last_end = 0
+    for part in _URL.split(text[:MAX_TEXT_CHARS].lower()):
+        last_end = 0
+        for match in _WORD.finditer(part):
+            if not _GAP_OK.fullmatch(part, last_end, match.start()):
+                runs.append(current)
+                current = []
+            last_end = match.end()
+            word = match.group()
+            if any("\u3040" <= ch <= "\u30ff" for ch in word):  # Japanese: no segmenter
+                runs.append(current)
+                current = []
+            elif "\u3400" <= word[0] <= "\ufaff":
+                runs.append(current)
+                runs.append([w for w in _segment_han()(word) if w.strip()])
+                current = []
+            else:
+                current.append(word)
+        runs.append(current)
+        current = []
+    return [run for run in runs if run]
+
+
+def _is_word(word: str, common: frozenset[str]) -> bool:
+    """A word that may start or end a phrase."""
+    if word in common or word in _URL_WORDS or word in PROMPT_FILLER:
+        return False
+    if "'" in word or "’" in word:
+        return False
+    if "\u3400" <= word[0] <= "\ufaff":
+        return len(word) >= 2
+    return len(word) >= 3
+
+
+def candidate_phrases(text: str, common: frozenset[str] | None = None) -> set[str]:
+    """The distinct 1-3 word phrases of a text that could name it."""
+    common = stop_words() if common is None else common
+    phrases: set[str] = set()
+    for run in _runs(text):
+        han = "\u3400" <= run[0][0] <= "\ufaff"
+        joiner = "" if han else " "
+        for start, word in enumerate(run):
+            if not _is_word(word, common):
+                continue
+            for length in (1, 2, 3):
+                end = start + length
+                if end > len(run):
+                    break
+                if _is_word(run[end - 1], common) and all(
+                    len(w) >= 2 or w in common for w in run[start:end]
+                ):
+                    phrases.add(joiner.join(run[start:end]))
+    return phrases
+
+
+def class_phrases(
+    docs: list[str], classes: np.ndarray, top_n: int = CANDIDATES
+) -> dict[int, list[tuple[str, float, int]]]:
+    """Top `top_n` (phrase, c-TF-IDF score, texts containing it) per class."""
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    common = stop_words()
+    vectorizer = CountVectorizer(
+        analyzer=lambda text: candidate_phrases(text, common), binary=True, dtype=np.float32
+    )
+    try:
+        counts = vectorizer.fit_transform(docs)
+    except ValueError:  # no phrase in any text
+        return {int(c): [] for c in np.unique(classes)}
+    terms = vectorizer.get_feature_names_out()
+    class_ids, inverse = np.unique(classes, return_inverse=True)
+    membership = csr_matrix(
+        (np.ones(len(docs), np.float32), (inverse, np.arange(len(docs)))),
+        shape=(len(class_ids), len(docs)),
+    )
+    per_class = (membership @ counts).tocsr()  # classes x phrases: texts holding the phrase
+    phrase_totals = np.asarray(per_class.sum(axis=0)).ravel()
+    words_per_class = np.asarray(per_class.sum(axis=1)).ravel()
+    idf = np.log(1 + words_per_class.mean() / np.maximum(phrase_totals, 1))
+    sizes = np.bincount(inverse)
+    result: dict[int, list[tuple[str, float, int]]] = {}
+    for row, class_id in enumerate(class_ids):
+        start, end = per_class.indptr[row], per_class.indptr[row + 1]
+        columns, support = per_class.indices[start:end], per_class.data[start:end]
+        scores = support / max(words_per_class[row], 1) * idf[columns]
+        # A phrase must appear in two texts of a class that has a few.
+        if sizes[row] >= 4:
+            scores = np.where(support >= 2, scores, 0)
+        top = np.argsort(-scores, kind="stable")[:top_n]
+        result[int(class_id)] = [
+            (str(terms[columns[i]]), float(scores[i]), int(support[i]))
+            for i in top
+            if scores[i] > 0
+        ]
+    return result
+
+
+def key_phrases(
+    docs: list[str],
+    classes: np.ndarray,
+    centroids: dict[int, np.ndarray],
+    embed: Callable[[list[str]], np.ndarray] | None,
+    per_class: int = 8,
+    diversity: float = 0.3,
+    originals: bool = False,
+) -> dict[int, list[str]]:
+    """Up to `per_class` key phrases per class, best first.
+
+    With `embed` (texts to unit vectors in the centroids' space), c-TF-IDF candidates are
+    re-ranked by similarity to the class centroid and picked by MMR; without it, the
+    c-TF-IDF order stands. With `originals`, each phrase is spelled as its class's texts
+    most often spell it ("SQL", "Power BI"), not lowercased.
+    """
+    candidates = class_phrases(docs, classes)
+    if embed is None:
+        chosen = {c: [p for p, _, _ in found[:per_class]] for c, found in candidates.items()}
+        return _spelled(chosen, docs, classes) if originals else chosen
+    vocabulary = sorted({p for found in candidates.values() for p, _, _ in found})
+    vectors = embed(vocabulary) if vocabulary else np.zeros((0, 1), np.float32)
+    row_of = {phrase: row for row, phrase in enumerate(vocabulary)}
+    chosen: dict[int, list[str]] = {}
+    for class_id, found in candidates.items():
+        centroid = centroids.get(class_id)
+        if not found or centroid is None:
+            chosen[class_id] = [p for p, _, _ in found[:per_class]]
+            continue
+        phrases = [p for p, _, _ in found]
+        matrix = vectors[[row_of[p] for p in phrases]]
+        chosen[class_id] = [phrases[i] for i in mmr(matrix, centroid, per_class, diversity)]
+    return _spelled(chosen, docs, classes) if originals else chosen
+
+
+def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray):
+    """Each phrase in its class's most common original spelling."""
+    from collections import Counter
+
+    spelled: dict[int, list[str]] = {}
+    for class_id, phrases in chosen.items():
+        texts = [d[:MAX_TEXT_CHARS] for d, c in zip(docs, classes, strict=True) if c == class_id]
+        spelled[class_id] = []
+        for phrase in phrases:
+            pattern = re.compile(
+                r"(?<!\w)" + r"[\s-]+".join(map(re.escape, phrase.split())) + r"(?!\w)",
+                re.IGNORECASE,
+            )
+            forms = Counter(m.group() for text in texts for m in pattern.finditer(text))
+            form = forms.most_common(1)[0][0] if forms else phrase
+            spelled[class_id].append(" ".join(form.split()))
+    return spelled
+
+
+def mmr(vectors: np.ndarray, target: np.ndarray, k: int, diversity: float) -> list[int]:
+    """Indices of k rows: similar to `target`, unlike each other (maximal marginal relevance)."""
+    relevance = vectors @ np.asarray(target, dtype=vectors.dtype)
+    picked = [int(np.argmax(relevance))]
+    while len(picked) < min(k, len(vectors)):
+        redundancy = (vectors @ vectors[picked].T).max(axis=1)
+        score = (1 - diversity) * relevance - diversity * redundancy
+        score[picked] = -np.inf
+        picked.append(int(np.argmax(score)))
+    return picked
+
+
+def phrase_title(phrases: list[str], limit: int = TITLE_CHARS) -> str:
+    """Up to three key phrases, joined, within `limit` characters; longer phrases that
+    contain an earlier one are skipped."""
+    words: list[str] = []
+    for phrase in phrases:
+        lowered = phrase.lower()
+        if any(lowered in taken.lower() or taken.lower() in lowered for taken in words):
+            continue
+        if len(", ".join([*words, phrase])) > limit:
+            break
+        words.append(phrase)
+        if len(words) == 3:
+            break
+    if not words:
+        return ""
+    title = ", ".join(words)
+    return title[0].upper() + title[1:] if title[0].islower() else title
