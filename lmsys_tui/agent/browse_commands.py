@@ -82,7 +82,7 @@ def clusters(ws, out, args) -> int:
         )
 
     def table():
-        shown = Table("cluster", "size", "title", "tags", "description")
+        shown = Table("cluster", "size", "unique", "title", "tags", "description")
         for row in rows:
             description = one_line(row["description"], 80)
             for example in row["examples"]:
@@ -90,6 +90,7 @@ def clusters(ws, out, args) -> int:
             shown.add_row(
                 str(row["cluster_id"]),
                 f"{row['size']:,}",
+                f"{row['unique']:,}",
                 Text(one_line(row["title"], 50)),
                 Text(", ".join(row["tags"])),
                 Text(description),
@@ -112,8 +113,8 @@ def inspect(ws, out, args) -> int:
         head = Text()
         head.append(one_line(detail.title, 120) + "\n", style="bold")
         head.append(
-            f"cluster {detail.cluster_id} of {detail.run_id}: {detail.size:,} queries, "
-            f"{detail.share:.1%} of the run\n"
+            f"cluster {detail.cluster_id} of {detail.run_id}: {detail.size:,} queries "
+            f"({detail.unique:,} unique), {detail.share:.1%} of the run\n"
         )
         head.append(one_line(detail.description, 400) + "\n")
         head.append("languages: " + ", ".join(f"{v} {n}" for v, n in detail.languages[:6]))
@@ -151,7 +152,10 @@ def query(ws, out, args) -> int:
         for membership in detail.clusters:
             meta.add_row(
                 Text(membership.run_id, style="bold"),
-                Text(f"cluster {membership.cluster_id}: {one_line(membership.title, 80)}"),
+                Text(
+                    f"cluster {membership.cluster_id}: {one_line(membership.title, 80)}"
+                    + (f" ({membership.copies:,} copies in this run)" if membership.copies else "")
+                ),
             )
         shown = Table("neighbour", "similarity", "cluster", "text")
         for hit in neighbours:

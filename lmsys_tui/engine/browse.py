@@ -57,6 +57,7 @@ class ClusterInfo:
     size: int
     title: str
     description: str | None
+    unique: int  # size less copies (duplicates table)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class ClusterDetail:
     description: str | None
     size: int
     share: float
+    unique: int
     languages: list[tuple[str, int]]
     models: list[tuple[str, int]]
     representatives: list[tuple[int, str]]
@@ -97,6 +99,7 @@ class QueryMembership:
     cluster_id: int
     title: str
     distance: float | None
+    copies: int  # other queries of the run with the same (or a near-same) text
 
 
 @dataclass
@@ -182,16 +185,21 @@ def list_clusters(
     """The run's clusters with titles (numbered "cluster N" when there are no summaries)."""
     rows = con.execute(
         """
-        SELECT c.cluster_id, c.size, s.title, s.description FROM clusters c
+        SELECT c.cluster_id, c.size, s.title, s.description,
+               c.size - coalesce(d.copies, 0)
+        FROM clusters c
         LEFT JOIN cluster_summaries s
             ON s.summary_run_id = ? AND s.cluster_id = c.cluster_id
+        LEFT JOIN (SELECT m.cluster_id, count(*) AS copies
+                   FROM duplicates x JOIN query_clusters m USING (run_id, query_id)
+                   WHERE x.run_id = ? GROUP BY m.cluster_id) d ON d.cluster_id = c.cluster_id
         WHERE c.run_id = ?
         """,
-        [summary_run_id or "", run_id],
+        [summary_run_id or "", run_id, run_id],
     ).fetchall()
     clusters = [
-        ClusterInfo(cluster_id, size, title or f"cluster {cluster_id}", description)
-        for cluster_id, size, title, description in rows
+        ClusterInfo(cluster_id, size, title or f"cluster {cluster_id}", description, unique)
+        for cluster_id, size, title, description, unique in rows
     ]
     if sort == "title":
         return sorted(clusters, key=lambda c: (c.title.lower(), c.cluster_id))
@@ -232,6 +240,11 @@ def cluster_detail(
     if not sizes:
         raise NotFound(f"run {run_id} has no cluster {cluster_id}")
     size, title, description, representative_ids, share = sizes[0]
+    copies = con.execute(
+        "SELECT count(*) FROM duplicates JOIN query_clusters USING (run_id, query_id) "
+        "WHERE run_id = ? AND cluster_id = ?",
+        [run_id, cluster_id],
+    ).fetchall()[0][0]
     mixes = {}
     for column in ("language", "model"):
         mixes[column] = [
@@ -260,6 +273,7 @@ def cluster_detail(
         description,
         size,
         float(share),
+        size - copies,
         mixes["language"],
         mixes["model"],
         [(query_id, texts[query_id]) for query_id in ids if query_id in texts],
@@ -309,8 +323,12 @@ def query_detail(con: duckdb.DuckDBPyConnection, query_id: int) -> QueryDetail:
         SELECT c.run_id, c.cluster_id, c.distance, (
             SELECT s.title FROM cluster_summaries s JOIN summary_runs r USING (summary_run_id)
             WHERE r.run_id = c.run_id AND s.cluster_id = c.cluster_id AND r.status = 'complete'
-            ORDER BY r.created_at DESC LIMIT 1) AS title
+            ORDER BY r.created_at DESC LIMIT 1) AS title, (
+            SELECT count(*) FROM duplicates d
+            WHERE d.run_id = c.run_id AND d.canonical_id = coalesce(own.canonical_id, c.query_id)
+            ) AS copies
         FROM query_clusters c JOIN clustering_runs run USING (run_id)
+        LEFT JOIN duplicates own ON own.run_id = c.run_id AND own.query_id = c.query_id
         WHERE c.query_id = ? AND run.status = 'complete'
         ORDER BY run.created_at DESC, c.run_id
         """,
@@ -321,7 +339,7 @@ def query_detail(con: duckdb.DuckDBPyConnection, query_id: int) -> QueryDetail:
         json.loads(row[7]) if row[7] else {},
         row[8],
         [
-            QueryMembership(run_id, cluster_id, title or f"cluster {cluster_id}", distance)
-            for run_id, cluster_id, distance, title in memberships
+            QueryMembership(run_id, cluster_id, title or f"cluster {cluster_id}", distance, copies)
+            for run_id, cluster_id, distance, title, copies in memberships
         ],
     )

@@ -91,6 +91,10 @@ class InspectorScreen(Screen):
         for membership in detail.clusters:
             meta.append(f"  {one_line(membership.run_id, 40)}\n", style="dim")
             meta.append(f"    {membership.cluster_id}: {one_line(membership.title, 50)}\n")
+            if membership.copies:
+                meta.append(
+                    f"    {membership.copies:,} copies of this text in the run\n", style="dim"
+                )
         if not detail.clusters:
             meta.append("  not in any run yet\n", style="dim")
         self.query_one("#query-meta", Static).update(meta)

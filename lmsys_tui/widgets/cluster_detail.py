@@ -16,6 +16,8 @@ def render_cluster_detail(detail: ClusterDetail, tags: list[str] = (), top: int 
     for tag in tags:
         text.append(f"  [{one_line(tag, 20)}]", style="yellow")
     text.append(f"\ncluster {detail.cluster_id} · {detail.size:,} queries · ")
+    if detail.unique < detail.size:
+        text.append(f"{detail.unique:,} unique · ")
     text.append(f"{detail.share:.1%} of the run\n", style="bold")
     if detail.description:
         text.append(one_line(detail.description, 400) + "\n")

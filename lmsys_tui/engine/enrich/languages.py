@@ -21,12 +21,46 @@ from ..store import transaction
 from ..workspace import Workspace
 
 # LMSYS-Chat-1M's most common languages, spelled as lingua names them.
-COMMON_LANGUAGES = (
-    "ENGLISH CHINESE RUSSIAN SPANISH PORTUGUESE GERMAN FRENCH ITALIAN JAPANESE KOREAN "
-    "VIETNAMESE ARABIC TURKISH POLISH DUTCH INDONESIAN PERSIAN UKRAINIAN HINDI THAI SWEDISH "
-    "CZECH GREEK HEBREW HUNGARIAN ROMANIAN FINNISH DANISH BOKMAL BENGALI MALAY CATALAN "
-    "BULGARIAN SERBIAN CROATIAN SLOVAK URDU TAMIL"
-).split()
+COMMON_LANGUAGES = [
+    "ENGLISH",
+    "CHINESE",
+    "RUSSIAN",
+    "SPANISH",
+    "PORTUGUESE",
+    "GERMAN",
+    "FRENCH",
+    "ITALIAN",
+    "JAPANESE",
+    "KOREAN",
+    "VIETNAMESE",
+    "ARABIC",
+    "TURKISH",
+    "POLISH",
+    "DUTCH",
+    "INDONESIAN",
+    "PERSIAN",
+    "UKRAINIAN",
+    "HINDI",
+    "THAI",
+    "SWEDISH",
+    "CZECH",
+    "GREEK",
+    "HEBREW",
+    "HUNGARIAN",
+    "ROMANIAN",
+    "FINNISH",
+    "DANISH",
+    "BOKMAL",
+    "BENGALI",
+    "MALAY",
+    "CATALAN",
+    "BULGARIAN",
+    "SERBIAN",
+    "CROATIAN",
+    "SLOVAK",
+    "URDU",
+    "TAMIL",
+]
 DETECT_CHARS = 300
 LONG_TEXT = 120
 CHUNK = 20_000
@@ -126,8 +160,7 @@ def _save(ws: Workspace, query_ids: list[int], languages: list[str | None]) -> N
     try:
         with transaction(ws.con):
             ws.con.execute(
-                "INSERT INTO detected_languages SELECT query_id, language, NULL "
-                "FROM new_languages"
+                "INSERT INTO detected_languages SELECT query_id, language, NULL FROM new_languages"
             )
             ws.con.execute(
                 "UPDATE queries SET language = n.language FROM new_languages n "

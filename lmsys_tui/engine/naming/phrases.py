@@ -268,7 +268,11 @@ def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray)
 
     spelled: dict[int, list[str]] = {}
     for class_id, phrases in chosen.items():
-        texts = [d[:MAX_TEXT_CHARS] for d, c in zip(docs, classes, strict=True) if c == class_id]
+        texts = [
+            _URL.sub(" ", d[:MAX_TEXT_CHARS])
+            for d, c in zip(docs, classes, strict=True)
+            if c == class_id
+        ]
         spelled[class_id] = []
         for phrase in phrases:
             pattern = re.compile(

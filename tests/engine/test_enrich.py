@@ -1,0 +1,89 @@
+"""Copies within a run and detected languages."""
+
+from __future__ import annotations
+
+from lmsys_tui.engine.browse import cluster_detail, list_clusters, query_detail
+from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.enrich.languages import detect_languages, english_only_warning
+from lmsys_tui.engine.ingest import load
+from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
+from lmsys_tui.engine.summarize import summarize_run
+from tests.conftest import TOPICS, WordHashEmbedder, write_jsonl
+
+TEMPLATE = (
+    "You are a helpful assistant for a small shop. Read the customer message below and "
+    "answer politely in two short sentences, mention our opening hours and thank them "
+    "for writing to us today. Customer message: my {} arrived broken"
+)
+
+
+def _rows():
+    rows = [{"id": f"haiku-{i}", "prompt": "Write a haiku about autumn leaves"} for i in range(40)]
+    rows[1]["prompt"] = "write a HAIKU about autumn leaves!!"  # same text once normalised
+    for i, item in enumerate(["lamp", "vase", "chair", "mirror", "clock", "kettle"]):
+        rows.append({"id": f"template-{i}", "prompt": TEMPLATE.format(item)})
+    for topic, prompts in TOPICS.items():
+        rows += [{"id": f"{topic}-{i}", "prompt": p} for i, p in enumerate(prompts)]
+    return rows
+
+
+def test_copies_are_counted_and_never_shown_twice(workspace, tmp_path):
+    source = write_jsonl(tmp_path / "copies.jsonl", _rows())
+    load(workspace, LoadStep(source=str(source), text_column="prompt", id_column="id"))
+    embedder = WordHashEmbedder()
+    space = embed_queries(workspace, EmbedStep(model=embedder.model), embedder=embedder).space_id
+    run = cluster_space(workspace, ClusterStep(n_clusters=5, seed=2, run_id="c5"), space)
+    assert run.metrics["duplicates"]["exact"] == 39
+    assert run.metrics["duplicates"]["near"] >= 4  # the template with other fillers
+    summary = summarize_run(workspace, SummarizeStep(max_queries=6), "c5")
+    con = workspace.con
+    haiku = con.execute(
+        "SELECT cluster_id FROM query_clusters JOIN queries USING (query_id) "
+        "WHERE run_id = 'c5' AND query_text = 'Write a haiku about autumn leaves' LIMIT 1"
+    ).fetchall()[0][0]
+    info = next(
+        c for c in list_clusters(con, "c5", summary.summary_run_id) if c.cluster_id == haiku
+    )
+    assert info.size >= 40 and info.unique == info.size - 39
+    detail = cluster_detail(con, "c5", haiku, summary.summary_run_id, examples=10)
+    texts = [text.lower().strip("!") for _, text in detail.representatives]
+    assert len(texts) == len(set(texts))  # each text once
+    assert detail.unique == info.unique
+    some_copy = con.execute(
+        "SELECT query_id FROM duplicates WHERE run_id = 'c5' AND kind = 'exact' LIMIT 1"
+    ).fetchall()[0][0]
+    assert query_detail(con, some_copy).clusters[0].copies == 39
+    # The labeller reads unique texts: the haiku cluster's description counts them.
+    description = con.execute(
+        "SELECT description FROM cluster_summaries WHERE summary_run_id = ? AND cluster_id = ?",
+        [summary.summary_run_id, haiku],
+    ).fetchall()[0][0]
+    assert f"{info.unique:,} unique" in description
+
+
+def test_detected_languages_fill_the_facets_and_a_rerun_resumes(workspace, tmp_path):
+    rows = [
+        {"id": "en", "prompt": "How do I bake a loaf of sourdough bread at home with rye flour?"},
+        {"id": "ru", "prompt": "Как приготовить борщ со свёклой и капустой дома?"},
+        {"id": "zh", "prompt": "请推荐一本适合初学者的机器学习入门书籍"},
+        {
+            "id": "de",
+            "prompt": "Wie kann ich meine Wohnung im Winter günstig und effizient heizen?",
+        },
+    ]
+    source = write_jsonl(tmp_path / "langs.jsonl", rows)
+    load(workspace, LoadStep(source=str(source), text_column="prompt", id_column="id"))
+    first = detect_languages(workspace)
+    again = detect_languages(workspace)
+    found = dict(workspace.con.execute("SELECT conversation_id, language FROM queries").fetchall())
+    assert found == {"en": "English", "ru": "Russian", "zh": "Chinese", "de": "German"}
+    assert first.detected == 4 and again.detected == 0 and again.already_known == 0
+    embedder = WordHashEmbedder()
+    space = embed_queries(workspace, EmbedStep(model=embedder.model), embedder=embedder).space_id
+    cluster_space(workspace, ClusterStep(n_clusters=1, run_id="one"), space)
+    facets = dict(cluster_detail(workspace.con, "one", 0).languages)
+    assert facets == {"English": 1, "Russian": 1, "Chinese": 1, "German": 1}
+    warning = english_only_warning(workspace, "sentence-transformers", "all-MiniLM-L6-v2")
+    assert warning and "75% of prompts" in warning and "multilingual" in warning
+    assert english_only_warning(workspace, "sentence-transformers", "x-multilingual-y") is None

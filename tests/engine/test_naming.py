@@ -1,0 +1,124 @@
+"""Key phrases, taxonomy names and the shape of offline hierarchies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.errors import SummaryError
+from lmsys_tui.engine.hierarchy import Node, _balanced, level_plan
+from lmsys_tui.engine.keywords import stop_words
+from lmsys_tui.engine.naming.phrases import candidate_phrases, key_phrases, phrase_title
+from lmsys_tui.engine.naming.taxonomy import load_taxonomy
+from lmsys_tui.engine.specs import ClusterStep, SummarizeStep
+from lmsys_tui.engine.summarize import summarize_run
+from lmsys_tui.engine.workspace import open_workspace
+
+MESSY = (
+    "Please check https://www.example.org/docs/page.html and www.foo.com: the SQL query "
+    "in th e report is slow!! Email me at bob@corp.io about the 2nd join of the orders table"
+)
+
+
+def test_candidate_phrases_hold_no_url_parts_fragments_or_stop_word_edges():
+    phrases = candidate_phrases(MESSY)
+    assert "sql query" in phrases and "orders table" in phrases
+    words = {word for phrase in phrases for word in phrase.split()}
+    assert not words & {"https", "www", "example", "org", "com", "html", "bob", "corp", "io"}
+    common = stop_words()
+    for phrase in phrases:
+        words = phrase.split()
+        first, last = words[0], words[-1]
+        assert len(first) >= 3 and len(last) >= 3  # no fragments such as "th" or "nd"
+        assert first not in common and last not in common
+
+
+def test_phrases_never_cross_punctuation_and_chinese_is_segmented_into_words():
+    assert "slow email" not in candidate_phrases("the query is slow. Email me")
+    chinese = candidate_phrases("请解释机器学习的基本原理")
+    assert "机器学习" in chinese or {"机器", "学习"} <= chinese
+    assert all(len(p) >= 2 for p in chinese)
+    assert not candidate_phrases("これはテストです")  # kana: no phrase rather than a broken one
+
+
+def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
+    docs = ["How do I write a SQL query with GROUP BY?"] * 3 + ["Bake banana bread today"] * 3
+    classes = np.array([0, 0, 0, 1, 1, 1])
+    found = key_phrases(docs, classes, {}, None, originals=True)
+    assert "SQL query" in found[0]
+    title = phrase_title(["a" * 40, "second phrase", "third phrase here", "fourth"])
+    assert len(title) <= 60
+    assert phrase_title(["sql query", "sql", "query plan"]) == "Sql query, query plan"
+
+
+def test_level_plan_tops_out_at_a_browsable_size_and_never_a_lone_root():
+    assert level_plan(50, 3, 0.3, 12) == [24, 12]
+    assert level_plan(1000, 3, 0.2, 12) == [229, 52, 12]
+    assert level_plan(20, 3, 0.2, 12) == [8]  # a 20-cluster run no longer ends in one root
+    assert level_plan(3, 3, 0.5, 12) == [2]
+    assert level_plan(2, 3, 0.5, 12) == []
+    for n in range(3, 400, 7):
+        plan = level_plan(n, 3, 0.2, 12)
+        assert all(size >= 2 for size in plan) and plan == sorted(plan, reverse=True)
+
+
+def _node(i: int, size: int, direction: int) -> Node:
+    centroid = np.zeros(4, np.float32)
+    centroid[direction] = 1.0
+    centroid[(direction + 1) % 4] = 0.01 * i
+    return Node(f"L0-{i}", 0, centroid / np.linalg.norm(centroid), size, "", "", i, leaves=(i,))
+
+
+def test_a_category_over_the_cap_is_split_unless_it_is_one_cluster():
+    big = [_node(i, 10, i % 2) for i in range(6)]  # 60 prompts in one group
+    small = [_node(10 + i, 5, 2) for i in range(4)]  # 20 prompts
+    groups = _balanced([big, small], cap=0.35 * 80, most=8)
+    assert max(sum(n.size for n in g) for g in groups) <= 0.35 * 80 + 10
+    assert sorted(n.node_id for g in groups for n in g) == sorted(n.node_id for n in big + small)
+    lone = [_node(20, 70, 0)]  # the data's own skew: one cluster cannot be split
+    assert _balanced([lone, small], cap=0.35 * 90, most=8) == [lone, small]
+
+
+def test_the_default_taxonomy_has_hundreds_of_topics_in_broad_areas():
+    topics = load_taxonomy()
+    areas = {t.area for t in topics}
+    assert len(topics) >= 150 and 15 <= len(areas) <= 25
+    assert all(t.name and t.description for t in topics)
+
+
+def test_a_users_taxonomy_file_is_read_and_a_bad_one_is_one_line(tmp_path):
+    good = tmp_path / "mine.csv"
+    good.write_text("area,name,description\nFood,Baking,Bread and cakes\n", encoding="utf-8")
+    assert [t.name for t in load_taxonomy(str(good))] == ["Baking"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("topic,text\nx,y\n", encoding="utf-8")
+    with pytest.raises(SummaryError, match="needs the columns area, name, description"):
+        load_taxonomy(str(bad))
+    with pytest.raises(SummaryError, match="cannot read taxonomy"):
+        load_taxonomy(str(tmp_path / "missing.toml"))
+
+
+def test_taxonomy_mode_names_confident_clusters_by_topic(embedded_workspace, tmp_path):
+    root, space = embedded_workspace
+    with open_workspace(root) as ws:
+        run_id = cluster_space(ws, ClusterStep(n_clusters=3, seed=1, run_id="tax3"), space).run_id
+        result = summarize_run(ws, SummarizeStep(model="taxonomy", alias="tax"), run_id)
+        rows = ws.con.execute(
+            "SELECT title, description FROM cluster_summaries WHERE summary_run_id = ?",
+            [result.summary_run_id],
+        ).fetchall()
+        strict = summarize_run(
+            ws, SummarizeStep(model="taxonomy", alias="strict", min_similarity=0.99), run_id
+        )
+        strict_titles = {
+            t
+            for (t,) in ws.con.execute(
+                "SELECT title FROM cluster_summaries WHERE summary_run_id = ?",
+                [strict.summary_run_id],
+            ).fetchall()
+        }
+    assert {title for title, _ in rows} == {"SQL queries", "Cooking and recipes", "Travel planning"}
+    assert all("(similarity 0." in description for _, description in rows)
+    # No confident match: the key-phrase title stays, and the description says why.
+    assert not strict_titles & {"SQL queries", "Cooking and recipes", "Travel planning"}
