@@ -102,7 +102,7 @@ def evaluate(workdir: Path, labelling: str, modes: list[str]) -> dict:
     report["broad_topics"] = len(broads)
 
     started = time.perf_counter()
-    run = cluster_space(ws, ClusterStep(n_clusters=len(topics), seed=42), space_id)
+    run = cluster_space(ws, ClusterStep(n_clusters=len(topics), seed=42), space_id, reuse=False)
     report["kmeans_seconds"] = round(time.perf_counter() - started, 2)
     assigned = dict(
         ws.con.execute(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.clustering import kmeans
+from lmsys_tui.engine.clustering import MAX_CLUSTER_SHARE, kmeans, split_oversized
 from lmsys_tui.engine.errors import ClusterError
 from lmsys_tui.engine.specs import ClusterStep
 from lmsys_tui.engine.workspace import open_workspace
@@ -96,3 +96,18 @@ def test_too_many_clusters_is_a_clear_error(embedded_workspace):
     root, space = embedded_workspace
     with open_workspace(root) as ws, pytest.raises(ClusterError, match="only 30 queries"):
         cluster_space(ws, ClusterStep(n_clusters=100), space)
+
+
+def test_an_oversized_hdbscan_cluster_is_split_and_noise_stays_noise():
+    rng = np.random.default_rng(0)
+    centroids = rng.normal(size=(12, 8)).astype(np.float32)
+    labels = np.array([0] * 8 + [1, 1] + [-1, -1])  # cluster 0 holds 8 of 12 micro-clusters
+    sizes = np.full(12, 10)
+    split, count = split_oversized(labels, sizes, centroids, seed=1)
+    clustered = split[split >= 0]
+    assert count >= 1 and (split[-2:] == -1).all()
+    assert np.bincount(clustered).max() * 10 <= MAX_CLUSTER_SHARE * sizes.sum()
+    assert set(split[:8]) >= {0} and not set(split[:8]) & {1, -1}  # only cluster 0 split
+    one = np.array([0, -1, -1])  # one micro-cluster holding 90 %: the data's own skew
+    kept, none = split_oversized(one, np.array([90, 5, 5]), centroids[:3], seed=1)
+    assert none == 0 and (kept == one).all()
