@@ -38,6 +38,7 @@ class ClustersScreen(Screen):
         Binding("m", "merge", "Merge", id="merge"),
         Binding("v", "move", "Move query", id="move"),
         Binding("a", "audit", "Audit", id="audit"),
+        Binding("n", "next_names", "Names", id="names"),
     ]
 
     def __init__(self) -> None:
@@ -45,6 +46,8 @@ class ClustersScreen(Screen):
         self.sort = "size"
         self.run_id: str | None = None
         self.summary_run_id: str | None = None
+        self.chosen_summary: str | None = None  # None: the run's newest summary run
+        self.summary_runs: list = []
         self.clusters: list[ClusterInfo] = []
         self.nodes: list[TreeNode] = []
         self.pending_cluster: int | None = None
@@ -81,9 +84,16 @@ class ClustersScreen(Screen):
                 self.show_empty, "No clustering run yet: start one from Jobs (4)."
             )
             return
-        summary_run_id = resolve_summary_run(cursor, run.run_id)
+        try:
+            summary_run_id = resolve_summary_run(cursor, run.run_id, self.chosen_summary)
+        except NotFound:  # the chosen names belong to another run
+            summary_run_id = resolve_summary_run(cursor, run.run_id)
         clusters = list_clusters(cursor, run.run_id, summary_run_id, self.sort)
-        hierarchy = next((h for h in run.hierarchies if h.summary_run_id == summary_run_id), None)
+        # The hierarchy built on these names, else the newest: its leaves take these names.
+        hierarchy = next(
+            (h for h in run.hierarchies if h.summary_run_id == summary_run_id),
+            run.hierarchies[0] if run.hierarchies else None,
+        )
         nodes = hierarchy_nodes(cursor, hierarchy.hierarchy_run_id) if hierarchy else []
         self.app.call_from_thread(self.show, run, summary_run_id, clusters, nodes)
 
@@ -94,11 +104,15 @@ class ClustersScreen(Screen):
 
     def show(self, run, summary_run_id, clusters, nodes) -> None:
         self.run_id, self.summary_run_id = run.run_id, summary_run_id
+        self.summary_runs = run.summary_runs
         self.clusters, self.nodes = clusters, nodes
         title = Text()
         title.append(run.run_id, style="bold")
         title.append(f"  {run.n_clusters:,} clusters of {run.n_queries:,} queries")
+        names = next((r for r in run.summary_runs if r.summary_run_id == summary_run_id), None)
         title.append(f"  ·  {summary_run_id or 'no summaries'}")
+        if names and len(run.summary_runs) > 1:
+            title.append(f" ({names.model} names; n: next of {len(run.summary_runs)})")
         title.append("  ·  " + ("hierarchy" if nodes else "flat list"))
         self.query_one("#run-title", Static).update(title)
         self.rebuild_tree()
@@ -106,6 +120,16 @@ class ClustersScreen(Screen):
             self.open_cluster(self.pending_cluster)
         elif self.detail_cluster is not None:  # reloaded after a job or an edit
             self.load_detail(self.detail_cluster)
+
+    def action_next_names(self) -> None:
+        """Show the run's next summary run: key phrases, taxonomy or LLM names."""
+        ids = [r.summary_run_id for r in self.summary_runs]
+        if len(ids) < 2:
+            self.notify("this run has one set of names; add a [summarize] step for another")
+            return
+        current = ids.index(self.summary_run_id) if self.summary_run_id in ids else -1
+        self.chosen_summary = ids[(current + 1) % len(ids)]
+        self.load()
 
     def open_cluster(self, cluster_id: int) -> None:
         """Show a cluster's detail and queries (once the run is loaded)."""

@@ -34,6 +34,7 @@ HELP = [
             ("m", "merge other clusters into the highlighted one"),
             ("v", "move the highlighted query to another cluster"),
             ("a", "the run's audit trail of edits"),
+            ("n", "next names: key phrases, taxonomy, LLM summary runs"),
         ],
     ),
     ("Query Inspector", [("t / n", "text / neighbours"), ("enter", "inspect a neighbour")]),

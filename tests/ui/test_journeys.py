@@ -218,3 +218,38 @@ def _palette_has(app, text: str) -> bool:
 
     lists = list(app.screen.query(CommandList))
     return bool(lists) and any(text in str(option.prompt) for option in lists[0]._options)
+
+
+async def test_n_switches_the_clusters_between_key_phrase_and_taxonomy_names(ui_copy):
+    from lmsys_tui.engine.naming.taxonomy import load_taxonomy
+    from lmsys_tui.engine.specs import SummarizeStep
+    from lmsys_tui.engine.summarize import summarize_run
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ui_copy) as ws:  # every cluster takes its closest topic's name
+        step = SummarizeStep(model="taxonomy", summary_run_id="summary-tax", min_similarity=-1)
+        summarize_run(ws, step, "k3")
+    topic_names = {topic.name for topic in load_taxonomy()}
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        screen = app.screen
+        tree = screen.query_one(Tree)
+
+        def leaf_titles():
+            return [c.title for c in screen.clusters]
+
+        assert screen.summary_run_id == "summary-tax"  # the newest names first
+        assert set(leaf_titles()) <= topic_names
+        tree.focus()
+        await pilot.press("n")
+        await settle(pilot)
+        assert screen.summary_run_id == "summary-offline"
+        assert not set(leaf_titles()) & topic_names
+        leaves = [str(n.label) for n in _walk(tree.root) if n.data is not None]
+        assert any(title in label for title in leaf_titles() for label in leaves)
+        await pilot.press("n")
+        await settle(pilot)
+        assert screen.summary_run_id == "summary-tax"

@@ -262,6 +262,14 @@ def key_phrases(
     return _spelled(chosen, docs, classes) if originals else chosen
 
 
+def _preferred_form(forms) -> str:
+    """The most capitalised spelling among the common ones: code writes "json" and
+    "sql" in lowercase, prose writes "JSON" and "SQL"."""
+    top = forms.most_common(1)[0][1]
+    common = [(form, n) for form, n in forms.items() if n >= 0.3 * top]
+    return max(common, key=lambda fn: (sum(ch.isupper() for ch in fn[0]), fn[1]))[0]
+
+
 def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray):
     """Each phrase in its class's most common original spelling."""
     from collections import Counter
@@ -279,9 +287,9 @@ def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray)
                 r"(?<!\w)" + r"[\s-]+".join(map(re.escape, phrase.split())) + r"(?!\w)",
                 re.IGNORECASE,
             )
-            forms = Counter(m.group() for text in texts for m in pattern.finditer(text))
-            form = forms.most_common(1)[0][0] if forms else phrase
-            spelled[class_id].append(" ".join(form.split()))
+            forms = Counter(" ".join(m.group().split()) for t in texts for m in pattern.finditer(t))
+            form = _preferred_form(forms) if forms else phrase
+            spelled[class_id].append(form)
     return spelled
 
 

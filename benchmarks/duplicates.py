@@ -1,0 +1,117 @@
+"""Copies in a run at scale: exact and near-duplicate marking on N synthetic prompts.
+
+Prompts: 10 % exact copies of earlier prompts (some with other case and punctuation),
+10 % from 2,000 templates with a different filler each (near copies), the rest unique.
+Vectors come from a synthetic embedder (topic centres plus noise; template members
+close together), so only the marking is timed. The baseline, in the same run, is a bare
+DuckDB GROUP BY over the raw texts (exact copies only), wall and CPU time.
+
+    python benchmarks/duplicates.py [--rows 1000000] [--k 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import machine  # noqa: E402
+
+from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
+from lmsys_tui.engine.embed import embed_queries  # noqa: E402
+from lmsys_tui.engine.enrich.duplicates import find_duplicates  # noqa: E402
+from lmsys_tui.engine.ingest import load  # noqa: E402
+from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep  # noqa: E402
+from lmsys_tui.engine.workspace import open_workspace  # noqa: E402
+
+DIM = 384
+
+
+class SyntheticEmbedder:
+    """"topic T ..." near centre T (noise 0.9); "template F ..." near family F (noise 0.03)."""
+
+    provider = "sentence-transformers"
+    model = "synthetic-duplicates-bench"
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(0)
+        self.topics = rng.normal(size=(500, DIM)).astype(np.float32)
+        self.families = rng.normal(size=(2000, DIM)).astype(np.float32)
+        self.rng = np.random.default_rng(1)
+
+    def dimension(self) -> int:
+        return DIM
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        kinds = [t.split(" ", 2) for t in texts]
+        out = np.empty((len(texts), DIM), np.float32)
+        for i, (kind, number, _) in enumerate(kinds):
+            centre = self.topics if kind.lower().startswith("topic") else self.families
+            out[i] = centre[int(number.strip("!?.,")) % len(centre)]
+        scale = np.array(
+            [0.9 if k.lower().startswith("topic") else 0.03 for k, _, _ in kinds], np.float32
+        )
+        out += self.rng.normal(size=out.shape).astype(np.float32) * scale[:, None]
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def prompts(rows: int) -> list[str]:
+    rng = np.random.default_rng(2)
+    texts = []
+    for i in range(rows):
+        roll = rng.random()
+        if roll < 0.1 and texts:
+            copy = texts[int(rng.integers(0, len(texts)))]
+            texts.append(copy.upper() + "!" if rng.random() < 0.3 else copy)
+        elif roll < 0.2:
+            family = int(rng.integers(0, 2000))
+            texts.append(f"template {family} summarise this customer review: item {i} broke")
+        else:
+            texts.append(f"topic {int(rng.integers(0, 500))} question number {i} about things")
+    return texts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--k", type=int, default=1000)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="lmsys-dup-bench-"))
+    try:
+        texts = prompts(args.rows)
+        source = folder / "prompts.parquet"
+        pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), source)
+        with open_workspace(folder / "ws") as ws:
+            load(ws, LoadStep(source=str(source), text_column="text", id_column="id"))
+            embedder = SyntheticEmbedder()
+            space = embed_queries(ws, EmbedStep(model=embedder.model), embedder=embedder).space_id
+            run = cluster_space(ws, ClusterStep(n_clusters=args.k, run_id="bench"), space)
+            wall, cpu = time.perf_counter(), time.process_time()
+            counts = find_duplicates(ws, run.run_id, space)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            base_wall, base_cpu = time.perf_counter(), time.process_time()
+            ws.con.execute(
+                "SELECT count(*) - count(DISTINCT query_text) FROM queries"
+            ).fetchall()
+            base_wall = time.perf_counter() - base_wall
+            base_cpu = time.process_time() - base_cpu
+        print(f"# duplicates on {machine()}; {args.rows:,} prompts, k = {args.k}")
+        print(
+            f"marking: {wall:.1f} s (CPU {cpu:.1f} s): {counts['exact']:,} exact, "
+            f"{counts['near']:,} near; DuckDB count(DISTINCT text) baseline {base_wall:.2f} s "
+            f"(CPU {base_cpu:.2f} s); ratio {wall / base_wall:.1f}"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
