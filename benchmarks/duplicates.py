@@ -36,7 +36,7 @@ DIM = 384
 
 
 class SyntheticEmbedder:
-    """"topic T ..." near centre T (noise 0.9); "template F ..." near family F (noise 0.03)."""
+    """ "topic T ..." near centre T (noise 0.9); "template F ..." near family F (noise 0.03)."""
 
     provider = "sentence-transformers"
     model = "synthetic-duplicates-bench"
@@ -98,9 +98,7 @@ def main() -> None:
             counts = find_duplicates(ws, run.run_id, space)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             base_wall, base_cpu = time.perf_counter(), time.process_time()
-            ws.con.execute(
-                "SELECT count(*) - count(DISTINCT query_text) FROM queries"
-            ).fetchall()
+            ws.con.execute("SELECT count(*) - count(DISTINCT query_text) FROM queries").fetchall()
             base_wall = time.perf_counter() - base_wall
             base_cpu = time.process_time() - base_cpu
         print(f"# duplicates on {machine()}; {args.rows:,} prompts, k = {args.k}")

@@ -162,7 +162,12 @@ def summary(result: dict) -> str:
     if "hierarchy" in result:
         tree = result["hierarchy"]
         shape = " -> ".join(f"{n:,}" for n in tree["nodes_per_level"])
-        lines.append(f"hierarchy {tree['hierarchy_run_id']}: {shape} nodes by level")
+        largest = tree.get("largest_share") or []
+        lines.append(
+            f"hierarchy {tree['hierarchy_run_id']}: {shape} nodes by level"
+            + (f"; the largest top category holds {largest[-1]:.0%}" if len(largest) > 1 else "")
+        )
+        lines += [f"warning: {warning}" for warning in tree.get("warnings", [])]
     lines += [f"warning: {warning}" for warning in result.get("warnings", [])]
     return "\n".join(lines)
 

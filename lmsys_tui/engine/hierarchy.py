@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -42,6 +42,8 @@ class HierarchyResult:
     nodes_per_level: list[int]
     reused: bool
     seconds: float
+    largest_share: list[float] = field(default_factory=list)  # per level, 0 = clusters
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -86,12 +88,21 @@ def build_hierarchy(
     found = _find_run(ws, summary_run_id, step.model, parameters, "complete")
     if found:
         counts = ws.con.execute(
-            "SELECT level, count(*) FROM hierarchy_nodes WHERE hierarchy_run_id = ? "
-            "GROUP BY level ORDER BY level",
+            "SELECT level, count(*), max(size) / sum(size) FROM hierarchy_nodes "
+            "WHERE hierarchy_run_id = ? GROUP BY level ORDER BY level",
             [found],
         ).fetchall()
+        shares = [round(float(share), 3) for *_, share in counts]
         return HierarchyResult(
-            found, run_id, summary_run_id, len(counts) - 1, [n for _, n in counts], True, 0.0
+            found,
+            run_id,
+            summary_run_id,
+            len(counts) - 1,
+            [n for _, n, _ in counts],
+            True,
+            0.0,
+            shares,
+            _balance_warnings(shares, counts[-1][1]),
         )
     leaves = _leaves(ws, run_id, summary_run_id)
     hierarchy_run_id = _find_run(ws, summary_run_id, step.model, parameters, "running")
@@ -138,6 +149,13 @@ def build_hierarchy(
         [hierarchy_run_id],
     )
     progress(Progress("hierarchy", len(plan), len(plan)))
+    shares = [
+        round(max(n.size for n in nodes) / max(sum(n.size for n in nodes), 1), 3)
+        for nodes in nodes_by_level
+    ]
+    warnings = _balance_warnings(shares, len(nodes_by_level[-1]))
+    for warning in warnings:
+        progress(Progress("hierarchy", len(plan), len(plan), f"warning: {warning}"))
     return HierarchyResult(
         hierarchy_run_id,
         run_id,
@@ -146,7 +164,29 @@ def build_hierarchy(
         [len(nodes) for nodes in nodes_by_level],
         False,
         time.perf_counter() - started,
+        shares,
+        warnings,
     )
+
+
+def _cap(nodes: int) -> float:
+    """The largest share a category may hold among `nodes`: MAX_SHARE, more when there are
+    under 6 (of 2 categories one holds at least half)."""
+    return max(MAX_SHARE, 2 / max(nodes, 1))
+
+
+def _balance_warnings(shares: list[float], top_nodes: int) -> list[str]:
+    """The balance check both paths share: a top category over the cap is reported.
+
+    Offline levels split such categories when they can; an LLM's assignment is kept as
+    it chose, so its imbalance is said out loud.
+    """
+    if len(shares) < 2 or shares[-1] <= _cap(top_nodes):
+        return []
+    return [
+        f"the largest top category holds {shares[-1]:.0%} of prompts (over "
+        f"{_cap(top_nodes):.0%}): the data is that skewed, or a larger top_size would split it"
+    ]
 
 
 def _run_space(ws: Workspace, run_id: str) -> str:
@@ -285,8 +325,7 @@ def _merge(
     for node in regular:  # a node's leaves share one group (a cut of the same tree)
         votes = np.bincount([group_of_leaf[leaf] for leaf in node.leaves], minlength=target)
         groups.setdefault(int(np.argmax(votes)), []).append(node)
-    # Below 6 parents one must hold a large share: the cap grows to 2 / target there.
-    cap = max(MAX_SHARE, 2 / target) * sum(n.size for n in regular)
+    cap = _cap(target) * sum(n.size for n in regular)
     members = _balanced(list(groups.values()), cap, 2 * target)
     if len(members) >= len(regular):
         return None

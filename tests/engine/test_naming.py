@@ -7,7 +7,7 @@ import pytest
 
 from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.errors import SummaryError
-from lmsys_tui.engine.hierarchy import Node, _balanced, level_plan
+from lmsys_tui.engine.hierarchy import Node, _balance_warnings, _balanced, level_plan
 from lmsys_tui.engine.keywords import stop_words
 from lmsys_tui.engine.naming.phrases import candidate_phrases, key_phrases, phrase_title
 from lmsys_tui.engine.naming.taxonomy import load_taxonomy
@@ -36,6 +36,10 @@ def test_candidate_phrases_hold_no_url_parts_fragments_or_stop_word_edges():
 
 def test_phrases_never_cross_punctuation_and_chinese_is_segmented_into_words():
     assert "slow email" not in candidate_phrases("the query is slow. Email me")
+    assert "theory of mind" in candidate_phrases("Explain the theory of mind")
+    assert not {"room and kills", "enters the room"} & candidate_phrases(
+        "He enters the room and kills"
+    )
     chinese = candidate_phrases("请解释机器学习的基本原理")
     assert "机器学习" in chinese or {"机器", "学习"} <= chinese
     assert all(len(p) >= 2 for p in chinese)
@@ -122,3 +126,10 @@ def test_taxonomy_mode_names_confident_clusters_by_topic(embedded_workspace, tmp
     assert all("(similarity 0." in description for _, description in rows)
     # No confident match: the key-phrase title stays, and the description says why.
     assert not strict_titles & {"SQL queries", "Cooking and recipes", "Travel planning"}
+
+
+def test_an_unbalanced_top_level_is_reported_whichever_path_built_it():
+    assert _balance_warnings([0.02, 0.1, 0.3], top_nodes=12) == []
+    (warning,) = _balance_warnings([0.02, 0.1, 0.52], top_nodes=12)
+    assert "52% of prompts" in warning and "top_size" in warning
+    assert _balance_warnings([0.2, 0.6], top_nodes=2) == []  # of two, one holds half or more

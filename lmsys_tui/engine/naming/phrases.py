@@ -1,7 +1,8 @@
 """Key phrases per cluster (or category): readable 1-3 word names without an LLM.
 
-Candidates are 1-3 word phrases that never cross punctuation, never start or end with a
-stop word, hold no URL part, number or fragment under 3 letters. They are ranked per
+Candidates are 1-3 word phrases that never cross punctuation, hold no stop word ("of"
+may sit inside), no word every prompt uses at either end, no URL part, number or
+fragment under 3 letters. They are ranked per
 class by class-based TF-IDF (each phrase counted once per text, so one long paste cannot
 dominate); the best are then re-ranked by similarity to the class centroid and picked
 with maximal marginal relevance (MMR) for diversity, as BERTopic's KeyBERT-inspired
@@ -35,6 +36,9 @@ _KANA = "\u3040-\u30ff"
 # words (punctuation, digits, symbols, line breaks) ends a phrase.
 _WORD = re.compile(rf"[{_HAN}]+|[{_KANA}{_HAN}]+|[^\W\d_{_HAN}{_KANA}]+(?:['’][^\W\d_]+)?")
 _GAP_OK = re.compile(r"[ \t\-]*")
+# The only stop words a phrase may hold inside ("theory of mind"); others make fragments
+# such as "room and kills" or "enters the room".
+_INNER_WORDS = frozenset({"of"})
 _URL_WORDS = frozenset({"http", "https", "www", "com", "org", "net", "html", "php"})
 # Words every kind of prompt uses: they may sit inside a phrase but never start or end one.
 PROMPT_FILLER = frozenset(
@@ -177,8 +181,9 @@ def candidate_phrases(text: str, common: frozenset[str] | None = None) -> set[st
                 end = start + length
                 if end > len(run):
                     break
+                inner = run[start + 1 : end - 1]
                 if _is_word(run[end - 1], common) and all(
-                    len(w) >= 2 or w in common for w in run[start:end]
+                    w in _INNER_WORDS or (len(w) >= 2 and w not in common) for w in inner
                 ):
                     phrases.add(joiner.join(run[start:end]))
     return phrases
