@@ -21,6 +21,7 @@ from .phrases import key_phrases, phrase_title
 from .taxonomy import Topic, match_topics
 
 KEYWORD_SAMPLE = 100  # unique queries per cluster the offline labeller reads
+DESCRIPTION_CHARS = 600
 
 
 def cluster_samples(ws: Workspace, run_id: str, seed: int) -> tuple[list[str], np.ndarray]:
@@ -95,19 +96,21 @@ def offline_labels(
         found = phrases.get(cluster_id, [])
         typical = facts["typical"][ids[0]]
         title = phrase_title(found) or shorten(typical, 60)
-        description = describe(facts[cluster_id], found, typical)
         match = matches.get(cluster_id)
+        head = tail = ""
         if match and match.similarity >= min_similarity and cluster_id != -1:
             title = match.topic.name[:60]
-            description = (
+            head = (
                 f"{match.topic.area} › {match.topic.name} (similarity {match.similarity:.2f}): "
-                f"{match.topic.description}. {description}"
+                f"{match.topic.description}. "
             )
         elif match:
-            description += (
+            tail = (
                 f" Closest taxonomy topic: {match.topic.name} "
                 f"(similarity {match.similarity:.2f}, below {min_similarity:.2f})."
             )
+        room = DESCRIPTION_CHARS - len(head) - len(tail)
+        description = head + describe(facts[cluster_id], found, typical, room) + tail
         if cluster_id == -1:
             title = ("Noise: " + title)[:60]
         labels[cluster_id] = (title, description, found, ids)
@@ -150,7 +153,7 @@ def cluster_facts(ws: Workspace, run_id: str, typical_ids: list[int]) -> dict:
     return facts
 
 
-def describe(facts: dict, phrases: list[str], typical: str, limit: int = 400) -> str:
+def describe(facts: dict, phrases: list[str], typical: str, limit: int = DESCRIPTION_CHARS) -> str:
     """One paragraph about the whole cluster, within `limit` characters."""
     size, unique = facts["size"], facts["unique"]
     parts = [f"{size:,} prompts ({facts['share']:.1%} of the run)"]
@@ -158,8 +161,11 @@ def describe(facts: dict, phrases: list[str], typical: str, limit: int = 400) ->
         parts[0] += f", {unique:,} unique"
     languages = facts["languages"]
     if languages:
-        shown = [f"{name} {count / size:.0%}" for name, count in languages[:2]]
-        parts.append("mostly " + ", ".join(shown) if languages[0][1] < size else languages[0][0])
+        shown = ", ".join(f"{name} {count / size:.0%}" for name, count in languages[:2])
+        if languages[0][1] == size:
+            parts.append(languages[0][0])
+        else:
+            parts.append(("mostly " if languages[0][1] >= size / 2 else "languages: ") + shown)
     text = "; ".join(parts) + "."
     if phrases:
         text += " Key phrases: " + ", ".join(phrases[:6]) + "."

@@ -268,11 +268,17 @@ def key_phrases(
 
 
 def _preferred_form(forms) -> str:
-    """The most capitalised spelling among the common ones: code writes "json" and
-    "sql" in lowercase, prose writes "JSON" and "SQL"."""
-    top = forms.most_common(1)[0][1]
-    common = [(form, n) for form, n in forms.items() if n >= 0.3 * top]
-    return max(common, key=lambda fn: (sum(ch.isupper() for ch in fn[0]), fn[1]))[0]
+    """The most common spelling, unless a common one (at least 30 % as frequent) has
+    capitals inside its words: code writes "json" and "sql", prose "JSON", "SQL" and
+    "GitHub". Capitals that only start a word ("Responds") come from sentence starts."""
+    top_form, top = forms.most_common(1)[0]
+    inner = [
+        (sum(ch.isupper() for word in form.split() for ch in word[1:]), n, form)
+        for form, n in forms.items()
+        if n >= 0.3 * top
+    ]
+    best = max(inner)
+    return best[2] if best[0] > 0 else top_form
 
 
 def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray):
