@@ -40,6 +40,7 @@ from ..engine.specs import (
     HierarchyStep,
     IndexStep,
     JobSpec,
+    LanguagesStep,
     LoadStep,
     SummarizeStep,
 )
@@ -49,6 +50,7 @@ from ..widgets.tables import add_columns
 
 STEPS: dict[str, type[BaseModel]] = {
     "load": LoadStep,
+    "languages": LanguagesStep,
     "embed": EmbedStep,
     "cluster": ClusterStep,
     "summarize": SummarizeStep,
