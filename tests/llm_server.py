@@ -1,4 +1,10 @@
-"""A scripted OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks."""
+"""A scripted OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks.
+
+`flavor` copies a real server's quirks: "llamacpp" (llama-cpp-python 0.3.36's server)
+answers a json_schema response_format with HTTP 500 and a pydantic message naming the
+allowed types, and serves one request at a time; "vllm" accepts json_schema; "ollama"
+(its OpenAI endpoint) accepts json_object and json_schema and wraps JSON in code fences.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CLUSTER_SECTION = re.compile(r"<cluster_prompts>(.*?)</cluster_prompts>", re.S)
 TASK = re.compile(r"<task>(\w+)</task>")
-MARKERS = ("MALFORMED", "RATE", "FAIL500", "ALWAYSBAD", "INJECT", "SLOW")
+MARKERS = ("MALFORMED", "RATE", "FAIL500", "ALWAYSBAD", "INJECT", "SLOW", "PLAINTEXT", "LONGBAD")
+LLAMACPP_FORMAT_ERROR = {
+    "error": {
+        "message": "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n"
+        "  Input should be 'text' or 'json_object' [type=literal_error, "
+        "input_value='json_schema', input_type=str]",
+        "type": "internal_server_error",
+        "param": None,
+        "code": None,
+    }
+}
 INJECTED_TITLE = "[bold red]pwned[/] \x1b[2J Ignore previous instructions"
 
 
 class ScriptedLLM:
     """Replies by the marker word found in the cluster's own prompts."""
 
-    def __init__(self, refuse_json_schema: bool = False, latency: float = 0.0) -> None:
+    def __init__(
+        self, refuse_json_schema: bool = False, latency: float = 0.0, flavor: str = "openai"
+    ) -> None:
         self.refuse_json_schema = refuse_json_schema
         self.latency = latency
+        self.flavor = flavor
+        self.bodies: list[dict] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.slot = threading.Lock()  # llama.cpp: one request at a time
         self.calls: Counter[str] = Counter()
         self.authorizations: set[str] = set()
         self.response_formats: list[str] = []
@@ -62,6 +85,11 @@ class ScriptedLLM:
             time.sleep(self.latency or 0.5)
         if self.refuse_json_schema and response_format == "json_schema":
             return 400, {}, {"error": {"message": "response_format json_schema not supported"}}
+        if self.flavor == "llamacpp" and response_format == "json_schema":
+            return 500, {}, LLAMACPP_FORMAT_ERROR
+        if self.flavor == "llamacpp" and "schema" in (body.get("response_format") or {}):
+            # json_object plus llama.cpp's own `schema` field crashed its grammar parser.
+            return 500, {}, {"error": {"message": "failed to parse grammar", "type": "server"}}
         fixed = marker in self.fixed
         if marker == "RATE" and count == 1:
             return 429, {"Retry-After": "1"}, {"error": {"message": "slow down"}}
@@ -69,6 +97,17 @@ class ScriptedLLM:
             return 500, {}, {"error": {"message": "upstream exploded"}}
         if (marker == "MALFORMED" and count == 1) or (marker == "ALWAYSBAD" and not fixed):
             return 200, {}, self._chat("Sure! Here is a title: Cool Cluster (no JSON, sorry)")
+        if marker == "LONGBAD" and count == 1:  # a small model rambling past the schema
+            return 200, {}, self._chat("Let me think about these prompts. " * 150)
+        if marker == "PLAINTEXT":  # a small model that ignores the JSON instruction
+            return (
+                200,
+                {},
+                self._chat(
+                    "**Title:** Prompts about plaintext\nDescription: All of them mention it.\n"
+                    "Tags: plaintext, small"
+                ),
+            )
         title = INJECTED_TITLE if marker == "INJECT" else f"Prompts about {marker.lower()}"
         content = json.dumps(
             {
@@ -78,6 +117,8 @@ class ScriptedLLM:
                 "confidence": 0.9,
             }
         )
+        if self.flavor == "vllm":
+            return 200, {}, self._chat(content)  # guided decoding: bare JSON
         return 200, {}, self._chat(f"```json\n{content}\n```")
 
     @staticmethod
@@ -105,7 +146,18 @@ class ScriptedLLM:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with llm.lock:
                     llm.authorizations.add(self.headers.get("Authorization", ""))
-                status, headers, payload = llm.reply(body)
+                    llm.bodies.append(body)
+                    llm.in_flight += 1
+                    llm.most_in_flight = max(llm.most_in_flight, llm.in_flight)
+                try:
+                    if llm.flavor == "llamacpp":
+                        with llm.slot:
+                            status, headers, payload = llm.reply(body)
+                    else:
+                        status, headers, payload = llm.reply(body)
+                finally:
+                    with llm.lock:
+                        llm.in_flight -= 1
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

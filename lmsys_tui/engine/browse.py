@@ -129,7 +129,8 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
     runs = {row[0]: RunInfo(*row[:7], json.loads(row[7] or "{}"), row[8], row[9]) for row in rows}
     for run_id, *summary in con.execute(
         "SELECT run_id, summary_run_id, alias, model, created_at FROM summary_runs "
-        "WHERE status = 'complete' ORDER BY created_at DESC, summary_run_id"
+        "WHERE status IN ('complete', 'partial') "
+        "ORDER BY status = 'complete' DESC, created_at DESC, summary_run_id"
     ).fetchall():
         if run_id in runs:
             runs[run_id].summary_runs.append(SummaryRunInfo(*summary))
@@ -162,11 +163,12 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunInfo:
 def resolve_summary_run(
     con: duckdb.DuckDBPyConnection, run_id: str, summary: str | None = None
 ) -> str | None:
-    """A summary run of `run_id` by id or alias; the newest when `summary` is None."""
+    """A summary run of `run_id` by id or alias; when `summary` is None the newest complete
+    one (a partial one, where some clusters failed, only when none is complete)."""
     rows = con.execute(
-        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? AND status = 'complete' "
-        "AND (? IS NULL OR summary_run_id = ? OR alias = ?) "
-        "ORDER BY created_at DESC, summary_run_id LIMIT 1",
+        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? "
+        "AND status IN ('complete', 'partial') AND (? IS NULL OR summary_run_id = ? OR alias = ?) "
+        "ORDER BY status = 'complete' DESC, created_at DESC, summary_run_id LIMIT 1",
         [run_id, summary, summary, summary],
     ).fetchall()
     if rows:

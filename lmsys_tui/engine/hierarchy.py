@@ -82,6 +82,8 @@ def build_hierarchy(
             "top_size": step.top_size,
             "seed": step.seed,
             "api_base": step.api_base,
+            # The names it was built from: repaired or edited summaries mean a new build.
+            "summaries": _summaries_fingerprint(ws, summary_run_id),
         },
         sort_keys=True,
     )
@@ -187,6 +189,17 @@ def _balance_warnings(shares: list[float], top_nodes: int) -> list[str]:
         f"the largest top category holds {shares[-1]:.0%} of prompts (over "
         f"{_cap(top_nodes):.0%}): the data is that skewed, or a larger top_size would split it"
     ]
+
+
+def _summaries_fingerprint(ws: Workspace, summary_run_id: str) -> str:
+    """A hash of the summary run's titles and descriptions as they are now."""
+    digest = ws.con.execute(
+        "SELECT md5(coalesce(string_agg(cluster_id || chr(31) || coalesce(title, '') || chr(31) "
+        "|| coalesce(description, ''), chr(30) ORDER BY cluster_id), '')) "
+        "FROM cluster_summaries WHERE summary_run_id = ? AND error IS NULL",
+        [summary_run_id],
+    ).fetchall()[0][0]
+    return digest[:16]
 
 
 def _run_space(ws: Workspace, run_id: str) -> str:

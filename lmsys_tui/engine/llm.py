@@ -2,7 +2,10 @@
 
 Keys come from the provider's environment variables only; nothing here stores or prints
 them. Servers that refuse `response_format` json_schema get json_object, then plain
-instructions; every reply is validated with pydantic, with one repair attempt.
+instructions, whatever status their refusal comes with (llama.cpp answers json_schema with
+HTTP 500), and what a server accepts is remembered for the rest of the process. Every
+reply is validated with pydantic (a "Title: ... / Description: ..." text is read too, for
+small local models), with one short repair attempt. Replies are capped at `max_tokens`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from pydantic import BaseModel, ValidationError
 T = TypeVar("T", bound=BaseModel)
 RESPONSE_MODES = ("json_schema", "json_object", "plain")
 _RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+REPAIR_ECHO_CHARS = 600  # of a bad reply sent back in the repair turn
+# The response mode each (api_base, model) accepted, for every client of this process.
+_ACCEPTED_MODE: dict[tuple[str | None, str], int] = {}
+_LOCAL_HOSTS = ("localhost", "127.", "0.0.0.0", "[::1]", "host.docker.internal")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
@@ -95,17 +102,22 @@ class LLMClient:
         timeout: float = 120.0,
         base_delay: float = 1.0,
         cache: ReplyCache | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.model = model
         self.api_base = api_base
+        self.max_tokens = max_tokens
         self.semaphore = asyncio.Semaphore(concurrency)
         self.limiter = RateLimiter(rpm)
         self.max_retries = max_retries
         self.timeout = timeout
         self.base_delay = base_delay
-        self.mode_index = 0  # falls back through RESPONSE_MODES when a server refuses one
+        # Falls back through RESPONSE_MODES when a server refuses one; starts where another
+        # client of the same server ended.
+        self.mode_index = _ACCEPTED_MODE.get((api_base, model), 0)
         self.stats = CallStats()
         self.cache = cache
+        self.unreachable: str | None = None  # set once the server cannot be reached at all
 
     async def structured(self, prompt: str, schema: type[T]) -> T:
         """A JSON object matching `schema`, from the cache or the model (one repair)."""
@@ -128,11 +140,13 @@ class LLMClient:
             return parse_reply(reply, schema)
         except (ValueError, ValidationError) as error:
             problem = _short(error)
+        # A short repair turn: a long bad reply is not sent back whole (small contexts).
+        echo = reply if len(reply) <= REPAIR_ECHO_CHARS else reply[:REPAIR_ECHO_CHARS] + " …"
         messages += [
-            {"role": "assistant", "content": reply},
+            {"role": "assistant", "content": echo},
             {
                 "role": "user",
-                "content": f"That reply was not valid: {problem}. Reply again "
+                "content": f"That reply was not valid: {problem[:200]}. Reply again "
                 "with only the JSON object, keys: " + ", ".join(schema.model_fields) + ".",
             },
         ]
@@ -149,6 +163,8 @@ class LLMClient:
         litellm.suppress_debug_info = True  # its help banner would mix into our output
         attempt = 0
         while True:
+            if self.unreachable:  # no point in every other cluster retrying for minutes
+                raise LLMCallError(self.unreachable)
             await self.limiter.wait()
             async with self.semaphore:
                 mode = RESPONSE_MODES[self.mode_index]  # read late: another call may have
@@ -161,6 +177,7 @@ class LLMClient:
                         api_base=self.api_base,
                         timeout=self.timeout,
                         num_retries=0,
+                        **({"max_tokens": self.max_tokens} if self.max_tokens else {}),
                         **_response_format(schema, mode),
                     )
                 except Exception as error:  # litellm maps every provider's errors; sort them
@@ -169,11 +186,16 @@ class LLMClient:
                     self._count(response, litellm)
                     return response.choices[0].message.content or ""
             status = getattr(failure, "status_code", None)
-            if status == 400 and mode != "plain" and _refuses_format(failure):
+            if mode != "plain" and _refuses_format(failure):
                 self.mode_index = max(self.mode_index, RESPONSE_MODES.index(mode) + 1)
+                _ACCEPTED_MODE[(self.api_base, self.model)] = self.mode_index
                 continue
             if not _retryable(failure, status) or attempt >= self.max_retries:
-                raise LLMCallError(_short(failure)) from None
+                message = describe_error(failure)
+                if _unreachable(failure):
+                    self.unreachable = f"cannot reach {self.api_base or self.model}: {message}"
+                    message = self.unreachable
+                raise LLMCallError(message) from None
             delay = _retry_after(failure)
             if delay is None:
                 delay = self.base_delay * 2**attempt * random.uniform(0.5, 1.5)
@@ -199,16 +221,50 @@ def _response_format(schema: type[BaseModel], mode: str) -> dict:
 
 
 def _with_instructions(messages: list[dict], schema: type[BaseModel], mode: str) -> list[dict]:
+    """Without a schema-enforcing response_format, say the shape in words a small model
+    follows ("title (text), tags (list of texts)"), not as a JSON Schema document."""
     if mode == "json_schema":
         return messages
-    shape = json.dumps(schema.model_json_schema())
-    note = {"role": "system", "content": f"Reply with only a JSON object matching: {shape}"}
+    note = {
+        "role": "system",
+        "content": f"Reply with only a JSON object with {shape_hint(schema)}.",
+    }
     return [note, *messages]
 
 
+def shape_hint(schema: type[BaseModel]) -> str:
+    """The schema's fields in words: `the keys title (text), tags (list of texts)`."""
+    kinds = []
+    for name, info in schema.model_fields.items():
+        kind = "list of texts" if "list" in str(info.annotation) else "text"
+        kinds.append(f"{name} ({kind})")
+    return "the keys " + ", ".join(kinds)
+
+
 def _refuses_format(error: Exception) -> bool:
+    """A refusal that names the response format, whatever its HTTP status: llama.cpp's
+    server answers json_schema with 500 "Input should be 'text' or 'json_object'"."""
     text = str(error).lower()
-    return "response_format" in text or "json_schema" in text or "schema" in text
+    return any(
+        words in text
+        for words in ("response_format", "response format", "json_schema", "schema", "json_object")
+    )
+
+
+def _unreachable(error: Exception) -> bool:
+    """Nothing answers at the address (litellm reports it as several error classes)."""
+    text = str(error).lower()
+    return type(error).__name__ == "APIConnectionError" or any(
+        words in text for words in ("connection error", "connection refused", "failed to establish")
+    )
+
+
+def is_local(api_base: str | None) -> bool:
+    """A server on this machine (llama.cpp, vLLM, Ollama): usually one request at a time."""
+    if not api_base:
+        return False
+    host = api_base.split("://", 1)[-1]
+    return host.startswith(_LOCAL_HOSTS)
 
 
 def _retryable(error: Exception, status: int | None) -> bool:
@@ -235,12 +291,34 @@ def _retry_after(error: Exception) -> float | None:
 
 
 def parse_reply(reply: str, schema: type[T]) -> T:
-    """Validate a reply: code fences stripped, the outermost JSON object taken."""
+    """Validate a reply: code fences stripped, the outermost JSON object taken; without
+    one, "Key: value" lines naming the schema's fields (what small models often write)."""
     text = _FENCE.sub("", reply.strip())
     start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end < start:
+    if start >= 0 and end > start:
+        return schema.model_validate(json.loads(text[start : end + 1]))
+    fields = _labelled_fields(text, schema)
+    if not fields:
         raise ValueError("no JSON object in the reply")
-    return schema.model_validate(json.loads(text[start : end + 1]))
+    return schema.model_validate(fields)
+
+
+def _labelled_fields(text: str, schema: type[BaseModel]) -> dict:
+    """{"title": ..., "description": ...} from lines such as "Title: ..." (markdown bold
+    and list marks allowed); list fields split on commas."""
+    found: dict = {}
+    names = "|".join(map(re.escape, schema.model_fields))
+    for match in re.finditer(
+        rf"^[\s*#>-]*\**({names})\**\s*[:：]\s*\**(.+?)\**\s*$", text, re.I | re.M
+    ):
+        name, value = match.group(1).lower(), match.group(2).strip().strip('"')
+        if name in found or not value:
+            continue
+        annotation = str(schema.model_fields[name].annotation)
+        found[name] = (
+            [v.strip() for v in value.split(",") if v.strip()] if "list" in annotation else value
+        )
+    return found
 
 
 def fill_template(template: str, **values: str) -> str:
@@ -259,3 +337,18 @@ def _short(error: BaseException) -> str:
     """An error as one clean line (provider messages can carry server text)."""
     lines = str(error).strip().splitlines()
     return clean(lines[0] if lines else type(error).__name__)[:300]
+
+
+_NOISE = re.compile(
+    r"litellm\.\w+:\s*|\w+Exception\s*-\s*|Received Model Group=.*|Available Model Group.*"
+    r"|LiteLLM Retried: .*",
+    re.S,
+)
+
+
+def describe_error(error: BaseException) -> str:
+    """A provider error as one clean line that keeps the cause: every line of the
+    server's message (llama.cpp puts "Input should be 'text' or 'json_object'" on the
+    second), without litellm's class-name prefixes."""
+    text = _NOISE.sub(" ", str(error)) or type(error).__name__
+    return clean(text)[:400] or type(error).__name__

@@ -24,7 +24,7 @@ from .errors import SummaryError
 from .hierarchy import Node, parent_node
 from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template
 from .progress import Progress, ProgressSink
-from .specs import HierarchyStep
+from .specs import HierarchyStep, request_concurrency
 
 NEIGHBOURHOOD_SIZE = 40
 CONTRAST_NODES = 5
@@ -88,7 +88,13 @@ async def _level(
     regular, noise, level, target, step: HierarchyStep, vectors: dict, cache, progress
 ) -> list[Node]:
     client = LLMClient(
-        step.model, step.api_base, step.concurrency, step.rpm, timeout=step.timeout, cache=cache
+        step.model,
+        step.api_base,
+        request_concurrency(step.concurrency, step.api_base),
+        step.rpm,
+        timeout=step.timeout,
+        cache=cache,
+        max_tokens=step.max_tokens,
     )
     seed = step.seed
     neighbourhoods = _neighbourhoods(regular, vectors, seed)

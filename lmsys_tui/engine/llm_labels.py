@@ -13,12 +13,14 @@ from .errors import SummaryError
 from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template
 from .progress import Progress, ProgressSink
 from .representatives import representatives
-from .specs import SummarizeStep
+from .specs import SummarizeStep, request_concurrency
 from .workspace import Workspace
 
 CONTRAST_CLUSTERS = 2
 CONTRAST_QUERIES = 3
-QUERY_CHARS = 400
+QUERY_CHARS = (400, 250, 150, 80)  # per prompt, shortened until the prompt fits
+DEFAULT_CONTEXT = 4096
+CHARS_PER_TOKEN = 3.0  # a cautious estimate: code and non-English text run below 4
 
 
 class ClusterSummary(BaseModel):
@@ -44,12 +46,44 @@ def prompt_template(step: SummarizeStep) -> str:
     )
 
 
-def _listing(texts: list[str]) -> str:
+def _listing(texts: list[str], chars: int = QUERY_CHARS[0]) -> str:
     lines = []
     for number, text in enumerate(texts, start=1):
         flat = " ".join(text.split())
-        lines.append(f"{number}. {flat[:QUERY_CHARS]}{'…' if len(flat) > QUERY_CHARS else ''}")
+        lines.append(f"{number}. {flat[:chars]}{'…' if len(flat) > chars else ''}")
     return "\n".join(lines) or "(none)"
+
+
+def context_tokens(step: SummarizeStep) -> int:
+    """The model's context: as set, else litellm's figure for known models, else 4096
+    (a small local model's usual size)."""
+    if step.context_tokens:
+        return step.context_tokens
+    import litellm
+
+    try:
+        info = litellm.get_model_info(step.model)
+    except Exception:  # unknown to litellm: local servers, custom names
+        return DEFAULT_CONTEXT
+    return int(info.get("max_input_tokens") or DEFAULT_CONTEXT)
+
+
+def fit_prompt(template: str, own: list[str], contrast: list[str], budget: int) -> str:
+    """The filled template within `budget` tokens (estimated): prompts cut shorter, then
+    the contrasting clusters left out, then the cluster's own prompts fewer."""
+    attempts = [(chars, contrast) for chars in QUERY_CHARS] + [(QUERY_CHARS[-1], [])]
+    for chars, others in attempts:
+        prompt = fill_template(template, queries=_listing(own, chars), contrast=_listing(others))
+        if len(prompt) / CHARS_PER_TOKEN <= budget:
+            return prompt
+    while len(own) > 1:
+        own = own[:-1]
+        prompt = fill_template(
+            template, queries=_listing(own, QUERY_CHARS[-1]), contrast=_listing([])
+        )
+        if len(prompt) / CHARS_PER_TOKEN <= budget:
+            break
+    return prompt
 
 
 def nearest_clusters(ws: Workspace, run_id: str) -> dict[int, list[int]]:
@@ -93,6 +127,7 @@ def llm_labels(
     )
     neighbours = nearest_clusters(ws, run_id)
     template = prompt_template(step)
+    budget = context_tokens(step) - step.max_tokens - 64  # 64: chat formatting
 
     def prompt_for(cluster_id: int) -> str:
         own = [texts[q] for q in chosen.get(cluster_id, [])]
@@ -101,15 +136,27 @@ def llm_labels(
             for other in neighbours.get(cluster_id, [])
             for q in chosen.get(other, [])[:CONTRAST_QUERIES]
         ]
-        return fill_template(template, queries=_listing(own), contrast=_listing(contrast))
+        return fit_prompt(template, own, contrast, budget)
 
+    concurrency = request_concurrency(step.concurrency, step.api_base)
+    if step.concurrency is None and concurrency == 1:
+        progress(
+            Progress(
+                "summarize",
+                0,
+                len(missing),
+                f"one request at a time to {step.api_base} (a server on this machine; "
+                "set concurrency for more)",
+            )
+        )
     client = LLMClient(
         step.model,
         step.api_base,
-        step.concurrency,
+        concurrency,
         step.rpm,
         timeout=step.timeout,
         cache=ReplyCache(ws.con),
+        max_tokens=step.max_tokens,
     )
     failures: list[str] = []
     done = 0

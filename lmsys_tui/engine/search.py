@@ -549,9 +549,9 @@ def _resolve_summary_run(ws: Workspace, run_id: str | None, summary_run_id: str 
             raise SearchError("a summary run needs a clustering run to search in")
         return None
     rows = ws.con.execute(
-        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? AND status = 'complete' "
-        "AND (? IS NULL OR summary_run_id = ? OR alias = ?) "
-        "ORDER BY created_at DESC, summary_run_id DESC LIMIT 1",
+        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? "
+        "AND status IN ('complete', 'partial') AND (? IS NULL OR summary_run_id = ? OR alias = ?) "
+        "ORDER BY status = 'complete' DESC, created_at DESC, summary_run_id DESC LIMIT 1",
         [run_id, summary_run_id, summary_run_id, summary_run_id],
     ).fetchall()
     if rows:

@@ -13,6 +13,16 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def request_concurrency(concurrency: int | None, api_base: str | None) -> int:
+    """Requests at once: as set, else 1 for a server on this machine (llama.cpp and
+    Ollama answer one at a time: more only queue, and time out while they wait), else 8."""
+    from .llm import is_local
+
+    if concurrency:
+        return concurrency
+    return 1 if is_local(api_base) else 8
+
+
 class LoadStep(Step):
     """Read a source into the `queries` table (first user turn of each conversation)."""
 
@@ -90,8 +100,14 @@ class SummarizeStep(Step):
         None, pattern=r"^[A-Za-z0-9._-]{1,80}$", description="default summary-<model>-<time>"
     )
     max_queries: PositiveInt = Field(10, description="representative queries per cluster")
-    concurrency: PositiveInt = 8
+    concurrency: PositiveInt | None = Field(
+        None, description="requests at once (default 8; 1 for a server on this machine)"
+    )
     rpm: PositiveInt | None = None
+    max_tokens: PositiveInt = Field(400, description="the longest reply asked for")
+    context_tokens: PositiveInt | None = Field(
+        None, description="the model's context (default: litellm's figure, else 4096)"
+    )
     seed: int = 0
     prompt_file: str | None = Field(None, description="your own prompt template")
     timeout: PositiveFloat = Field(120.0, description="seconds to wait for one reply")
@@ -113,8 +129,11 @@ class HierarchyStep(Step):
         0.2, gt=0, lt=1, description="each level has about this times the nodes below"
     )
     top_size: int = Field(12, ge=2, le=100, description="categories at the top level")
-    concurrency: PositiveInt = 8
+    concurrency: PositiveInt | None = Field(
+        None, description="requests at once (default 8; 1 for a server on this machine)"
+    )
     rpm: PositiveInt | None = None
+    max_tokens: PositiveInt = Field(400, description="the longest reply asked for")
     seed: int = 0
     timeout: PositiveFloat = Field(120.0, description="seconds to wait for one reply")
 

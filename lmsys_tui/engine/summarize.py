@@ -54,10 +54,12 @@ def latest_run_id(ws: Workspace) -> str:
 
 
 def latest_summary_run_id(ws: Workspace, run_id: str, alias: str | None = None) -> str:
-    """The newest complete summary run of a run (by alias when given)."""
+    """The newest complete summary run of a run (by alias when given); a partial one
+    (some clusters failed) only when there is no complete one."""
     rows = ws.con.execute(
-        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? AND status = 'complete' "
-        "AND (? IS NULL OR alias = ?) ORDER BY created_at DESC, summary_run_id DESC LIMIT 1",
+        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? "
+        "AND status IN ('complete', 'partial') AND (? IS NULL OR alias = ?) "
+        "ORDER BY status = 'complete' DESC, created_at DESC, summary_run_id DESC LIMIT 1",
         [run_id, alias, alias],
     ).fetchall()
     if not rows:
@@ -97,8 +99,13 @@ def summarize_run(
 ) -> SummaryResult:
     """Summarize every cluster of `run_id` that the matching summary run still lacks.
 
+    A pass where some clusters failed is stored as `partial` (never the default over a
+    complete run; the next pass asks for the failed clusters only); a pass where every
+    request failed fails with the first underlying error.
+
     Raises:
-        SummaryError: the run does not exist, or the model cannot be used.
+        SummaryError: the run does not exist, the model cannot be used, or every cluster
+            of the pass failed.
     """
     started = time.perf_counter()
     run = ws.con.execute(
@@ -155,11 +162,17 @@ def summarize_run(
             lambda row: _save_summaries(ws, summary_run_id, [row]),
             progress,
         )
+    status = "partial" if failures else "complete"
     ws.con.execute(
-        "UPDATE summary_runs SET status = 'complete', finished_at = now()::TIMESTAMP "
+        "UPDATE summary_runs SET status = ?, finished_at = now()::TIMESTAMP "
         "WHERE summary_run_id = ?",
-        [summary_run_id],
+        [status, summary_run_id],
     )
+    if missing and len(failures) == len(missing):
+        first = sorted(failures)[0].split(": ", 1)[-1]
+        raise SummaryError(
+            f"{step.model}: all {len(missing)} clusters failed; the first error: {first}"
+        )
     return SummaryResult(
         summary_run_id,
         run_id,

@@ -120,8 +120,8 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
         )
     )
     for (summary_run_id,) in con.execute(
-        "SELECT summary_run_id FROM summary_runs WHERE run_id = ? AND status = 'complete' "
-        "ORDER BY summary_run_id",
+        "SELECT summary_run_id FROM summary_runs "
+        "WHERE run_id = ? AND status IN ('complete', 'partial') ORDER BY summary_run_id",
         [run_id],
     ).fetchall():
         summary = check_summary_index(ws, summary_run_id)

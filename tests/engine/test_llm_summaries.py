@@ -35,7 +35,9 @@ class GroupEmbedder:
     def embed(self, texts):
         rows = []
         for text in texts:
-            group = next(i for i, word in enumerate(GROUPS) if word in text)
+            # Group texts go to their group's direction; other text (key phrases) elsewhere.
+            digest = int(hashlib.md5(text.encode()).hexdigest()[:8], 16)
+            group = next((i for i, word in enumerate(GROUPS) if word in text), 7 + digest % 9)
             noise = np.random.default_rng(int(hashlib.md5(text.encode()).hexdigest()[:8], 16))
             rows.append(np.eye(16)[group] + noise.normal(scale=0.01, size=16))
         matrix = np.array(rows, dtype=np.float32)
@@ -44,7 +46,13 @@ class GroupEmbedder:
 
 @pytest.fixture
 def grouped(tmp_path, monkeypatch):
+    from lmsys_tui.engine import embed
+
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    # Offline names rank phrases with the space's model: this one, not a hub download.
+    monkeypatch.setitem(
+        embed._SHARED_EMBEDDERS, ("sentence-transformers", "group-test"), GroupEmbedder()
+    )
     rows = [
         {
             "conversation_id": f"{word}-{i}",
@@ -176,3 +184,150 @@ def test_validated_replies_are_cached_and_failed_ones_asked_again(grouped):
     assert second.summary_run_id != first.summary_run_id
     assert second.usage["cache_hits"] == 6 and dict(llm.calls) == {"ALWAYSBAD": 2}
     assert (second.summarized, second.failed) == (6, 1) and cached == 6
+
+
+@pytest.mark.parametrize("flavor", ["llamacpp", "vllm", "ollama"])
+def test_local_servers_name_every_cluster(grouped, flavor):
+    root, run_id = grouped
+    with ScriptedLLM(flavor=flavor) as llm, open_workspace(root) as ws:
+        llm.fixed.add("ALWAYSBAD")
+        step = SummarizeStep(model="openai/local-model", api_base=llm.api_base)
+        result = summarize_run(ws, step, run_id)
+        status = ws.con.execute(
+            "SELECT status FROM summary_runs WHERE summary_run_id = ?", [result.summary_run_id]
+        ).fetchall()[0][0]
+    assert (result.summarized, result.failed, status) == (len(GROUPS), 0, "complete")
+    assert llm.most_in_flight == 1  # a server on this machine gets one request at a time
+    assert all(body["max_tokens"] == 400 for body in llm.bodies)
+    formats = llm.response_formats
+    if flavor == "llamacpp":  # refused json_schema once (HTTP 500), then json_object only
+        assert formats[0] == "json_schema" and set(formats[1:]) == {"json_object"}
+        assert not any("schema" in (b.get("response_format") or {}) for b in llm.bodies)
+    else:
+        assert set(formats) == {"json_schema"}
+
+
+def test_what_a_server_accepts_is_remembered_for_the_next_pass(grouped):
+    root, run_id = grouped
+    with ScriptedLLM(flavor="llamacpp") as llm, open_workspace(root) as ws:
+        step = SummarizeStep(model="openai/remembered", api_base=llm.api_base)
+        summarize_run(ws, step.model_copy(update={"alias": "one"}), run_id)
+        llm.response_formats.clear()
+        ws.con.execute("DELETE FROM llm_cache")
+        summarize_run(ws, step.model_copy(update={"alias": "two"}), run_id)
+    assert "json_schema" not in llm.response_formats
+
+
+def test_a_pass_where_every_request_failed_fails_with_the_cause(grouped, monkeypatch):
+    from lmsys_tui.engine import llm
+    from lmsys_tui.engine.errors import SummaryError
+    from lmsys_tui.engine.summarize import latest_summary_run_id
+
+    root, run_id = grouped
+    monkeypatch.setattr(llm.random, "uniform", lambda low, high: 0.001)  # near-zero backoff
+    with open_workspace(root) as ws:
+        summarize_run(ws, SummarizeStep(alias="offline"), run_id)
+        nobody = SummarizeStep(
+            model="openai/x", api_base="http://127.0.0.1:9/v1", timeout=2, alias="down"
+        )
+        with pytest.raises(SummaryError) as caught:
+            summarize_run(ws, nobody, run_id)
+        statuses = dict(ws.con.execute("SELECT alias, status FROM summary_runs").fetchall())
+        default = latest_summary_run_id(ws, run_id)
+        default_alias = ws.con.execute(
+            "SELECT alias FROM summary_runs WHERE summary_run_id = ?", [default]
+        ).fetchall()[0][0]
+    message = str(caught.value)
+    assert f"all {len(GROUPS)} clusters failed" in message and "cannot reach" in message
+    assert statuses["down"] == "partial" and default_alias == "offline"
+
+
+def test_a_partial_pass_is_stored_as_partial_and_completed_by_the_next(grouped):
+    root, run_id = grouped
+    with ScriptedLLM() as llm, open_workspace(root) as ws:
+        step = SummarizeStep(model="openai/scripted", api_base=llm.api_base, alias="p")
+        first = summarize_run(ws, step, run_id)
+        before = ws.con.execute("SELECT status FROM summary_runs").fetchall()
+        llm.fixed.add("ALWAYSBAD")
+        second = summarize_run(ws, step, run_id)
+        after = ws.con.execute("SELECT status FROM summary_runs").fetchall()
+    assert first.failed == 1 and before == [("partial",)]
+    assert second.summary_run_id == first.summary_run_id and after == [("complete",)]
+
+
+def test_a_hierarchy_is_rebuilt_when_its_summaries_are_repaired(grouped):
+    from lmsys_tui.engine.hierarchy import build_hierarchy
+    from lmsys_tui.engine.specs import HierarchyStep
+
+    root, run_id = grouped
+    with ScriptedLLM() as llm, open_workspace(root) as ws:
+        step = SummarizeStep(model="openai/scripted", api_base=llm.api_base)
+        summary = summarize_run(ws, step, run_id)
+        tree = HierarchyStep(levels=1, top_size=3)
+        stale = build_hierarchy(ws, tree, run_id, summary.summary_run_id)
+        llm.fixed.add("ALWAYSBAD")
+        summarize_run(ws, step, run_id)
+        fresh = build_hierarchy(ws, tree, run_id, summary.summary_run_id)
+        leaves = [
+            t
+            for (t,) in ws.con.execute(
+                "SELECT title FROM hierarchy_nodes WHERE hierarchy_run_id = ? AND level = 0",
+                [fresh.hierarchy_run_id],
+            ).fetchall()
+        ]
+    assert not fresh.reused and fresh.hierarchy_run_id != stale.hierarchy_run_id
+    assert "Prompts about alwaysbad" in leaves and not any(t.startswith("cluster ") for t in leaves)
+
+
+def test_errors_keep_their_cause_and_repair_turns_stay_short(grouped):
+    import litellm
+
+    from lmsys_tui.engine.llm import describe_error
+
+    error = litellm.InternalServerError(
+        message="OpenAIException - 1 validation error:\nresponse_format.type\n"
+        "  Input should be 'text' or 'json_object'",
+        llm_provider="openai",
+        model="smollm2",
+    )
+    described = describe_error(error)
+    assert "Input should be 'text' or 'json_object'" in described and "\n" not in described
+    root, run_id = grouped
+    with ScriptedLLM() as llm, open_workspace(root) as ws:
+        ws.con.execute(
+            "UPDATE queries SET query_text = 'LONGBAD ' || query_text "
+            "WHERE query_text LIKE 'apples%'"
+        )
+        summarize_run(ws, SummarizeStep(model="openai/scripted", api_base=llm.api_base), run_id)
+    repairs = [
+        b["messages"] for b in llm.bodies if any(m["role"] == "assistant" for m in b["messages"])
+    ]
+    echoed = [m["content"] for messages in repairs for m in messages if m["role"] == "assistant"]
+    assert echoed and all(len(text) <= 610 for text in echoed)  # not the 5,000-char ramble
+
+
+def test_plain_title_and_description_lines_are_read():
+    summary = parse_reply(
+        "**Title:** Prompts about soup\nDescription: Recipes for soup.\nTags: soup, food",
+        ClusterSummary,
+    )
+    assert (summary.title, summary.description, summary.tags) == (
+        "Prompts about soup",
+        "Recipes for soup.",
+        ["soup", "food"],
+    )
+
+
+def test_local_servers_default_to_one_request_at_a_time_and_prompts_fit_the_context():
+    from lmsys_tui.engine.llm_labels import fit_prompt
+    from lmsys_tui.engine.specs import request_concurrency
+
+    assert request_concurrency(None, "http://127.0.0.1:8080/v1") == 1
+    assert request_concurrency(None, "http://localhost:11434/v1") == 1
+    assert request_concurrency(None, None) == 8
+    assert request_concurrency(4, "http://127.0.0.1:8080/v1") == 4
+    long = ["word " * 2000] * 10
+    prompt = fit_prompt("{queries} | {contrast}", long, long, budget=500)
+    assert len(prompt) / 3 <= 500 and "word" in prompt
+    roomy = fit_prompt("{queries} | {contrast}", ["short one"], ["other"], budget=500)
+    assert roomy == "1. short one | 1. other"
