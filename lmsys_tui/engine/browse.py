@@ -25,6 +25,7 @@ class SummaryRunInfo:
     alias: str | None
     model: str
     created_at: datetime
+    status: str  # "complete", or "partial" when some clusters failed
 
 
 @dataclass
@@ -128,7 +129,7 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
     ).fetchall()
     runs = {row[0]: RunInfo(*row[:7], json.loads(row[7] or "{}"), row[8], row[9]) for row in rows}
     for run_id, *summary in con.execute(
-        "SELECT run_id, summary_run_id, alias, model, created_at FROM summary_runs "
+        "SELECT run_id, summary_run_id, alias, model, created_at, status FROM summary_runs "
         "WHERE status IN ('complete', 'partial') "
         "ORDER BY status = 'complete' DESC, created_at DESC, summary_run_id"
     ).fetchall():

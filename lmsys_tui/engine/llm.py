@@ -118,6 +118,7 @@ class LLMClient:
         self.stats = CallStats()
         self.cache = cache
         self.unreachable: str | None = None  # set once the server cannot be reached at all
+        self.first_error: str | None = None  # the first failure a caller chose to absorb
 
     async def structured(self, prompt: str, schema: type[T]) -> T:
         """A JSON object matching `schema`, from the cache or the model (one repair)."""

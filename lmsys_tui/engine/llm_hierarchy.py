@@ -104,7 +104,8 @@ async def _level(
     )
     candidates = _unique([c for found in proposals for c in found])
     if not candidates:
-        raise LLMCallError(f"level {level}: the LLM proposed no usable category")
+        cause = f": {client.first_error}" if client.first_error else ""
+        raise LLMCallError(f"level {level}: the LLM proposed no usable category{cause}")
     progress(Progress(f"hierarchy level {level}", 1, 4, f"{len(candidates)} candidates"))
     if len(candidates) > target:
         candidates = await _dedupe(candidates, target, client)
@@ -171,7 +172,8 @@ async def _propose(group, everyone, target, vectors, client) -> list[Category]:
     )
     try:
         return (await client.structured(prompt, Categories)).categories
-    except LLMCallError:
+    except LLMCallError as error:
+        client.first_error = client.first_error or str(error)  # said if nothing is proposed
         return []  # other neighbourhoods' candidates still cover; children can go to Other
 
 

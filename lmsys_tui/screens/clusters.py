@@ -111,6 +111,8 @@ class ClustersScreen(Screen):
         title.append(f"  {run.n_clusters:,} clusters of {run.n_queries:,} queries")
         names = next((r for r in run.summary_runs if r.summary_run_id == summary_run_id), None)
         title.append(f"  ·  {summary_run_id or 'no summaries'}")
+        if names and names.status == "partial":
+            title.append(" (partial: some clusters failed; rerun the job)", style="bold")
         if names and len(run.summary_runs) > 1:
             title.append(f" ({names.model} names; n: next of {len(run.summary_runs)})")
         title.append("  ·  " + ("hierarchy" if nodes else "flat list"))

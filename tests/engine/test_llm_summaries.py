@@ -331,3 +331,20 @@ def test_local_servers_default_to_one_request_at_a_time_and_prompts_fit_the_cont
     assert len(prompt) / 3 <= 500 and "word" in prompt
     roomy = fit_prompt("{queries} | {contrast}", ["short one"], ["other"], budget=500)
     assert roomy == "1. short one | 1. other"
+
+
+def test_an_unreachable_llm_hierarchy_names_the_cause(grouped, monkeypatch):
+    from lmsys_tui.engine import llm
+    from lmsys_tui.engine.errors import SummaryError
+    from lmsys_tui.engine.hierarchy import build_hierarchy
+    from lmsys_tui.engine.specs import HierarchyStep
+
+    monkeypatch.setattr(llm.random, "uniform", lambda low, high: 0.001)  # near-zero backoff
+    root, run_id = grouped
+    with open_workspace(root) as ws:
+        summary = summarize_run(ws, SummarizeStep(alias="offline"), run_id)
+        step = HierarchyStep(
+            model="openai/x", api_base="http://127.0.0.1:9/v1", levels=1, top_size=3, timeout=2
+        )
+        with pytest.raises(SummaryError, match="no usable category: cannot reach"):
+            build_hierarchy(ws, step, run_id, summary.summary_run_id)
