@@ -8,7 +8,9 @@ that message and reopens on Ctrl+R. Neither side can corrupt the other.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from pathlib import Path
 
 from textual import work
@@ -76,9 +78,19 @@ class LmsysApp(App):
             self.workspace_error = str(error)
 
     def close_workspace(self, reason: str | None = None) -> None:
-        if self.ws is not None:
-            self.ws.close()
-            self.ws = None
+        """Close the read-only connection. A worker may still be mid-query on a cursor of
+        it (quitting at once after start): interrupt that query and retry briefly instead
+        of crashing with "connection is busy"."""
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.con.interrupt()
+            for _ in range(40):
+                try:
+                    ws.close()
+                    break
+                except Exception:  # duckdb: busy with another call; it ends on interrupt
+                    time.sleep(0.025)
         self.searchers.clear()
         if reason:
             self.workspace_error = reason

@@ -224,7 +224,7 @@ class JobsScreen(Screen):
             error = event.worker.error
             message = str(error) if isinstance(error, LmsysError) else repr(error)
             stage.update(Text(one_line(f"Job failed: {message}"), style="red"))
-            self.notify(Text(one_line(message)), title="Job failed", severity="error")
+            self.notify(one_line(message), title="Job failed", severity="error", markup=False)
         elif event.state == WorkerState.CANCELLED:
             stage.update(Text("Job cancelled; what it committed is kept."))
 

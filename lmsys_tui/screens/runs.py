@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.browse import RunInfo, list_runs
+from ..widgets.safe_text import one_line
 from ..widgets.tables import add_columns
 
 
@@ -108,7 +109,8 @@ class RunsScreen(Screen):
         run = self._current()
         if run:
             self.marked = run.run_id
-            self.notify(Text(f"Marked {run.run_id} to compare"), markup=False)
+            # notify takes plain strings (a rich Text crashed Textual's toast), markup off.
+            self.notify(f"Marked {one_line(run.run_id, 80)} to compare", markup=False)
 
     def action_compare(self) -> None:
         run = self._current()

@@ -253,3 +253,43 @@ async def test_n_switches_the_clusters_between_key_phrase_and_taxonomy_names(ui_
         await pilot.press("n")
         await settle(pilot)
         assert screen.summary_run_id == "summary-tax"
+
+
+async def test_every_bound_key_on_every_screen_leaves_the_app_running(ui_copy):
+    """A crash loses the user's whole session: press every key each screen binds, plus
+    movement, marking and Enter, in order (Down then Space on Runs crashed once)."""
+    app = make_app(ui_copy)
+    movement = ["down", "space", "enter", "up", "tab", "escape"]
+    shown = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):  # a toast renders plain strings only: a rich
+        shown.append(message)  # Text crashed it in a real terminal (headless draws none)
+        return notify(message, *args, **kwargs)
+
+    app.notify = recording
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for mode in ("runs", "clusters", "search", "jobs"):
+            app.switch_mode(mode)
+            await settle(pilot)
+            screen = app.screen
+            keys = [
+                key
+                for binding in type(screen).BINDINGS
+                for key in binding.key.split(",")
+                if key not in ("q", "escape")
+            ]
+            for key in ["down", "space", *keys, *movement]:
+                await pilot.press(key)
+                await settle(pilot)
+                while app.screen is not screen and len(app.screen_stack) > 1:
+                    await pilot.press("escape")  # close a modal or prompt it opened
+                    await settle(pilot)
+                    if app.screen is not screen:
+                        app.pop_screen()
+                        await settle(pilot)
+                assert app.is_running, f"{mode}: the app stopped after {key!r}"
+                assert all(isinstance(m, str) for m in shown), f"{mode} {key!r}: {shown[-1]!r}"
+                app.switch_mode(mode)
+                await settle(pilot)
