@@ -23,6 +23,7 @@ from ..engine.browse import (
 from ..engine.curation import cluster_tags
 from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.query_table import QueryTable
+from ..widgets.safe_text import one_line
 
 
 class ClustersScreen(Screen):
@@ -145,9 +146,24 @@ class ClustersScreen(Screen):
         table.focus()
 
     def rebuild_tree(self) -> None:
-        """Fill the tree: top categories down to leaves, filtered by the filter text."""
+        """Fill the tree: top categories down to leaves, filtered by the filter text. The
+        expanded categories and the highlighted cluster stay as they were."""
         tree = self.query_one(Tree)
+        expanded = {_title_of(n) for n in _walk(tree.root) if n.data is None and n.is_expanded}
+        highlighted = tree.cursor_node.data if tree.cursor_node is not None else None
         tree.clear()
+        self._fill_tree(tree)
+        for node in _walk(tree.root):
+            if node.data is None and _title_of(node) in expanded:
+                node.expand()
+        if highlighted is not None:
+            found = next((n for n in _walk(tree.root) if n.data == highlighted), None)
+            if found is not None:
+                for parent in _ancestors(found):
+                    parent.expand()
+                tree.move_cursor(found)
+
+    def _fill_tree(self, tree: Tree) -> None:
         needle = self.query_one("#cluster-filter", Input).value.strip().lower()
         titles = {c.cluster_id: c.title for c in self.clusters}
         if not self.nodes:
@@ -186,7 +202,20 @@ class ClustersScreen(Screen):
 
     @on(Input.Changed, "#cluster-filter")
     def _filter(self) -> None:
+        """Refilter; the detail pane and query list follow the first match when the
+        cluster they showed is filtered out (never a stale list beside the matches)."""
         self.rebuild_tree()
+        visible = [n.data for n in _walk(self.query_one(Tree).root) if n.data is not None]
+        if self.run_id is None or self.detail_cluster in visible:
+            return
+        table = self.query_one(QueryTable)
+        if visible:
+            self.load_detail(visible[0])
+            table.show_cluster(self.run_id, visible[0])
+        else:
+            self.detail_cluster = None
+            self.query_one("#cluster-detail", Static).update("")
+            table.clear()
 
     @on(Tree.NodeHighlighted, "#cluster-tree")
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
@@ -324,13 +353,40 @@ class ClustersScreen(Screen):
         self.query_one("#cluster-filter", Input).focus()
 
     def action_back(self) -> None:
-        if self.query_one(QueryTable).has_focus:
+        """Escape closes the innermost thing: the filter (clear it, then leave it), the
+        query list, then the screen."""
+        field = self.query_one("#cluster-filter", Input)
+        if field.has_focus:
+            if field.value:
+                field.value = ""
+            else:
+                self.query_one(Tree).focus()
+        elif self.query_one(QueryTable).has_focus:
             self.query_one(Tree).focus()
         else:
             self.app.switch_mode("runs")
 
 
+def _walk(node):
+    for child in node.children:
+        yield child
+        yield from _walk(child)
+
+
+def _ancestors(node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
+def _title_of(node) -> str:
+    """A category's title, without the size column."""
+    return str(node.label).split(maxsplit=1)[-1]
+
+
 def _label(title: str, size: int) -> Text:
-    label = Text(title)
-    label.append(f"  {size:,}", style="dim")
+    """The size first, in a column of its own, so a narrow pane cuts the title, never the
+    number; the title through the sanitiser (edits and LLM titles are untrusted)."""
+    label = Text(f"{size:>7,} ", style="dim")
+    label.append(one_line(title, 120))
     return label

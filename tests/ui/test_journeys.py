@@ -293,3 +293,44 @@ async def test_every_bound_key_on_every_screen_leaves_the_app_running(ui_copy):
                 assert all(isinstance(m, str) for m in shown), f"{mode} {key!r}: {shown[-1]!r}"
                 app.switch_mode(mode)
                 await settle(pilot)
+
+
+async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root):
+    from lmsys_tui.widgets.query_table import QueryTable
+
+    app = make_app(ui_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        screen = app.screen
+        tree = screen.query_one(Tree)
+        for node in _walk(tree.root):
+            label = str(node.label).strip()
+            size = label.split()[0].replace(",", "")
+            assert size.isdigit(), label  # the size comes first: a narrow pane never cuts it
+        smallest = min(screen.clusters, key=lambda c: c.size)
+        screen.open_cluster(max(screen.clusters, key=lambda c: c.size).cluster_id)
+        await settle(pilot)
+        # Filter to another cluster: the detail and the query list follow it.
+        others = " ".join(c.title.lower() for c in screen.clusters if c is not smallest)
+        word = next(w for w in smallest.title.lower().split(", ") if w not in others)
+        await pilot.press("f")
+        await pilot.press(*word)
+        await settle(pilot)
+        assert screen.detail_cluster == smallest.cluster_id
+        assert screen.query_one(QueryTable).cluster_id == smallest.cluster_id
+        # Escape clears the filter, then leaves the field; the screen stays.
+        field = screen.query_one("#cluster-filter", Input)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert field.value == "" and app.screen is screen
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not field.has_focus and app.screen is screen
+        # A refresh keeps the expanded categories.
+        category = next(n for n in _walk(tree.root) if n.data is None)
+        category.expand()
+        screen.rebuild_tree()
+        again = next(n for n in _walk(tree.root) if str(n.label) == str(category.label))
+        assert again.is_expanded

@@ -27,7 +27,7 @@ async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numb
         app.open_run("k2")
         await settle(pilot)
         tree = app.screen.query_one(Tree)
-        labels = sorted(str(node.label).split("  ")[0] for node in tree.root.children)
+        labels = sorted(str(node.label).split(maxsplit=1)[1] for node in tree.root.children)
         assert labels == ["cluster 0", "cluster 1"]  # no summaries, no hierarchy: flat
         assert "no summaries" in static_text(app.screen, "#run-title")
 
