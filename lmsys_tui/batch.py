@@ -168,6 +168,9 @@ def summary(result: dict) -> str:
             + (f"; the largest top category holds {largest[-1]:.0%}" if len(largest) > 1 else "")
         )
         lines += [f"warning: {warning}" for warning in tree.get("warnings", [])]
+    if "export" in result:
+        export = result["export"]
+        lines.append(f"export: {export['rows']:,} rows of {export['run_id']} to {export['path']}")
     lines += [f"warning: {warning}" for warning in result.get("warnings", [])]
     return "\n".join(lines)
 

@@ -12,6 +12,17 @@ from .locations import HOME_VARIABLE, data_dir
 WRITING_COMMANDS = {"edit"}
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (`-n -1` once returned 298 hits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser, default=None) -> None:
     """--data-dir and --json, accepted before or after the subcommand."""
     parser.add_argument(
@@ -53,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("clusters", "a run's clusters with titles, sizes and tags")
     sub.add_argument("run_id")
     sub.add_argument("--summary", metavar="ALIAS|ID", help="summary run (default: newest)")
-    sub.add_argument("--limit", type=int, metavar="N")
+    sub.add_argument("--limit", type=_positive, metavar="N")
     sub.add_argument(
         "--examples", type=int, default=0, metavar="K", help="K queries closest to each centroid"
     )
@@ -90,13 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model")
     sub.add_argument("--facets", default="cluster,language,model", metavar="cluster,...")
     sub.add_argument("--summary", metavar="ALIAS|ID")
-    sub.add_argument("-n", type=int, default=20)
+    sub.add_argument("-n", type=_positive, default=20, help="hits to show (1 or more)")
 
     sub = command("search-clusters", "clusters whose summaries match a text")
     sub.add_argument("text")
     sub.add_argument("--run-id", help="run to search in (default: newest)")
     sub.add_argument("--summary", metavar="ALIAS|ID")
-    sub.add_argument("-k", type=int, default=10)
+    sub.add_argument("-k", type=_positive, default=10, help="clusters to show (1 or more)")
 
     sub = command("export", "a run, one row per query, to .csv .json .jsonl or .parquet")
     sub.add_argument("run_id")

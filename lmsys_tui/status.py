@@ -1,4 +1,5 @@
-"""What `lmsys-tui` shows until the interactive screens land: the workspace's contents."""
+"""`lmsys-tui status`: the workspace's contents as tables or one JSON document (what
+`lmsys-tui` prints when it has no terminal to open the TUI on)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def workspace_status(data_dir: Path) -> dict:
         hierarchies = con.execute(
             """
             SELECT h.hierarchy_run_id, h.summary_run_id, h.model,
-                   string_agg(n.nodes::VARCHAR, ' -> ' ORDER BY n.level)
+                   list(n.nodes ORDER BY n.level)
             FROM hierarchy_runs h
             JOIN (SELECT hierarchy_run_id, level, count(*) AS nodes FROM hierarchy_nodes
                   GROUP BY ALL) n USING (hierarchy_run_id)
@@ -98,11 +99,13 @@ def print_status(data_dir: Path, as_json: bool) -> int:
         for column in rows[0] if rows else ["(none)"]:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(Text(str(value)) for value in row.values()))  # data, not markup
+            cells = [
+                " -> ".join(map(str, value)) if isinstance(value, list) else str(value)
+                for value in row.values()
+            ]
+            table.add_row(*map(Text, cells))  # data, not markup
         console.print(table)
     console.print(
-        "The interactive screens are not built yet; this is the workspace summary.",
-        style="dim",
-        markup=False,
+        "Run lmsys-tui on a terminal for the interactive screens.", style="dim", markup=False
     )
     return 0

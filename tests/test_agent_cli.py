@@ -237,3 +237,13 @@ def test_an_export_step_in_a_job_writes_the_file(ws_copy, tmp_path):
         result = run_job(ws, JobSpec.model_validate({"export": {"path": str(target)}}))
     assert result["export"]["rows"] == 35 and result["export"]["run_id"] == RUN
     assert len(target.read_text(encoding="utf-8").splitlines()) == 35
+
+
+def test_a_filter_value_no_query_has_is_said_and_counts_must_be_positive(capsys, ui_root):
+    code, _, err = run(
+        capsys, ui_root, "search", "sql", "--mode", "keyword", "--language", "Klingon"
+    )
+    assert code == 2 and "no query has language 'Klingon'" in err and "English" in err
+    with pytest.raises(SystemExit) as caught:
+        main(["--data-dir", str(ui_root), "search", "sql", "-n", "-1"])
+    assert caught.value.code == 2 and "expected 1 or more" in capsys.readouterr().err

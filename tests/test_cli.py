@@ -51,7 +51,7 @@ def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
     assert summary["runs"][0]["clusters"] == 3
     assert summary["summary_runs"][0]["alias"] == "v1"
     assert summary["summary_runs"][0]["clusters"] == 3
-    assert summary["hierarchies"][0]["nodes_by_level"] == "3 -> 2"
+    assert summary["hierarchies"][0]["nodes_by_level"] == [3, 2]  # a list, as in runs --json
 
 
 def test_bad_job_file_fails_with_one_line_and_json_error(tmp_path, capsys):

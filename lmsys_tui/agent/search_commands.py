@@ -18,7 +18,37 @@ def _int_list(text: str | None) -> tuple[int, ...]:
         raise SearchError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _check_values(ws, column: str, value: str | None) -> None:
+    """A filter value no query has is an error that lists the values there are, not an
+    empty result that looks like "nothing matched the text"."""
+    if value is None:
+        return
+    found = ws.con.execute(f"SELECT count(*) FROM queries WHERE {column} = ?", [value]).fetchall()[
+        0
+    ][0]
+    if found:
+        return
+    present = [
+        v
+        for (v,) in ws.con.execute(
+            f"SELECT {column} FROM queries WHERE {column} IS NOT NULL "
+            f"GROUP BY 1 ORDER BY count(*) DESC LIMIT 8"
+        ).fetchall()
+    ]
+    hint = (
+        f"{column}s here: {', '.join(one_line(v, 30) for v in present)}"
+        if present
+        else (
+            f"no query has any {column}"
+            + ("; a [languages] step detects them" if column == "language" else "")
+        )
+    )
+    raise SearchError(f"no query has {column} {value!r} ({hint})")
+
+
 def search(ws, out, args) -> int:
+    _check_values(ws, "language", args.language)
+    _check_values(ws, "model", args.model)
     facets = [f.strip() for f in args.facets.split(",") if f.strip()] if args.facets else []
     filters = SearchFilters(
         cluster_ids=_int_list(args.cluster_ids),

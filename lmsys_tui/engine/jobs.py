@@ -49,9 +49,38 @@ def parse_job_file(path: Path | str) -> JobSpec:
     except tomllib.TOMLDecodeError as error:
         raise JobFileError(f"{path}: invalid TOML: {error}") from None
     try:
-        return JobSpec.model_validate(data)
+        spec = JobSpec.model_validate(data)
     except ValidationError as error:
         raise JobFileError(describe_validation_error(path, text, error)) from None
+    return relative_to_job_file(spec, path.resolve().parent)
+
+
+def relative_to_job_file(spec: JobSpec, folder: Path) -> JobSpec:
+    """Relative paths in a job file mean paths beside the job file, wherever it is run
+    from: files to read and write, prompt and taxonomy files. A load source that is not
+    there stays as written (it may be a Hugging Face dataset name)."""
+
+    def beside(value: str | None, must_exist: bool = False) -> str | None:
+        if value is None or Path(value).expanduser().is_absolute() or value.startswith("~"):
+            return value
+        candidate = folder / value
+        return str(candidate) if candidate.exists() or not must_exist else value
+
+    updates = {}
+    if spec.load and spec.load.source != "sharegpt-sample":
+        updates["load"] = spec.load.model_copy(
+            update={"source": beside(spec.load.source, must_exist=True)}
+        )
+    if spec.summarize:
+        updates["summarize"] = spec.summarize.model_copy(
+            update={
+                "prompt_file": beside(spec.summarize.prompt_file),
+                "taxonomy": beside(spec.summarize.taxonomy),
+            }
+        )
+    if spec.export:
+        updates["export"] = spec.export.model_copy(update={"path": beside(spec.export.path)})
+    return spec.model_copy(update=updates)
 
 
 def describe_validation_error(path: Path, text: str, error: ValidationError) -> str:

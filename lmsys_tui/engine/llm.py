@@ -158,10 +158,7 @@ class LLMClient:
             raise LLMCallError(f"invalid reply after one repair: {_short(error)}") from None
 
     async def _complete(self, messages: list[dict], schema: type[BaseModel]) -> str:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        litellm.suppress_debug_info = True  # its help banner would mix into our output
+        litellm = import_litellm()
         attempt = 0
         while True:
             if self.unreachable:  # no point in every other cluster retrying for minutes
@@ -211,6 +208,16 @@ class LLMClient:
             self.stats.completion_tokens += usage.completion_tokens or 0
         with contextlib.suppress(Exception):  # unknown models have no price
             self.stats.cost += litellm.completion_cost(completion_response=response) or 0.0
+
+
+def import_litellm():
+    """litellm, imported the one safe way: offline price map (else every process retries
+    a download for seconds), no help banner in our output."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
 
 
 def _response_format(schema: type[BaseModel], mode: str) -> dict:
@@ -297,11 +304,26 @@ def parse_reply(reply: str, schema: type[T]) -> T:
     text = _FENCE.sub("", reply.strip())
     start, end = text.find("{"), text.rfind("}")
     if start >= 0 and end > start:
-        return schema.model_validate(json.loads(text[start : end + 1]))
+        return schema.model_validate(
+            _flatten_text_fields(json.loads(text[start : end + 1]), schema)
+        )
     fields = _labelled_fields(text, schema)
     if not fields:
         raise ValueError("no JSON object in the reply")
     return schema.model_validate(fields)
+
+
+def _flatten_text_fields(data, schema: type[BaseModel]):
+    """Small models answer a text field with a list or an object of sentences: join them
+    rather than throw the reply away."""
+    if not isinstance(data, dict):
+        return data
+    for name, info in schema.model_fields.items():
+        value = data.get(name)
+        if info.annotation is str and isinstance(value, list | dict):
+            parts = value.values() if isinstance(value, dict) else value
+            data[name] = " ".join(str(part) for part in parts if part)
+    return data
 
 
 def _labelled_fields(text: str, schema: type[BaseModel]) -> dict:
@@ -335,9 +357,15 @@ def clean(text: str) -> str:
 
 
 def _short(error: BaseException) -> str:
-    """An error as one clean line (provider messages can carry server text)."""
-    lines = str(error).strip().splitlines()
-    return clean(lines[0] if lines else type(error).__name__)[:300]
+    """A reply's problem as one clean line with its cause: "title: Field required" (a
+    pydantic error's first line says only "1 validation error for ...")."""
+    if isinstance(error, ValidationError):
+        text = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in error.errors()
+        )
+    else:
+        text = str(error) or type(error).__name__
+    return clean(text)[:300]
 
 
 _NOISE = re.compile(

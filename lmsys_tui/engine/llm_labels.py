@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import SummaryError
-from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template
+from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template, import_litellm
 from .progress import Progress, ProgressSink
 from .representatives import representatives
 from .specs import SummarizeStep, request_concurrency
@@ -23,6 +24,10 @@ DEFAULT_CONTEXT = 4096
 CHARS_PER_TOKEN = 3.0  # a cautious estimate: code and non-English text run below 4
 
 
+# The worked example's title in the packaged prompt: small models copy it.
+EXAMPLE_TITLE = "Fixing pandas errors while cleaning CSV data"
+
+
 class ClusterSummary(BaseModel):
     """What the LLM must return for one cluster (extra keys are ignored)."""
 
@@ -30,6 +35,14 @@ class ClusterSummary(BaseModel):
     title: str = Field(min_length=1, max_length=80)
     description: str = Field(min_length=1, max_length=1500)
     tags: list[str] = Field(default_factory=list, max_length=10)
+
+    @field_validator("title")
+    @classmethod
+    def _not_the_example(cls, title: str) -> str:
+        similar = difflib.SequenceMatcher(None, title.lower(), EXAMPLE_TITLE.lower()).ratio()
+        if similar >= 0.8:
+            raise ValueError("the title copies the example; name these prompts instead")
+        return title
 
 
 def prompt_template(step: SummarizeStep) -> str:
@@ -59,8 +72,7 @@ def context_tokens(step: SummarizeStep) -> int:
     (a small local model's usual size)."""
     if step.context_tokens:
         return step.context_tokens
-    import litellm
-
+    litellm = import_litellm()
     try:
         info = litellm.get_model_info(step.model)
     except Exception:  # unknown to litellm: local servers, custom names

@@ -71,7 +71,7 @@ def resolve(
     looks_like_file = file_format(path) is not None or source.startswith((".", "/", "~"))
     if _HUB_NAME.match(source) and not looks_like_file:
         return HubSource(name or source, source)
-    raise SourceError(f"no such file or folder: {source}")
+    raise SourceError(f"no such file or folder: {path.resolve()}")
 
 
 def _local(path: Path, fmt: str | None, name: str, tmp_dir: Path) -> LocalSource:

@@ -59,14 +59,16 @@ class InspectorScreen(Screen):
             self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
             return
         self.app.call_from_thread(self.show, detail)
-        run_id = detail.clusters[0].run_id if detail.clusters else None
+        # Neighbours' clusters in the run being browsed when the query is in it.
+        runs = [m.run_id for m in detail.clusters]
+        run_id = self.app.run_id if self.app.run_id in runs else (runs[0] if runs else None)
         try:
             with self.app.search_lock:
                 neighbours = self.app.searcher(run_id).similar(self.query_id, n=10)
         except LmsysError as error:
             self.app.call_from_thread(self.show_no_neighbours, str(error))
             return
-        self.app.call_from_thread(self.show_neighbours, neighbours)
+        self.app.call_from_thread(self.show_neighbours, neighbours, run_id)
 
     def show(self, detail: QueryDetail) -> None:
         self.query_one("#query-title", Static).update(
@@ -99,9 +101,11 @@ class InspectorScreen(Screen):
             meta.append("  not in any run yet\n", style="dim")
         self.query_one("#query-meta", Static).update(meta)
 
-    def show_neighbours(self, hits) -> None:
+    def show_neighbours(self, hits, run_id: str | None) -> None:
         table = self.query_one("#neighbours", DataTable)
         table.clear()
+        if run_id:  # say whose cluster ids these are
+            table.border_title = f"nearest neighbours · clusters of {one_line(run_id, 60)}"
         for hit in hits:
             table.add_row(
                 str(hit.query_id),

@@ -67,7 +67,8 @@ class RunsScreen(Screen):
         table.clear()
         for run in runs:
             table.add_row(
-                Text(run.run_id).append(" (edited)" if run.edited_at else "", style="yellow"),
+                # The mark goes first: a long run id would cut a suffix off.
+                Text("✎ " if run.edited_at else "", style="yellow").append(run.run_id),
                 run.algorithm,
                 f"{run.n_clusters:,}",
                 f"{run.n_queries:,}",

@@ -98,3 +98,29 @@ def _embed_with_hash(ws, step, progress):
     from lmsys_tui.engine.embed import embed_queries
 
     return embed_queries(ws, step, progress, embedder=HashEmbedder())
+
+
+def test_relative_paths_in_a_job_file_are_read_beside_it(tmp_path, monkeypatch):
+    from lmsys_tui.engine.errors import SourceError
+    from lmsys_tui.engine.jobs import parse_job_file
+    from lmsys_tui.engine.sources import resolve
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "data.jsonl").write_text("{}\n", encoding="utf-8")
+    job = folder / "job.toml"
+    job.write_text(
+        '[load]\nsource = "data.jsonl"\n\n[summarize]\nmodel = "taxonomy"\n'
+        'taxonomy = "topics.csv"\n\n[export]\npath = "out/clusters.csv"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)  # run from somewhere else
+    spec = parse_job_file(job)
+    assert spec.load.source == str(folder / "data.jsonl")
+    assert spec.summarize.taxonomy == str(folder / "topics.csv")
+    assert spec.export.path == str(folder / "out" / "clusters.csv")
+    hub = folder / "hub.toml"
+    hub.write_text('[load]\nsource = "lmsys/lmsys-chat-1m"\n', encoding="utf-8")
+    assert parse_job_file(hub).load.source == "lmsys/lmsys-chat-1m"  # a dataset name stays
+    with pytest.raises(SourceError, match=f"no such file or folder: {tmp_path}/missing.jsonl"):
+        resolve("missing.jsonl", None, None, tmp_path)

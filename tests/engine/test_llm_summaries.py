@@ -348,3 +348,17 @@ def test_an_unreachable_llm_hierarchy_names_the_cause(grouped, monkeypatch):
         )
         with pytest.raises(SummaryError, match="no usable category: cannot reach"):
             build_hierarchy(ws, step, run_id, summary.summary_run_id)
+
+
+def test_small_model_replies_are_read_generously_but_the_example_is_refused():
+    from pydantic import ValidationError
+
+    joined = parse_reply(
+        '{"title": "Soup", "description": ["Recipes.", "For soup."]}', ClusterSummary
+    )
+    assert joined.description == "Recipes. For soup."
+    with pytest.raises(ValidationError, match="copies the example"):
+        parse_reply(
+            '{"title": "Fixing pandas error while cleaning CSV data", "description": "x"}',
+            ClusterSummary,
+        )
