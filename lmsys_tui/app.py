@@ -162,7 +162,9 @@ class LmsysApp(App):
         self.screen.start(quickstart_spec())
 
     def run_edit(self, describe: str, edit) -> None:
-        """Apply a curation edit `edit(ws)` with a writable workspace, in a worker."""
+        """Apply a curation edit `edit(ws)` with a writable workspace, in a worker; say at
+        once that it is saving (re-embedding a summary can take seconds)."""
+        self.notify(f"{describe}: saving…", markup=False)
         self._edit_worker(describe, edit)
 
     @work(thread=True, exclusive=True, group="edits", exit_on_error=False)

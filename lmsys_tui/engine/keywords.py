@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from importlib import resources
 
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK_CHARS}]+|[^\W\d_{_CJK_CHARS}]{{2,}}")
@@ -86,9 +87,11 @@ _EXTRA_STOP_WORDS = {
 
 @functools.cache
 def stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | _EXTRA_STOP_WORDS
+    """English stop words (scikit-learn's list, packaged) and common function words of
+    other languages."""
+    text = resources.files(__package__).joinpath("data/english_stop_words.txt").read_text("utf-8")
+    english = {line.strip() for line in text.splitlines() if line and not line.startswith("#")}
+    return frozenset(english) | _EXTRA_STOP_WORDS
 
 
 def tokenize(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:

@@ -161,7 +161,8 @@ class ClustersScreen(Screen):
             if found is not None:
                 for parent in _ancestors(found):
                     parent.expand()
-                tree.move_cursor(found)
+                # New nodes get their line numbers when the tree is next drawn.
+                self.call_after_refresh(tree.move_cursor, found)
 
     def _fill_tree(self, tree: Tree) -> None:
         needle = self.query_one("#cluster-filter", Input).value.strip().lower()
@@ -273,14 +274,18 @@ class ClustersScreen(Screen):
         from ..engine.curation import rename_cluster
 
         current = next((c.title for c in self.clusters if c.cluster_id == cluster_id), "")
-        self._ask(
-            f"New title for cluster {cluster_id}",
-            lambda title: self.app.run_edit(
+
+        def rename(title: str) -> None:
+            for cluster in self.clusters:  # shown at once; the saved title follows
+                if cluster.cluster_id == cluster_id:
+                    cluster.title = title
+            self.rebuild_tree()
+            self.app.run_edit(
                 f"Renamed cluster {cluster_id}",
                 lambda ws: rename_cluster(ws, run_id, cluster_id, title, reason="TUI"),
-            ),
-            current,
-        )
+            )
+
+        self._ask(f"New title for cluster {cluster_id}", rename, current)
 
     def action_tag(self) -> None:
         cluster_id, run_id = self._cluster_or_warn(), self.run_id

@@ -97,8 +97,12 @@ async def test_rename_and_tag_from_the_clusters_screen_are_audited(ui_copy):
         prompt = app.screen.query_one("#prompt-input")
         prompt.value = "Renamed [b]here[/b]"
         await pilot.press("enter")
+        await pilot.pause()
+        assert _tree_has(app, "Renamed [b]here[/b]")  # shown at once, saved in a worker
+        await settle(pilot)
         await wait_until(pilot, lambda: _tree_has(app, "Renamed [b]here[/b]"))
         tree = app.screen.query_one(Tree)
+        assert tree.cursor_node is not None and tree.cursor_node.data == leaf.data  # kept
         tree.root.expand_all()
         await pilot.pause()
         leaf = next(n for n in _walk(tree.root) if n.data == leaf.data)
