@@ -196,6 +196,8 @@ class LmsysApp(App):
 
     def action_refresh_workspace(self) -> None:
         self.workspace_changed()
+        if isinstance(self.screen, WelcomeScreen) and self.has_queries():
+            self.screen.dismiss()  # a batch job filled the workspace meanwhile
         if self.ws is None:
             self.notify(self.workspace_error or "no workspace", severity="warning", markup=False)
         else:

@@ -42,7 +42,10 @@ def to_json(data) -> str:
 class Output:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.console = Console(highlight=False, soft_wrap=False)
+        # Piped output is read by programs and people copying ids: wide enough that run
+        # ids and titles are never cut (Rich assumes 80 columns off a terminal).
+        width = None if sys.stdout.isatty() else 240
+        self.console = Console(highlight=False, soft_wrap=False, width=width)
 
     def emit(self, data, render: Callable[[], RenderableType | list[RenderableType]]) -> int:
         if self.as_json:

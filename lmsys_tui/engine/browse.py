@@ -69,6 +69,7 @@ class TreeNode:
     cluster_id: int | None
     title: str
     size: int
+    description: str | None = None
 
 
 @dataclass
@@ -212,15 +213,15 @@ def list_clusters(
 def hierarchy_nodes(con: duckdb.DuckDBPyConnection, hierarchy_run_id: str) -> list[TreeNode]:
     """Every node of a hierarchy, top level first, biggest first within a level."""
     rows = con.execute(
-        "SELECT node_id, level, parent_id, cluster_id, title, size FROM hierarchy_nodes "
-        "WHERE hierarchy_run_id = ? ORDER BY level DESC, size DESC, node_id",
+        "SELECT node_id, level, parent_id, cluster_id, title, size, description "
+        "FROM hierarchy_nodes WHERE hierarchy_run_id = ? ORDER BY level DESC, size DESC, node_id",
         [hierarchy_run_id],
     ).fetchall()
     if not rows:
         raise NotFound(f"no hierarchy {hierarchy_run_id!r}")
     return [
-        TreeNode(node_id, level, parent, cluster, title or node_id, size)
-        for node_id, level, parent, cluster, title, size in rows
+        TreeNode(node_id, level, parent, cluster, title or node_id, size, description)
+        for node_id, level, parent, cluster, title, size, description in rows
     ]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -57,10 +55,21 @@ class AuditScreen(ModalScreen[None]):
                 str(edit.edit_id),
                 f"{edit.edited_at:%Y-%m-%d %H:%M:%S}",
                 edit.action,
-                Text(one_line(json.dumps(edit.target, ensure_ascii=False), 60)),
-                Text(one_line(json.dumps(edit.previous, ensure_ascii=False), 80)),
-                Text(one_line(json.dumps(edit.new, ensure_ascii=False), 80)),
+                Text(one_line(_readable(edit.target), 60)),
+                Text(one_line(_readable(edit.previous), 80)),
+                Text(one_line(_readable(edit.new), 80)),
                 Text(one_line(edit.reason, 40)),
             )
         if not edits:
             table.border_subtitle = "no edits yet"
+
+
+def _readable(value) -> str:
+    """An edit's fields as "key: value" pairs, not raw JSON."""
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_readable(item)}" for key, item in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(_readable(item) for item in value) or "-"
+    if value is None:
+        return "-"
+    return str(value)

@@ -53,6 +53,7 @@ class ClustersScreen(Screen):
         self.nodes: list[TreeNode] = []
         self.pending_cluster: int | None = None
         self.detail_cluster: int | None = None  # the cluster the detail pane shows
+        self.categories: dict = {}  # tree node id -> hierarchy node, for category details
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -165,6 +166,7 @@ class ClustersScreen(Screen):
                 self.call_after_refresh(tree.move_cursor, found)
 
     def _fill_tree(self, tree: Tree) -> None:
+        self.categories = {}
         needle = self.query_one("#cluster-filter", Input).value.strip().lower()
         titles = {c.cluster_id: c.title for c in self.clusters}
         if not self.nodes:
@@ -195,6 +197,7 @@ class ClustersScreen(Screen):
                 parent.add_leaf(_label(title, node.size), data=node.cluster_id)
                 return
             branch = parent.add(_label(node.title, node.size), data=None, expand=bool(needle))
+            self.categories[branch.id] = node
             for child in sorted(children.get(node.node_id, []), key=key):
                 add(branch, child)
 
@@ -222,6 +225,30 @@ class ClustersScreen(Screen):
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         if event.node.data is not None:
             self.load_detail(event.node.data)
+            return
+        category = self.categories.get(event.node.id)
+        if category is not None:  # a category: what it holds, not an empty pane
+            self.query_one("#cluster-detail", Static).update(self._category_detail(category))
+
+    def _category_detail(self, category: TreeNode) -> Text:
+        total = sum(c.size for c in self.clusters) or 1
+        leaves = [n for n in self.nodes if n.level == 0 and self._within(n, category.node_id)]
+        text = Text(one_line(category.title, 120) + "\n", style="bold")
+        text.append(
+            f"category · level {category.level} · {category.size:,} queries · "
+            f"{category.size / total:.1%} of the run · {len(leaves):,} clusters\n\n"
+        )
+        text.append(one_line(category.description, 600))
+        return text
+
+    def _within(self, node: TreeNode, ancestor_id: str) -> bool:
+        parents = {n.node_id: n.parent_id for n in self.nodes}
+        current = node.parent_id
+        while current is not None:
+            if current == ancestor_id:
+                return True
+            current = parents.get(current)
+        return False
 
     @on(Tree.NodeSelected, "#cluster-tree")
     def _selected(self, event: Tree.NodeSelected) -> None:

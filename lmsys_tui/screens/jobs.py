@@ -183,7 +183,9 @@ class JobsScreen(Screen):
             self.notify("A job is already running", severity="warning")
             return
         self.query_one("#job-stage", Static).update(Text("starting…"))
-        self.query_one("#job-progress").display = True
+        bar = self.query_one("#job-progress", ProgressBar)
+        bar.update(total=None, progress=0)  # indeterminate until the first step reports
+        bar.display = True
         self.run(spec)
 
     @work(thread=True, exclusive=True, group="jobs", exit_on_error=False, description="job")

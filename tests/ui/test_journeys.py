@@ -334,3 +334,18 @@ async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root
         screen.rebuild_tree()
         again = next(n for n in _walk(tree.root) if str(n.label) == str(category.label))
         assert again.is_expanded
+
+
+async def test_a_highlighted_category_shows_what_it_holds(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        tree = app.screen.query_one(Tree)
+        category = next(n for n in _walk(tree.root) if n.data is None)
+        tree.focus()
+        tree.move_cursor(category)
+        await settle(pilot)
+        detail = static_text(app.screen, "#cluster-detail")
+        assert "category · level 1" in detail and "clusters" in detail
