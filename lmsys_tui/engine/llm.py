@@ -242,11 +242,15 @@ def _with_instructions(messages: list[dict], schema: type[BaseModel], mode: str)
 
 def shape_hint(schema: type[BaseModel]) -> str:
     """The schema's fields in words: `the keys title (text), tags (list of texts)`."""
-    kinds = []
-    for name, info in schema.model_fields.items():
-        kind = "list of texts" if "list" in str(info.annotation) else "text"
-        kinds.append(f"{name} ({kind})")
+    kinds = [
+        f"{name} ({'list of texts' if _is_list(info) else 'text'})"
+        for name, info in schema.model_fields.items()
+    ]
     return "the keys " + ", ".join(kinds)
+
+
+def _is_list(field_info) -> bool:
+    return "list" in str(field_info.annotation)
 
 
 def _refuses_format(error: Exception) -> bool:
@@ -337,9 +341,10 @@ def _labelled_fields(text: str, schema: type[BaseModel]) -> dict:
         name, value = match.group(1).lower(), match.group(2).strip().strip('"')
         if name in found or not value:
             continue
-        annotation = str(schema.model_fields[name].annotation)
         found[name] = (
-            [v.strip() for v in value.split(",") if v.strip()] if "list" in annotation else value
+            [v.strip() for v in value.split(",") if v.strip()]
+            if _is_list(schema.model_fields[name])
+            else value
         )
     return found
 

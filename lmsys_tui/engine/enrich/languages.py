@@ -2,12 +2,11 @@
 
 lingua-language-detector (offline, Rust) over the first 300 characters of each prompt,
 restricted to common languages (fewer false guesses on code and names). Its fast mode
-for texts of 120 characters and more, its accurate mode below, as its docs advise, where
-a short text stays undetermined unless one language is clearly ahead ("hi" is not
-Vietnamese);
-measured ~1-3k prompts/s on 2 cores, so detection is its own step, committed chunk by
-chunk: an interrupted step resumes where it stopped. A detected language fills
-`queries.language`; `detected_languages` records which were detected.
+for texts of 120 characters and more, its accurate mode below, as its docs advise; a
+short text stays undetermined unless one language is clearly ahead ("hi" is not
+Vietnamese). Measured ~1-3k prompts/s on 2 cores, so detection is its own step,
+committed chunk by chunk: an interrupted step resumes where it stopped. A detected
+language fills `queries.language`; `detected_languages` records which were detected.
 """
 
 from __future__ import annotations
