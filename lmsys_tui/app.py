@@ -51,6 +51,11 @@ class LmsysApp(App):
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("ctrl+r", "refresh_workspace", "Refresh", id="refresh"),
         Binding("q", "quit", "Quit", id="quit"),
+        # Vim-style movement in lists and trees (a focused input keeps these letters).
+        Binding("j", "move('down')", "Down", show=False, id="move-down"),
+        Binding("k", "move('up')", "Up", show=False, id="move-up"),
+        Binding("g", "move('first')", "First", show=False, id="move-first"),
+        Binding("G", "move('last')", "Last", show=False, id="move-last"),
     ]
 
     run_id: reactive[str | None] = reactive(None)
@@ -189,6 +194,19 @@ class LmsysApp(App):
     async def action_focus_search(self) -> None:
         await self.switch_mode("search")
         self.screen.query_one("#search-input").focus()
+
+    def action_move(self, where: str) -> None:
+        """j/k/g/G on the focused table or tree, as the arrow, Home and End keys."""
+        widget = self.focused
+        names = {
+            "down": ["action_cursor_down"],
+            "up": ["action_cursor_up"],
+            "first": ["action_scroll_top", "action_scroll_home"],
+            "last": ["action_scroll_bottom", "action_scroll_end"],
+        }[where]
+        action = next((getattr(widget, n) for n in names if hasattr(widget, n)), None)
+        if action is not None:
+            action()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

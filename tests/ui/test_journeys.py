@@ -349,3 +349,26 @@ async def test_a_highlighted_category_shows_what_it_holds(ui_root):
         await settle(pilot)
         detail = static_text(app.screen, "#cluster-detail")
         assert "category · level 1" in detail and "clusters" in detail
+
+
+async def test_j_k_g_and_shift_g_move_in_lists_and_stay_text_in_inputs(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        tree = app.screen.query_one(Tree)
+        tree.root.expand_all()
+        tree.focus()
+        await settle(pilot)
+        await pilot.press("G")
+        last = tree.cursor_line
+        await pilot.press("k")
+        assert tree.cursor_line == last - 1
+        await pilot.press("g")
+        assert tree.cursor_line == 0
+        await pilot.press("j")
+        assert tree.cursor_line == 1
+        await pilot.press("f", "j", "k")  # typed into the filter, not moving anything
+        await settle(pilot)
+        assert app.screen.query_one("#cluster-filter", Input).value == "jk"
