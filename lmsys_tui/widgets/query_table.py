@@ -11,6 +11,14 @@ from .safe_text import one_line
 from .tables import add_columns
 
 PAGE_ROWS = 200
+NARROW = 60  # below this many columns only the id and the query text are shown
+COLUMNS = {  # name: (width, cell)
+    "id": (8, lambda row: str(row.query_id)),
+    "distance": (8, lambda row: "-" if row.distance is None else f"{row.distance:.3f}"),
+    "model": (16, lambda row: Text(one_line(row.model, 20))),
+    "language": (10, lambda row: Text(one_line(row.language, 12))),
+    "query": (160, lambda row: Text(one_line(row.text, 160))),
+}
 
 
 class QueryTable(DataTable):
@@ -22,18 +30,28 @@ class QueryTable(DataTable):
         self.cluster_id: int | None = None
         self.total = 0
         self.loading = False
-
-    def on_mount(self) -> None:
-        add_columns(
-            self,
-            [("id", 8), ("distance", 8), ("model", 16), ("language", 10), ("query", 160)],
-        )
+        self.shown: list[str] = []  # column names, chosen with the first page
 
     def show_cluster(self, run_id: str, cluster_id: int) -> None:
         self.run_id, self.cluster_id = run_id, cluster_id
-        self.clear()
+        self.clear(columns=True)
+        self.shown = []
         self.total = 0
         self.load_page(0)
+
+    def _choose_columns(self, rows: list[QueryRow]) -> None:
+        """The query text always shows: a narrow pane keeps only the id beside it, and a
+        column empty on the first page (no model in the data) is left out."""
+        if self.size.width and self.size.width < NARROW:
+            self.shown = ["id", "query"]
+        else:
+            empty = {
+                name
+                for name in ("model", "language")
+                if rows and all(getattr(row, name) is None for row in rows)
+            }
+            self.shown = [name for name in COLUMNS if name not in empty]
+        add_columns(self, [(name, COLUMNS[name][0]) for name in self.shown])
 
     @work(thread=True, exclusive=True, group="query-page", exit_on_error=False)
     def load_page(self, offset: int) -> None:
@@ -47,15 +65,10 @@ class QueryTable(DataTable):
     def add_page(self, total: int, rows: list[QueryRow]) -> None:
         self.total = total
         self.loading = False
+        if not self.shown:
+            self._choose_columns(rows)
         for row in rows:
-            self.add_row(
-                str(row.query_id),
-                "-" if row.distance is None else f"{row.distance:.3f}",
-                Text(one_line(row.model, 20)),
-                Text(one_line(row.language, 12)),
-                Text(one_line(row.text, 160)),
-                key=str(row.query_id),
-            )
+            self.add_row(*(COLUMNS[name][1](row) for name in self.shown), key=str(row.query_id))
         self.border_title = f"{self.row_count:,} of {total:,} queries"
 
     @on(DataTable.RowHighlighted)

@@ -312,6 +312,9 @@ async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root
         smallest = min(screen.clusters, key=lambda c: c.size)
         screen.open_cluster(max(screen.clusters, key=lambda c: c.size).cluster_id)
         await settle(pilot)
+        table = screen.query_one(QueryTable)
+        # At 80 columns the query text stays: only the id is kept beside it.
+        assert [str(column.label) for column in table.columns.values()] == ["id", "query"]
         # Filter to another cluster: the detail and the query list follow it.
         others = " ".join(c.title.lower() for c in screen.clusters if c is not smallest)
         word = next(w for w in smallest.title.lower().split(", ") if w not in others)
