@@ -40,6 +40,7 @@ class ClustersScreen(Screen):
         Binding("v", "move", "Move query", id="move"),
         Binding("a", "audit", "Audit", id="audit"),
         Binding("n", "next_names", "Names", id="names"),
+        Binding("e", "export", "Export", id="export"),
     ]
 
     def __init__(self) -> None:
@@ -124,6 +125,41 @@ class ClustersScreen(Screen):
             self.open_cluster(self.pending_cluster)
         elif self.detail_cluster is not None:  # reloaded after a job or an edit
             self.load_detail(self.detail_cluster)
+
+    def action_export(self) -> None:
+        """Write the run (one row per query, with names and categories) to a file."""
+        if self.run_id is None:
+            return
+        run_id, summary_run_id = self.run_id, self.summary_run_id
+        self._ask(
+            "Export this run to (.parquet, .csv, .json or .jsonl)",
+            lambda path: self._export(run_id, summary_run_id, path),
+            f"{run_id}.parquet",
+        )
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, run_id: str, summary_run_id: str | None, path: str) -> None:
+        from pathlib import Path
+
+        from ..engine.errors import LmsysError
+        from ..engine.export import export_run
+        from ..engine.workspace import Workspace
+
+        cursor = self.app.cursor()
+        if cursor is None:
+            return
+        target = Path(path).expanduser().resolve()
+        if target.exists():
+            message, severity = f"{target} exists: choose another name", "error"
+        else:
+            try:
+                done = export_run(
+                    Workspace(self.app.data_dir, cursor), run_id, target, summary_run_id
+                )
+                message, severity = f"Exported {done.rows:,} rows to {target}", "information"
+            except (LmsysError, OSError) as error:
+                message, severity = f"Export failed: {error}", "error"
+        self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
 
     def action_next_names(self) -> None:
         """Show the run's next summary run: key phrases, taxonomy or LLM names."""

@@ -36,9 +36,17 @@ HELP = [
             ("v", "move the highlighted query to another cluster"),
             ("a", "the run's audit trail of edits"),
             ("n", "next names: key phrases, taxonomy, LLM summary runs"),
+            ("e", "export the run to a file (Parquet, CSV, JSON)"),
         ],
     ),
-    ("Query Inspector", [("t / n", "text / neighbours"), ("enter", "inspect a neighbour")]),
+    (
+        "Query Inspector",
+        [
+            ("t / n", "text / neighbours"),
+            ("enter", "inspect a neighbour"),
+            ("y / Y", "copy the text / the id"),
+        ],
+    ),
     ("Search", [("ctrl+o", "semantic / keyword / hybrid"), ("ctrl+t", "queries / clusters")]),
     ("Jobs", [("ctrl+s", "start the job in the form"), ("ctrl+x", "cancel the running job")]),
 ]

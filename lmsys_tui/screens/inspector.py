@@ -25,11 +25,14 @@ class InspectorScreen(Screen):
         Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("t", "focus_text", "Text", id="text"),
         Binding("n", "focus_neighbours", "Neighbours", id="neighbours"),
+        Binding("y", "copy_text", "Copy text", id="copy-text"),
+        Binding("Y", "copy_id", "Copy id", id="copy-id"),
     ]
 
     def __init__(self, query_id: int) -> None:
         super().__init__()
         self.query_id = query_id
+        self.text: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -70,7 +73,18 @@ class InspectorScreen(Screen):
             return
         self.app.call_from_thread(self.show_neighbours, neighbours, run_id)
 
+    def action_copy_text(self) -> None:
+        """The whole prompt to the clipboard (the terminal's, through OSC 52)."""
+        if self.text is not None:
+            self.app.copy_to_clipboard(self.text)
+            self.notify(f"Copied query {self.query_id}'s text ({len(self.text):,} characters)")
+
+    def action_copy_id(self) -> None:
+        self.app.copy_to_clipboard(str(self.query_id))
+        self.notify(f"Copied {self.query_id}")
+
     def show(self, detail: QueryDetail) -> None:
+        self.text = detail.text
         self.query_one("#query-title", Static).update(
             Text(f"query {detail.query_id} · {len(detail.text):,} characters", style="bold")
         )

@@ -375,3 +375,28 @@ async def test_j_k_g_and_shift_g_move_in_lists_and_stay_text_in_inputs(ui_root):
         await pilot.press("f", "j", "k")  # typed into the filter, not moving anything
         await settle(pilot)
         assert app.screen.query_one("#cluster-filter", Input).value == "jk"
+
+
+async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
+    import pyarrow.parquet as pq
+
+    target = tmp_path / "k3.parquet"
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        app.screen.query_one(Tree).focus()
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input", Input).value = str(target)
+        await pilot.press("enter")
+        await wait_until(pilot, target.exists)
+        query_id = query_id_of(ui_root, "sql-0")
+        app.inspect_query(query_id)
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        copied = app.clipboard
+    assert pq.read_table(target).num_rows == 35
+    assert copied == "How do I write a SQL query that joins two tables on customer_id?"
