@@ -60,6 +60,7 @@ class LmsysApp(App):
 
     run_id: reactive[str | None] = reactive(None)
     generation: reactive[int] = reactive(0)  # bumped when the workspace changes
+    job_status: reactive[str] = reactive("")  # the running job's stage, for the status line
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__()

@@ -24,6 +24,7 @@ from ..engine.curation import cluster_tags
 from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.query_table import QueryTable
 from ..widgets.safe_text import one_line
+from ..widgets.status_line import StatusLine
 
 
 class ClustersScreen(Screen):
@@ -66,6 +67,7 @@ class ClustersScreen(Screen):
             with Vertical(id="detail-pane"):
                 yield Static(id="cluster-detail", classes="detail")
                 yield QueryTable(id="cluster-queries")
+        yield StatusLine()
         yield Footer()
 
     def on_mount(self) -> None:

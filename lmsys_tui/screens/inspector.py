@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ..engine.browse import NotFound, QueryDetail, query_detail
 from ..engine.errors import LmsysError
 from ..widgets.safe_text import one_line, printable
+from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
 
@@ -43,6 +44,7 @@ class InspectorScreen(Screen):
             with VerticalScroll(id="query-meta-pane"):
                 yield Static(id="query-meta", classes="detail")
         yield DataTable(id="neighbours", cursor_type="row", zebra_stripes=True)
+        yield StatusLine()
         yield Footer()
 
     def on_mount(self) -> None:

@@ -46,6 +46,7 @@ from ..engine.specs import (
 )
 from ..engine.workspace import open_workspace
 from ..widgets.safe_text import one_line
+from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
 STEPS: dict[str, type[BaseModel]] = {
@@ -89,6 +90,7 @@ class JobsScreen(Screen):
                 yield Static(id="job-stage", classes="status")
                 yield ProgressBar(id="job-progress", show_eta=False)
                 yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        yield StatusLine()
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -212,6 +214,7 @@ class JobsScreen(Screen):
         if event.total:
             label += f"  {event.done:,}/{event.total:,}"
         self.query_one("#job-stage", Static).update(Text(one_line(label, 100)))
+        self.app.job_status = f"job: {label}"
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "jobs":
@@ -219,6 +222,7 @@ class JobsScreen(Screen):
         stage = self.query_one("#job-stage", Static)
         if event.worker.is_finished:
             self.query_one("#job-progress").display = False
+            self.app.job_status = ""
         if event.state == WorkerState.SUCCESS:
             stage.update(Text("Job finished."))
             self.notify("Job finished", title="Jobs")

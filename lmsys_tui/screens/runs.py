@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.browse import RunInfo, list_runs
 from ..widgets.safe_text import one_line
+from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
 
@@ -35,6 +36,7 @@ class RunsScreen(Screen):
             yield Static("Clustering runs", classes="title")
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="run-detail", classes="detail")
+        yield StatusLine()
         yield Footer()
 
     def on_mount(self) -> None:

@@ -18,6 +18,7 @@ from ..engine.browse import list_runs
 from ..engine.errors import LmsysError
 from ..engine.search import SearchFilters
 from ..widgets.safe_text import one_line
+from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
 DEBOUNCE_SECONDS = 0.25
@@ -56,6 +57,7 @@ class SearchScreen(Screen):
             yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
             with Vertical(id="facets-pane"):
                 yield Static(id="search-facets", classes="detail")
+        yield StatusLine()
         yield Footer()
 
     def on_mount(self) -> None:

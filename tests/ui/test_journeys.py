@@ -400,3 +400,16 @@ async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
         copied = app.clipboard
     assert pq.read_table(target).num_rows == 35
     assert copied == "How do I write a SQL query that joins two tables on customer_id?"
+
+
+async def test_the_status_line_names_the_run_and_a_running_job(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        line = str(app.screen.query_one("StatusLine").render())
+        assert "run k3" in line and "no job running" in line
+        app.job_status = "job: embed 10/30"
+        await pilot.pause()
+        assert "job: embed 10/30" in str(app.screen.query_one("StatusLine").render())
