@@ -68,6 +68,7 @@ class LmsysApp(App):
         self.ws: Workspace | None = None
         self.workspace_error: str | None = None
         self.searchers: dict = {}
+        self._table_sorts: dict[int, tuple] = {}  # table -> (column, reversed)
         # Searchers share one cursor each; one search at a time keeps DuckDB calls serial.
         self.search_lock = threading.RLock()
 
@@ -209,6 +210,13 @@ class LmsysApp(App):
         if action is not None:
             action()
 
+    def on_data_table_header_selected(self, event) -> None:
+        """Click a column header to sort any table by it; again to reverse (loaded rows)."""
+        table = event.data_table
+        reverse = self._table_sorts.get(id(table)) == (event.column_key, False)
+        table.sort(event.column_key, key=_sort_key, reverse=reverse)
+        self._table_sorts[id(table)] = (event.column_key, reverse)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -221,6 +229,15 @@ class LmsysApp(App):
             self.notify(self.workspace_error or "no workspace", severity="warning", markup=False)
         else:
             self.notify("Workspace reloaded")
+
+
+def _sort_key(value) -> tuple:
+    """Numbers as numbers ("1,234", "12.5%"), everything else as lowercase text."""
+    text = str(value).strip()
+    try:
+        return (0, float(text.replace(",", "").rstrip("%")), "")
+    except ValueError:
+        return (1, 0.0, text.lower())
 
 
 def make_app(data_dir: Path) -> LmsysApp:

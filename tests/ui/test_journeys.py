@@ -413,3 +413,26 @@ async def test_the_status_line_names_the_run_and_a_running_job(ui_root):
         app.job_status = "job: embed 10/30"
         await pilot.pause()
         assert "job: embed 10/30" in str(app.screen.query_one("StatusLine").render())
+
+
+async def test_a_column_header_sorts_its_table_and_again_reverses(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        screen = app.screen
+        screen.open_cluster(screen.clusters[0].cluster_id)
+        await settle(pilot)
+        table = screen.query_one("#cluster-queries", DataTable)
+        column = next(k for k, c in table.columns.items() if str(c.label) == "id")
+
+        def ids():
+            return [int(str(table.get_row_at(i)[0])) for i in range(table.row_count)]
+
+        table.post_message(DataTable.HeaderSelected(table, column, 0, table.columns[column].label))
+        await settle(pilot)
+        assert ids() == sorted(ids())
+        table.post_message(DataTable.HeaderSelected(table, column, 0, table.columns[column].label))
+        await settle(pilot)
+        assert ids() == sorted(ids(), reverse=True)
