@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command("audit", "every curation edit of a run").add_argument("run_id")
 
-    sub = command("edit", "curate a run: rename, move, merge, tag (each one audited)")
+    sub = command("edit", "curate a run: rename, move, merge, tag, undo (each one audited)")
     actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("cluster_id", type=int)
     tag.add_argument("--tag", required=True)
     tag.add_argument("--note")
+    action("undo", "reverse the run's newest edit (not a merge), as audited edits")
     for edit in (rename, move, merge, tag):
         edit.add_argument("--reason", help="why: kept in the audit trail")
     return parser

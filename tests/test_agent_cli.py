@@ -247,3 +247,31 @@ def test_a_filter_value_no_query_has_is_said_and_counts_must_be_positive(capsys,
     with pytest.raises(SystemExit) as caught:
         main(["--data-dir", str(ui_root), "search", "sql", "-n", "-1"])
     assert caught.value.code == 2 and "expected 1 or more" in capsys.readouterr().err
+
+
+def test_undo_reverses_renames_tags_and_moves_as_audited_edits(capsys, ws_copy):
+    def title(cluster_id):
+        clusters = as_json(capsys, ws_copy, "clusters", "k3")["clusters"]
+        return next(c["title"] for c in clusters if c["cluster_id"] == cluster_id)
+
+    before = title(0)
+    assert run(capsys, ws_copy, "edit", "rename", "k3", "0", "--title", "Mine")[0] == 0
+    assert run(capsys, ws_copy, "edit", "tag", "k3", "0", "--tag", "good")[0] == 0
+    query = query_id_of(ws_copy, "sql-0")
+    home = as_json(capsys, ws_copy, "query", str(query))["query"]["clusters"][0]["cluster_id"]
+    other = next(c for c in (0, 1, 2) if c != home)
+    assert (
+        run(capsys, ws_copy, "edit", "move", "k3", "--query-ids", str(query), "--to", str(other))[0]
+        == 0
+    )
+    undone = [as_json(capsys, ws_copy, "edit", "undo", "k3") for _ in range(3)]
+    assert (
+        as_json(capsys, ws_copy, "query", str(query))["query"]["clusters"][0]["cluster_id"] == home
+    )
+    assert title(0) == before
+    tags = as_json(capsys, ws_copy, "clusters", "k3")["clusters"]
+    assert all("good" not in c["tags"] for c in tags)
+    reasons = [e["reason"] for u in undone for e in u["edits"]]
+    assert reasons == ["undo of edit 3", "undo of edit 2", "undo of edit 1"]
+    code, _, err = run(capsys, ws_copy, "edit", "undo", "k3")
+    assert code == 2 and "no edit to undo" in err

@@ -1,4 +1,4 @@
-"""edit rename|move|merge|tag, and audit: curation with an audit trail."""
+"""edit rename|move|merge|tag|undo, and audit: curation with an audit trail."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def _ids(text: str) -> list[int]:
 
 
 def edit(ws, out, args) -> int:
+    if args.action == "undo":
+        ids = curation.undo_last_edit(ws, args.run_id)  # ValueError: one line, exit 2
+        recorded = [e for e in curation.list_edits(ws.con, args.run_id) if e.edit_id in ids]
+        return out.emit(
+            {"run_id": args.run_id, "edits": recorded},
+            lambda: Text(f"undone as edit {', '.join(map(str, ids))} in {args.run_id}"),
+        )
     if args.action == "rename":
         edit_id = curation.rename_cluster(
             ws,

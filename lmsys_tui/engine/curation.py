@@ -365,6 +365,68 @@ def _resize_hierarchies(ws: Workspace, run_id: str) -> None:
             )
 
 
+UNDO_REASON = "undo of edit {}"
+
+
+def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
+    """Reverse the run's newest edit that is not an undo and not undone yet, as new
+    audited edits (reason "undo of edit N"); return their ids.
+
+    Raises:
+        ValueError: nothing to undo, or a merge (its clusters' summaries are gone).
+    """
+    _check_run(ws, run_id)
+    edits = list_edits(ws.con, run_id)
+    undone = {
+        int(e.reason.rsplit(" ", 1)[1])
+        for e in edits
+        if e.reason and e.reason.startswith(UNDO_REASON.format(""))
+    }
+    candidates = [
+        e
+        for e in edits
+        if e.edit_id not in undone
+        and not (e.reason and e.reason.startswith(UNDO_REASON.format("")))
+    ]
+    if not candidates:
+        raise ValueError(f"run {run_id} has no edit to undo")
+    last = max(candidates, key=lambda e: e.edit_id)
+    reason = UNDO_REASON.format(last.edit_id)
+    if last.action == "rename":
+        if last.previous is None:
+            raise ValueError(f"edit {last.edit_id} named a cluster that had no title before")
+        return [
+            rename_cluster(
+                ws,
+                run_id,
+                last.target["cluster_id"],
+                last.previous["title"] or f"cluster {last.target['cluster_id']}",
+                last.previous.get("description"),
+                last.target["summary_run_id"],
+                reason,
+            )
+        ]
+    if last.action == "tag":
+        cluster_id, tag = last.target["cluster_id"], last.new["tag"]
+        if last.previous is not None:
+            return [tag_cluster(ws, run_id, cluster_id, tag, last.previous["note"], reason)]
+        with transaction(ws.con):
+            ws.con.execute(
+                "DELETE FROM cluster_tags WHERE run_id = ? AND cluster_id = ? AND tag = ?",
+                [run_id, cluster_id, tag],
+            )
+            return [_audit(ws, run_id, "untag", {"cluster_id": cluster_id}, last.new, None, reason)]
+    if last.action == "move":
+        back: dict[int, list[int]] = {}
+        for query_id, cluster_id in last.previous["clusters"].items():
+            back.setdefault(int(cluster_id), []).append(int(query_id))
+        return [move_queries(ws, run_id, ids, to, reason) for to, ids in sorted(back.items())]
+    raise ValueError(
+        f"edit {last.edit_id} ({last.action}) cannot be undone: merged clusters lost their "
+        "summaries; split or re-cluster instead"
+    )
+
+
 def list_edits(con, run_id: str) -> list[Edit]:
     rows = con.execute(
         "SELECT edit_id, run_id, action, target, previous, new, reason, edited_at FROM edits "

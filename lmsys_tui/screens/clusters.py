@@ -42,6 +42,7 @@ class ClustersScreen(Screen):
         Binding("a", "audit", "Audit", id="audit"),
         Binding("n", "next_names", "Names", id="names"),
         Binding("e", "export", "Export", id="export"),
+        Binding("u", "undo", "Undo edit", id="undo"),
     ]
 
     def __init__(self) -> None:
@@ -127,6 +128,15 @@ class ClustersScreen(Screen):
             self.open_cluster(self.pending_cluster)
         elif self.detail_cluster is not None:  # reloaded after a job or an edit
             self.load_detail(self.detail_cluster)
+
+    def action_undo(self) -> None:
+        """Reverse the run's newest edit, recorded in the audit trail like any edit."""
+        if self.run_id is None:
+            return
+        from ..engine.curation import undo_last_edit
+
+        run_id = self.run_id
+        self.app.run_edit("Undid the last edit", lambda ws: undo_last_edit(ws, run_id))
 
     def action_export(self) -> None:
         """Write the run (one row per query, with names and categories) to a file."""

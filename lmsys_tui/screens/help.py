@@ -35,6 +35,7 @@ HELP = [
             ("m", "merge other clusters into the highlighted one"),
             ("v", "move the highlighted query to another cluster"),
             ("a", "the run's audit trail of edits"),
+            ("u", "undo the run's newest edit (rename, tag, move)"),
             ("n", "next names: key phrases, taxonomy, LLM summary runs"),
             ("e", "export the run to a file (Parquet, CSV, JSON)"),
         ],
