@@ -1,1 +1,2 @@
-"""The pipeline: ingest, embed, cluster; knows nothing of Textual."""
+"""The pipeline (ingest, languages, embed, cluster, name, hierarchy, index, search) and
+the views the front ends read; knows nothing of Textual."""

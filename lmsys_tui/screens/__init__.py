@@ -1,1 +1,1 @@
-"""Textual screens (the TUI arrives with issue 5)."""
+"""Textual screens: Runs, Clusters, Query Inspector, Search, Jobs, and their modals."""
