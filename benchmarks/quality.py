@@ -149,7 +149,10 @@ def evaluate(workdir: Path, labelling: str, modes: list[str]) -> dict:
 
     started = time.perf_counter()
     hierarchy = build_hierarchy(
-        ws, HierarchyStep(model="offline", levels=3), run.run_id, summary_ids["offline"]
+        ws,
+        HierarchyStep(model="offline", levels=3),
+        run.run_id,
+        summary_ids.get("offline", next(iter(summary_ids.values()))),
     )
     report["hierarchy_seconds"] = round(time.perf_counter() - started, 2)
     report["levels"] = level_report(ws, hierarchy.hierarchy_run_id, assigned, labels, broads)
