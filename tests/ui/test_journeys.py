@@ -35,6 +35,17 @@ async def wait_until(pilot, condition, timeout: float = 10.0) -> None:
     await settle(pilot)
 
 
+@contextlib.asynccontextmanager
+async def clusters_of_k3(root, size=SIZE):
+    """The app on `root`, settled on the Clusters screen of run k3."""
+    app = make_app(root)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        yield app, pilot
+
+
 def static_text(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
@@ -83,11 +94,7 @@ async def test_runs_to_clusters_to_query_to_neighbour_and_back(ui_root):
 
 
 async def test_cluster_filter_and_sort(ui_root):
-    app = make_app(ui_root)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root) as (app, pilot):
         screen = app.screen
         titles = [c.title for c in screen.clusters]
         word = titles[0].split(",")[0]
@@ -230,11 +237,7 @@ async def test_n_switches_the_clusters_between_key_phrase_and_taxonomy_names(ui_
         step = SummarizeStep(model="taxonomy", summary_run_id="summary-tax", min_similarity=-1)
         summarize_run(ws, step, "k3")
     topic_names = {topic.name for topic in load_taxonomy()}
-    app = make_app(ui_copy)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_copy) as (app, pilot):
         screen = app.screen
         tree = screen.query_one(Tree)
 
@@ -298,11 +301,7 @@ async def test_every_bound_key_on_every_screen_leaves_the_app_running(ui_copy):
 async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root):
     from lmsys_tui.widgets.query_table import QueryTable
 
-    app = make_app(ui_root)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root, size=(80, 24)) as (app, pilot):
         screen = app.screen
         tree = screen.query_one(Tree)
         for node in _walk(tree.root):
@@ -340,11 +339,7 @@ async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root
 
 
 async def test_a_highlighted_category_shows_what_it_holds(ui_root):
-    app = make_app(ui_root)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root) as (app, pilot):
         tree = app.screen.query_one(Tree)
         category = next(n for n in _walk(tree.root) if n.data is None)
         tree.focus()
@@ -355,11 +350,7 @@ async def test_a_highlighted_category_shows_what_it_holds(ui_root):
 
 
 async def test_j_k_g_and_shift_g_move_in_lists_and_stay_text_in_inputs(ui_root):
-    app = make_app(ui_root)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root) as (app, pilot):
         tree = app.screen.query_one(Tree)
         tree.root.expand_all()
         tree.focus()
@@ -381,11 +372,7 @@ async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
     import pyarrow.parquet as pq
 
     target = tmp_path / "k3.parquet"
-    app = make_app(ui_root)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root) as (app, pilot):
         app.screen.query_one(Tree).focus()
         await pilot.press("e")
         await pilot.pause()
@@ -403,11 +390,7 @@ async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
 
 
 async def test_the_status_line_names_the_run_and_a_running_job(ui_root):
-    app = make_app(ui_root)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root) as (app, pilot):
         line = str(app.screen.query_one("StatusLine").render())
         assert "run k3" in line and "no job running" in line
         app.job_status = "job: embed 10/30"
@@ -416,11 +399,7 @@ async def test_the_status_line_names_the_run_and_a_running_job(ui_root):
 
 
 async def test_a_column_header_sorts_its_table_and_again_reverses(ui_root):
-    app = make_app(ui_root)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root) as (app, pilot):
         screen = app.screen
         screen.open_cluster(screen.clusters[0].cluster_id)
         await settle(pilot)
