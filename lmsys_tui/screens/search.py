@@ -104,19 +104,20 @@ class SearchScreen(Screen):
         if self.target == "queries":
             add_columns(
                 table,
+                # The text right after the id and score: a narrow terminal still shows it.
                 [
                     ("id", 8),
                     ("score", 6),
+                    ("query", 60),
                     ("cluster", 7),
                     ("language", 10),
                     ("model", 14),
-                    ("query", 160),
                 ],
             )
         else:
             add_columns(
                 table,
-                [("cluster", 7), ("score", 6), ("size", 8), ("title", 40), ("description", 120)],
+                [("cluster", 7), ("score", 6), ("title", 40), ("size", 8), ("description", 120)],
             )
 
     @on(Input.Changed)
@@ -178,8 +179,8 @@ class SearchScreen(Screen):
                 table.add_row(
                     str(hit.cluster_id),
                     f"{hit.score:.3f}",
-                    f"{hit.size:,}",
                     Text(one_line(hit.title, 60)),
+                    f"{hit.size:,}",
                     Text(one_line(hit.description, 120)),
                     key=f"c{hit.cluster_id}",
                 )
@@ -189,10 +190,10 @@ class SearchScreen(Screen):
                 table.add_row(
                     str(hit.query_id),
                     f"{hit.score:.3f}",
+                    Text(one_line(hit.snippet, 160)),
                     "-" if hit.cluster_id is None else str(hit.cluster_id),
                     Text(one_line(hit.language, 12)),
                     Text(one_line(hit.model, 18)),
-                    Text(one_line(hit.snippet, 160)),
                     key=f"q{hit.query_id}",
                 )
             status = f"{len(result.hits)} shown of {result.candidates:,} candidates · {result.mode}"

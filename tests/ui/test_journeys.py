@@ -130,7 +130,7 @@ async def test_search_filter_and_open(ui_root):
         screen.query_one("#filter-model", Input).value = "gpt-4"
         await pilot.pause(0.4)
         await wait_until(pilot, lambda: "candidates" in static_text(screen, "#search-status"))
-        models = {str(results.get_row_at(i)[4]) for i in range(results.row_count)}
+        models = {str(results.get_row_at(i)[5]) for i in range(results.row_count)}
         assert models == {"gpt-4"}
         results.focus()
         await pilot.press("enter")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Input, Tree
 
 from lmsys_tui.app import make_app
@@ -13,7 +14,7 @@ from tests.ui_workspace import query_id_of
 SIZE = (120, 36)
 
 
-def snap(snap_compare, app, run_before=None):
+def snap(snap_compare, app, run_before=None, size=SIZE):
     async def before(pilot):
         await settle(pilot)
         if run_before is not None:
@@ -23,7 +24,7 @@ def snap(snap_compare, app, run_before=None):
             text_input.cursor_blink = False  # a steady cursor, whatever the timing
         await pilot.pause()
 
-    return snap_compare(app, terminal_size=SIZE, run_before=before)
+    return snap_compare(app, terminal_size=size, run_before=before)
 
 
 def test_welcome_on_an_empty_workspace(snap_compare, tmp_path, monkeypatch):
@@ -44,18 +45,19 @@ def test_runs(snap_compare, ui_root):
     assert snap(snap_compare, make_app(ui_root))
 
 
-def test_clusters_tree_with_detail(snap_compare, ui_root):
-    async def open_leaf(pilot):
-        pilot.app.open_run("k3")
-        await settle(pilot)
-        tree = pilot.app.screen.query_one(Tree)
-        tree.root.expand_all()
-        await pilot.pause()
-        leaf = next(n for n in _walk(tree.root) if n.data is not None)
-        tree.move_cursor(leaf)
-        await settle(pilot)
-        await pilot.press("enter")
+async def open_leaf(pilot):
+    pilot.app.open_run("k3")
+    await settle(pilot)
+    tree = pilot.app.screen.query_one(Tree)
+    tree.root.expand_all()
+    await pilot.pause()
+    leaf = next(n for n in _walk(tree.root) if n.data is not None)
+    tree.move_cursor(leaf)
+    await settle(pilot)
+    await pilot.press("enter")
 
+
+def test_clusters_tree_with_detail(snap_compare, ui_root):
     assert snap(snap_compare, make_app(ui_root), open_leaf)
 
 
@@ -100,17 +102,36 @@ def test_search_empty(snap_compare, ui_root):
     assert snap(snap_compare, make_app(ui_root), open_search)
 
 
-def test_search_keyword_results_with_facets(snap_compare, ui_root):
-    async def search(pilot):
-        await pilot.press("3")
-        screen = pilot.app.screen
-        screen.query_one("#search-mode").value = "keyword"
-        screen.query_one("#search-input", Input).value = "recipe chicken"
-        await wait_until(
-            pilot, lambda: "candidates" in str(screen.query_one("#search-status").render())
-        )
+async def keyword_search(pilot):
+    await pilot.press("3")
+    screen = pilot.app.screen
+    screen.query_one("#search-mode").value = "keyword"
+    screen.query_one("#search-input", Input).value = "recipe chicken"
+    await wait_until(
+        pilot, lambda: "candidates" in str(screen.query_one("#search-status").render())
+    )
 
-    assert snap(snap_compare, make_app(ui_root), search)
+
+def test_search_keyword_results_with_facets(snap_compare, ui_root):
+    assert snap(snap_compare, make_app(ui_root), keyword_search)
+
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (140, 45)], ids=["80x24", "140x45"])
+
+
+@SIZES
+def test_runs_at_size(snap_compare, ui_root, size):
+    assert snap(snap_compare, make_app(ui_root), size=size)
+
+
+@SIZES
+def test_clusters_at_size(snap_compare, ui_root, size):
+    assert snap(snap_compare, make_app(ui_root), open_leaf, size=size)
+
+
+@SIZES
+def test_search_at_size(snap_compare, ui_root, size):
+    assert snap(snap_compare, make_app(ui_root), keyword_search, size=size)
 
 
 def test_jobs_form(snap_compare, ui_root):
