@@ -12,6 +12,7 @@ from datetime import datetime
 
 import duckdb
 
+from .enrich.duplicates import copies_per_cluster
 from .errors import LmsysError
 
 
@@ -189,21 +190,23 @@ def list_clusters(
     """The run's clusters with titles (numbered "cluster N" when there are no summaries)."""
     rows = con.execute(
         """
-        SELECT c.cluster_id, c.size, s.title, s.description,
-               c.size - coalesce(d.copies, 0)
-        FROM clusters c
+        SELECT c.cluster_id, c.size, s.title, s.description FROM clusters c
         LEFT JOIN cluster_summaries s
             ON s.summary_run_id = ? AND s.cluster_id = c.cluster_id
-        LEFT JOIN (SELECT m.cluster_id, count(*) AS copies
-                   FROM duplicates x JOIN query_clusters m USING (run_id, query_id)
-                   WHERE x.run_id = ? GROUP BY m.cluster_id) d ON d.cluster_id = c.cluster_id
         WHERE c.run_id = ?
         """,
-        [summary_run_id or "", run_id, run_id],
+        [summary_run_id or "", run_id],
     ).fetchall()
+    copies = copies_per_cluster(con, run_id)
     clusters = [
-        ClusterInfo(cluster_id, size, title or f"cluster {cluster_id}", description, unique)
-        for cluster_id, size, title, description, unique in rows
+        ClusterInfo(
+            cluster_id,
+            size,
+            title or f"cluster {cluster_id}",
+            description,
+            size - copies.get(cluster_id, 0),
+        )
+        for cluster_id, size, title, description in rows
     ]
     if sort == "title":
         return sorted(clusters, key=lambda c: (c.title.lower(), c.cluster_id))
@@ -244,11 +247,7 @@ def cluster_detail(
     if not sizes:
         raise NotFound(f"run {run_id} has no cluster {cluster_id}")
     size, title, description, representative_ids, share = sizes[0]
-    copies = con.execute(
-        "SELECT count(*) FROM duplicates JOIN query_clusters USING (run_id, query_id) "
-        "WHERE run_id = ? AND cluster_id = ?",
-        [run_id, cluster_id],
-    ).fetchall()[0][0]
+    copies = copies_per_cluster(con, run_id, cluster_id).get(cluster_id, 0)
     mixes = {}
     for column in ("language", "model"):
         mixes[column] = [

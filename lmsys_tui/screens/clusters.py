@@ -280,7 +280,8 @@ class ClustersScreen(Screen):
 
     def _category_detail(self, category: TreeNode) -> Text:
         total = sum(c.size for c in self.clusters) or 1
-        leaves = [n for n in self.nodes if n.level == 0 and self._within(n, category.node_id)]
+        parents = {n.node_id: n.parent_id for n in self.nodes}  # once, not once per leaf
+        leaves = [n for n in self.nodes if n.level == 0 and _within(n, category.node_id, parents)]
         text = Text(one_line(category.title, 120) + "\n", style="bold")
         text.append(
             f"category · level {category.level} · {category.size:,} queries · "
@@ -288,15 +289,6 @@ class ClustersScreen(Screen):
         )
         text.append(one_line(category.description, 600))
         return text
-
-    def _within(self, node: TreeNode, ancestor_id: str) -> bool:
-        parents = {n.node_id: n.parent_id for n in self.nodes}
-        current = node.parent_id
-        while current is not None:
-            if current == ancestor_id:
-                return True
-            current = parents.get(current)
-        return False
 
     @on(Tree.NodeSelected, "#cluster-tree")
     def _selected(self, event: Tree.NodeSelected) -> None:
@@ -445,6 +437,16 @@ class ClustersScreen(Screen):
             self.query_one(Tree).focus()
         else:
             self.app.switch_mode("runs")
+
+
+def _within(node: TreeNode, ancestor_id: str, parents: dict) -> bool:
+    """Whether `ancestor_id` is above `node`, given each node's parent."""
+    current = node.parent_id
+    while current is not None:
+        if current == ancestor_id:
+            return True
+        current = parents.get(current)
+    return False
 
 
 def _walk(node):

@@ -72,6 +72,18 @@ def find_duplicates(
     return counts
 
 
+def copies_per_cluster(con, run_id: str, cluster_id: int | None = None) -> dict[int, int]:
+    """How many of each cluster's queries are copies (its unique count is size less
+    these); clusters without copies are absent. One cluster only when `cluster_id`."""
+    rows = con.execute(
+        "SELECT c.cluster_id, count(*) FROM duplicates d "
+        "JOIN query_clusters c USING (run_id, query_id) "
+        "WHERE d.run_id = ? AND (? IS NULL OR c.cluster_id = ?) GROUP BY c.cluster_id",
+        [run_id, cluster_id, cluster_id],
+    ).fetchall()
+    return dict(rows)
+
+
 def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarray):
     members = ws.con.execute(
         """

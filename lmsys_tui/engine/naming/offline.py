@@ -13,7 +13,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ..embed import space_embedder
-from ..errors import SummaryError
+from ..enrich.duplicates import copies_per_cluster
+from ..errors import LmsysError, SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..representatives import representatives
 from ..workspace import Workspace
@@ -44,8 +45,6 @@ def phrase_embedding(
     ws: Workspace, space_id: str, progress: ProgressSink = null_sink
 ) -> Callable[[list[str]], np.ndarray] | None:
     """The space's model to rank phrases by, or None (c-TF-IDF order) when it cannot load."""
-    from ..errors import LmsysError
-
     try:
         embedder = space_embedder(ws, space_id)
         embedder.dimension()
@@ -122,17 +121,18 @@ def cluster_facts(ws: Workspace, run_id: str, typical_ids: list[int]) -> dict:
     total = ws.con.execute(
         "SELECT count(*) FROM query_clusters WHERE run_id = ?", [run_id]
     ).fetchall()[0][0]
+    copies = copies_per_cluster(ws.con, run_id)
     facts: dict = {}
-    for cluster_id, size, unique in ws.con.execute(
-        """
-        SELECT c.cluster_id, count(*), count(*) - count(d.query_id)
-        FROM query_clusters c LEFT JOIN duplicates d USING (run_id, query_id)
-        WHERE c.run_id = ? GROUP BY c.cluster_id
-        """,
+    for cluster_id, size in ws.con.execute(
+        "SELECT cluster_id, count(*) FROM query_clusters WHERE run_id = ? GROUP BY cluster_id",
         [run_id],
     ).fetchall():
-        facts[cluster_id] = {"size": size, "share": size / max(total, 1), "unique": unique}
-        facts[cluster_id]["languages"] = []
+        facts[cluster_id] = {
+            "size": size,
+            "share": size / max(total, 1),
+            "unique": size - copies.get(cluster_id, 0),
+            "languages": [],
+        }
     for cluster_id, language, count in ws.con.execute(
         """
         SELECT c.cluster_id, q.language, count(*) AS n
