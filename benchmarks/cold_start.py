@@ -1,58 +1,151 @@
-"""TUI start-up: a fresh process until the Runs screen shows its table, headless.
+"""TUI start-up and search latency, each in a fresh headless process, against a bare
+Textual app measured in the same run.
 
-    python benchmarks/cold_start.py DATA_DIR [--repeat 5]
+    python benchmarks/cold_start.py WORKSPACE [--repeat 5]
 
-Each run is a new Python process (imports included), on an existing workspace such as
-the 1M-query one `benchmarks/search.py --keep DIR` leaves in DIR/1000000/ws.
+WORKSPACE is an existing workspace (the quickstart's, or the 1M-query one that
+`benchmarks/search.py --keep DIR` leaves in DIR/1000000/ws). Three figures per process:
+
+- first screen: launch (imports included) until the Runs table shows rows; the baseline
+  is a bare Textual app that fills a DataTable in `on_mount`;
+- first results: from pressing 3 (Search) and typing a query until results are shown
+  (the test driver's own typing time is printed beside it);
+- keystroke: the debounce (0.1 s) plus the search it starts until its results are shown
+  (the test driver's own key handling is not counted).
+
+Wall and CPU time are printed side by side; this machine is shared, so read the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
 
 from _common import machine
 
+BASELINE = """
+import json, sys, time
+started = time.perf_counter(); cpu = time.process_time()
+from textual.app import App
+from textual.widgets import DataTable, Footer, Header
+
+class Bare(App):
+    def compose(self):
+        yield Header(); yield DataTable(); yield Footer()
+    def on_mount(self):
+        table = self.query_one(DataTable)
+        table.add_columns("run", "size")
+        table.add_row("kmeans-50", "9434")
+
+async def main():
+    app = Bare()
+    async with app.run_test(size=(120, 36)) as pilot:
+        while app.query_one(DataTable).row_count == 0:
+            await pilot.pause(0.005)
+        print(json.dumps({"first_screen": time.perf_counter() - started,
+                          "first_screen_cpu": time.process_time() - cpu}))
+
+import asyncio; asyncio.run(main())
+"""
+
 CHILD = """
-import asyncio, sys, time
-started = time.perf_counter()
+import json, sys, time
+started = time.perf_counter(); cpu = time.process_time()
 from lmsys_tui.app import make_app
+from lmsys_tui.screens.search import SearchScreen
 from textual.widgets import DataTable
+
+shown = []
+original = SearchScreen.show_results
+def show_results(self, target, result):
+    original(self, target, result)
+    shown.append(time.perf_counter())
+SearchScreen.show_results = show_results
+started_searches = []
+original_start = SearchScreen._start_search
+def start_search(self):
+    started_searches.append(time.perf_counter())
+    original_start(self)
+SearchScreen._start_search = start_search
+from lmsys_tui.screens.search import DEBOUNCE_SECONDS
+
+async def wait_for(pilot, condition, limit=120.0):
+    deadline = time.perf_counter() + limit
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise SystemExit("timed out")
+        await pilot.pause(0.002)
 
 async def main():
     app = make_app(sys.argv[1])
+    figures = {}
     async with app.run_test(size=(120, 36)) as pilot:
-        while app.screen.query_one(DataTable).row_count == 0:
-            await pilot.pause(0.005)
-        print(time.perf_counter() - started)
-        heavy = [m for m in ("torch", "sentence_transformers", "litellm") if m in sys.modules]
-        print(",".join(heavy) or "none")
+        await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count > 0)
+        figures["first_screen"] = time.perf_counter() - started
+        figures["first_screen_cpu"] = time.process_time() - cpu
+        figures["heavy_modules"] = [m for m in ("torch", "sentence_transformers", "litellm")
+                                    if m in sys.modules]
+        opened = time.perf_counter()
+        await pilot.press("3")
+        await pilot.press(*"vector database")
+        typed = time.perf_counter()
+        await wait_for(pilot, lambda: shown)
+        figures["first_results"] = shown[-1] - opened
+        figures["typing"] = typed - opened
+        for key in "s?":
+            before = len(shown)
+            await pilot.pause(0.5)
+            await pilot.press(key)
+            await wait_for(pilot, lambda: len(shown) > before)
+            figures.setdefault("keystroke", []).append(
+                DEBOUNCE_SECONDS + shown[-1] - started_searches[-1])
+    print(json.dumps(figures))
 
-asyncio.run(main())
+import asyncio; asyncio.run(main())
 """
+
+
+def run(code: str, *args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def ms(values: list[float]) -> str:
+    return f"median {statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("data_dir")
+    parser.add_argument("workspace")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    times = []
-    for _ in range(args.repeat):
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, args.data_dir],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        times.append(float(out[0]))
-    print(f"# cold start on {machine()}; {args.data_dir}")
+    bare, app = [], []
+    for _ in range(args.repeat):  # interleaved, so both see the same machine load
+        bare.append(run(BASELINE))
+        app.append(run(CHILD, args.workspace))
+    print(f"# cold start on {machine()}; {args.workspace}; {args.repeat} runs each")
+    bare_first = [r["first_screen"] for r in bare]
+    app_first = [r["first_screen"] for r in app]
+    ratio = statistics.median(app_first) / statistics.median(bare_first)
     print(
-        f"first screen with data: median {statistics.median(times) * 1000:.0f} ms, "
-        f"min {min(times) * 1000:.0f} ms; heavy modules imported: {out[1]}"
+        f"bare Textual app, first screen: {ms(bare_first)}, "
+        f"CPU {ms([r['first_screen_cpu'] for r in bare])}"
     )
+    print(
+        f"lmsys-tui, first screen:        {ms(app_first)}, "
+        f"CPU {ms([r['first_screen_cpu'] for r in app])}; {ratio:.2f}x the bare app"
+    )
+    print(f"heavy modules imported before the first screen: {app[-1]['heavy_modules'] or 'none'}")
+    print(
+        f"Search screen opened -> first results: {ms([r['first_results'] for r in app])}, "
+        f"of which the test driver typing 15 keys: {ms([r['typing'] for r in app])}"
+    )
+    print(f"keystroke -> new results: {ms([k for r in app for k in r['keystroke']])}")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,29 @@ def test_starting_the_tui_imports_no_model_or_llm_library():
     assert loaded["textual"]
     heavy = {name for name, present in loaded.items() if present and name != "textual"}
     assert not heavy, heavy
+
+
+def test_semantic_search_from_the_cli_needs_no_torch(embedded_workspace):
+    """Agents call `search` in loops: the ONNX export answers without importing torch."""
+    root, _ = embedded_workspace
+    code = (
+        "import sys\nfrom lmsys_tui.cli import main\n"
+        f"sys.argv = ['lmsys-tui', '--data-dir', {str(root)!r}, 'search', 'cookie recipe',"
+        " '--mode', 'semantic', '-n', '1', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code + "\nimport sys, json\n"
+            "print(json.dumps({m: m in sys.modules for m in ['torch', 'sentence_transformers']}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == {"torch": False, "sentence_transformers": False}
+    hits = json.loads("\n".join(lines[:-1]))["hits"]
+    assert "cookies" in hits[0]["snippet"]

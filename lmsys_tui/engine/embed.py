@@ -13,14 +13,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-from .embedders import Embedder, make_embedder
+from .embedders import Embedder, SentenceTransformerEmbedder, make_embedder
 from .errors import EmbedError
 from .progress import Progress, ProgressSink, null_sink
 from .specs import EmbedStep
 from .store import slug, transaction, unique_id
 from .workspace import Workspace
 
-_PROVIDER_PREFIX = {"sentence-transformers": "st", "litellm": "litellm"}
+_ST = "sentence-transformers"
+_PROVIDER_PREFIX = {_ST: "st", "litellm": "litellm"}
 
 
 @dataclass
@@ -36,7 +37,8 @@ class EmbedResult:
 
 
 def space_embedder(ws: Workspace, space_id: str) -> Embedder:
-    """The model of an embedding space, to embed more text (searches, summaries) into it.
+    """The model of an embedding space, to embed more text (searches, summaries) into it:
+    its ONNX export when the workspace has one (no torch import), else the model itself.
 
     Models are loaded once per process and shared.
     """
@@ -47,7 +49,10 @@ def space_embedder(ws: Workspace, space_id: str) -> Embedder:
         raise EmbedError(f"no embedding space {space_id!r}")
     key = rows[0]
     if key not in _SHARED_EMBEDDERS:
-        _SHARED_EMBEDDERS[key] = make_embedder(EmbedStep(provider=key[0], model=key[1]))
+        from .query_encoder import load_query_encoder
+
+        exported = load_query_encoder(ws, space_id, key[1]) if key[0] == _ST else None
+        _SHARED_EMBEDDERS[key] = exported or make_embedder(EmbedStep(provider=key[0], model=key[1]))
     return _SHARED_EMBEDDERS[key]
 
 
@@ -105,6 +110,7 @@ def embed_queries(
     if total_queries == 0:
         raise EmbedError("no queries to embed: add a [load] step or load a source first")
     if existing and len(pending) == 0:
+        _export_for_searches(ws, existing[0], embedder, progress)  # once, for older workspaces
         return EmbedResult(existing[0], existing[1], 0, total_queries, 0.0)
     progress(Progress("embed", 0, len(pending), f"loading {embedder.model}"))
     dim = embedder.dimension()
@@ -131,7 +137,25 @@ def embed_queries(
         _commit_chunk(ws, space_id, vectors, ids, matrix)
         done += len(ids)
         progress(Progress("embed", done, len(pending)))
+    _export_for_searches(ws, space_id, embedder, progress)
     return EmbedResult(space_id, dim, done, total_queries - done, time.perf_counter() - started)
+
+
+def _export_for_searches(ws: Workspace, space_id: str, embedder, progress) -> None:
+    """Export the model to ONNX once per space, while it is loaded, so that searches need
+    no torch (see query_encoder)."""
+    from .query_encoder import checked_manifest, export_query_encoder
+
+    if not isinstance(embedder, SentenceTransformerEmbedder):
+        return
+    if checked_manifest(ws, space_id, embedder.model) is not None:
+        return
+    progress(Progress("embed", 1, 1, "exporting the query encoder (once)"))
+    sample = ws.con.execute(
+        "SELECT query_text FROM queries USING SAMPLE 32 ROWS (reservoir, 7)"
+    ).fetchall()
+    message = export_query_encoder(ws, space_id, embedder, [row[0] for row in sample])
+    progress(Progress("embed", 1, 1, message))
 
 
 def _texts(ws: Workspace, ids: np.ndarray) -> list[str]:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import subprocess
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.app import SuspendNotSupported
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -28,6 +33,7 @@ class InspectorScreen(Screen):
         Binding("n", "focus_neighbours", "Neighbours", id="neighbours"),
         Binding("y", "copy_text", "Copy text", id="copy-text"),
         Binding("Y", "copy_id", "Copy id", id="copy-id"),
+        Binding("o", "open_pager", "Pager", id="pager"),
     ]
 
     def __init__(self, query_id: int) -> None:
@@ -80,6 +86,23 @@ class InspectorScreen(Screen):
         if self.text is not None:
             self.app.copy_to_clipboard(self.text)
             self.notify(f"Copied query {self.query_id}'s text ({len(self.text):,} characters)")
+
+    def action_open_pager(self) -> None:
+        """The whole prompt in $PAGER (less by default); the text pane scrolls where there
+        is none. Control characters are removed first: a pager such as cat passes them on."""
+        if self.text is None:
+            return
+        command = shlex.split(os.environ.get("PAGER") or "less")
+        if not command or shutil.which(command[0]) is None:
+            self.action_focus_text()
+            self.notify(f"no pager {command[0] if command else ''!r}: the text pane scrolls")
+            return
+        try:
+            with self.app.suspend():
+                subprocess.run(command, input=printable(self.text), text=True, check=False)
+        except SuspendNotSupported:
+            self.action_focus_text()
+            self.notify("this terminal cannot hand over to a pager: the text pane scrolls")
 
     def action_copy_id(self) -> None:
         self.app.copy_to_clipboard(str(self.query_id))

@@ -69,7 +69,8 @@ class QueryTable(DataTable):
             self._choose_columns(rows)
         for row in rows:
             self.add_row(*(COLUMNS[name][1](row) for name in self.shown), key=str(row.query_id))
-        self.border_title = f"{self.row_count:,} of {total:,} queries"
+        more = " · scroll or G for more" if self.row_count < total else ""
+        self.border_title = f"{self.row_count:,} of {total:,} queries{more}"
 
     @on(DataTable.RowHighlighted)
     def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:

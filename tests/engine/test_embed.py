@@ -92,3 +92,53 @@ def test_bundled_model_gives_normalised_vectors_that_group_topics(embedded_works
     nearest = similarity.argmax(axis=1)
     same_topic = np.mean([topics[ids[i]] == topics[ids[j]] for i, j in enumerate(nearest)])
     assert same_topic > 0.9
+
+
+def test_searches_embed_with_the_onnx_export_and_get_the_models_vectors(embedded_workspace):
+    from lmsys_tui.engine import embed
+    from lmsys_tui.engine.embedders import SentenceTransformerEmbedder
+    from lmsys_tui.engine.query_encoder import OnnxQueryEncoder, encoder_dir
+
+    root, space = embedded_workspace
+    with open_workspace(root, read_only=True) as ws:
+        assert (encoder_dir(ws, space) / "model.onnx").exists()
+        key = ("sentence-transformers", "all-MiniLM-L6-v2")
+        embed._SHARED_EMBEDDERS.pop(key, None)
+        try:
+            encoder = embed.space_embedder(ws, space)
+        finally:
+            embed._SHARED_EMBEDDERS.pop(key, None)
+        assert isinstance(encoder, OnnxQueryEncoder)
+        texts = ["vector databases", "Как приготовить борщ?", "x" * 30_000, ""]
+        exported = encoder.embed(texts)
+    reference = SentenceTransformerEmbedder(device="cpu", precision="fp32").embed(texts)
+    assert exported.shape == (4, 384)
+    assert np.min(np.sum(exported * reference, axis=1)) >= 0.999
+
+
+def test_a_damaged_onnx_export_is_not_used(embedded_workspace, tmp_path):
+    import shutil
+
+    from lmsys_tui.engine import embed
+    from lmsys_tui.engine.query_encoder import encoder_dir, load_query_encoder
+
+    root, space = embedded_workspace
+    copy = tmp_path / "ws"
+    shutil.copytree(root, copy)
+    with open_workspace(copy) as ws:
+        model_file = encoder_dir(ws, space) / "model.onnx"
+        with open(model_file, "r+b") as handle:
+            handle.seek(model_file.stat().st_size // 2)
+            handle.write(b"\x00" * 3000)  # same size, garbled weights
+        assert load_query_encoder(ws, space, "all-MiniLM-L6-v2") is None
+        embed._SHARED_EMBEDDERS.pop(("sentence-transformers", "all-MiniLM-L6-v2"), None)
+        assert embed.space_embedder(ws, space).__class__.__name__ == "SentenceTransformerEmbedder"
+        embed._SHARED_EMBEDDERS.pop(("sentence-transformers", "all-MiniLM-L6-v2"), None)
+        # The next embed step exports it again.
+        from lmsys_tui.engine.embed import embed_queries
+        from lmsys_tui.engine.specs import EmbedStep
+
+        messages = []
+        embed_queries(ws, EmbedStep(device="cpu"), lambda event: messages.append(event.message))
+        assert any("query encoder exported" in (message or "") for message in messages)
+        assert load_query_encoder(ws, space, "all-MiniLM-L6-v2") is not None

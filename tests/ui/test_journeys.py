@@ -415,3 +415,25 @@ async def test_a_column_header_sorts_its_table_and_again_reverses(ui_root):
         table.post_message(DataTable.HeaderSelected(table, column, 0, table.columns[column].label))
         await settle(pilot)
         assert ids() == sorted(ids(), reverse=True)
+
+
+async def test_o_pipes_the_prompt_to_the_pager_and_falls_back_to_the_text_pane(
+    ui_root, tmp_path, monkeypatch
+):
+    import contextlib
+
+    written = tmp_path / "paged.txt"
+    monkeypatch.setenv("PAGER", f"sh -c 'cat > {written}'")
+    async with clusters_of_k3(ui_root) as (app, pilot):
+        monkeypatch.setattr(app, "suspend", contextlib.nullcontext)  # headless cannot suspend
+        app.inspect_query(query_id_of(ui_root, "sql-0"))
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        assert written.read_text() == (
+            "How do I write a SQL query that joins two tables on customer_id?"
+        )
+        monkeypatch.setenv("PAGER", "no-such-pager-here")
+        await pilot.press("o")
+        await settle(pilot)
+        assert app.focused is app.screen.query_one("#query-text-pane")

@@ -45,11 +45,12 @@ async def test_the_query_table_loads_more_rows_as_the_cursor_moves_down(ui_root,
         await settle(pilot)
         table = screen.query_one("#cluster-queries", DataTable)
         assert table.row_count == 4
+        assert table.border_title == f"4 of {biggest.size} queries · scroll or G for more"
         for _ in range(biggest.size):
             await pilot.press("down")
         await settle(pilot)
         assert table.row_count == biggest.size
-        assert table.border_title == f"{biggest.size} of {biggest.size} queries"
+        assert table.border_title == f"{biggest.size} of {biggest.size} queries"  # all loaded
 
 
 async def test_the_welcome_key_starts_the_quickstart_job(tmp_path, monkeypatch):
