@@ -10,10 +10,9 @@ import subprocess
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.app import SuspendNotSupported
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
