@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+import duckdb
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .engine.errors import LmsysError
+from .engine.errors import LmsysError, describe_failure
 from .engine.jobs import parse_job_file, run_job
 from .engine.progress import Progress as ProgressEvent
 from .engine.workspace import open_workspace
@@ -90,6 +91,9 @@ def run_job_file(job_file: str, data_dir: Path, as_json: bool) -> int:
     except LmsysError as error:
         sink.close()
         return _fail(error, as_json)
+    except (OSError, RuntimeError, duckdb.Error) as error:  # disk full, read-only, native libs
+        sink.close()
+        return _fail(describe_failure(error), as_json)
     except KeyboardInterrupt:
         sink.close()
         return _fail(
@@ -150,13 +154,7 @@ def summary(result: dict) -> str:
         how = "reused" if summary["reused"] else f"{summary['summarized']:,} clusters named"
         if summary["failed"]:
             how += f", {summary['failed']:,} failed (run the job again to retry them)"
-        usage = summary["usage"]
-        if usage:
-            how += (
-                f"; {usage['requests']:,} requests, {usage['retries']:,} retries, "
-                f"{usage['prompt_tokens'] + usage['completion_tokens']:,} tokens, "
-                f"${usage['cost']:.4f}"
-            )
+        how += _usage_text(summary["usage"])
         lines.append(f"summarize {summary['summary_run_id']} ({summary['model']}): {how}")
         lines += [f"  {failure}" for failure in summary["failures"][:5]]
     if "hierarchy" in result:
@@ -166,6 +164,7 @@ def summary(result: dict) -> str:
         lines.append(
             f"hierarchy {tree['hierarchy_run_id']}: {shape} nodes by level"
             + (f"; the largest top category holds {largest[-1]:.0%}" if len(largest) > 1 else "")
+            + _usage_text(tree.get("usage") or {})
         )
         lines += [f"warning: {warning}" for warning in tree.get("warnings", [])]
     if "export" in result:
@@ -173,6 +172,16 @@ def summary(result: dict) -> str:
         lines.append(f"export: {export['rows']:,} rows of {export['run_id']} to {export['path']}")
     lines += [f"warning: {warning}" for warning in result.get("warnings", [])]
     return "\n".join(lines)
+
+
+def _usage_text(usage: dict) -> str:
+    """What an LLM step asked for and cost, or nothing for an offline one."""
+    if not usage:
+        return ""
+    return (
+        f"; {usage['requests']:,} requests, {usage['retries']:,} retries, "
+        f"{usage['prompt_tokens'] + usage['completion_tokens']:,} tokens, ${usage['cost']:.4f}"
+    )
 
 
 def _fail(error: object, as_json: bool, code: int = 1) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from . import __version__
@@ -114,13 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--output", "-o", required=True, metavar="FILE")
     sub.add_argument("--summary", metavar="ALIAS|ID")
     sub.add_argument("--hierarchy", metavar="ID")
+    sub.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
     command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree").add_argument(
         "run_id"
     )
-    command("audit", "every curation edit of a run").add_argument("run_id")
+    sub = command("audit", "every curation edit of a run")
+    sub.add_argument("run_id")
+    sub.add_argument("--cluster", type=int, help="only edits touching this cluster")
+    sub.add_argument("--since", metavar="DATE", help="only edits from this date or time on")
 
-    sub = command("edit", "curate a run: rename, move, merge, tag, undo (each one audited)")
+    sub = command(
+        "edit", "curate a run: rename, move, merge, split, delete, tag, undo (each one audited)"
+    )
     actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -137,20 +144,42 @@ def build_parser() -> argparse.ArgumentParser:
     move = action("move", "move queries to another cluster")
     move.add_argument("--query-ids", required=True, metavar="1,2")
     move.add_argument("--to", type=int, required=True, metavar="CLUSTER_ID")
-    merge = action("merge", "merge clusters into the first one named")
+    merge = action("merge", "merge clusters into one (--into, default the first one named)")
     merge.add_argument("--clusters", required=True, metavar="3,9")
+    merge.add_argument("--into", type=int, metavar="CLUSTER_ID")
     merge.add_argument("--title")
+    split = action("split", "re-cluster one cluster into k with k-means on its vectors")
+    split.add_argument("cluster_id", type=int)
+    split.add_argument("--k", type=int, default=2)
+    split.add_argument("--seed", type=int, default=42)
+    delete = action("delete", "dissolve a cluster: its queries become noise (-1)")
+    delete.add_argument("cluster_id", type=int)
     tag = action("tag", "tag a cluster: good, bad, pii, or any word")
     tag.add_argument("cluster_id", type=int)
     tag.add_argument("--tag", required=True)
     tag.add_argument("--note")
     action("undo", "reverse the run's newest edit (not a merge), as audited edits")
-    for edit in (rename, move, merge, tag):
+    for edit in (rename, move, merge, split, delete, tag):
         edit.add_argument("--reason", help="why: kept in the audit trail")
     return parser
 
 
+ID_LIST_OPTIONS = ("--clusters", "--query-ids", "--cluster-ids", "--within-clusters")
+
+
+def _join_negative_lists(argv: list[str]) -> list[str]:
+    """`--clusters -1,10` reads as an option name to argparse; join it to `--clusters=-1,10`."""
+    joined: list[str] = []
+    for token in argv:
+        if joined and joined[-1] in ID_LIST_OPTIONS and re.fullmatch(r"-\d[\d,\s-]*", token):
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = _join_negative_lists(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     workspace = data_dir(args.data_dir)
     if args.run_job:

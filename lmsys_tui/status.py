@@ -12,6 +12,7 @@ from rich.text import Text
 
 from .engine.errors import LmsysError
 from .engine.workspace import open_workspace
+from .safe_text import Sanitized
 
 
 def workspace_status(data_dir: Path) -> dict:
@@ -104,7 +105,7 @@ def print_status(data_dir: Path, as_json: bool) -> int:
                 for value in row.values()
             ]
             table.add_row(*map(Text, cells))  # data, not markup
-        console.print(table)
+        console.print(Sanitized(table))
     console.print(
         "Run lmsys-tui on a terminal for the interactive screens.", style="dim", markup=False
     )

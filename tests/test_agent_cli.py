@@ -275,3 +275,59 @@ def test_undo_reverses_renames_tags_and_moves_as_audited_edits(capsys, ws_copy):
     assert reasons == ["undo of edit 3", "undo of edit 2", "undo of edit 1"]
     code, _, err = run(capsys, ws_copy, "edit", "undo", "k3")
     assert code == 2 and "no edit to undo" in err
+
+
+def test_noise_is_never_merged_and_merge_into_names_the_target(capsys, ws_copy):
+    code, _, err = run(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "-1,1")
+    assert code == 2 and "cluster -1 is noise" in err and "edit delete" in err
+    merged = as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,1", "--into", "1")
+    assert merged["new"] == {"cluster_id": 1}
+    ids = [c["cluster_id"] for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]]
+    assert sorted(ids) == [1, 2]
+
+
+def test_split_and_delete_are_audited_and_keep_every_query(capsys, ws_copy):
+    before = {c["cluster_id"]: c for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]}
+    biggest = max(before.values(), key=lambda c: c["size"])
+    as_json(capsys, ws_copy, "edit", "split", RUN, str(biggest["cluster_id"]), "--k", "2")
+    after = {c["cluster_id"]: c for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]}
+    (new_id,) = set(after) - set(before)
+    assert after[new_id]["title"] == f"{biggest['title']} (part 2)"
+    assert after[biggest["cluster_id"]]["size"] + after[new_id]["size"] == biggest["size"]
+    leaves = []
+    stack = list(as_json(capsys, ws_copy, "hierarchy", RUN)["nodes"])
+    while stack:
+        node = stack.pop()
+        leaves += [node["cluster_id"]] if node.get("cluster_id") is not None else []
+        stack += node.get("children", [])
+    assert new_id in leaves  # beside the cluster it came from
+
+    deleted = as_json(capsys, ws_copy, "edit", "delete", RUN, str(new_id), "--reason", "junk")
+    assert deleted["action"] == "delete"
+    clusters = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
+    assert new_id not in {c["cluster_id"] for c in clusters}
+    noise = as_json(capsys, ws_copy, "inspect", RUN, "-1")["cluster"]
+    assert noise["size"] == after[new_id]["size"]
+    audit = as_json(capsys, ws_copy, "audit", RUN, "--cluster", str(new_id))["edits"]
+    assert [e["action"] for e in audit] == ["split", "delete"]
+    assert as_json(capsys, ws_copy, "audit", RUN, "--since", "2999-01-01")["edits"] == []
+
+
+def test_edited_titles_are_cleaned_and_limited(capsys, ws_copy):
+    code, _, err = run(capsys, ws_copy, "edit", "rename", RUN, "0", "--title", "x" * 10_000)
+    assert code == 2 and "at most 200 characters; this one has 10,000" in err
+    renamed = as_json(
+        capsys, ws_copy, "edit", "rename", RUN, "0", "--title", "clear\x1b[2J\x07 \u202eme"
+    )
+    assert renamed["new"]["title"] == "clear[2J me"
+
+
+def test_export_refuses_to_overwrite_and_empty_searches_are_refused(capsys, ws_copy, tmp_path):
+    target = tmp_path / "k3.csv"
+    target.write_text("keep me")
+    code, _, err = run(capsys, ws_copy, "export", RUN, "-o", str(target))
+    assert code == 2 and "exists: pass --overwrite" in err and target.read_text() == "keep me"
+    assert as_json(capsys, ws_copy, "export", RUN, "-o", str(target), "--overwrite")["rows"] == 35
+    for command in (["search", "  "], ["search-clusters", ""]):
+        code, _, err = run(capsys, ws_copy, *command)
+        assert code == 2 and "search text is empty" in err

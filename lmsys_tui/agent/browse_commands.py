@@ -8,6 +8,7 @@ from rich.tree import Tree
 
 from ..engine.browse import (
     NotFound,
+    check_hierarchy_of_run,
     cluster_detail,
     cluster_queries,
     get_run,
@@ -19,7 +20,8 @@ from ..engine.browse import (
 )
 from ..engine.curation import cluster_tags
 from ..engine.export import latest_hierarchy
-from ..widgets.safe_text import one_line, printable
+from ..safe_text import one_line, printable
+from .output import notes_to_stderr
 
 
 def runs(ws, out, args) -> int:
@@ -142,7 +144,9 @@ def query(ws, out, args) -> int:
     neighbours = []
     if args.neighbours:
         run_id = args.run_id or (detail.clusters[0].run_id if detail.clusters else None)
-        neighbours = Searcher(ws, run_id=run_id).similar(args.query_id, n=args.neighbours)
+        neighbours = Searcher(ws, run_id=run_id, progress=notes_to_stderr()).similar(
+            args.query_id, n=args.neighbours
+        )
     data = {"query": detail, "neighbours": neighbours}
 
     def render():
@@ -173,6 +177,8 @@ def query(ws, out, args) -> int:
 def hierarchy(ws, out, args) -> int:
     get_run(ws.con, args.run_id)
     summary_run_id = resolve_summary_run(ws.con, args.run_id, args.summary)
+    if args.id:
+        check_hierarchy_of_run(ws.con, args.run_id, args.id)
     hierarchy_run_id = args.id or latest_hierarchy(ws.con, args.run_id, summary_run_id)
     if hierarchy_run_id is None:
         raise NotFound(f"run {args.run_id} has no hierarchy: add a [hierarchy] step")

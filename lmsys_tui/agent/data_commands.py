@@ -12,7 +12,9 @@ VERIFY_FAILED = 1
 
 
 def export(ws, out, args) -> int:
-    result = export_run(ws, args.run_id, args.output, args.summary, args.hierarchy)
+    result = export_run(
+        ws, args.run_id, args.output, args.summary, args.hierarchy, overwrite=args.overwrite
+    )
     return out.emit(
         result,
         lambda: Text(
@@ -43,7 +45,8 @@ def verify(ws, out, args) -> int:
                 "-" if check.found is None else f"{check.found:,}",
                 Text(check.detail),
             )
-        return shown
+        fixes = sorted({check.fix for check in report.checks if check.fix})
+        return [shown, *(Text(f"to fix: {fix}") for fix in fixes)]
 
     out.emit(report.as_dict(), render)
     return 0 if report.ok else VERIFY_FAILED

@@ -1,4 +1,4 @@
-"""edit rename|move|merge|tag|undo, and audit: curation with an audit trail."""
+"""edit rename|move|merge|split|delete|tag|undo, and audit: curation with an audit trail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.text import Text
 from ..engine import curation
 from ..engine.browse import get_run
 from ..engine.search import SearchError
-from ..widgets.safe_text import one_line
+from ..safe_text import one_line
 
 
 def _ids(text: str) -> list[int]:
@@ -45,8 +45,14 @@ def edit(ws, out, args) -> int:
         edit_id = curation.move_queries(ws, args.run_id, _ids(args.query_ids), args.to, args.reason)
     elif args.action == "merge":
         edit_id = curation.merge_clusters(
-            ws, args.run_id, _ids(args.clusters), args.title, args.reason
+            ws, args.run_id, _ids(args.clusters), args.title, args.reason, args.into
         )
+    elif args.action == "split":
+        edit_id = curation.split_cluster(
+            ws, args.run_id, args.cluster_id, args.k, args.seed, args.reason
+        )
+    elif args.action == "delete":
+        edit_id = curation.delete_cluster(ws, args.run_id, args.cluster_id, args.reason)
     else:
         edit_id = curation.tag_cluster(
             ws, args.run_id, args.cluster_id, args.tag, args.note, args.reason
@@ -61,9 +67,22 @@ def edit(ws, out, args) -> int:
     )
 
 
+def _since(text: str | None):
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise SearchError(
+            f"--since takes a date or time such as 2026-12-01, got {text!r}"
+        ) from None
+
+
 def audit(ws, out, args) -> int:
     get_run(ws.con, args.run_id)
-    edits = curation.list_edits(ws.con, args.run_id)
+    edits = curation.list_edits(ws.con, args.run_id, args.cluster, _since(args.since))
 
     def render():
         shown = Table("edit", "when", "action", "target", "previous", "new", "reason")

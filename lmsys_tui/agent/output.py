@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console, RenderableType
 
 from ..engine.errors import LmsysError
+from ..safe_text import Sanitized
 
 USAGE_ERROR = 2
 
@@ -39,6 +40,19 @@ def to_json(data) -> str:
     return json.dumps(_plain(data), ensure_ascii=False, indent=2, sort_keys=True)
 
 
+def notes_to_stderr():
+    """A progress sink for read commands: each new message once on stderr (why an index
+    is being rebuilt, and how long it took), never on stdout where --json goes."""
+    last = [None]
+
+    def sink(event) -> None:
+        if event.message and event.message != last[0]:
+            last[0] = event.message
+            sys.stderr.write(f"{event.stage}: {event.message}\n")
+
+    return sink
+
+
 class Output:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
@@ -53,7 +67,7 @@ class Output:
         else:
             shown = render()
             for renderable in shown if isinstance(shown, list) else [shown]:
-                self.console.print(renderable)
+                self.console.print(Sanitized(renderable))
         return 0
 
     def fail(self, error: LmsysError | ValueError | str, code: int = USAGE_ERROR) -> int:

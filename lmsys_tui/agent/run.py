@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..engine.errors import LmsysError
+import duckdb
+
+from ..engine.errors import LmsysError, describe_failure
 from ..engine.workspace import open_workspace
 from . import browse_commands, data_commands, edit_commands, search_commands
 from .output import Output
@@ -34,3 +36,5 @@ def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
             return HANDLERS[args.command](ws, out, args)
     except (LmsysError, ValueError) as error:
         return out.fail(error)
+    except (OSError, RuntimeError, duckdb.Error) as error:  # disk full, read-only, native libs
+        return out.fail(describe_failure(error))

@@ -6,7 +6,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.search import Searcher, SearchError, SearchFilters
-from ..widgets.safe_text import one_line
+from ..safe_text import one_line
+from .output import notes_to_stderr
 
 
 def _int_list(text: str | None) -> tuple[int, ...]:
@@ -57,7 +58,9 @@ def search(ws, out, args) -> int:
         within_clusters=args.within_clusters,
         top_clusters=args.top_clusters,
     )
-    searcher = Searcher(ws, run_id=args.run_id, summary_run_id=args.summary)
+    searcher = Searcher(
+        ws, run_id=args.run_id, summary_run_id=args.summary, progress=notes_to_stderr()
+    )
     result = searcher.search_queries(
         args.text, mode=args.mode, n=args.n, filters=filters, facets=facets
     )
@@ -94,7 +97,9 @@ def search(ws, out, args) -> int:
 
 
 def search_clusters(ws, out, args) -> int:
-    searcher = Searcher(ws, run_id=args.run_id, summary_run_id=args.summary)
+    searcher = Searcher(
+        ws, run_id=args.run_id, summary_run_id=args.summary, progress=notes_to_stderr()
+    )
     hits = searcher.search_clusters(args.text, k=args.k)
     data = {"run_id": searcher.run_id, "summary_run_id": searcher.summary_run_id, "clusters": hits}
 

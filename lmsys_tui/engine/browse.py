@@ -214,10 +214,24 @@ def list_clusters(
 
 
 def hierarchy_nodes(con: duckdb.DuckDBPyConnection, hierarchy_run_id: str) -> list[TreeNode]:
-    """Every node of a hierarchy, top level first, biggest first within a level."""
+    """Every node of a hierarchy, top level first, biggest first within a level.
+
+    A leaf shows its cluster's current title and description in the hierarchy's summary run
+    (renames and merges after the build included); categories keep the titles they were
+    given.
+    """
     rows = con.execute(
-        "SELECT node_id, level, parent_id, cluster_id, title, size, description "
-        "FROM hierarchy_nodes WHERE hierarchy_run_id = ? ORDER BY level DESC, size DESC, node_id",
+        """
+        SELECT n.node_id, n.level, n.parent_id, n.cluster_id, coalesce(s.title, n.title),
+            n.size, coalesce(s.description, n.description)
+        FROM hierarchy_nodes n
+        JOIN hierarchy_runs h USING (hierarchy_run_id)
+        LEFT JOIN cluster_summaries s
+            ON s.summary_run_id = h.summary_run_id AND s.cluster_id = n.cluster_id
+            AND n.cluster_id IS NOT NULL
+        WHERE n.hierarchy_run_id = ?
+        ORDER BY n.level DESC, n.size DESC, n.node_id
+        """,
         [hierarchy_run_id],
     ).fetchall()
     if not rows:
@@ -226,6 +240,20 @@ def hierarchy_nodes(con: duckdb.DuckDBPyConnection, hierarchy_run_id: str) -> li
         TreeNode(node_id, level, parent, cluster, title or node_id, size, description)
         for node_id, level, parent, cluster, title, size, description in rows
     ]
+
+
+def check_hierarchy_of_run(con: duckdb.DuckDBPyConnection, run_id: str, hierarchy_run_id: str):
+    """Refuse a hierarchy built on another run: its leaves are that run's clusters."""
+    rows = con.execute(
+        "SELECT run_id FROM hierarchy_runs WHERE hierarchy_run_id = ?", [hierarchy_run_id]
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"no hierarchy {hierarchy_run_id!r}")
+    if rows[0][0] != run_id:
+        raise NotFound(
+            f"hierarchy {hierarchy_run_id} was built on run {rows[0][0]}, not {run_id}: "
+            f"see `lmsys-tui runs` for {run_id}'s hierarchies"
+        )
 
 
 def cluster_detail(

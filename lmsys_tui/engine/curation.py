@@ -1,4 +1,5 @@
-"""Curation of a clustering run: rename, move, merge, tag, each with an audit row.
+"""Curation of a clustering run: rename, move, merge, split, delete, tag, each with an
+audit row.
 
 An edit changes the run in place, in one transaction with its audit row (when, what, why,
 the previous value) and the run's `edited_at`. What depends on it is recomputed: cluster
@@ -15,9 +16,15 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
+from ..safe_text import strip_controls
 from .browse import NotFound, resolve_summary_run
 from .store import transaction
 from .workspace import Workspace
+
+NOISE = -1
+MAX_TITLE_CHARS = 200
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_TAG_CHARS = 40
 
 
 @dataclass
@@ -30,6 +37,15 @@ class Edit:
     new: dict | None
     reason: str | None
     edited_at: datetime
+
+
+def _clean(text: str, what: str, limit: int) -> str:
+    """An edit's text as stored: one line, no control characters, at most `limit`
+    characters (longer is refused, not cut: the user should see what is kept)."""
+    cleaned = " ".join(strip_controls(text).split())
+    if len(cleaned) > limit:
+        raise ValueError(f"a {what} is at most {limit:,} characters; this one has {len(cleaned):,}")
+    return cleaned
 
 
 def _check_run(ws: Workspace, run_id: str) -> str:
@@ -55,6 +71,7 @@ def _check_clusters(ws: Workspace, run_id: str, cluster_ids: list[int]) -> None:
 
 
 def _audit(ws, run_id, action, target, previous, new, reason) -> int:
+    reason = None if reason is None else _clean(reason, "reason", MAX_DESCRIPTION_CHARS)
     edit_id = ws.con.execute("SELECT coalesce(max(edit_id), 0) + 1 FROM edits").fetchall()[0][0]
     ws.con.execute(
         "INSERT INTO edits VALUES (?, ?, ?, ?::JSON, ?::JSON, ?::JSON, ?, now()::TIMESTAMP)",
@@ -89,9 +106,11 @@ def rename_cluster(
     summary_run_id = resolve_summary_run(ws.con, run_id, summary)
     if summary_run_id is None:
         raise NotFound(f"run {run_id} has no summaries to rename: run a summarize step first")
-    title = " ".join(title.split())
+    title = _clean(title, "title", MAX_TITLE_CHARS)
     if not title:
         raise ValueError("a title cannot be empty")
+    if description is not None:
+        description = _clean(description, "description", MAX_DESCRIPTION_CHARS)
     rows = ws.con.execute(
         "SELECT title, description FROM cluster_summaries "
         "WHERE summary_run_id = ? AND cluster_id = ?",
@@ -145,7 +164,8 @@ def tag_cluster(
     """Tag a cluster (good, bad, pii, or any word); tagging again replaces the note."""
     _check_run(ws, run_id)
     _check_clusters(ws, run_id, [cluster_id])
-    tag = tag.strip().lower()
+    tag = _clean(tag, "tag", MAX_TAG_CHARS).lower()
+    note = None if note is None else _clean(note, "note", MAX_DESCRIPTION_CHARS)
     if not tag:
         raise ValueError("a tag cannot be empty")
     rows = ws.con.execute(
@@ -215,14 +235,24 @@ def merge_clusters(
     cluster_ids: list[int],
     title: str | None = None,
     reason: str | None = None,
+    into: int | None = None,
 ) -> int:
-    """Merge clusters into the first one named; the others disappear from the run."""
+    """Merge clusters into `into` (default: the first one named); the others disappear
+    from the run. Noise (-1) is never a side of a merge: `delete_cluster` makes noise."""
     space_id = _check_run(ws, run_id)
     cluster_ids = list(dict.fromkeys(cluster_ids))
+    if into is not None and into not in cluster_ids:
+        cluster_ids.insert(0, into)
     if len(cluster_ids) < 2:
         raise ValueError("merge needs at least two cluster ids")
+    if NOISE in cluster_ids:
+        raise ValueError(
+            "cluster -1 is noise, not a cluster: it cannot be merged "
+            "(to make a cluster's queries noise, use edit delete)"
+        )
     _check_clusters(ws, run_id, cluster_ids)
-    into, others = cluster_ids[0], cluster_ids[1:]
+    into = cluster_ids[0] if into is None else into
+    others = [cluster_id for cluster_id in cluster_ids if cluster_id != into]
     sizes = dict(
         ws.con.execute(
             "SELECT cluster_id, size FROM clusters WHERE run_id = ? "
@@ -267,6 +297,147 @@ def merge_clusters(
         ]
         _refresh_summary_indexes(ws, summary_run_ids)
     return edit_id
+
+
+def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | None = None) -> int:
+    """Dissolve a cluster: its queries become noise (-1), its names and leaf go."""
+    _check_run(ws, run_id)
+    if cluster_id == NOISE:
+        raise ValueError("cluster -1 is already noise")
+    _check_clusters(ws, run_id, [cluster_id])
+    size = _size(ws, run_id, cluster_id)
+    with transaction(ws.con):
+        ws.con.execute("INSERT OR IGNORE INTO clusters VALUES (?, ?, 0, NULL)", [run_id, NOISE])
+        ws.con.execute(
+            "UPDATE query_clusters SET cluster_id = ?, probability = NULL, distance = NULL "
+            "WHERE run_id = ? AND cluster_id = ?",
+            [NOISE, run_id, cluster_id],
+        )
+        ws.con.execute(
+            "DELETE FROM clusters WHERE run_id = ? AND cluster_id = ?", [run_id, cluster_id]
+        )
+        ws.con.execute(
+            "DELETE FROM cluster_tags WHERE run_id = ? AND cluster_id = ?", [run_id, cluster_id]
+        )
+        _drop_from_summaries_and_hierarchies(ws, run_id, [cluster_id])
+        ws.con.execute(
+            "UPDATE clusters SET size = (SELECT count(*) FROM query_clusters "
+            "WHERE run_id = ? AND cluster_id = ?) WHERE run_id = ? AND cluster_id = ?",
+            [run_id, NOISE, run_id, NOISE],
+        )
+        _resize_hierarchies(ws, run_id)
+        _count_clusters(ws, run_id)
+        edit_id = _audit(
+            ws, run_id, "delete", {"cluster_id": cluster_id}, {"size": size}, None, reason
+        )
+    _refresh_summary_indexes(ws, _summary_runs(ws, run_id))
+    return edit_id
+
+
+def split_cluster(
+    ws: Workspace,
+    run_id: str,
+    cluster_id: int,
+    k: int = 2,
+    seed: int = 42,
+    reason: str | None = None,
+) -> int:
+    """Re-cluster one cluster into `k` with k-means on its vectors. The largest part keeps
+    the id, title and place in each hierarchy; the others get new ids, the title with
+    "(part n)" added (rename them), and a leaf beside it in each hierarchy."""
+    from .clustering import kmeans
+
+    space_id = _check_run(ws, run_id)
+    if cluster_id == NOISE:
+        raise ValueError("cluster -1 is noise: re-cluster the run instead of splitting it")
+    _check_clusters(ws, run_id, [cluster_id])
+    members = ws.con.execute(
+        "SELECT c.query_id, e.row_index FROM query_clusters c "
+        "JOIN embeddings e ON e.query_id = c.query_id AND e.space_id = ? "
+        "WHERE c.run_id = ? AND c.cluster_id = ? ORDER BY c.query_id",
+        [space_id, run_id, cluster_id],
+    ).fetchnumpy()
+    if not 2 <= k <= len(members["query_id"]):
+        raise ValueError(
+            f"cluster {cluster_id} has {len(members['query_id'])} queries: k must be from 2 to that"
+        )
+    vectors = np.asarray(ws.vector_file(space_id).array()[members["row_index"]], np.float32)
+    labels, _, _ = kmeans(vectors, k, seed, 20, device="cpu")
+    parts = [
+        int(label)
+        for label, _ in sorted(
+            zip(*np.unique(labels, return_counts=True), strict=True), key=lambda item: -item[1]
+        )
+    ]
+    first_new = ws.con.execute(
+        "SELECT max(cluster_id) + 1 FROM clusters WHERE run_id = ?", [run_id]
+    ).fetchall()[0][0]
+    new_ids = {part: first_new + i for i, part in enumerate(parts[1:])}
+    with transaction(ws.con):
+        for part, new_id in new_ids.items():
+            ws.con.execute("INSERT INTO clusters VALUES (?, ?, 0, NULL)", [run_id, new_id])
+            moved = members["query_id"][labels == part]
+            ws.con.execute(
+                "UPDATE query_clusters SET cluster_id = ?, probability = NULL WHERE run_id = ? "
+                "AND query_id IN (SELECT unnest(?::BIGINT[]))",
+                [new_id, run_id, moved.tolist()],
+            )
+            _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
+        _recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
+        _count_clusters(ws, run_id)
+        edit_id = _audit(
+            ws,
+            run_id,
+            "split",
+            {"cluster_id": cluster_id},
+            {"size": len(members["query_id"])},
+            {"cluster_ids": [cluster_id, *new_ids.values()], "k": k, "seed": seed},
+            reason,
+        )
+    _refresh_summary_indexes(ws, _summary_runs(ws, run_id))
+    return edit_id
+
+
+def _copy_names_and_leaf(ws: Workspace, run_id: str, source: int, new_id: int, suffix: str):
+    """A new cluster split off `source`: its title with `suffix` in every summary run of
+    the run, and a leaf under the same parent in every hierarchy."""
+    ws.con.execute(
+        "INSERT INTO cluster_summaries (summary_run_id, cluster_id, title, description, "
+        "keywords, representative_ids, error, created_at) "
+        "SELECT summary_run_id, ?, left(title, 180) || ' ' || ?, description, keywords, [], "
+        "NULL, now()::TIMESTAMP FROM cluster_summaries WHERE cluster_id = ? AND summary_run_id "
+        "IN (SELECT summary_run_id FROM summary_runs WHERE run_id = ?)",
+        [new_id, suffix, source, run_id],
+    )
+    ws.con.execute(
+        "INSERT INTO hierarchy_nodes SELECT hierarchy_run_id, 'L0-' || ?, 0, parent_id, ?, "
+        "title, description, 0 FROM hierarchy_nodes WHERE level = 0 AND cluster_id = ? "
+        "AND hierarchy_run_id IN (SELECT hierarchy_run_id FROM hierarchy_runs WHERE run_id = ?)",
+        [new_id, new_id, source, run_id],
+    )
+
+
+def _size(ws: Workspace, run_id: str, cluster_id: int) -> int:
+    return ws.con.execute(
+        "SELECT size FROM clusters WHERE run_id = ? AND cluster_id = ?", [run_id, cluster_id]
+    ).fetchall()[0][0]
+
+
+def _count_clusters(ws: Workspace, run_id: str) -> None:
+    ws.con.execute(
+        "UPDATE clustering_runs SET n_clusters = (SELECT count(*) FROM clusters "
+        "WHERE run_id = ? AND cluster_id != ?) WHERE run_id = ?",
+        [run_id, NOISE, run_id],
+    )
+
+
+def _summary_runs(ws: Workspace, run_id: str) -> list[str]:
+    return [
+        row[0]
+        for row in ws.con.execute(
+            "SELECT summary_run_id FROM summary_runs WHERE run_id = ?", [run_id]
+        ).fetchall()
+    ]
 
 
 def _refresh_summary_indexes(ws: Workspace, summary_run_ids: list[str]) -> None:
@@ -422,17 +593,24 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
             back.setdefault(int(cluster_id), []).append(int(query_id))
         return [move_queries(ws, run_id, ids, to, reason) for to, ids in sorted(back.items())]
     raise ValueError(
-        f"edit {last.edit_id} ({last.action}) cannot be undone: merged clusters lost their "
-        "summaries; split or re-cluster instead"
+        f"edit {last.edit_id} ({last.action}) cannot be undone: it changed which clusters "
+        "exist; split, merge or re-cluster instead"
     )
 
 
-def list_edits(con, run_id: str) -> list[Edit]:
+def list_edits(
+    con, run_id: str, cluster_id: int | None = None, since: datetime | None = None
+) -> list[Edit]:
+    """A run's edits, oldest first; only those touching `cluster_id` (as target, source
+    or result) and only those at or after `since` when given."""
     rows = con.execute(
         "SELECT edit_id, run_id, action, target, previous, new, reason, edited_at FROM edits "
-        "WHERE run_id = ? ORDER BY edit_id",
-        [run_id],
+        "WHERE run_id = ? AND (?::TIMESTAMP IS NULL OR edited_at >= ?::TIMESTAMP) "
+        "ORDER BY edit_id",
+        [run_id, since, since],
     ).fetchall()
+    if cluster_id is not None:
+        rows = [row for row in rows if _touches(cluster_id, row[3], row[4], row[5])]
     return [
         Edit(
             edit_id,
@@ -446,6 +624,22 @@ def list_edits(con, run_id: str) -> list[Edit]:
         )
         for edit_id, run, action, target, previous, new, reason, edited_at in rows
     ]
+
+
+def _touches(cluster_id: int, *documents: str | None) -> bool:
+    """Does an edit's JSON name the cluster (as cluster_id, in cluster_ids, or as a
+    move's source or a merge's sizes)?"""
+    for document in documents:
+        value = json.loads(document) if document else None
+        if not isinstance(value, dict):
+            continue
+        if value.get("cluster_id") == cluster_id or cluster_id in value.get("cluster_ids", []):
+            return True
+        moved_from = value.get("clusters", {}).values()  # a move: query id -> its old cluster
+        merged = value.get("sizes", {})  # a merge: cluster id -> its size
+        if cluster_id in moved_from or str(cluster_id) in merged:
+            return True
+    return False
 
 
 def cluster_tags(con, run_id: str) -> dict[int, list[str]]:

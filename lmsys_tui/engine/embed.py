@@ -14,10 +14,11 @@ import numpy as np
 import pyarrow as pa
 
 from .embedders import Embedder, SentenceTransformerEmbedder, make_embedder
-from .errors import EmbedError
+from .errors import EmbedError, WorkspaceError
 from .progress import Progress, ProgressSink, null_sink
 from .specs import EmbedStep
 from .store import slug, transaction, unique_id
+from .vector_chunks import find_damage, record_block, repair_vectors
 from .workspace import Workspace
 
 _ST = "sentence-transformers"
@@ -109,13 +110,25 @@ def embed_queries(
     total_queries = ws.count("queries")
     if total_queries == 0:
         raise EmbedError("no queries to embed: add a [load] step or load a source first")
-    if existing and len(pending) == 0:
+    if existing and len(pending) == 0 and find_damage(ws, existing[0]) is None:
         _export_for_searches(ws, existing[0], embedder, progress)  # once, for older workspaces
         return EmbedResult(existing[0], existing[1], 0, total_queries, 0.0)
     progress(Progress("embed", 0, len(pending), f"loading {embedder.model}"))
     dim = embedder.dimension()
     if existing:
         space_id = existing[0]
+        damage = repair_vectors(ws, space_id)
+        if damage is not None:
+            pending = pending_query_ids(ws, space_id)
+            progress(
+                Progress(
+                    "embed",
+                    0,
+                    len(pending),
+                    f"vectors of {space_id} were damaged ({damage.reason}): "
+                    f"{damage.lost_rows:,} rows to embed again, the rest kept",
+                )
+            )
         if existing[1] != dim:
             raise EmbedError(
                 f"{embedder.model} now gives {dim}-d vectors; space {space_id} has {existing[1]}"
@@ -177,7 +190,8 @@ def _commit_chunk(
 ) -> None:
     """Append vectors durably, then commit their rows; undo the append if the commit fails."""
     rows_before = vectors.rows
-    first_row = vectors.append(matrix.astype(np.float16))
+    block = np.ascontiguousarray(matrix, dtype="<f2")
+    first_row = vectors.append(block)
     chunk = pa.table({"query_id": ids, "row_index": np.arange(first_row, first_row + len(ids))})
     con = ws.con
     con.register("new_embeddings", chunk)
@@ -191,6 +205,7 @@ def _commit_chunk(
                 "UPDATE embedding_spaces SET n_vectors = ? WHERE space_id = ?",
                 [vectors.rows, space_id],
             )
+            record_block(con, space_id, first_row, block.tobytes(), len(ids))
     except BaseException:
         vectors.truncate(rows_before)
         raise
@@ -199,7 +214,17 @@ def _commit_chunk(
 
 
 def load_space_vectors(ws: Workspace, space_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """Every embedded query of a space: (query_ids ascending, float32 vectors)."""
+    """Every embedded query of a space: (query_ids ascending, float32 vectors).
+
+    Raises:
+        WorkspaceError: the vector file is damaged (an [embed] step repairs it).
+    """
+    damage = find_damage(ws, space_id)
+    if damage is not None:
+        raise WorkspaceError(
+            f"vectors of space {space_id!r} are damaged ({damage.reason}): "
+            "run a job with an [embed] step to embed the lost rows again"
+        )
     mapping = ws.con.execute(
         "SELECT query_id, row_index FROM embeddings WHERE space_id = ? ORDER BY query_id",
         [space_id],

@@ -31,3 +31,31 @@ class JobCancelled(LmsysError):
 
 class SummaryError(LmsysError):
     """Summaries or a hierarchy cannot be made for this run."""
+
+
+class IndexWriteError(WorkspaceError):
+    """An index was built but could not be saved (disk full, read-only); `index` holds it
+    so a read can still use it this time."""
+
+    def __init__(self, message: str, index=None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for an error from the OS, DuckDB or a native library: what and where,
+    with the usual causes (disk full, read-only) named."""
+    import errno
+
+    code = getattr(error, "errno", None)
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    where = getattr(error, "filename", None)
+    at = f" ({where})" if where else ""
+    if code == errno.ENOSPC or "No space left" in text or "disk is full" in text.lower():
+        return f"the disk is full{at}: free some space and run again; what was committed is kept"
+    if code == errno.EROFS or "Read-only file system" in text:
+        return f"the workspace is on a read-only file system{at}: {first}"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied{at}: {first}"
+    return f"{type(error).__name__}: {first}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .browse import NotFound, hierarchy_nodes, resolve_summary_run
+from .browse import NotFound, check_hierarchy_of_run, hierarchy_nodes, resolve_summary_run
 from .errors import LmsysError
 from .workspace import Workspace
 
@@ -60,19 +60,25 @@ def export_run(
     path: Path | str,
     summary: str | None = None,
     hierarchy_run_id: str | None = None,
+    overwrite: bool = True,
 ) -> ExportResult:
-    """Write the run's queries with their cluster, its summary and its ancestors to `path`."""
+    """Write the run's queries with their cluster, its summary and its ancestors to `path`
+    (an existing file only when `overwrite`)."""
     started = time.perf_counter()
     path = Path(path)
     options = FORMATS.get(path.suffix.lower())
     if options is None:
         raise ExportError(f"cannot export to {path.name}: use one of {', '.join(sorted(FORMATS))}")
+    if path.exists() and not overwrite:
+        raise ExportError(f"{path} exists: pass --overwrite to replace it, or choose another")
     con = ws.con
     if not con.execute("SELECT 1 FROM clustering_runs WHERE run_id = ?", [run_id]).fetchall():
         raise NotFound(f"no clustering run {run_id!r}")
     summary_run_id = resolve_summary_run(con, run_id, summary)
     if hierarchy_run_id is None:
         hierarchy_run_id = latest_hierarchy(con, run_id, summary_run_id)
+    else:
+        check_hierarchy_of_run(con, run_id, hierarchy_run_id)
     categories = _ancestor_titles(con, hierarchy_run_id) if hierarchy_run_id else {}
     depth = max((len(titles) for titles in categories.values()), default=0)
     columns = {"cluster_id": list(categories)}

@@ -44,6 +44,7 @@ class HierarchyResult:
     seconds: float
     largest_share: list[float] = field(default_factory=list)  # per level, 0 = clusters
     warnings: list[str] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)  # LLM requests, tokens, cost (an LLM model)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -130,6 +131,7 @@ def build_hierarchy(
         embed = phrase_embedding(ws, space_id, progress)
     else:
         embedder = space_embedder(ws, space_id)
+    usage: dict = {}
     for level in range(len(nodes_by_level), len(plan) + 1):
         progress(Progress("hierarchy", level - 1, len(plan), f"level {level}"))
         below = nodes_by_level[-1]
@@ -140,7 +142,9 @@ def build_hierarchy(
             from .llm import ReplyCache
             from .llm_hierarchy import llm_level
 
-            parents = llm_level(below, level, target, step, embedder, ReplyCache(ws.con), progress)
+            parents = llm_level(
+                below, level, target, step, embedder, ReplyCache(ws.con), progress, usage
+            )
         if parents is None or sum(1 for p in parents if p.leaves != (-1,)) < 2:
             break  # a level of one node (a lone root) says nothing: not stored
         _save_level(ws, hierarchy_run_id, below, parents)
@@ -168,6 +172,7 @@ def build_hierarchy(
         time.perf_counter() - started,
         shares,
         warnings,
+        usage,
     )
 
 

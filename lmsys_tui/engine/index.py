@@ -7,15 +7,20 @@
   description" embedded in the run's space); its keys are positions in the manifest's
   cluster list.
 
-Each index has a JSON manifest beside it saying what it holds. An index is checked
-against DuckDB before use: missing, stale (fewer rows than the space), corrupt (unreadable
-or not what the manifest says) or mismatched (another space's vectors) indexes are
-rebuilt. Files are written under a temporary name and renamed, so a reader that has
-memory-mapped the old file keeps a consistent view.
+Each index has a JSON manifest beside it saying what it holds, with the file's size,
+modification time and SHA-256. usearch trusts its file (a garbled body crashed the process
+or returned wrong neighbours), so the content is checked before usearch reads it: in full
+when the size or time differ from the manifest's, or always with `full=True` (verify).
+An index is also checked against DuckDB: missing, stale (fewer rows than the space),
+corrupt (fails its checksum, unreadable or not what the manifest says) or mismatched
+(another space's vectors) indexes are rebuilt, with a line saying why. Files are written
+under a temporary name and renamed, so a reader that has memory-mapped the old file keeps
+a consistent view.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .checksums import file_sha256
 from .embed import space_embedder
-from .errors import WorkspaceError
+from .errors import IndexWriteError, WorkspaceError, describe_failure
 from .keyword_index import update_keyword_index
 from .progress import Progress, ProgressSink, null_sink
 from .workspace import Workspace
@@ -126,13 +132,46 @@ def _read_manifest(path: Path) -> dict | None:
         return None
 
 
+def _content_problem(path: Path, manifest: dict, full: bool) -> str | None:
+    """Why the file's bytes are not the ones the manifest describes, or None.
+
+    The SHA-256 is recomputed when asked, or when the size or modification time differ
+    from the manifest's (a copy of the workspace pays this once per open; an in-place
+    write is always caught).
+    """
+    stat = path.stat()
+    if manifest.get("bytes") != stat.st_size:
+        return f"its size ({stat.st_size:,} bytes) differs from its manifest's"
+    if "sha256" not in manifest:
+        return "written by an older version, without a checksum"
+    if not full and manifest.get("mtime_ns") == stat.st_mtime_ns:
+        return None
+    if file_sha256(path) != manifest["sha256"]:
+        return "damaged: its checksum does not match"
+    return None
+
+
 def _save(index, path: Path, manifest: dict) -> None:
     """Write the index and then its manifest, each under a temporary name first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".usearch.partial")
-    index.save(str(partial))
-    os.replace(partial, path)
-    manifest = {**manifest, "bytes": path.stat().st_size}
+    try:
+        index.save(str(partial))
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as error:  # usearch says "Failed to serialize into stream"
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        why = describe_failure(error)
+        if isinstance(error, RuntimeError):  # usearch hides the OS error: name the usual ones
+            why += " (disk full or not writable?)"
+        raise IndexWriteError(f"cannot save index {path}: {why}", index) from None
+    stat = path.stat()
+    manifest = {
+        **manifest,
+        "bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sha256": file_sha256(path),
+    }
     partial_manifest = path.with_suffix(".json.partial")
     partial_manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     os.replace(partial_manifest, _manifest_path(path))
@@ -154,8 +193,9 @@ def _space(ws: Workspace, space_id: str) -> tuple[int, int]:
     return rows[0][0], rows[0][1]
 
 
-def check_query_index(ws: Workspace, space_id: str, index=None) -> IndexCheck:
-    """Compare the space's index file with DuckDB and its vector file."""
+def check_query_index(ws: Workspace, space_id: str, full: bool = False) -> IndexCheck:
+    """Compare the space's index file with DuckDB and its vector file (`full`: always
+    recompute the file's checksum)."""
     dim, expected = _space(ws, space_id)
     path = query_index_path(ws, space_id)
 
@@ -167,15 +207,20 @@ def check_query_index(ws: Workspace, space_id: str, index=None) -> IndexCheck:
     manifest = _read_manifest(path)
     if manifest is None:
         return result("corrupt", detail="its manifest is missing or unreadable")
-    if manifest.get("space_id") != space_id or manifest.get("dim") != dim:
+    if manifest.get("space_id") != space_id:
         return result("mismatch", detail=f"it was built for space {manifest.get('space_id')!r}")
-    if manifest.get("bytes") != path.stat().st_size:
-        return result("corrupt", detail="its size differs from the manifest")
-    index = index if index is not None else _restore(path, view=True)
+    if manifest.get("dim") != dim:
+        return result("mismatch", detail=f"it holds {manifest.get('dim')}-d vectors, not {dim}-d")
+    problem = _content_problem(path, manifest, full)
+    if problem:
+        return result("stale" if "older version" in problem else "corrupt", detail=problem)
+    index = _restore(path, view=True)
     if index is None or index.ndim != dim or index.size != manifest.get("rows"):
         return result("corrupt", detail="unreadable or not what its manifest says")
     if index.size > expected:
-        return result("mismatch", index.size, "it holds more rows than the space")
+        return result(
+            "mismatch", index.size, f"it holds {index.size:,} rows, the space {expected:,}"
+        )
     if not _spot_check(ws, space_id, index):
         return result("mismatch", index.size, "its vectors differ from the space's vectors")
     if index.size < expected:
@@ -210,7 +255,7 @@ def update_query_index(
     dim, expected = _space(ws, space_id)
     if check.ok and not rebuild:
         return IndexUpdate(str(path), 0, expected, False, "up to date", 0.0)
-    incremental = check.state == "stale" and not rebuild
+    incremental = check.state == "stale" and check.indexed is not None and not rebuild
     index = _restore(path, view=False) if incremental else None
     if index is None:
         index = _new_index(dim)
@@ -230,15 +275,24 @@ def update_query_index(
 
 
 def open_query_index(ws: Workspace, space_id: str, progress: ProgressSink = null_sink):
-    """The space's index, memory-mapped; updated or rebuilt first when it needs to be."""
+    """The space's index, memory-mapped; updated or rebuilt first when it needs to be,
+    with one line saying why and how long it took."""
     path = query_index_path(ws, space_id)
-    index = _restore(path, view=True)
-    check = check_query_index(ws, space_id, index)
+    check = check_query_index(ws, space_id)
     if check.ok:
-        return index
-    progress(Progress("index", 0, 1, f"index of {space_id} is {check.state} ({check.detail})"))
-    update_query_index(ws, space_id, progress)
+        return _restore(path, view=True)
+    try:
+        update = update_query_index(ws, space_id, progress)
+    except IndexWriteError as error:  # a read-only or full disk: use it unsaved this time
+        progress(Progress("index", 1, 1, f"{error}; searching with it unsaved"))
+        return error.index
+    progress(Progress("index", 1, 1, _rebuilt_line(f"index {path.name}", check, update)))
     return _restore(path, view=True)
+
+
+def _rebuilt_line(name: str, check: IndexCheck, update: IndexUpdate) -> str:
+    done = "rebuilt" if update.rebuilt else f"{update.added:,} rows added"
+    return f"{name}: {check.state}, {check.detail}; {done} in {update.seconds:.1f} s"
 
 
 # -- cluster summaries ---------------------------------------------------------------------
@@ -273,7 +327,7 @@ def _fingerprint(cluster_ids: list[int], texts: list[str]) -> str:
     return digest.hexdigest()
 
 
-def check_summary_index(ws: Workspace, summary_run_id: str) -> IndexCheck:
+def check_summary_index(ws: Workspace, summary_run_id: str, full: bool = False) -> IndexCheck:
     space_id, cluster_ids, texts = summary_texts(ws, summary_run_id)
     path = summary_index_path(ws, summary_run_id)
 
@@ -286,7 +340,13 @@ def check_summary_index(ws: Workspace, summary_run_id: str) -> IndexCheck:
     if manifest is None:
         return result("corrupt", detail="its manifest is missing or unreadable")
     if manifest.get("space_id") != space_id:
-        return result("mismatch", detail=f"it was built for space {manifest.get('space_id')!r}")
+        return result(
+            "mismatch",
+            detail=f"it was built for space {manifest.get('space_id')!r}, not {space_id!r}",
+        )
+    problem = _content_problem(path, manifest, full)
+    if problem:
+        return result("stale" if "older version" in problem else "corrupt", detail=problem)
     index = _restore(path, view=True)
     if index is None or index.size != len(manifest.get("cluster_ids", [])):
         return result("corrupt", detail="unreadable or not what its manifest says")
@@ -338,8 +398,13 @@ def open_summary_index(
     path = summary_index_path(ws, summary_run_id)
     check = check_summary_index(ws, summary_run_id)
     if not check.ok:
-        progress(Progress("index", 0, 1, f"summary index of {summary_run_id} is {check.state}"))
-        update_summary_index(ws, summary_run_id, progress, embedder)
+        try:
+            update = update_summary_index(ws, summary_run_id, progress, embedder)
+        except IndexWriteError as error:  # a read-only or full disk: use it unsaved this time
+            progress(Progress("index", 1, 1, f"{error}; searching with it unsaved"))
+            return error.index, summary_texts(ws, summary_run_id)[1]
+        line = _rebuilt_line(f"summary index {path.name}", check, update)
+        progress(Progress("index", 1, 1, line))
     return _restore(path, view=True), _read_manifest(path)["cluster_ids"]
 
 

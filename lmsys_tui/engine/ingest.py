@@ -76,15 +76,16 @@ def detect_schema(
     if step.schema_ == "text" or (step.text_column and step.schema_ is None):
         if not step.text_column:
             raise SourceError('schema = "text" needs text_column = "<column with the prompt>"')
+        keys = _first_keys(con, relation_sql, params)
+        if step.text_column not in keys:
+            raise SourceError(
+                f"no column {step.text_column!r} in the source; its columns are "
+                f"{', '.join(sorted(keys)[:20])}"
+            )
         return text_schema(step.text_column, step.id_column)
     if step.schema_ in ("lmsys", "sharegpt"):
         return _with_id(LMSYS if step.schema_ == "lmsys" else SHAREGPT, step.id_column)
-    rows = con.execute(
-        f"SELECT DISTINCT unnest(json_keys(rec)) FROM (SELECT rec FROM ({relation_sql}) "
-        "WHERE json_type(rec) = 'OBJECT' LIMIT 100)",
-        params,
-    ).fetchall()
-    keys = {row[0] for row in rows}
+    keys = _first_keys(con, relation_sql, params)
     if "conversation" in keys:
         return _with_id(LMSYS, step.id_column)
     if "conversations" in keys:
@@ -94,6 +95,23 @@ def detect_schema(
         "cannot tell the schema: no `conversation` (LMSYS) or `conversations` (ShareGPT) "
         f"field; name the prompt column with text_column = ... (columns: {shown})"
     )
+
+
+def _first_keys(con: duckdb.DuckDBPyConnection, relation_sql: str, params: list) -> set[str]:
+    """The keys of the first 100 object records.
+
+    Raises:
+        SourceError: the source holds no records at all.
+    """
+    rows = con.execute(
+        f"SELECT DISTINCT unnest(json_keys(rec)) FROM (SELECT rec FROM ({relation_sql}) "
+        "WHERE json_type(rec) = 'OBJECT' LIMIT 100)",
+        params,
+    ).fetchall()
+    if not rows and not con.execute(f"SELECT 1 FROM ({relation_sql}) LIMIT 1", params).fetchall():
+        where = params[0] if params else "the source"
+        raise SourceError(f"{where} holds no records (the file is empty)")
+    return {row[0] for row in rows}
 
 
 def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
@@ -303,17 +321,31 @@ def _file_relation(fmt: str) -> str:
     raise SourceError(f"unknown format {fmt!r}")
 
 
-def _local_parts(source: LocalSource) -> list[tuple[str, list]]:
-    return [(_file_relation(fmt), [str(path)]) for path, fmt in source.files]
+def _local_parts(files: list) -> list[tuple[str, list]]:
+    return [(_file_relation(fmt), [str(path)]) for path, fmt in files]
 
 
-def _check_readable(ws: Workspace, source: LocalSource) -> None:
-    """Fail early with a one-line error naming a file DuckDB cannot open or parse."""
+def _readable_files(ws: Workspace, source: LocalSource, result: LoadResult, progress) -> list:
+    """The source's files DuckDB can open. One bad file of a folder is skipped with a note
+    (the others load); a lone file, or a folder of bad files, is a one-line error."""
+    good, bad = [], []
     for path, fmt in source.files:
         try:
             ws.con.execute(f"SELECT 1 FROM ({_file_relation(fmt)}) LIMIT 1", [str(path)])
+            good.append((path, fmt))
         except duckdb.Error as error:
-            raise SourceError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
+            bad.append(f"cannot read {path} as {fmt}: {_first_line(error)}")
+    if bad and not good:
+        raise SourceError(bad[0] + (f" (and {len(bad) - 1} more files)" if len(bad) > 1 else ""))
+    for message in bad:
+        _skip_file(result, progress, message)
+    return good
+
+
+def _skip_file(result: LoadResult, progress, message: str) -> None:
+    result.notes.append(f"skipped a file: {message}")
+    result.skipped["unreadable_file"] = result.skipped.get("unreadable_file", 0) + 1
+    progress(Progress("load", 0, None, f"skipped a file: {message}"))
 
 
 def _first_line(error: BaseException) -> str:
@@ -355,8 +387,8 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
             result.notes += source.notes
             for note in source.notes:
                 progress(Progress("load", 0, None, note))
-            _check_readable(ws, source)
-            _load_local(ws, source, step, remaining, result, progress)
+            files = _readable_files(ws, source, result, progress)
+            _load_local(ws, source, files, step, remaining, result, progress)
         else:
             _load_hub(ws, source, step, remaining, result, progress)
     except BaseException as error:
@@ -370,21 +402,26 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
 def _load_local(
     ws: Workspace,
     source: LocalSource,
+    files: list,
     step: LoadStep,
     remaining: int | None,
     result: LoadResult,
     progress: ProgressSink,
 ) -> None:
     """Load file by file, one transaction each, so an interrupted folder load keeps the
-    files it finished. A random sample must see every file at once: one transaction."""
-    parts = _local_parts(source)
+    files it finished (a file that fails mid-way is skipped with a note when others
+    remain). A random sample must see every file at once: one transaction."""
+    parts = _local_parts(files)
     schema = detect_schema(ws.con, *parts[0], step)
     batches = [parts] if step.sample else [[part] for part in parts]
     for done, batch in enumerate(batches, start=1):
         try:
             inserted = _ingest_batch(ws, batch, schema, step, source.name, remaining, result)
         except duckdb.Error as error:
-            raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
+            if len(batches) == 1:
+                raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
+            _skip_file(result, progress, f"cannot load {batch[0][1][0]}: {_first_line(error)}")
+            continue
         progress(Progress("load", done, len(batches)))
         if remaining is not None:
             remaining -= inserted

@@ -6,6 +6,7 @@ left out and reuses what already exists.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import re
@@ -15,11 +16,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from .browse import resolve_summary_run
 from .cluster import cluster_space
 from .embed import embed_queries, find_space
 from .embedders import make_embedder
 from .enrich.languages import detect_languages, english_only_warning
-from .errors import ClusterError, JobCancelled, JobFileError
+from .errors import ClusterError, JobCancelled, JobFileError, SummaryError
 from .export import export_run
 from .hierarchy import build_hierarchy
 from .index import IndexResult, update_indexes, update_query_index, update_summary_index
@@ -177,18 +179,19 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
         if spec.summarize:
             step_name = "summarize"
             _mark(ws, job_id, step_name)
-            run_id = result["cluster"]["run_id"] if spec.cluster else latest_run_id(ws)
+            run_id = _target_run(ws, spec.summarize.run_id, result)
             result["summarize"] = summarize_run(ws, spec.summarize, run_id, progress).as_dict()
             summary_run_id = result["summarize"]["summary_run_id"]
             indexes.summaries.append(update_summary_index(ws, summary_run_id, progress).as_dict())
         if spec.hierarchy:
             step_name = "hierarchy"
             _mark(ws, job_id, step_name)
-            if spec.summarize:
-                run_id = result["summarize"]["run_id"]
+            run_id = _target_run(ws, spec.hierarchy.run_id, result)
+            if spec.hierarchy.summary:
+                summary_run_id = resolve_summary_run(ws.con, run_id, spec.hierarchy.summary)
+            elif spec.summarize and result["summarize"]["run_id"] == run_id:
                 summary_run_id = result["summarize"]["summary_run_id"]
             else:
-                run_id = result["cluster"]["run_id"] if spec.cluster else latest_run_id(ws)
                 summary_run_id = latest_summary_run_id(ws, run_id)
             result["hierarchy"] = build_hierarchy(
                 ws, spec.hierarchy, run_id, summary_run_id, progress
@@ -210,23 +213,42 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
         if spec.export:
             step_name = "export"
             _mark(ws, job_id, step_name)
-            run_id = result["cluster"]["run_id"] if spec.cluster else latest_run_id(ws)
+            run_id = _target_run(ws, spec.export.run_id, result)
             result["export"] = export_run(
                 ws, run_id, spec.export.path, spec.export.summary, spec.export.hierarchy
             ).as_dict()
     except BaseException as error:
         interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))
-        _finish(
-            ws,
-            job_id,
-            "cancelled" if interrupted else "failed",
-            result,
-            str(error) or type(error).__name__,
-        )
+        # Recording the failure can fail too (a full disk): the step's error is the news.
+        with contextlib.suppress(Exception):
+            _finish(
+                ws,
+                job_id,
+                "cancelled" if interrupted else "failed",
+                result,
+                str(error) or type(error).__name__,
+            )
         raise
     _finish(ws, job_id, "succeeded", result, None)
     progress(Progress("job", 1, 1, "done"))
     return result
+
+
+def _target_run(ws: Workspace, run_id: str | None, result: dict) -> str:
+    """The run a step works on: the one it names, else the run this job made, else the
+    newest complete run."""
+    if run_id is None:
+        return result["cluster"]["run_id"] if "cluster" in result else latest_run_id(ws)
+    known = [
+        row[0]
+        for row in ws.con.execute(
+            "SELECT run_id FROM clustering_runs WHERE status = 'complete' ORDER BY created_at DESC"
+        ).fetchall()
+    ]
+    if run_id not in known:
+        shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "") or "none yet"
+        raise SummaryError(f"no clustering run {run_id!r} (runs: {shown})")
+    return run_id
 
 
 def _space_for_cluster(ws: Workspace, embed: EmbedStep | None) -> str:

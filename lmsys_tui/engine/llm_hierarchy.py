@@ -67,9 +67,10 @@ def llm_level(
     embedder,
     cache: ReplyCache | None,
     progress: ProgressSink,
+    usage: dict | None = None,
 ) -> list[Node] | None:
     """The parents of `below` (noise excluded and kept as its own branch); None when the
-    level would not be smaller."""
+    level would not be smaller. Requests, tokens and cost are added to `usage`."""
     noise = [n for n in below if n.leaves == (-1,)]
     regular = [n for n in below if n.leaves != (-1,)]
     if len(regular) < 2 or target >= len(regular):
@@ -78,14 +79,14 @@ def llm_level(
         vectors = embedder.embed([f"{n.title}. {n.description}" for n in regular])
         summary_vectors = {n.node_id: v for n, v in zip(regular, vectors, strict=True)}
         return asyncio.run(
-            _level(regular, noise, level, target, step, summary_vectors, cache, progress)
+            _level(regular, noise, level, target, step, summary_vectors, cache, progress, usage)
         )
     except LLMCallError as error:
         raise SummaryError(f"hierarchy level {level} with {step.model}: {error}") from None
 
 
 async def _level(
-    regular, noise, level, target, step: HierarchyStep, vectors: dict, cache, progress
+    regular, noise, level, target, step: HierarchyStep, vectors: dict, cache, progress, usage
 ) -> list[Node]:
     client = LLMClient(
         step.model,
@@ -96,6 +97,20 @@ async def _level(
         cache=cache,
         max_tokens=step.max_tokens,
     )
+    try:
+        return await _build_level(regular, noise, level, target, step, vectors, progress, client)
+    finally:
+        if usage is not None:
+            _add_usage(usage, client.stats)
+
+
+def _add_usage(usage: dict, stats) -> None:
+    for name in ("requests", "retries", "prompt_tokens", "completion_tokens", "cache_hits"):
+        usage[name] = usage.get(name, 0) + getattr(stats, name)
+    usage["cost"] = round(usage.get("cost", 0.0) + stats.cost, 6)
+
+
+async def _build_level(regular, noise, level, target, step, vectors, progress, client):
     seed = step.seed
     neighbourhoods = _neighbourhoods(regular, vectors, seed)
     progress(Progress(f"hierarchy level {level}", 0, 4, "proposing categories"))

@@ -98,6 +98,11 @@ class ClusterHit:
     score: float
 
 
+def _require_text(text: str) -> None:
+    if not text.strip():
+        raise SearchError("the search text is empty: give a few words to search for")
+
+
 class Searcher:
     """Searches one workspace within one run (default: the newest) and its space."""
 
@@ -215,6 +220,7 @@ class Searcher:
         pool: int = 300,
     ) -> QuerySearch:
         """The `n` queries that best match `text`, with facet counts over the candidates."""
+        _require_text(text)
         if mode not in MODES:
             raise SearchError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         unknown = set(facets) - set(FACETS)
@@ -465,6 +471,7 @@ class Searcher:
 
     def search_clusters(self, text: str, k: int = 10) -> list[ClusterHit]:
         """The run's clusters whose summaries are closest in meaning to `text`."""
+        _require_text(text)
         if self.run_id is None:
             raise SearchError("no clustering run to search: run a cluster step first")
         if self.summary_run_id is None:

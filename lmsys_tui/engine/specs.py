@@ -91,6 +91,9 @@ class ClusterStep(Step):
 class SummarizeStep(Step):
     """Name every cluster of a run: offline key phrases, taxonomy topics, or an LLM."""
 
+    run_id: str | None = Field(
+        None, description="the clustering run to work on (default: this job's, else newest)"
+    )
     model: str = Field(
         "offline", description='"offline" (key phrases), "taxonomy", or a litellm model string'
     )
@@ -122,6 +125,12 @@ class SummarizeStep(Step):
 class HierarchyStep(Step):
     """Organise a summary run's clusters into levels of broader categories."""
 
+    run_id: str | None = Field(
+        None, description="the clustering run to work on (default: this job's, else newest)"
+    )
+    summary: str | None = Field(
+        None, description="summary run id or alias to organise (default: this job's, else newest)"
+    )
     model: str = Field("offline", description='"offline" or a litellm model string')
     api_base: str | None = None
     levels: PositiveInt = Field(3, le=8, description="at most this many levels above clusters")
@@ -155,6 +164,9 @@ class ExportStep(Step):
     """Write the job's run (or the newest), one row per query, to a file."""
 
     path: str = Field(description="a .csv, .json, .jsonl or .parquet file")
+    run_id: str | None = Field(
+        None, description="the clustering run to work on (default: this job's, else newest)"
+    )
     summary: str | None = Field(None, description="summary run id or alias (default newest)")
     hierarchy: str | None = Field(None, description="hierarchy run id (default newest)")
 

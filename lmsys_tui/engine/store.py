@@ -230,8 +230,30 @@ SCHEMA_V6 = [
     """,
 ]
 
+# A checksum per appended block of a vector file, committed with the block's embeddings
+# rows, so damage inside the file is found and only those rows are embedded again.
+SCHEMA_V7 = [
+    """
+    CREATE TABLE vector_chunks (
+        space_id VARCHAR NOT NULL,
+        first_row BIGINT NOT NULL,
+        n_rows BIGINT NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        PRIMARY KEY (space_id, first_row)
+    )
+    """,
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
-MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6]
+MIGRATIONS: list[list[str]] = [
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3,
+    SCHEMA_V4,
+    SCHEMA_V5,
+    SCHEMA_V6,
+    SCHEMA_V7,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,6 +7,7 @@ interrupted embed) are cut off when the file is opened.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -44,13 +45,27 @@ class VectorFile:
                 f"({(actual_size - HEADER_BYTES) // (dim * 2)} < {committed_rows})"
             )
         if actual_size != expected_size or self._header_rows() != committed_rows:
-            self.truncate(committed_rows)
+            try:
+                self.truncate(committed_rows)
+            except OSError as error:  # a read-only workspace: read the committed rows as is
+                read_only = error.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+                if not read_only or self._header_rows() < committed_rows:
+                    raise
 
     def _header_rows(self) -> int:
+        """Rows the header claims; -1 when it is not our header (then it is rewritten:
+        DuckDB knows the rows and the dimension, and block checksums check the body)."""
         with open(self.path, "rb") as handle:
-            text = handle.read(HEADER_BYTES).decode("latin1")
-        shape = text.split("'shape': (", 1)[1].split(")", 1)[0]
-        return int(shape.split(",")[0])
+            head = handle.read(HEADER_BYTES)
+        try:
+            text = head.decode("latin1")
+            if not head.startswith(_MAGIC) or "'shape': (" not in text:
+                return -1
+            shape = text.split("'shape': (", 1)[1].split(")", 1)[0]
+            rows, dim = (int(part) for part in shape.split(",")[:2])
+        except ValueError:
+            return -1
+        return rows if dim == self.dim else -1
 
     def truncate(self, rows: int) -> None:
         """Forget every row from `rows` on (used to undo an append DuckDB did not commit)."""
@@ -75,8 +90,14 @@ class VectorFile:
         self.rows = first + len(vectors)
         return first
 
+    def block_bytes(self, first_row: int, n_rows: int) -> bytes:
+        """The raw bytes of rows [first_row, first_row + n_rows), short if the file is."""
+        with open(self.path, "rb") as handle:
+            handle.seek(HEADER_BYTES + first_row * self.dim * 2)
+            return handle.read(n_rows * self.dim * 2)
+
     def array(self) -> np.ndarray:
         """A read-only memory map of every row (empty array when there are none)."""
         if self.rows == 0:
             return np.zeros((0, self.dim), dtype=np.float16)
-        return np.load(self.path, mmap_mode="r")
+        return np.load(self.path, mmap_mode="r")[: self.rows]

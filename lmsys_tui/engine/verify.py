@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .browse import NotFound
-from .index import check_query_index, check_summary_index
+from .errors import WorkspaceError
+from .index import IndexCheck, check_query_index, check_summary_index, query_index_path
+from .vector_chunks import find_damage
 from .workspace import Workspace
 
 
@@ -16,6 +18,7 @@ class Check:
     expected: int | None = None
     found: int | None = None
     detail: str = ""
+    fix: str = ""  # what to run when the check fails
 
 
 @dataclass
@@ -98,18 +101,47 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
         file_detail = str(ws.vector_path(space_id))
     except Exception as error:  # a missing or damaged vector file is what we report
         file_rows, file_detail = None, str(error)
-    add(Check("vector file rows", file_rows == n_vectors, n_vectors, file_rows, file_detail))
+    rerun_embed = "run a job with an [embed] step: it embeds the lost rows again"
+    add(
+        Check(
+            "vector file rows",
+            file_rows == n_vectors,
+            n_vectors,
+            file_rows,
+            file_detail,
+            "" if file_rows == n_vectors else rerun_embed,
+        )
+    )
+    damage = find_damage(ws, space_id)
+    add(
+        Check(
+            "vector file content",
+            damage is None,
+            n_vectors,
+            n_vectors if damage is None else n_vectors - damage.lost_rows,
+            "block checksums match" if damage is None else damage.reason,
+            "" if damage is None else rerun_embed,
+        )
+    )
+    unused = n_vectors - n_rows
     add(
         Check(
             "embedding rows",
-            n_rows == n_vectors and distinct_rows == n_rows and max_row == n_vectors - 1,
-            n_vectors,
+            distinct_rows == n_rows and max_row < n_vectors,
             n_rows,
-            "one distinct vector-file row per embedded query",
+            distinct_rows,
+            "one distinct vector-file row per embedded query"
+            + (f" ({unused:,} rows left unused by a repair)" if unused > 0 else ""),
         )
     )
 
-    query_index = check_query_index(ws, space_id)
+    rebuild_index = "the next search rebuilds it, or run a job with [index] rebuild = true"
+    try:
+        query_index = check_query_index(ws, space_id, full=True)
+    except WorkspaceError as error:  # the vector file it is checked against is damaged
+        query_index = IndexCheck(
+            str(query_index_path(ws, space_id)), "unchecked", 0, None, str(error)
+        )
     add(
         Check(
             "query index",
@@ -117,6 +149,7 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
             query_index.expected,
             query_index.indexed,
             f"{query_index.state}: {query_index.detail}".rstrip(": "),
+            "" if query_index.ok else rebuild_index,
         )
     )
     for (summary_run_id,) in con.execute(
@@ -124,7 +157,7 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
         "WHERE run_id = ? AND status IN ('complete', 'partial') ORDER BY summary_run_id",
         [run_id],
     ).fetchall():
-        summary = check_summary_index(ws, summary_run_id)
+        summary = check_summary_index(ws, summary_run_id, full=True)
         add(
             Check(
                 f"summary index {summary_run_id}",
@@ -132,6 +165,7 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
                 summary.expected,
                 summary.indexed,
                 f"{summary.state}: {summary.detail}".rstrip(": "),
+                "" if summary.ok else rebuild_index,
             )
         )
 

@@ -45,7 +45,8 @@ class Workspace:
                 )
             except (OSError, ValueError) as error:
                 raise WorkspaceError(
-                    f"vectors of space {space_id!r} are damaged: {error}"
+                    f"vectors of space {space_id!r} are damaged ({error}): "
+                    "run a job with an [embed] step to embed the lost rows again"
                 ) from None
         return self._vector_files[space_id]
 
@@ -73,6 +74,16 @@ def _check_version(con: duckdb.DuckDBPyConnection, root: Path) -> None:
             if version < SCHEMA_VERSION
             else f"workspace {root} was written by a newer lmsys-tui (schema v{version})"
         )
+
+
+def _mark_interrupted_jobs(con: duckdb.DuckDBPyConnection) -> None:
+    """Jobs still 'running' when a writer opens the workspace were killed (DuckDB lets one
+    process write, and this one has not started any): say so, not 'running' forever."""
+    con.execute(
+        "UPDATE jobs SET status = 'interrupted', finished_at = coalesce(finished_at, "
+        "now()::TIMESTAMP), error = coalesce(error, 'the process ended before the job did "
+        "(killed?); run the job again to resume') WHERE status = 'running'"
+    )
 
 
 def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
@@ -113,6 +124,7 @@ def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
             _check_version(con, root)
         else:
             migrate(con)
+            _mark_interrupted_jobs(con)
     except BaseException:
         con.close()
         raise

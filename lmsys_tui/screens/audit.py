@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from ..engine.curation import Edit, list_edits
-from ..widgets.safe_text import one_line
+from ..safe_text import one_line
 from ..widgets.tables import add_columns
 
 

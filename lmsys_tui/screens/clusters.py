@@ -21,9 +21,9 @@ from ..engine.browse import (
     resolve_summary_run,
 )
 from ..engine.curation import cluster_tags
+from ..safe_text import one_line
 from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.query_table import QueryTable
-from ..widgets.safe_text import one_line
 from ..widgets.status_line import StatusLine
 
 

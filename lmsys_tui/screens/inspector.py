@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.browse import NotFound, QueryDetail, query_detail
 from ..engine.errors import LmsysError
-from ..widgets.safe_text import one_line, printable
+from ..safe_text import one_line, printable
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 

@@ -30,6 +30,7 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ..engine.browse import list_runs
 from ..engine.errors import JobCancelled, LmsysError
 from ..engine.jobs import describe_validation_error, run_job
 from ..engine.progress import Progress
@@ -45,7 +46,7 @@ from ..engine.specs import (
     SummarizeStep,
 )
 from ..engine.workspace import open_workspace
-from ..widgets.safe_text import one_line
+from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
@@ -126,6 +127,14 @@ class JobsScreen(Screen):
             choices = _literal_choices(annotation)
             if annotation is bool:
                 widgets.append(Checkbox(key, value=bool(info.default), id=f"field-{key}"))
+            elif key == "run_id" and self.step != "cluster":  # the run to work on: offer them
+                widgets.append(
+                    Select(
+                        [(run_id, run_id) for run_id in self._run_ids()],
+                        prompt="newest run",
+                        id=f"field-{key}",
+                    )
+                )
             elif choices:
                 options = [(str(c), c) for c in choices]
                 has_default = info.default in choices
@@ -145,6 +154,10 @@ class JobsScreen(Screen):
                     Input(value=default, placeholder=info.description or "", id=f"field-{key}")
                 )
         await form.mount_all(widgets)
+
+    def _run_ids(self) -> list[str]:
+        cursor = self.app.cursor()
+        return [run.run_id for run in list_runs(cursor)] if cursor is not None else []
 
     @on(Select.Changed, "#job-step")
     async def _step_changed(self, event: Select.Changed) -> None:
@@ -263,13 +276,16 @@ class JobsScreen(Screen):
             steps = ", ".join(json.loads(spec))
             table.add_row(
                 job_id,
-                Text(status, style={"failed": "red", "cancelled": "yellow"}.get(status, "")),
+                Text(status, style=STATUS_STYLES.get(status, "")),
                 step or "-",
                 steps,
                 started_at.strftime("%Y-%m-%d %H:%M"),
                 Text(one_line(error, 80)),
                 key=job_id,
             )
+
+
+STATUS_STYLES = {"failed": "red", "cancelled": "yellow", "interrupted": "yellow"}
 
 
 def _literal_choices(annotation) -> tuple | None:

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.browse import RunInfo, list_runs
-from ..widgets.safe_text import one_line
+from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 

@@ -9,7 +9,7 @@ from textual.containers import Center, Middle
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..widgets.safe_text import one_line
+from ..safe_text import one_line
 
 
 class WelcomeScreen(ModalScreen[None]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..engine.browse import ClusterDetail
-from .safe_text import one_line
+from ..safe_text import one_line
 
 BAR_WIDTH = 24
 

@@ -7,7 +7,7 @@ from textual import on, work
 from textual.widgets import DataTable
 
 from ..engine.browse import QueryRow, cluster_queries, count_cluster_queries
-from .safe_text import one_line
+from ..safe_text import one_line
 from .tables import add_columns
 
 PAGE_ROWS = 200

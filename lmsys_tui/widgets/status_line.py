@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from .safe_text import one_line
+from ..safe_text import one_line
 
 
 class StatusLine(Static):

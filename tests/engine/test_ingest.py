@@ -137,24 +137,47 @@ def test_folder_of_mixed_files_and_gzip(workspace, tmp_path):
     assert result.source == "logs"
 
 
-def test_a_folder_load_keeps_finished_files_and_resumes(workspace, tmp_path):
+def test_a_bad_file_in_a_folder_is_skipped_and_named_and_the_rest_loads(workspace, tmp_path):
     folder = tmp_path / "logs"
     folder.mkdir()
     rows = fixture_rows()
     write_jsonl(folder / "a.jsonl", rows[:10])
     (folder / "b.parquet").write_bytes(b"PAR1 cut off while copying")
     write_jsonl(folder / "c.jsonl", rows[10:20])
-    with pytest.raises(SourceError, match="b.parquet"):
-        load(workspace, LoadStep(source=str(folder)))
-    duckdb.sql(
-        f"COPY (SELECT * FROM read_json('{folder / 'a.jsonl'}')) TO '{folder / 'b.parquet'}'"
-    )
+    result = load(workspace, LoadStep(source=str(folder)))
+    assert result.loaded == 20 and result.skipped == {"unreadable_file": 1}
+    assert "b.parquet" in result.notes[0]
+    source = write_jsonl(tmp_path / "b.jsonl", rows[20:25])
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{source}')) TO '{folder / 'b.parquet'}'")
+    again = load(workspace, LoadStep(source=str(folder)))  # the file was copied again
+    assert (again.loaded, again.already_loaded) == (5, 20)
+    assert workspace.count("queries") == 25
+
+
+def test_a_folder_load_with_a_limit_resumes(workspace, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    rows = fixture_rows()
+    write_jsonl(folder / "a.jsonl", rows[:10])
+    write_jsonl(folder / "c.jsonl", rows[10:20])
+    load(workspace, LoadStep(source=str(folder), limit=12))
     write_jsonl(folder / "a.jsonl", rows[:10] + rows[20:25])  # the first file grew meanwhile
     result = load(workspace, LoadStep(source=str(folder), limit=22))
     assert workspace.count("queries") == 22
-    assert (result.loaded, result.already_loaded) == (22, 10)
+    assert (result.loaded, result.already_loaded) == (10, 12)
     again = load(workspace, LoadStep(source=str(folder), limit=22))
     assert again.loaded == 0 and again.read == 0 and "already holds 22" in again.notes[0]
+
+
+def test_a_missing_text_column_and_an_empty_file_say_so(workspace, tmp_path):
+    path = tmp_path / "prompts.csv"
+    path.write_text("id,prompt,lang\n1,hello,en\n")
+    with pytest.raises(SourceError, match="no column 'nosuch' in the source; its columns are id"):
+        load(workspace, LoadStep(source=str(path), text_column="nosuch"))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(SourceError, match="holds no records|is empty"):
+        load(workspace, LoadStep(source=str(empty)))
 
 
 def test_bad_rows_are_skipped_and_counted_by_reason(workspace, tmp_path):

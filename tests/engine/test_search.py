@@ -370,3 +370,41 @@ def test_an_index_holding_other_vectors_is_a_mismatch(search_root, tmp_path):
         )
         check = check_query_index(ws, space_id)
         assert check.state == "mismatch" and "differ" in check.detail
+
+
+def _garble(path, offset: int, size: int) -> None:
+    """Overwrite bytes in place: the file keeps its size (a bad sector, a stray write)."""
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes())
+
+
+def test_a_garbled_index_body_is_caught_by_its_checksum_and_rebuilt(search_root, tmp_path):
+    """usearch trusts its file: 3,000 random bytes mid-file crashed it, 5,000 at offset
+    100 of a summary index returned wrong clusters. The checksum catches both first."""
+    from lmsys_tui.engine.index import summary_index_path
+    from lmsys_tui.engine.verify import verify_run
+
+    root = tmp_path / "copy"
+    shutil.copytree(search_root, root)
+    with open_workspace(root) as ws:
+        searcher = Searcher(ws, run_id="k3")
+        space_id, summary_run_id = searcher.space_id, searcher.summary_run_id
+        expected = [hit.cluster_id for hit in searcher.search_clusters("SQL joins", k=3)]
+        query_path = query_index_path(ws, space_id)
+        _garble(query_path, query_path.stat().st_size // 2, 3000)
+        summary_path = summary_index_path(ws, summary_run_id)
+        _garble(summary_path, 100, min(5000, summary_path.stat().st_size - 100))
+        report = verify_run(ws, "k3")
+        failed = {check.name: check.detail for check in report.checks if not check.ok}
+        assert "checksum" in failed["query index"]
+        assert "checksum" in failed[f"summary index {summary_run_id}"]
+
+        messages = []
+        fresh = Searcher(ws, run_id="k3", progress=lambda p: messages.append(p.message))
+        hits = fresh.search_queries("SQL join", mode="semantic", n=3).hits
+        assert all(topic_of(ws, hit.query_id) == "sql" for hit in hits)
+        assert [hit.cluster_id for hit in fresh.search_clusters("SQL joins", k=3)] == expected
+        rebuilt = [m for m in messages if m and "checksum" in m]
+        assert len(rebuilt) == 2 and all("rebuilt in" in m for m in rebuilt)
+        assert verify_run(ws, "k3").ok

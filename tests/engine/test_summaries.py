@@ -187,6 +187,10 @@ def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monk
         again = [row[:3] + row[4:] for row in tree_nodes(ws, second.hierarchy_run_id)]
     assert tree == again  # deterministic under a fixed seed and the scripted server
     assert llm.calls["propose"] and llm.calls["assign"] and llm.calls["rename"]
+    # Its requests and tokens are recorded like a summary pass's (the second build answered
+    # from the reply cache).
+    assert first.usage["requests"] == sum(llm.calls.values())
+    assert first.usage["prompt_tokens"] > 0 and second.usage["cache_hits"] > 0
     counts = first.nodes_per_level
     assert counts[0] == 6 and counts[1] <= 3 + 1  # +1: "Other"
     # The scripted LLM puts every "Renamed ..." node of level 1 into one category at level 2:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 
-from textual.widgets import DataTable, Input, Static, Tree
+from textual.widgets import DataTable, Input, Select, Static, Tree
 from textual.worker import WorkerCancelled
 
 from lmsys_tui.app import make_app
+from lmsys_tui.engine.workspace import open_workspace
 from lmsys_tui.screens.clusters import ClustersScreen
 from lmsys_tui.screens.inspector import InspectorScreen
 from lmsys_tui.screens.runs import RunsScreen
@@ -173,6 +174,26 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         await settle(pilot)
         runs = app.screen.query_one(DataTable)
         assert {str(runs.get_row_at(i)[0]) for i in range(runs.row_count)} == {"k3", "k2"}
+
+        # A summarize step offers the runs: name the older one, not the newest.
+        await pilot.press("4")
+        await settle(pilot)
+        assert app.screen is screen
+        screen.query_one("#job-step").value = "summarize"
+        await pilot.pause()
+        await settle(pilot)
+        chosen = screen.query_one("#field-run_id", Select)
+        assert {value for _, value in chosen._options if value is not Select.NULL} == {"k3", "k2"}
+        chosen.value = "k3"
+        screen.query_one("#field-alias", Input).value = "again"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Job finished" in static_text(screen, "#job-stage")
+        assert screen.query_one("#jobs-table", DataTable).row_count == 3
+    with open_workspace(ui_copy, read_only=True) as ws:
+        assert ws.con.execute(
+            "SELECT run_id FROM summary_runs WHERE alias = 'again'"
+        ).fetchall() == [("k3",)]
 
 
 async def test_a_bad_form_value_is_reported_not_run(ui_copy):
