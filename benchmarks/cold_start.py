@@ -8,9 +8,9 @@ WORKSPACE is an existing workspace (the quickstart's, or the 1M-query one that
 
 - first screen: launch (imports included) until the Runs table shows rows; the baseline
   is a bare Textual app that fills a DataTable in `on_mount`;
-- first results: from pressing 3 (Search) and typing a query until results are shown
-  (the test driver's own typing time is printed beside it);
-- keystroke: the debounce (0.1 s) plus the search it starts until its results are shown
+- first results: from pressing 3 (Search), with the query pasted into the box at once,
+  until results are shown (the search model loads meanwhile);
+- keystroke: the debounce (0.06 s) plus the search it starts until its results are shown
   (the test driver's own key handling is not counted).
 
 Wall and CPU time are printed side by side; this machine is shared, so read the ratio.
@@ -90,11 +90,10 @@ async def main():
                                     if m in sys.modules]
         opened = time.perf_counter()
         await pilot.press("3")
-        await pilot.press(*"vector database")
-        typed = time.perf_counter()
+        # The query arrives as one change (a paste): the driver's per-key cost is not counted.
+        app.screen.query_one("#search-input").value = "vector database"
         await wait_for(pilot, lambda: shown)
         figures["first_results"] = shown[-1] - opened
-        figures["typing"] = typed - opened
         for key in "s?":
             before = len(shown)
             await pilot.pause(0.5)
@@ -141,10 +140,7 @@ def main() -> None:
         f"CPU {ms([r['first_screen_cpu'] for r in app])}; {ratio:.2f}x the bare app"
     )
     print(f"heavy modules imported before the first screen: {app[-1]['heavy_modules'] or 'none'}")
-    print(
-        f"Search screen opened -> first results: {ms([r['first_results'] for r in app])}, "
-        f"of which the test driver typing 15 keys: {ms([r['typing'] for r in app])}"
-    )
+    print(f"Search screen opened -> first results: {ms([r['first_results'] for r in app])}")
     print(f"keystroke -> new results: {ms([k for r in app for k in r['keystroke']])}")
 
 

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 import duckdb
 
 from ..engine.errors import LmsysError, describe_failure
 from ..engine.workspace import open_workspace
-from . import browse_commands, data_commands, edit_commands, search_commands
 from .output import Output
 
+# Each command's module is imported when it runs: a call pays only for what it uses
+# (agents call these in loops; verify and edit pull in more than runs or search).
 HANDLERS = {
-    "runs": browse_commands.runs,
-    "clusters": browse_commands.clusters,
-    "inspect": browse_commands.inspect,
-    "query": browse_commands.query,
-    "hierarchy": browse_commands.hierarchy,
-    "search": search_commands.search,
-    "search-clusters": search_commands.search_clusters,
-    "export": data_commands.export,
-    "verify": data_commands.verify,
-    "edit": edit_commands.edit,
-    "audit": edit_commands.audit,
+    "runs": "browse_commands:runs",
+    "clusters": "browse_commands:clusters",
+    "inspect": "browse_commands:inspect",
+    "query": "browse_commands:query",
+    "hierarchy": "browse_commands:hierarchy",
+    "search": "search_commands:search",
+    "search-clusters": "search_commands:search_clusters",
+    "export": "data_commands:export",
+    "verify": "data_commands:verify",
+    "edit": "edit_commands:edit",
+    "audit": "edit_commands:audit",
 }
+
+
+def handler(command: str):
+    module, function = HANDLERS[command].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
 
 
 def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
@@ -33,7 +40,7 @@ def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
         with open_workspace(workspace, read_only=not write) as ws:
             if not write and not ws.con.execute("SELECT count(*) FROM queries").fetchall()[0][0]:
                 return out.fail(f"the workspace {workspace} is empty: load data with --run-job")
-            return HANDLERS[args.command](ws, out, args)
+            return handler(args.command)(ws, out, args)
     except (LmsysError, ValueError) as error:
         return out.fail(error)
     except (OSError, RuntimeError, duckdb.Error) as error:  # disk full, read-only, native libs

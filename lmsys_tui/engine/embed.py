@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -16,10 +17,12 @@ import pyarrow as pa
 from .embedders import Embedder, SentenceTransformerEmbedder, make_embedder
 from .errors import EmbedError, WorkspaceError
 from .progress import Progress, ProgressSink, null_sink
-from .specs import EmbedStep
 from .store import slug, transaction, unique_id
 from .vector_chunks import find_damage, record_block, repair_vectors
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # specs imports pydantic: searches embed their text without it
+    from .specs import EmbedStep
 
 _ST = "sentence-transformers"
 _PROVIDER_PREFIX = {_ST: "st", "litellm": "litellm"}
@@ -51,6 +54,7 @@ def space_embedder(ws: Workspace, space_id: str) -> Embedder:
     key = rows[0]
     if key not in _SHARED_EMBEDDERS:
         from .query_encoder import load_query_encoder
+        from .specs import EmbedStep
 
         exported = load_query_encoder(ws, space_id, key[1]) if key[0] == _ST else None
         _SHARED_EMBEDDERS[key] = exported or make_embedder(EmbedStep(provider=key[0], model=key[1]))

@@ -7,12 +7,18 @@ used, never at import time.
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from .errors import EmbedError
-from .specs import DEFAULT_EMBEDDING_MODEL, EmbedStep
+
+if TYPE_CHECKING:
+    from .specs import EmbedStep
+
+# The bundled model, offline: the default everywhere (specs.py reads it from here, so
+# that embedding a search text does not import pydantic).
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 BUNDLED_NAMES = {DEFAULT_EMBEDDING_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
 # Texts are cut before tokenising: the model reads at most 256 tokens, and no real token is

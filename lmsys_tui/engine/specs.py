@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+from .embedders import DEFAULT_EMBEDDING_MODEL
 
 
 class Step(BaseModel):

@@ -21,7 +21,7 @@ from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
-DEBOUNCE_SECONDS = 0.1
+DEBOUNCE_SECONDS = 0.06
 MODE_OPTIONS = [("hybrid", "hybrid"), ("semantic", "semantic"), ("keyword", "keyword")]
 TARGET_OPTIONS = [("queries", "queries"), ("clusters", "clusters")]
 
