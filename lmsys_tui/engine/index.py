@@ -215,8 +215,14 @@ def check_query_index(ws: Workspace, space_id: str, full: bool = False) -> Index
     if problem:
         return result("stale" if "older version" in problem else "corrupt", detail=problem)
     index = _restore(path, view=True)
-    if index is None or index.ndim != dim or index.size != manifest.get("rows"):
-        return result("corrupt", detail="unreadable or not what its manifest says")
+    if index is None:
+        return result("corrupt", detail="usearch cannot read it")
+    if index.ndim != dim or index.size != manifest.get("rows"):
+        return result(
+            "corrupt",
+            detail=f"it holds {index.size:,} rows of {index.ndim}-d vectors, its manifest says "
+            f"{manifest.get('rows')} of {manifest.get('dim')}-d",
+        )
     if index.size > expected:
         return result(
             "mismatch", index.size, f"it holds {index.size:,} rows, the space {expected:,}"
@@ -269,9 +275,11 @@ def update_query_index(
         index.add(np.arange(start, stop, dtype=np.uint64), np.asarray(vectors[start:stop]))
         progress(Progress("index", stop - first, expected - first, label))
     _save(index, path, {"space_id": space_id, "dim": dim, "rows": index.size, "kind": "queries"})
-    return IndexUpdate(
+    update = IndexUpdate(
         str(path), expected - first, expected, first == 0, reason, time.perf_counter() - started
     )
+    progress(Progress("index", 1, 1, _update_line(f"index {path.name}", check, update, rebuild)))
+    return update
 
 
 def open_query_index(ws: Workspace, space_id: str, progress: ProgressSink = null_sink):
@@ -282,17 +290,20 @@ def open_query_index(ws: Workspace, space_id: str, progress: ProgressSink = null
     if check.ok:
         return _restore(path, view=True)
     try:
-        update = update_query_index(ws, space_id, progress)
+        update_query_index(ws, space_id, progress)
     except IndexWriteError as error:  # a read-only or full disk: use it unsaved this time
         progress(Progress("index", 1, 1, f"{error}; searching with it unsaved"))
         return error.index
-    progress(Progress("index", 1, 1, _rebuilt_line(f"index {path.name}", check, update)))
     return _restore(path, view=True)
 
 
-def _rebuilt_line(name: str, check: IndexCheck, update: IndexUpdate) -> str:
+def _update_line(name: str, check: IndexCheck, update: IndexUpdate, rebuild: bool) -> str:
+    """One line saying why an index was (re)built and how long it took."""
     done = "rebuilt" if update.rebuilt else f"{update.added:,} rows added"
-    return f"{name}: {check.state}, {check.detail}; {done} in {update.seconds:.1f} s"
+    if check.state == "missing" and not rebuild:
+        done = "built"
+    why = "asked to rebuild" if rebuild else f"{check.state}, {check.detail}"
+    return f"{name}: {why}; {done} in {update.seconds:.1f} s"
 
 
 # -- cluster summaries ---------------------------------------------------------------------
@@ -384,11 +395,13 @@ def update_summary_index(
         "fingerprint": _fingerprint(cluster_ids, texts),
     }
     _save(index, path, manifest)
-    progress(Progress("index", len(texts), len(texts), f"embedding summaries of {summary_run_id}"))
     reason = "asked to" if rebuild else check.detail
-    return IndexUpdate(
+    update = IndexUpdate(
         str(path), len(texts), len(texts), True, reason, time.perf_counter() - started
     )
+    line = _update_line(f"summary index {path.name}", check, update, rebuild)
+    progress(Progress("index", len(texts), len(texts), line))
+    return update
 
 
 def open_summary_index(
@@ -399,12 +412,10 @@ def open_summary_index(
     check = check_summary_index(ws, summary_run_id)
     if not check.ok:
         try:
-            update = update_summary_index(ws, summary_run_id, progress, embedder)
+            update_summary_index(ws, summary_run_id, progress, embedder)
         except IndexWriteError as error:  # a read-only or full disk: use it unsaved this time
             progress(Progress("index", 1, 1, f"{error}; searching with it unsaved"))
             return error.index, summary_texts(ws, summary_run_id)[1]
-        line = _rebuilt_line(f"summary index {path.name}", check, update)
-        progress(Progress("index", 1, 1, line))
     return _restore(path, view=True), _read_manifest(path)["cluster_ids"]
 
 

@@ -63,7 +63,11 @@ class ClustersScreen(Screen):
         yield Static(id="run-title", classes="title")
         with Horizontal():
             with Vertical(id="tree-pane"):
-                yield Input(placeholder="filter clusters by title…", id="cluster-filter")
+                yield Input(
+                    placeholder="filter clusters by title…",
+                    id="cluster-filter",
+                    select_on_focus=False,
+                )
                 yield Tree("clusters", id="cluster-tree")
             with Vertical(id="detail-pane"):
                 yield Static(id="cluster-detail", classes="detail")

@@ -151,7 +151,12 @@ class JobsScreen(Screen):
                     "" if info.default in (None, ...) or info.is_required() else str(info.default)
                 )
                 widgets.append(
-                    Input(value=default, placeholder=info.description or "", id=f"field-{key}")
+                    Input(
+                        value=default,
+                        placeholder=info.description or "",
+                        id=f"field-{key}",
+                        select_on_focus=False,
+                    )
                 )
         await form.mount_all(widgets)
 

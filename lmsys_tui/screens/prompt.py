@@ -21,7 +21,12 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
             yield Static(Text(self.question, style="bold"))
-            yield Input(value=self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Input(
+                value=self.value,
+                placeholder=self.placeholder,
+                id="prompt-input",
+                select_on_focus=False,
+            )
             yield Static(Text("Enter to confirm, Escape to cancel", style="dim"))
 
     @on(Input.Submitted)

@@ -44,14 +44,18 @@ class SearchScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="search-bar"):
-            yield Input(placeholder="search what people asked…", id="search-input")
+            yield Input(
+                placeholder="search what people asked…", id="search-input", select_on_focus=False
+            )
             yield Select(MODE_OPTIONS, value="hybrid", allow_blank=False, id="search-mode")
             yield Select(TARGET_OPTIONS, value="queries", allow_blank=False, id="search-target")
         with Horizontal(id="search-filters"):
             yield Select([], prompt="run", id="filter-run")
-            yield Input(placeholder="language", id="filter-language")
-            yield Input(placeholder="model", id="filter-model")
-            yield Input(placeholder="within clusters about…", id="filter-within")
+            yield Input(placeholder="language", id="filter-language", select_on_focus=False)
+            yield Input(placeholder="model", id="filter-model", select_on_focus=False)
+            yield Input(
+                placeholder="within clusters about…", id="filter-within", select_on_focus=False
+            )
         yield Static(id="search-status", classes="status")
         with Horizontal():
             yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)

@@ -458,3 +458,22 @@ async def test_o_pipes_the_prompt_to_the_pager_and_falls_back_to_the_text_pane(
         await pilot.press("o")
         await settle(pilot)
         assert app.focused is app.screen.query_one("#query-text-pane")
+
+
+async def test_digits_typed_into_a_field_stay_there_and_focus_selects_nothing(ui_root):
+    from lmsys_tui.screens.search import SearchScreen
+
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        box = app.screen.query_one("#search-input", Input)
+        box.focus()
+        await pilot.press(*"top 2", "1", "4")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen) and box.value == "top 214"
+        await pilot.press("tab")  # away and back with the keyboard
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert app.focused is box and box.selection.is_empty, box.selection
