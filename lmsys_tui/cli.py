@@ -87,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--id", help="hierarchy run id (default: newest of the summary run)")
     sub.add_argument("--summary", metavar="ALIAS|ID")
 
+    sub = command("compare", "two runs: ARI/NMI, matched clusters, splits, merges")
+    sub.add_argument("run_a")
+    sub.add_argument("run_b")
+    sub.add_argument("--summary-a", metavar="ALIAS|ID")
+    sub.add_argument("--summary-b", metavar="ALIAS|ID")
+    sub.add_argument("--limit", type=_positive, default=20, metavar="N", help="rows per list")
+
+    sub = command("facets", "what sets clusters apart: facet values over/under-represented")
+    sub.add_argument("run_id")
+    sub.add_argument(
+        "--by", required=True, help="model, language, source, turn, flagged, or a field of the data"
+    )
+    sub.add_argument("--cluster", type=int, help="only this cluster's values")
+    sub.add_argument("--value", help="only this value: clusters ranked by its lift")
+    sub.add_argument("--min-count", type=_positive, default=1, metavar="N")
+    sub.add_argument("--limit", type=_positive, default=20, metavar="N")
+    sub.add_argument("--summary", metavar="ALIAS|ID")
+
     sub = command("search", "search queries: semantic, keyword or hybrid, with filters")
     sub.add_argument("text")
     sub.add_argument("--run-id", help="run to search in (default: newest)")

@@ -331,3 +331,27 @@ def test_export_refuses_to_overwrite_and_empty_searches_are_refused(capsys, ws_c
     for command in (["search", "  "], ["search-clusters", ""]):
         code, _, err = run(capsys, ws_copy, *command)
         assert code == 2 and "search text is empty" in err
+
+
+def test_compare_and_facets_in_both_modes(capsys, ws_copy):
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import ClusterStep, JobSpec
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ws_copy) as ws:
+        run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2")))
+    compared = as_json(capsys, ws_copy, "compare", RUN, "k2")
+    assert compared["shared_queries"] == 35 and 0 <= compared["ari"] <= 1
+    assert len(compared["matches"]) == 2 and compared["splits"] + compared["merges"]
+    code, out, _ = run(capsys, ws_copy, "compare", RUN, "k2")
+    assert code == 0 and "ARI" in out and "matched clusters" in out
+    code, _, err = run(capsys, ws_copy, "compare", RUN, RUN)
+    assert code == 2 and "with itself" in err
+
+    lifts = as_json(capsys, ws_copy, "facets", RUN, "--by", "language")["lifts"]
+    arabic = next(lift for lift in lifts if lift["value"] == "Arabic")
+    assert arabic["count"] == 1 and arabic["lift"] > 1
+    code, out, _ = run(capsys, ws_copy, "facets", RUN, "--by", "model", "--value", "gpt-4")
+    assert code == 0 and "lift (95 %)" in out
+    code, _, err = run(capsys, ws_copy, "facets", RUN, "--by", "colour")
+    assert code == 2 and "no facet 'colour'" in err

@@ -20,6 +20,8 @@ HANDLERS = {
     "inspect": "browse_commands:inspect",
     "query": "browse_commands:query",
     "hierarchy": "browse_commands:hierarchy",
+    "compare": "insight_commands:compare",
+    "facets": "insight_commands:facets",
     "search": "search_commands:search",
     "search-clusters": "search_commands:search_clusters",
     "export": "data_commands:export",

@@ -21,6 +21,7 @@ from ..engine.browse import (
     resolve_summary_run,
 )
 from ..engine.curation import cluster_tags
+from ..engine.insight.facets import facet_lift, value_totals
 from ..safe_text import one_line
 from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.query_table import QueryTable
@@ -57,6 +58,7 @@ class ClustersScreen(Screen):
         self.pending_cluster: int | None = None
         self.detail_cluster: int | None = None  # the cluster the detail pane shows
         self.categories: dict = {}  # tree node id -> hierarchy node, for category details
+        self.facet_totals: dict = {}  # (run, facet) -> value counts, the lifts' baseline
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,6 +89,7 @@ class ClustersScreen(Screen):
         if cursor is None:
             self.app.call_from_thread(self.show_empty, "No workspace open.")
             return
+        self.facet_totals = {}  # new queries or an edited run: count again
         runs = list_runs(cursor)
         run = next((r for r in runs if r.run_id == self.app.run_id), runs[0] if runs else None)
         if run is None:
@@ -312,9 +315,25 @@ class ClustersScreen(Screen):
             self.app.call_from_thread(self.query_one("#cluster-detail", Static).update, "")
             return
         tags = cluster_tags(cursor, self.run_id).get(cluster_id, [])
+        lifts = self._standing_out(cursor, cluster_id)
         self.app.call_from_thread(
-            self.query_one("#cluster-detail", Static).update, render_cluster_detail(detail, tags)
+            self.query_one("#cluster-detail", Static).update,
+            render_cluster_detail(detail, tags, lifts),
         )
+
+    def _standing_out(self, cursor, cluster_id: int) -> list:
+        """The cluster's model and language values clearly over-represented against the run
+        (the lift's 95 % interval above 1); the run's totals are counted once."""
+        found = []
+        for by in ("model", "language"):
+            key = (self.run_id, by)
+            if key not in self.facet_totals:
+                self.facet_totals[key] = value_totals(cursor, self.run_id, by)
+            lifts = facet_lift(cursor, self.run_id, by, cluster_id, totals=self.facet_totals[key])
+            found += [
+                (by, lift) for lift in lifts if lift.lift_low > 1 and lift.value != "(unknown)"
+            ][:3]
+        return found
 
     def action_toggle_sort(self) -> None:
         self.sort = "title" if self.sort == "size" else "size"

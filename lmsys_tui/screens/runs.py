@@ -122,6 +122,9 @@ class RunsScreen(Screen):
             self.notify("Mark a run with space, move to another, then press c", markup=False)
             return
         self.query_one("#run-detail", Static).update(compare_runs(other, run))
+        from .compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(other.run_id, run.run_id))
 
 
 def compare_runs(left: RunInfo, right: RunInfo) -> Text:

@@ -10,7 +10,10 @@ from ..safe_text import one_line
 BAR_WIDTH = 24
 
 
-def render_cluster_detail(detail: ClusterDetail, tags: list[str] = (), top: int = 5) -> Text:
+def render_cluster_detail(
+    detail: ClusterDetail, tags: list[str] = (), lifts: list = (), top: int = 5
+) -> Text:
+    """`lifts`: (facet, Lift) pairs clearly over-represented in the cluster."""
     text = Text()
     text.append(one_line(detail.title, 120), style="bold")
     for tag in tags:
@@ -31,6 +34,15 @@ def render_cluster_detail(detail: ClusterDetail, tags: list[str] = (), top: int 
             text.append(f" {share:5.1%}\n")
         if len(mix) > top:
             text.append(f"  … and {len(mix) - top} more\n", style="dim")
+    if lifts:
+        text.append("\nstands out against the run (lift, 95 % interval)\n", style="bold")
+        for by, lift in lifts:
+            text.append(f"  {by} {one_line(lift.value, 24)}: ")
+            text.append(f"{lift.lift:.1f}x", style="green")
+            text.append(
+                f" ({lift.lift_low:.1f}-{lift.lift_high:.1f}), {lift.share:.0%} here vs "
+                f"{lift.overall_share:.0%} overall\n"
+            )
     if detail.representatives:
         text.append("\nrepresentative queries\n", style="bold")
         for query_id, query_text in detail.representatives:

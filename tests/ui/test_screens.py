@@ -9,6 +9,8 @@ from lmsys_tui.engine.jobs import run_job
 from lmsys_tui.engine.specs import ClusterStep, JobSpec
 from lmsys_tui.engine.workspace import open_workspace
 from lmsys_tui.screens import jobs
+from lmsys_tui.screens.clusters import ClustersScreen
+from lmsys_tui.screens.compare import CompareScreen
 from lmsys_tui.widgets import query_table
 from tests.ui.test_journeys import SIZE, settle, static_text, wait_until
 
@@ -22,8 +24,22 @@ async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numb
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
         await pilot.press("space", "down", "c")
+        await settle(pilot)
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        title = static_text(compare, "#compare-title")
+        assert "35 shared queries" in title and "ARI" in title
+        rows = compare.query_one(DataTable)
+        kinds = [str(rows.get_row_at(i)[0]) for i in range(rows.row_count)]
+        assert kinds.count("match") == 2 and "split" in kinds  # A = k2 (marked), B = k3
+        await pilot.press("escape")
         shown = static_text(app.screen, "#run-detail")
         assert "k2" in shown and "k3" in shown and "silhouette" in shown
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("b")  # the first match's cluster in run B
+        await settle(pilot)
+        assert isinstance(app.screen, ClustersScreen) and app.run_id == "k3"
         app.open_run("k2")
         await settle(pilot)
         tree = app.screen.query_one(Tree)
@@ -135,3 +151,25 @@ def _walk(node):
 def _tree_has(app, text: str) -> bool:
     trees = list(app.screen.query(Tree))
     return bool(trees) and any(text in str(n.label) for n in _walk(trees[0].root))
+
+
+async def test_the_cluster_detail_says_what_stands_out(ui_copy):
+    with open_workspace(ui_copy) as ws:
+        (cluster_id,) = ws.con.execute(
+            "SELECT cluster_id FROM clusters WHERE run_id = 'k3' ORDER BY size DESC LIMIT 1"
+        ).fetchall()[0]
+        ws.con.execute("UPDATE queries SET model = 'vicuna-13b'")
+        ws.con.execute(
+            "UPDATE queries SET model = 'gpt-4' WHERE query_id IN (SELECT query_id FROM "
+            "query_clusters WHERE run_id = 'k3' AND cluster_id = ?)",
+            [cluster_id],
+        )
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        app.screen.open_cluster(cluster_id)
+        await settle(pilot)
+        detail = static_text(app.screen, "#cluster-detail")
+        assert "stands out against the run" in detail and "model gpt-4" in detail

@@ -1,0 +1,1 @@
+"""Analyses of finished runs: comparing two runs, what sets a cluster apart."""

@@ -1,0 +1,113 @@
+"""Comparing runs, facet lift, assigning new queries: checked against plain computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from lmsys_tui.engine.browse import NotFound
+from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.ingest import load
+from lmsys_tui.engine.insight.compare import compare_runs
+from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep
+from tests.conftest import WordHashEmbedder
+
+
+@pytest.fixture
+def runs(workspace, lmsys_file):
+    """k3 and k2 (k-means) over the 30 fixture prompts."""
+    load(workspace, LoadStep(source=str(lmsys_file)))
+    space_id = embed_queries(workspace, EmbedStep(), embedder=WordHashEmbedder()).space_id
+    cluster_space(workspace, ClusterStep(n_clusters=3, run_id="k3"), space_id)
+    cluster_space(workspace, ClusterStep(n_clusters=2, run_id="k2"), space_id)
+    return workspace
+
+
+def labels(ws, run_id):
+    return dict(
+        ws.con.execute(
+            "SELECT query_id, cluster_id FROM query_clusters WHERE run_id = ?", [run_id]
+        ).fetchall()
+    )
+
+
+def test_comparison_agrees_with_scikit_learn_and_finds_the_split(runs):
+    a, b = labels(runs, "k2"), labels(runs, "k3")
+    shared = sorted(set(a) & set(b))
+    result = compare_runs(runs.con, "k2", "k3")
+    assert result.shared_queries == 30 and result.only_in_a == 0
+    assert result.ari == pytest.approx(
+        adjusted_rand_score([a[q] for q in shared], [b[q] for q in shared]), abs=1e-4
+    )
+    assert result.nmi == pytest.approx(
+        normalized_mutual_info_score([a[q] for q in shared], [b[q] for q in shared]), abs=1e-4
+    )
+    assert len(result.matches) == 2  # one to one: 2 of k3's 3 clusters have a partner
+    matched_b = {m.b.cluster_id for m in result.matches}
+    assert len(matched_b) == 2
+    for match in result.matches:
+        together = sum(
+            1 for q in shared if a[q] == match.a.cluster_id and b[q] == match.b.cluster_id
+        )
+        assert match.overlap == together
+    # k3 has one more cluster: some k2 cluster is split across k3's, or k3's extra one
+    # takes from both k2 clusters.
+    assert result.splits or result.merges
+
+
+def test_noise_is_its_own_row_and_a_run_is_not_compared_with_itself(runs):
+    runs.con.execute(
+        "UPDATE query_clusters SET cluster_id = -1 WHERE run_id = 'k3' AND query_id < 5"
+    )
+    result = compare_runs(runs.con, "k3", "k2")
+    sides = [m.a.cluster_id for m in result.matches] + [
+        s.cluster_id for s in result.no_counterpart_a
+    ]
+    titles = {m.a.cluster_id: m.a.title for m in result.matches}
+    assert -1 in sides or any(g.cluster.cluster_id == -1 for g in result.splits)
+    assert titles.get(-1, "noise") == "noise"
+    with pytest.raises(NotFound, match="with itself"):
+        compare_runs(runs.con, "k3", "k3")
+    with pytest.raises(NotFound, match="no clustering run 'nope'"):
+        compare_runs(runs.con, "k3", "nope")
+    assert np.isfinite(result.ari) and 0 <= result.nmi <= 1
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    from lmsys_tui.engine.insight.facets import wilson
+
+    low, high = wilson(5, 10)
+    assert (round(low, 4), round(high, 4)) == (0.2366, 0.7634)
+    assert wilson(0, 20)[0] == 0.0 and wilson(20, 20)[1] == 1.0
+
+
+def test_facet_lift_finds_the_cluster_a_model_dominates(runs):
+    from lmsys_tui.engine.insight.facets import facet_lift
+
+    con = runs.con
+    members = labels(runs, "k3")
+    topic = dict(con.execute("SELECT query_id, extra->>'topic' FROM queries").fetchall())
+    sql_cluster = max(
+        set(members.values()),
+        key=lambda c: sum(topic[q] == "sql" for q, k in members.items() if k == c),
+    )
+    sql_queries = [q for q, k in members.items() if k == sql_cluster]
+    con.execute("UPDATE queries SET model = 'vicuna-13b'")
+    con.execute(
+        "UPDATE queries SET model = 'gpt-4' WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
+        [sql_queries],
+    )
+    top = facet_lift(con, "k3", "model", value="gpt-4")[0]
+    size = len(sql_queries)
+    assert (top.cluster_id, top.count, top.cluster_size) == (sql_cluster, size, size)
+    assert top.lift == pytest.approx(30 / size, rel=1e-3) and top.lift_low > 1
+    under = facet_lift(con, "k3", "model", cluster_id=sql_cluster)
+    assert [lift.value for lift in under] == ["gpt-4"]  # no vicuna in it at all
+    by_topic = facet_lift(con, "k3", "topic")  # a field the data carried
+    assert {lift.value for lift in by_topic} == {"sql", "cooking", "travel"}
+    with pytest.raises(NotFound, match="no facet 'colour': use one of .*topic"):
+        facet_lift(con, "k3", "colour")
+    with pytest.raises(NotFound, match="has model = 'gpt-5'"):
+        facet_lift(con, "k3", "model", value="gpt-5")
