@@ -160,13 +160,18 @@ class LmsysApp(App):
         await self.switch_mode("clusters")
         self.screen.open_cluster(cluster_id)
 
-    @work(group="navigation")
-    async def start_quickstart(self) -> None:
+    def start_quickstart(self) -> None:
         """Load the bundled sample and run the whole pipeline, as the quickstart job does."""
         from .engine.specs import quickstart_spec
 
+        self.start_job(quickstart_spec())
+
+    @work(group="navigation")
+    async def start_job(self, spec, open_run: bool = False) -> None:
+        """Run a job on the Jobs screen (with its progress); `open_run`: open the run it
+        made when it finishes."""
         await self.switch_mode("jobs")
-        self.screen.start(quickstart_spec())
+        self.screen.start(spec, open_run=open_run)
 
     def run_edit(self, describe: str, edit) -> None:
         """Apply a curation edit `edit(ws)` with a writable workspace, in a worker; say at

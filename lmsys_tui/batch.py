@@ -149,6 +149,17 @@ def summary(result: dict) -> str:
                 f"  copies: {copies['exact']:,} exact and {copies['near']:,} near-duplicates "
                 "(shown once as representatives)"
             )
+    if "assign" in result:
+        added = result["assign"]
+        lines.append(
+            f"assign into {added['run_id']}: {added['assigned']:,} queries to their nearest "
+            f"clusters, {added['novel']:,} novel (farther than {added['threshold']:.3f})"
+            + (
+                f"; {added['not_embedded']:,} without a vector yet (add an [embed] step)"
+                if added["not_embedded"]
+                else ""
+            )
+        )
     if "summarize" in result:
         summary = result["summarize"]
         how = "reused" if summary["reused"] else f"{summary['summarized']:,} clusters named"

@@ -181,6 +181,10 @@ def resolve_summary_run(
     return None
 
 
+# Clusters that are not topics: HDBSCAN's noise and the queries [assign] found novel.
+SPECIAL_CLUSTERS = {-1: "noise: not clustered", -2: "new / unassigned: novel since the run"}
+
+
 def list_clusters(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -202,7 +206,7 @@ def list_clusters(
         ClusterInfo(
             cluster_id,
             size,
-            title or f"cluster {cluster_id}",
+            title or SPECIAL_CLUSTERS.get(cluster_id) or f"cluster {cluster_id}",
             description,
             size - copies.get(cluster_id, 0),
         )

@@ -46,7 +46,90 @@ def _parameters(step: ClusterStep) -> dict:
         if step.algorithm == "kmeans"
         else ["min_cluster_size", "min_samples", "micro_clusters"]
     )
-    return {key: getattr(step, key) for key in keys}
+    parameters = {key: getattr(step, key) for key in keys}
+    subset = subset_of(step)
+    if subset:
+        parameters["subset"] = subset  # a run over a subset is reused only for the same one
+    return parameters
+
+
+def subset_of(step: ClusterStep) -> dict:
+    """The step's subset as plain data (empty: every embedded query)."""
+    subset: dict = {}
+    if step.where:
+        subset["where"] = {key: step.where[key] for key in sorted(step.where)}
+    if step.within:
+        subset["within"] = {
+            "run_id": step.within.run_id,
+            "clusters": sorted(set(step.within.clusters)),
+        }
+    if step.source:
+        subset["source"] = step.source
+    return subset
+
+
+def describe_subset(subset: dict) -> str:
+    """A subset in words, for the run's description: language = Russian; clusters 3, 7 of k."""
+    parts = []
+    for key, value in subset.get("where", {}).items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        parts.append(f"{key} = {shown}")
+    if "within" in subset:
+        within = subset["within"]
+        clusters = ", ".join(map(str, within["clusters"]))
+        parts.append(f"clusters {clusters} of {within['run_id']}")
+    if "source" in subset:
+        parts.append(f"source {subset['source']}")
+    return "; ".join(parts)
+
+
+def subset_query_ids(ws: Workspace, subset: dict) -> np.ndarray:
+    """Query ids the subset selects.
+
+    Raises:
+        ClusterError: an unknown run, cluster or field, or a subset that selects nothing.
+    """
+    from .browse import NotFound
+    from .insight.facets import facet_expression
+
+    conditions, params = [], []
+    for key, value in subset.get("where", {}).items():
+        try:
+            expression = facet_expression(ws.con, key)
+        except NotFound as error:
+            raise ClusterError(f"cluster.where: {error}") from None
+        values = value if isinstance(value, list) else [value]
+        conditions.append(f"{expression} IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(values)
+    if "within" in subset:
+        within = subset["within"]
+        known = {
+            row[0]
+            for row in ws.con.execute(
+                "SELECT cluster_id FROM clusters WHERE run_id = ?", [within["run_id"]]
+            ).fetchall()
+        }
+        if not known:
+            raise ClusterError(f"cluster.within: no clustering run {within['run_id']!r}")
+        unknown = sorted(set(within["clusters"]) - known)
+        if unknown:
+            raise ClusterError(
+                f"cluster.within: run {within['run_id']} has no cluster {unknown[0]}"
+            )
+        conditions.append(
+            "q.query_id IN (SELECT query_id FROM query_clusters WHERE run_id = ? "
+            "AND cluster_id IN (SELECT unnest(?::INTEGER[])))"
+        )
+        params += [within["run_id"], within["clusters"]]
+    if "source" in subset:
+        conditions.append("q.source = ?")
+        params.append(subset["source"])
+    ids = ws.con.execute(
+        f"SELECT q.query_id FROM queries q WHERE {' AND '.join(conditions)} ORDER BY 1", params
+    ).fetchnumpy()["query_id"]
+    if len(ids) == 0:
+        raise ClusterError(f"the subset ({describe_subset(subset)}) selects no queries")
+    return ids
 
 
 def _find_reusable(
@@ -95,11 +178,23 @@ def cluster_space(
     """
     started = time.perf_counter()
     parameters = _parameters(step)
-    n_queries = ws.con.execute(
-        "SELECT count(*) FROM embeddings WHERE space_id = ?", [space_id]
-    ).fetchall()[0][0]
+    subset = parameters.get("subset")
+    wanted = subset_query_ids(ws, subset) if subset else None
+    if wanted is None:
+        n_queries = ws.con.execute(
+            "SELECT count(*) FROM embeddings WHERE space_id = ?", [space_id]
+        ).fetchall()[0][0]
+    else:
+        n_queries = ws.con.execute(
+            "SELECT count(*) FROM embeddings WHERE space_id = ? "
+            "AND query_id IN (SELECT unnest(?::BIGINT[]))",
+            [space_id, wanted.tolist()],
+        ).fetchall()[0][0]
     if n_queries == 0:
-        raise ClusterError(f"no vectors in space {space_id}: add an [embed] step first")
+        what = f"the subset ({describe_subset(subset)})" if subset else f"space {space_id}"
+        raise ClusterError(f"no vectors in {what}: add an [embed] step first")
+    if step.algorithm == "kmeans" and step.n_clusters > n_queries:
+        raise ClusterError(f"{n_queries:,} queries cannot make {step.n_clusters} clusters")
     if reuse and not step.run_id:
         found = _find_reusable(ws, step, space_id, parameters, n_queries)
         if found:
@@ -109,6 +204,9 @@ def cluster_space(
     run_id = _new_run_id(ws, step)
     progress(Progress("cluster", 0, 3, f"reading {n_queries:,} vectors of {space_id}"))
     query_ids, vectors = load_space_vectors(ws, space_id)
+    if wanted is not None:
+        chosen = np.isin(query_ids, wanted)
+        query_ids, vectors = query_ids[chosen], vectors[chosen]
     progress(Progress("cluster", 1, 3, f"{step.algorithm} on {len(query_ids):,} queries"))
     if step.algorithm == "kmeans":
         labels, _, backend = kmeans(vectors, step.n_clusters, step.seed, step.niter, step.device)
@@ -145,7 +243,7 @@ def cluster_space(
         json.dumps(parameters, sort_keys=True),
         len(query_ids),
         metrics["n_clusters"],
-        step.description,
+        step.description or (describe_subset(subset) if subset else None),
         json.dumps(metrics),
     ]
     members = pa.table(

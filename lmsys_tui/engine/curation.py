@@ -70,7 +70,7 @@ def _check_clusters(ws: Workspace, run_id: str, cluster_ids: list[int]) -> None:
             raise NotFound(f"run {run_id} has no cluster {cluster_id}")
 
 
-def _audit(ws, run_id, action, target, previous, new, reason) -> int:
+def record_edit(ws, run_id, action, target, previous, new, reason) -> int:
     reason = None if reason is None else _clean(reason, "reason", MAX_DESCRIPTION_CHARS)
     edit_id = ws.con.execute("SELECT coalesce(max(edit_id), 0) + 1 FROM edits").fetchall()[0][0]
     ws.con.execute(
@@ -140,7 +140,7 @@ def rename_cluster(
                 cluster_id,
             ],
         )
-        edit_id = _audit(
+        edit_id = record_edit(
             ws,
             run_id,
             "rename",
@@ -178,7 +178,7 @@ def tag_cluster(
             "INSERT OR REPLACE INTO cluster_tags VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
             [run_id, cluster_id, tag, note],
         )
-        return _audit(
+        return record_edit(
             ws,
             run_id,
             "tag",
@@ -218,7 +218,7 @@ def move_queries(
             [to_cluster, run_id, query_ids],
         )
         _recompute(ws, run_id, space_id, touched)
-        return _audit(
+        return record_edit(
             ws,
             run_id,
             "move",
@@ -277,7 +277,7 @@ def merge_clusters(
             "WHERE run_id = ?) WHERE run_id = ?",
             [run_id, run_id],
         )
-        edit_id = _audit(
+        edit_id = record_edit(
             ws,
             run_id,
             "merge",
@@ -325,9 +325,9 @@ def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | No
             "WHERE run_id = ? AND cluster_id = ?) WHERE run_id = ? AND cluster_id = ?",
             [run_id, NOISE, run_id, NOISE],
         )
-        _resize_hierarchies(ws, run_id)
+        resize_hierarchies(ws, run_id)
         _count_clusters(ws, run_id)
-        edit_id = _audit(
+        edit_id = record_edit(
             ws, run_id, "delete", {"cluster_id": cluster_id}, {"size": size}, None, reason
         )
     _refresh_summary_indexes(ws, _summary_runs(ws, run_id))
@@ -385,7 +385,7 @@ def split_cluster(
             _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
         _recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
         _count_clusters(ws, run_id)
-        edit_id = _audit(
+        edit_id = record_edit(
             ws,
             run_id,
             "split",
@@ -505,10 +505,10 @@ def _recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]
             )
         finally:
             ws.con.unregister("edited_distances")
-    _resize_hierarchies(ws, run_id)
+    resize_hierarchies(ws, run_id)
 
 
-def _resize_hierarchies(ws: Workspace, run_id: str) -> None:
+def resize_hierarchies(ws: Workspace, run_id: str) -> None:
     """Leaf sizes from the clusters, then each level's sizes from the level below."""
     hierarchies = ws.con.execute(
         "SELECT hierarchy_run_id, max_level FROM (SELECT h.hierarchy_run_id, max(n.level) "
@@ -586,7 +586,9 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
                 "DELETE FROM cluster_tags WHERE run_id = ? AND cluster_id = ? AND tag = ?",
                 [run_id, cluster_id, tag],
             )
-            return [_audit(ws, run_id, "untag", {"cluster_id": cluster_id}, last.new, None, reason)]
+            return [
+                record_edit(ws, run_id, "untag", {"cluster_id": cluster_id}, last.new, None, reason)
+            ]
     if last.action == "move":
         back: dict[int, list[int]] = {}
         for query_id, cluster_id in last.previous["clusters"].items():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from .assign import assign_new_queries
 from .browse import resolve_summary_run
 from .cluster import cluster_space
 from .embed import embed_queries, find_space
@@ -176,6 +177,11 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             _mark(ws, job_id, step_name)
             space_id = _space_for_cluster(ws, spec.embed)
             result["cluster"] = cluster_space(ws, spec.cluster, space_id, progress).as_dict()
+        if spec.assign:
+            step_name = "assign"
+            _mark(ws, job_id, step_name)
+            run_id = _target_run(ws, spec.assign.run_id, result)
+            result["assign"] = assign_new_queries(ws, spec.assign, run_id, progress).as_dict()
         if spec.summarize:
             step_name = "summarize"
             _mark(ws, job_id, step_name)

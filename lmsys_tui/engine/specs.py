@@ -69,8 +69,16 @@ class EmbedStep(Step):
     api_base: str | None = None
 
 
+class Within(Step):
+    """Queries of some clusters of an earlier run."""
+
+    run_id: str
+    clusters: list[int] = Field(min_length=1)
+
+
 class ClusterStep(Step):
-    """Cluster every embedded query of the space into a new run."""
+    """Cluster every embedded query of the space (or a subset: where, within, source)
+    into a new run."""
 
     algorithm: Literal["kmeans", "hdbscan"] = "kmeans"
     n_clusters: PositiveInt = Field(50, description="k for k-means")
@@ -86,6 +94,20 @@ class ClusterStep(Step):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     description: str | None = None
+    where: dict[str, str | list[str]] | None = Field(
+        None, description='only queries with these values, e.g. { language = "Russian" }'
+    )
+    within: Within | None = Field(None, description="only queries of these clusters of a run")
+    source: str | None = Field(None, description="only queries loaded from this source")
+
+
+class AssignStep(Step):
+    """Put queries loaded after a run into its nearest clusters, without re-clustering."""
+
+    run_id: str | None = Field(None, description="the run to add to (default: the newest)")
+    novelty_percentile: float = Field(
+        95, gt=0, le=100, description="farther than this percentile of the run's own: novel"
+    )
 
 
 class SummarizeStep(Step):
@@ -178,6 +200,7 @@ class JobSpec(Step):
     languages: LanguagesStep | None = None
     embed: EmbedStep | None = None
     cluster: ClusterStep | None = None
+    assign: AssignStep | None = None
     summarize: SummarizeStep | None = None
     hierarchy: HierarchyStep | None = None
     index: IndexStep | None = None

@@ -244,6 +244,22 @@ SCHEMA_V7 = [
     """,
 ]
 
+# Queries put into an existing run after it was made ([assign]): their nearest cluster,
+# distance, and whether they were farther than the run's own members (novel).
+SCHEMA_V8 = [
+    """
+    CREATE TABLE assignments (
+        run_id VARCHAR NOT NULL,
+        query_id BIGINT NOT NULL,
+        nearest_cluster INTEGER NOT NULL,
+        distance REAL NOT NULL,
+        novel BOOLEAN NOT NULL,
+        assigned_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (run_id, query_id)
+    )
+    """,
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
 MIGRATIONS: list[list[str]] = [
     SCHEMA_V1,
@@ -253,6 +269,7 @@ MIGRATIONS: list[list[str]] = [
     SCHEMA_V5,
     SCHEMA_V6,
     SCHEMA_V7,
+    SCHEMA_V8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

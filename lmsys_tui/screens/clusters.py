@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -44,6 +46,7 @@ class ClustersScreen(Screen):
         Binding("n", "next_names", "Names", id="names"),
         Binding("e", "export", "Export", id="export"),
         Binding("u", "undo", "Undo edit", id="undo"),
+        Binding("z", "zoom", "Zoom in", id="zoom"),
     ]
 
     def __init__(self) -> None:
@@ -258,6 +261,12 @@ class ClustersScreen(Screen):
 
         for top in sorted(children.get(None, []), key=key):
             add(tree.root, top)
+        # Clusters the hierarchy does not hold (new / unassigned, split off after it was
+        # built, noise of an offline tree) stay reachable at the top.
+        placed = {node.cluster_id for node in self.nodes if node.level == 0}
+        for cluster in self.clusters:
+            if cluster.cluster_id not in placed and needle in cluster.title.lower():
+                tree.root.add_leaf(_label(cluster.title, cluster.size), data=cluster.cluster_id)
 
     @on(Input.Changed, "#cluster-filter")
     def _filter(self) -> None:
@@ -411,6 +420,51 @@ class ClustersScreen(Screen):
 
         self._ask(f"Merge which clusters into cluster {cluster_id}? (ids, e.g. 3,9)", merge)
 
+    def action_zoom(self) -> None:
+        """Cluster just the highlighted cluster or category again, named offline, and open
+        the new run when the job is done."""
+        tree = self.query_one(Tree)
+        node = tree.cursor_node
+        if node is None or self.run_id is None or node is tree.root:
+            self.notify("Highlight a cluster or a category to zoom into", severity="warning")
+            return
+        if node.data is not None:
+            cluster_ids = [node.data]
+        else:
+            cluster_ids = sorted(
+                n.data for n in _walk(node) if n.data is not None and n.data >= 0
+            ) or self._leaves_of(self.categories.get(node.id))
+        from ..engine.specs import ClusterStep, JobSpec, SummarizeStep, Within
+
+        size = sum(c.size for c in self.clusters if c.cluster_id in cluster_ids)
+        k = zoom_clusters(size)
+        if not cluster_ids or size < 2 * k:
+            self.notify("Too few queries here to cluster again", severity="warning")
+            return
+        spec = JobSpec(
+            cluster=ClusterStep(
+                n_clusters=k, within=Within(run_id=self.run_id, clusters=cluster_ids)
+            ),
+            summarize=SummarizeStep(model="offline"),
+        )
+        self.notify(f"Zooming into {size:,} queries: {k} clusters", markup=False)
+        self.app.start_job(spec, open_run=True)
+
+    def _leaves_of(self, category) -> list[int]:
+        """Cluster ids under a hierarchy node (its branch may be collapsed, so unbuilt)."""
+        if category is None:
+            return []
+        children: dict = {}
+        for node in self.nodes:
+            children.setdefault(node.parent_id, []).append(node)
+        found, stack = [], [category]
+        while stack:
+            node = stack.pop()
+            if node.level == 0 and node.cluster_id is not None and node.cluster_id >= 0:
+                found.append(node.cluster_id)
+            stack.extend(children.get(node.node_id, []))
+        return sorted(found)
+
     def action_move(self) -> None:
         table = self.query_one(QueryTable)
         if not table.row_count or self.run_id is None:
@@ -487,6 +541,11 @@ def _ancestors(node):
 def _title_of(node) -> str:
     """A category's title, without the size column."""
     return str(node.label).split(maxsplit=1)[-1]
+
+
+def zoom_clusters(size: int) -> int:
+    """How many clusters a zoom makes of `size` queries: about sqrt(size / 2), 2 to 30."""
+    return max(2, min(30, round(math.sqrt(size / 2))))
 
 
 def _label(title: str, size: int) -> Text:

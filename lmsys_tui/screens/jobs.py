@@ -35,6 +35,7 @@ from ..engine.errors import JobCancelled, LmsysError
 from ..engine.jobs import describe_validation_error, run_job
 from ..engine.progress import Progress
 from ..engine.specs import (
+    AssignStep,
     ClusterStep,
     EmbedStep,
     ExportStep,
@@ -55,6 +56,7 @@ STEPS: dict[str, type[BaseModel]] = {
     "languages": LanguagesStep,
     "embed": EmbedStep,
     "cluster": ClusterStep,
+    "assign": AssignStep,
     "summarize": SummarizeStep,
     "hierarchy": HierarchyStep,
     "index": IndexStep,
@@ -73,6 +75,7 @@ class JobsScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.step = "load"
+        self.open_when_done = False  # a zoom job opens the run it made
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -122,6 +125,8 @@ class JobsScreen(Screen):
         for name, info in model.model_fields.items():
             key = info.alias or name
             annotation = info.annotation
+            if _structured(annotation):  # where/within tables: job files and `z` set them
+                continue
             label = Label(Text(f"{key}" + ("" if info.is_required() else " (optional)")))
             widgets.append(label)
             choices = _literal_choices(annotation)
@@ -198,10 +203,12 @@ class JobsScreen(Screen):
             self.query_one("#job-form-error", Static).update("")
             self.start(spec)
 
-    def start(self, spec: JobSpec) -> None:
+    def start(self, spec: JobSpec, open_run: bool = False) -> None:
+        """Run `spec` in a worker; `open_run`: show the run it made when it finishes."""
         if any(w.group == "jobs" and w.is_running for w in self.app.workers):
             self.notify("A job is already running", severity="warning")
             return
+        self.open_when_done = open_run
         self.query_one("#job-stage", Static).update(Text("starting…"))
         bar = self.query_one("#job-progress", ProgressBar)
         bar.update(total=None, progress=0)  # indeterminate until the first step reports
@@ -244,6 +251,10 @@ class JobsScreen(Screen):
         if event.state == WorkerState.SUCCESS:
             stage.update(Text("Job finished."))
             self.notify("Job finished", title="Jobs")
+            made = (event.worker.result or {}).get("cluster", {}).get("run_id")
+            if self.open_when_done and made:
+                self.open_when_done = False
+                self.app.open_run(made)
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             message = str(error) if isinstance(error, LmsysError) else repr(error)
@@ -288,6 +299,15 @@ class JobsScreen(Screen):
                 Text(one_line(error, 80)),
                 key=job_id,
             )
+
+
+def _structured(annotation) -> bool:
+    """A table or list field, which a one-line input cannot hold."""
+    for candidate in (annotation, *get_args(annotation)):
+        origin = get_origin(candidate) or candidate
+        if origin in (dict, list) or (isinstance(origin, type) and issubclass(origin, BaseModel)):
+            return True
+    return False
 
 
 STATUS_STYLES = {"failed": "red", "cancelled": "yellow", "interrupted": "yellow"}

@@ -111,3 +111,94 @@ def test_facet_lift_finds_the_cluster_a_model_dominates(runs):
         facet_lift(con, "k3", "colour")
     with pytest.raises(NotFound, match="has model = 'gpt-5'"):
         facet_lift(con, "k3", "model", value="gpt-5")
+
+
+def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(
+    workspace, lmsys_file, tmp_path
+):
+    from lmsys_tui.engine.assign import NEW_CLUSTER, assign_new_queries
+    from lmsys_tui.engine.browse import list_clusters
+    from lmsys_tui.engine.specs import AssignStep
+    from tests.conftest import fixture_rows, write_jsonl
+
+    embedder = WordHashEmbedder()
+    load(workspace, LoadStep(source=str(lmsys_file)))
+    space_id = embed_queries(workspace, EmbedStep(), embedder=embedder).space_id
+    cluster_space(workspace, ClusterStep(n_clusters=3, run_id="k3"), space_id)
+    before = dict(
+        workspace.con.execute(
+            "SELECT cluster_id, size FROM clusters WHERE run_id = 'k3'"
+        ).fetchall()
+    )
+    later = [
+        {**row, "conversation_id": f"later-{i}"}
+        for i, row in enumerate(fixture_rows()[:3])  # copies of three SQL prompts
+    ]
+    later.append(
+        {
+            "conversation_id": "later-odd",
+            "conversation": [{"role": "user", "content": "zebra xylophone quokka yodel"}],
+        }
+    )
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "later.jsonl", later))))
+    embed_queries(workspace, EmbedStep(), embedder=embedder)
+    result = assign_new_queries(workspace, AssignStep(), "k3")
+    assert (result.assigned, result.novel, result.not_embedded) == (3, 1, 0)
+    members = labels(workspace, "k3")
+    ids = dict(workspace.con.execute("SELECT conversation_id, query_id FROM queries").fetchall())
+    for i in range(3):  # a copy lands where its original is
+        assert members[ids[f"later-{i}"]] == members[ids[f"sql-{i}"]]
+    assert members[ids["later-odd"]] == NEW_CLUSTER
+    sizes = {c.cluster_id: c for c in list_clusters(workspace.con, "k3")}
+    assert sizes[NEW_CLUSTER].size == 1 and sizes[NEW_CLUSTER].title.startswith("new / unassigned")
+    for cluster_id, size in before.items():
+        added = sum(members[ids[f"sql-{i}"]] == cluster_id for i in range(3))
+        assert sizes[cluster_id].size == size + added
+    (n_queries,) = workspace.con.execute(
+        "SELECT n_queries FROM clustering_runs WHERE run_id = 'k3'"
+    ).fetchall()[0]
+    assert n_queries == 34
+    again = assign_new_queries(workspace, AssignStep(), "k3")
+    assert (again.assigned, again.novel) == (0, 0)  # nothing new the second time
+    (action,) = workspace.con.execute("SELECT action FROM edits").fetchall()[0]
+    assert action == "assign"
+
+
+def test_a_run_over_a_subset_clusters_only_that_subset(runs):
+    from lmsys_tui.engine.errors import ClusterError
+
+    space_id = runs.con.execute("SELECT space_id FROM embedding_spaces").fetchall()[0][0]
+    k3 = labels(runs, "k3")
+    some = sorted(set(k3.values()))[:2]
+    within = cluster_space(
+        runs,
+        ClusterStep(n_clusters=2, run_id="zoom", within={"run_id": "k3", "clusters": some}),
+        space_id,
+    )
+    expected = {q for q, c in k3.items() if c in some}
+    assert set(labels(runs, "zoom")) == expected and within.n_queries == len(expected)
+    (description,) = runs.con.execute(
+        "SELECT description FROM clustering_runs WHERE run_id = 'zoom'"
+    ).fetchall()[0]
+    assert description == f"clusters {some[0]}, {some[1]} of k3"
+
+    runs.con.execute("UPDATE queries SET language = 'Russian' WHERE query_id % 3 = 0")
+    russian = cluster_space(
+        runs, ClusterStep(n_clusters=2, where={"language": "Russian"}), space_id
+    )
+    assert russian.n_queries == 10
+    again = cluster_space(runs, ClusterStep(n_clusters=2, where={"language": "Russian"}), space_id)
+    assert again.reused and again.run_id == russian.run_id  # same subset, same parameters
+    whole = cluster_space(runs, ClusterStep(n_clusters=2), space_id)
+    assert whole.run_id == "k2" and whole.reused  # the subset run is not taken for the whole
+
+    with pytest.raises(ClusterError, match=r"the subset \(language = Klingon\) selects no"):
+        cluster_space(runs, ClusterStep(n_clusters=2, where={"language": "Klingon"}), space_id)
+    with pytest.raises(ClusterError, match="cluster.where: no facet 'colour'"):
+        cluster_space(runs, ClusterStep(n_clusters=2, where={"colour": "red"}), space_id)
+    with pytest.raises(ClusterError, match="run k3 has no cluster 99"):
+        cluster_space(
+            runs, ClusterStep(n_clusters=2, within={"run_id": "k3", "clusters": [99]}), space_id
+        )
+    with pytest.raises(ClusterError, match="10 queries cannot make 20 clusters"):
+        cluster_space(runs, ClusterStep(n_clusters=20, where={"language": "Russian"}), space_id)

@@ -477,3 +477,32 @@ async def test_digits_typed_into_a_field_stay_there_and_focus_selects_nothing(ui
         await pilot.press("shift+tab")
         await pilot.pause()
         assert app.focused is box and box.selection.is_empty, box.selection
+
+
+async def test_z_zooms_into_a_cluster_and_opens_the_new_run(ui_copy):
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        biggest = max(screen.clusters, key=lambda c: c.size)
+        tree = screen.query_one(Tree)
+        tree.root.expand_all()
+        await pilot.pause()
+        leaf = next(n for n in _walk_tree(tree.root) if n.data == biggest.cluster_id)
+        tree.move_cursor(leaf)
+        tree.focus()
+        await pilot.press("z")
+        await wait_until(pilot, lambda: app.run_id not in (None, "k3"), timeout=30)
+        await settle(pilot)
+        assert app.current_mode == "clusters"
+        zoomed = app.screen.clusters
+        assert sum(c.size for c in zoomed) == biggest.size and len(zoomed) >= 2
+    with open_workspace(ui_copy, read_only=True) as ws:
+        (description,) = ws.con.execute(
+            "SELECT description FROM clustering_runs WHERE run_id = ?", [app.run_id]
+        ).fetchall()[0]
+    assert description == f"clusters {biggest.cluster_id} of k3"
+
+
+def _walk_tree(node):
+    yield node
+    for child in node.children:
+        yield from _walk_tree(child)
