@@ -77,11 +77,13 @@ class RichProgress:
         self.bars.stop()
 
 
-def run_job_file(job_file: str, data_dir: Path, as_json: bool) -> int:
+def run_job_file(job_file: str, data_dir: Path, as_json: bool, dry_run: bool = False) -> int:
     """Run a job file; print a summary (or JSON) on stdout; return the exit code."""
     stderr = Console(stderr=True)
     try:
         spec = parse_job_file(job_file)
+        if dry_run:
+            return _dry_run(spec, data_dir, as_json)
     except LmsysError as error:
         return _fail(error, as_json)
     sink = RichProgress(stderr) if stderr.is_terminal else PlainProgress(sys.stderr)
@@ -106,6 +108,27 @@ def run_job_file(job_file: str, data_dir: Path, as_json: bool) -> int:
         print(json.dumps(result, indent=2, default=str))
     else:
         print(summary(result))
+    return 0
+
+
+def _dry_run(spec, data_dir: Path, as_json: bool) -> int:
+    """Print each step's plan; open an existing workspace read-only, create nothing."""
+    from .engine.job_plan import plan_job
+    from .engine.workspace import DATABASE_FILE
+
+    if (data_dir / DATABASE_FILE).exists():
+        with open_workspace(data_dir, read_only=True) as ws:
+            steps = plan_job(ws, spec)
+    else:
+        steps = plan_job(None, spec)
+    if as_json:
+        print(json.dumps({"data_dir": str(data_dir), "dry_run": True, "steps": steps}, indent=2))
+    else:
+        print(f"dry run on {data_dir}: nothing is written, no request sent")
+        for step in steps:
+            print(f"{step['step']}: {step['does']}")
+            for note in (step.get("llm") or {}).get("notes", []):
+                print(f"  {note}")
     return 0
 
 

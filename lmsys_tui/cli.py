@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(parser)
     parser.add_argument("--run-job", metavar="FILE", help="run a TOML job file headless")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --run-job: print what each step would do and cost, then stop",
+    )
     parser.add_argument("--version", action="version", version=f"lmsys-tui {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_job:
         from .batch import run_job_file
 
-        return run_job_file(args.run_job, workspace, args.json)
+        return run_job_file(args.run_job, workspace, args.json, dry_run=args.dry_run)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if args.command == "tui" or (args.command is None and interactive and not args.json):
         from .app import make_app

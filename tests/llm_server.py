@@ -66,7 +66,20 @@ class ScriptedLLM:
         self.server.server_close()
 
     def reply(self, body: dict) -> tuple[int, dict, dict]:
-        """(status, headers, JSON body) for one request."""
+        """(status, headers, JSON body) for one request, with usage counted as a real
+        server counts it (about 4 characters a token), so costs scale with the prompt."""
+        status, headers, answer = self._reply(body)
+        if "usage" in answer:
+            prompt = sum(len(str(m.get("content", ""))) for m in body["messages"])
+            reply = answer["choices"][0]["message"]["content"]
+            answer["usage"] = {
+                "prompt_tokens": prompt // 4 + 8,
+                "completion_tokens": len(reply) // 4 + 1,
+                "total_tokens": prompt // 4 + len(reply) // 4 + 9,
+            }
+        return status, headers, answer
+
+    def _reply(self, body: dict) -> tuple[int, dict, dict]:
         text = " ".join(str(m.get("content", "")) for m in body["messages"])
         task = TASK.search(text)
         if task:

@@ -27,6 +27,7 @@ class SummaryRunInfo:
     model: str
     created_at: datetime
     status: str  # "complete", or "partial" when some clusters failed
+    usage: dict | None = None  # the LLM ledger: requests, tokens, cost, cache hits
 
 
 @dataclass
@@ -35,6 +36,7 @@ class HierarchyInfo:
     summary_run_id: str
     model: str
     nodes_by_level: list[int]
+    usage: dict | None = None
 
 
 @dataclass
@@ -131,16 +133,19 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
     ).fetchall()
     runs = {row[0]: RunInfo(*row[:7], json.loads(row[7] or "{}"), row[8], row[9]) for row in rows}
     for run_id, *summary in con.execute(
-        "SELECT run_id, summary_run_id, alias, model, created_at, status FROM summary_runs "
-        "WHERE status IN ('complete', 'partial') "
+        "SELECT run_id, summary_run_id, alias, model, created_at, status, usage "
+        "FROM summary_runs WHERE status IN ('complete', 'partial') "
         "ORDER BY status = 'complete' DESC, created_at DESC, summary_run_id"
     ).fetchall():
         if run_id in runs:
-            runs[run_id].summary_runs.append(SummaryRunInfo(*summary))
-    for run_id, hierarchy_id, summary_run_id, model, levels in con.execute(
+            *fields, usage = summary
+            runs[run_id].summary_runs.append(
+                SummaryRunInfo(*fields, json.loads(usage) if usage else None)
+            )
+    for run_id, hierarchy_id, summary_run_id, model, levels, usage in con.execute(
         """
         SELECT h.run_id, h.hierarchy_run_id, h.summary_run_id, h.model,
-            list(n.nodes ORDER BY n.level)
+            list(n.nodes ORDER BY n.level), any_value(h.usage)
         FROM hierarchy_runs h JOIN (
             SELECT hierarchy_run_id, level, count(*) AS nodes FROM hierarchy_nodes GROUP BY ALL
         ) n USING (hierarchy_run_id)
@@ -151,9 +156,23 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
     ).fetchall():
         if run_id in runs:
             runs[run_id].hierarchies.append(
-                HierarchyInfo(hierarchy_id, summary_run_id, model, list(levels))
+                HierarchyInfo(
+                    hierarchy_id,
+                    summary_run_id,
+                    model,
+                    list(levels),
+                    json.loads(usage) if usage else None,
+                )
             )
     return list(runs.values())
+
+
+def llm_cost(run: RunInfo) -> float | None:
+    """What the run's LLM summaries and hierarchies cost in all, from their ledgers; None
+    when nothing was paid (offline names, or models without a price)."""
+    ledgers = [s.usage for s in run.summary_runs] + [h.usage for h in run.hierarchies]
+    costs = [ledger.get("cost", 0.0) for ledger in ledgers if ledger]
+    return round(sum(costs), 6) if any(costs) else None
 
 
 def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunInfo:

@@ -117,7 +117,7 @@ def build_hierarchy(
         with transaction(ws.con):
             ws.con.execute(
                 "INSERT INTO hierarchy_runs VALUES (?, ?, ?, ?, ?::JSON, 'running', "
-                "now()::TIMESTAMP, NULL)",
+                "now()::TIMESTAMP, NULL, NULL)",
                 [hierarchy_run_id, run_id, summary_run_id, step.model, parameters],
             )
             _insert_nodes(ws, hierarchy_run_id, leaves)
@@ -132,6 +132,13 @@ def build_hierarchy(
     else:
         embedder = space_embedder(ws, space_id)
     usage: dict = {}
+    if step.model != "offline":
+        from .costs import check_cap, plan_hierarchy
+
+        cost_plan = plan_hierarchy(ws, step, run_id, summary_run_id)
+        progress(Progress("hierarchy", 0, len(plan), cost_plan.line()))
+        check_cap(cost_plan, step.max_cost)
+        usage["cost_per_request"] = cost_plan.cost_per_request or 0.0
     for level in range(len(nodes_by_level), len(plan) + 1):
         progress(Progress("hierarchy", level - 1, len(plan), f"level {level}"))
         below = nodes_by_level[-1]
@@ -149,6 +156,17 @@ def build_hierarchy(
             break  # a level of one node (a lone root) says nothing: not stored
         _save_level(ws, hierarchy_run_id, below, parents)
         nodes_by_level.append(parents)
+    usage.pop("cost_per_request", None)
+    if usage:  # the ledger: this pass added to what an interrupted earlier pass spent
+        from .costs import merged_usage
+
+        previous = ws.con.execute(
+            "SELECT usage FROM hierarchy_runs WHERE hierarchy_run_id = ?", [hierarchy_run_id]
+        ).fetchall()[0][0]
+        ws.con.execute(
+            "UPDATE hierarchy_runs SET usage = ?::JSON WHERE hierarchy_run_id = ?",
+            [json.dumps(merged_usage(previous, usage)), hierarchy_run_id],
+        )
     ws.con.execute(
         "UPDATE hierarchy_runs SET status = 'complete', finished_at = now()::TIMESTAMP "
         "WHERE hierarchy_run_id = ?",

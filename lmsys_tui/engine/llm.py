@@ -103,8 +103,14 @@ class LLMClient:
         base_delay: float = 1.0,
         cache: ReplyCache | None = None,
         max_tokens: int | None = None,
+        max_cost: float | None = None,
+        cost_per_request: float | None = None,
     ) -> None:
         self.model = model
+        # The cost cap: no request is sent once the spend plus one more would pass it.
+        self.max_cost = max_cost
+        self.cost_per_request = cost_per_request or 0.0
+        self.capped = False
         self.api_base = api_base
         self.max_tokens = max_tokens
         self.semaphore = asyncio.Semaphore(concurrency)
@@ -165,6 +171,7 @@ class LLMClient:
                 raise LLMCallError(self.unreachable)
             await self.limiter.wait()
             async with self.semaphore:
+                self._check_cap()  # here, where requests go out one at a time
                 mode = RESPONSE_MODES[self.mode_index]  # read late: another call may have
                 # found that the server refuses a response_format
                 self.stats.requests += 1
@@ -200,6 +207,21 @@ class LLMClient:
             attempt += 1
             self.stats.retries += 1
             await asyncio.sleep(delay)  # outside the semaphore: others keep going
+
+    def _check_cap(self) -> None:
+        """Refuse to send a request that would take the spend past `max_cost`."""
+        if self.max_cost is None:
+            return
+        # What was spent: the replies' own cost, or the plan's estimate per request when
+        # the replies carry none (a proxy that hides the model).
+        spent = self.stats.cost or self.stats.requests * self.cost_per_request
+        per_request = max(self.cost_per_request, spent / max(self.stats.requests, 1))
+        if spent + per_request > self.max_cost:
+            self.capped = True
+            raise LLMCallError(
+                f"not asked: the cost cap ${self.max_cost:.2f} would be passed "
+                f"(${spent:.4f} spent); run again with a higher max_cost to continue"
+            )
 
     def _count(self, response, litellm) -> None:
         usage = getattr(response, "usage", None)

@@ -96,12 +96,21 @@ async def _level(
         timeout=step.timeout,
         cache=cache,
         max_tokens=step.max_tokens,
+        # The cap covers the whole build: what earlier levels spent counts.
+        max_cost=None if step.max_cost is None else step.max_cost - (usage or {}).get("cost", 0),
+        cost_per_request=(usage or {}).get("cost_per_request"),
     )
     try:
-        return await _build_level(regular, noise, level, target, step, vectors, progress, client)
+        parents = await _build_level(regular, noise, level, target, step, vectors, progress, client)
     finally:
         if usage is not None:
             _add_usage(usage, client.stats)
+    if client.capped:  # a level half asked would be a wrong level: keep the saved ones
+        raise LLMCallError(
+            f"stopped at the cost cap ${step.max_cost:.2f}; the levels before this one are "
+            "kept: run again with a higher max_cost to continue"
+        )
+    return parents
 
 
 def _add_usage(usage: dict, stats) -> None:

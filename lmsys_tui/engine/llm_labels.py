@@ -115,19 +115,8 @@ def nearest_clusters(ws: Workspace, run_id: str) -> dict[int, list[int]]:
     return {ids[i]: [ids[j] for j in order[i]] for i in range(len(ids))}
 
 
-def llm_labels(
-    ws: Workspace,
-    step: SummarizeStep,
-    run_id: str,
-    space_id: str,
-    missing: list[int],
-    save,
-    progress: ProgressSink,
-) -> tuple[int, list[str], dict]:
-    """Summarize `missing` clusters; `save(row)` is called per cluster as it completes.
-
-    Returns (succeeded, failure messages, usage totals).
-    """
+def cluster_prompts(ws: Workspace, step: SummarizeStep, run_id: str, space_id: str):
+    """(prompt_for(cluster_id) -> the prompt sent for it, representatives by cluster)."""
     chosen = representatives(ws, run_id, space_id, step.max_queries, step.seed)
     wanted = {q for ids in chosen.values() for q in ids}
     texts = dict(
@@ -150,6 +139,24 @@ def llm_labels(
         ]
         return fit_prompt(template, own, contrast, budget)
 
+    return prompt_for, chosen
+
+
+def llm_labels(
+    ws: Workspace,
+    step: SummarizeStep,
+    run_id: str,
+    space_id: str,
+    missing: list[int],
+    save,
+    progress: ProgressSink,
+    cost_per_request: float | None = None,
+) -> tuple[int, list[str], dict]:
+    """Summarize `missing` clusters; `save(row)` is called per cluster as it completes.
+
+    Returns (succeeded, failure messages, usage totals).
+    """
+    prompt_for, chosen = cluster_prompts(ws, step, run_id, space_id)
     concurrency = request_concurrency(step.concurrency, step.api_base)
     if step.concurrency is None and concurrency == 1:
         progress(
@@ -169,6 +176,8 @@ def llm_labels(
         timeout=step.timeout,
         cache=ReplyCache(ws.con),
         max_tokens=step.max_tokens,
+        max_cost=step.max_cost,
+        cost_per_request=cost_per_request,
     )
     failures: list[str] = []
     done = 0
@@ -208,4 +217,14 @@ def llm_labels(
         "cost": round(stats.cost, 6),
         "cache_hits": stats.cache_hits,
     }
+    if client.capped:
+        progress(
+            Progress(
+                "summarize",
+                done,
+                len(missing),
+                f"stopped at the cost cap ${step.max_cost:.2f}: "
+                f"{sum(1 for f in failures if 'cost cap' in f):,} clusters not asked",
+            )
+        )
     return len(missing) - len(failures), failures, usage

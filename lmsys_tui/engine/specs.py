@@ -142,6 +142,9 @@ class SummarizeStep(Step):
     min_similarity: float = Field(
         0.45, ge=-1, le=1, description="taxonomy: a topic names a cluster from this similarity"
     )
+    max_cost: PositiveFloat | None = Field(
+        None, description="USD: stop before passing it (what is named is kept)"
+    )
 
 
 class HierarchyStep(Step):
@@ -167,6 +170,9 @@ class HierarchyStep(Step):
     max_tokens: PositiveInt = Field(400, description="the longest reply asked for")
     seed: int = 0
     timeout: PositiveFloat = Field(120.0, description="seconds to wait for one reply")
+    max_cost: PositiveFloat | None = Field(
+        None, description="USD: stop before passing it (the levels saved are kept)"
+    )
 
 
 class IndexStep(Step):

@@ -245,7 +245,8 @@ SCHEMA_V7 = [
 ]
 
 # Queries put into an existing run after it was made ([assign]): their nearest cluster,
-# distance, and whether they were farther than the run's own members (novel).
+# distance, and whether they were farther than the run's own members (novel). And the
+# cost ledger of LLM passes.
 SCHEMA_V8 = [
     """
     CREATE TABLE assignments (
@@ -258,6 +259,9 @@ SCHEMA_V8 = [
         PRIMARY KEY (run_id, query_id)
     )
     """,
+    # The cost ledger of LLM passes: requests, tokens, cost, cache hits, summed over passes.
+    "ALTER TABLE summary_runs ADD COLUMN usage JSON",
+    "ALTER TABLE hierarchy_runs ADD COLUMN usage JSON",
 ]
 
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.

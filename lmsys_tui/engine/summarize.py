@@ -114,6 +114,12 @@ def summarize_run(
     if not run:
         raise SummaryError(f"no clustering run {run_id!r}")
     parameters = _parameters(step)
+    plan = None
+    if step.model not in ("offline", "taxonomy"):
+        from .costs import check_cap, plan_summaries
+
+        plan = plan_summaries(ws, step, run_id)  # before anything is written or asked
+        check_cap(plan, step.max_cost)
     summary_run_id, status = _find_or_create(ws, step, run_id, parameters)
     cluster_ids = [
         c
@@ -151,8 +157,10 @@ def summarize_run(
         _save_summaries(ws, summary_run_id, [(c, *labels[c], None) for c in missing])
         progress(Progress("summarize", len(missing), len(missing)))
     else:
+        from .costs import merged_usage
         from .llm_labels import llm_labels
 
+        progress(Progress("summarize", 0, len(missing), plan.line()))
         _, failures, usage = llm_labels(
             ws,
             step,
@@ -161,6 +169,14 @@ def summarize_run(
             missing,
             lambda row: _save_summaries(ws, summary_run_id, [row]),
             progress,
+            plan.cost_per_request,
+        )
+        previous = ws.con.execute(
+            "SELECT usage FROM summary_runs WHERE summary_run_id = ?", [summary_run_id]
+        ).fetchall()[0][0]
+        ws.con.execute(
+            "UPDATE summary_runs SET usage = ?::JSON WHERE summary_run_id = ?",
+            [json.dumps(merged_usage(previous, usage)), summary_run_id],
         )
     status = "partial" if failures else "complete"
     ws.con.execute(
@@ -202,6 +218,24 @@ def _find_or_create(ws: Workspace, step: SummarizeStep, run_id: str, parameters:
             )
         if given:
             return given[0][:2]
+    found = _matching_run(ws, step, run_id, parameters)
+    if found and not step.summary_run_id:
+        return found
+    base = f"summary-{slug(step.model)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    summary_run_id = step.summary_run_id or unique_id(
+        ws.con, "summary_runs", "summary_run_id", base
+    )
+    ws.con.execute(
+        "INSERT INTO summary_runs VALUES "
+        "(?, ?, ?, ?, ?::JSON, 'running', now()::TIMESTAMP, NULL, NULL)",
+        [summary_run_id, run_id, step.alias, step.model, json.dumps(parameters, sort_keys=True)],
+    )
+    return summary_run_id, "running"
+
+
+def _matching_run(ws: Workspace, step: SummarizeStep, run_id: str, parameters: dict):
+    """(summary_run_id, status) of the newest pass with the same model, parameters and
+    alias, which a new pass continues; None when there is none."""
     rows = ws.con.execute(
         """
         SELECT summary_run_id, status FROM summary_runs
@@ -211,17 +245,29 @@ def _find_or_create(ws: Workspace, step: SummarizeStep, run_id: str, parameters:
         """,
         [run_id, step.model, json.dumps(parameters, sort_keys=True), step.alias],
     ).fetchall()
-    if rows and not step.summary_run_id:
-        return rows[0]
-    base = f"summary-{slug(step.model)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    summary_run_id = step.summary_run_id or unique_id(
-        ws.con, "summary_runs", "summary_run_id", base
-    )
-    ws.con.execute(
-        "INSERT INTO summary_runs VALUES (?, ?, ?, ?, ?::JSON, 'running', now()::TIMESTAMP, NULL)",
-        [summary_run_id, run_id, step.alias, step.model, json.dumps(parameters, sort_keys=True)],
-    )
-    return summary_run_id, "running"
+    return rows[0] if rows else None
+
+
+def clusters_to_name(ws: Workspace, step: SummarizeStep, run_id: str) -> tuple[str, list[int]]:
+    """(the run's space, the clusters a pass of `step` would still ask for), writing
+    nothing: what a plan counts."""
+    run = ws.con.execute(
+        "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
+    ).fetchall()
+    if not run:
+        raise SummaryError(f"no clustering run {run_id!r}")
+    found = step.summary_run_id or (_matching_run(ws, step, run_id, _parameters(step)) or [None])[0]
+    done = {
+        c
+        for (c,) in ws.con.execute(
+            "SELECT cluster_id FROM cluster_summaries WHERE summary_run_id = ? AND error IS NULL",
+            [found or ""],
+        ).fetchall()
+    }
+    clusters = ws.con.execute(
+        "SELECT cluster_id FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
+    ).fetchall()
+    return run[0][0], [c for (c,) in clusters if c not in done]
 
 
 def _save_summaries(ws: Workspace, summary_run_id: str, rows: list[tuple]) -> None:

@@ -46,7 +46,7 @@ from ..engine.specs import (
     LoadStep,
     SummarizeStep,
 )
-from ..engine.workspace import open_workspace
+from ..engine.workspace import Workspace, open_workspace
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
@@ -76,6 +76,7 @@ class JobsScreen(Screen):
         super().__init__()
         self.step = "load"
         self.open_when_done = False  # a zoom job opens the run it made
+        self.planned: str | None = None  # the LLM step whose plan is shown, awaiting start
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -198,10 +199,33 @@ class JobsScreen(Screen):
 
     @on(Button.Pressed, "#job-start")
     def action_start(self) -> None:
+        """Start the form's step; an LLM step shows its plan (requests, tokens, cost) first
+        and starts on the second press."""
         spec = self.read_form()
-        if spec is not None:
-            self.query_one("#job-form-error", Static).update("")
-            self.start(spec)
+        if spec is None:
+            return
+        self.query_one("#job-form-error", Static).update("")
+        key = spec.model_dump_json()
+        if _asks_an_llm(spec) and self.planned != key:
+            self.planned = key
+            self.query_one("#job-stage", Static).update(Text("planning what it will cost…"))
+            self.show_plan(spec)
+            return
+        self.planned = None
+        self.start(spec)
+
+    @work(thread=True, exclusive=True, group="job-plan", exit_on_error=False)
+    def show_plan(self, spec: JobSpec) -> None:
+        from ..engine.job_plan import plan_job
+
+        cursor = self.app.cursor()
+        try:
+            steps = plan_job(Workspace(self.app.data_dir, cursor) if cursor else None, spec)
+            lines = [f"{step['step']}: {step['does']}" for step in steps]
+            text = Text("\n".join(lines) + "\nPress ctrl+s again to start.", style="bold")
+        except LmsysError as error:
+            text = Text(f"cannot plan this step: {one_line(str(error))}", style="red")
+        self.app.call_from_thread(self.query_one("#job-stage", Static).update, text)
 
     def start(self, spec: JobSpec, open_run: bool = False) -> None:
         """Run `spec` in a worker; `open_run`: show the run it made when it finishes."""
@@ -299,6 +323,11 @@ class JobsScreen(Screen):
                 Text(one_line(error, 80)),
                 key=job_id,
             )
+
+
+def _asks_an_llm(spec: JobSpec) -> bool:
+    steps = [spec.summarize, spec.hierarchy]
+    return any(step and step.model not in ("offline", "taxonomy") for step in steps)
 
 
 def _structured(annotation) -> bool:

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..engine.browse import RunInfo, list_runs
+from ..engine.browse import RunInfo, list_runs, llm_cost
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
@@ -52,6 +52,7 @@ class RunsScreen(Screen):
                 ("created", 16),
                 ("summaries", 12),
                 ("hier.", 5),
+                ("LLM cost", 9),
             ],
         )
         self.watch(self.app, "generation", lambda _: self.load(), init=False)
@@ -78,6 +79,7 @@ class RunsScreen(Screen):
                 run.created_at.strftime("%Y-%m-%d %H:%M"),
                 Text(", ".join(s.alias or s.summary_run_id for s in run.summary_runs) or "-"),
                 str(len(run.hierarchies)),
+                "-" if (cost := llm_cost(run)) is None else f"${cost:.4f}",
                 key=run.run_id,
             )
         detail = self.query_one("#run-detail", Static)

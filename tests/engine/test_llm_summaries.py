@@ -10,6 +10,7 @@ import pytest
 
 from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.llm import parse_reply
 from lmsys_tui.engine.llm_labels import ClusterSummary
@@ -362,3 +363,34 @@ def test_small_model_replies_are_read_generously_but_the_example_is_refused():
             '{"title": "Fixing pandas error while cleaning CSV data", "description": "x"}',
             ClusterSummary,
         )
+
+
+def test_a_plan_comes_first_and_the_cost_cap_stops_a_pass_keeping_what_is_named(grouped):
+    """gpt-4o-mini's prices from litellm's map, served by the scripted server."""
+    from lmsys_tui.engine.browse import list_runs
+    from lmsys_tui.engine.costs import plan_summaries
+
+    root, run_id = grouped
+    with ScriptedLLM() as llm, open_workspace(root) as ws:
+        llm.fixed.add("ALWAYSBAD")
+        step = SummarizeStep(model="openai/gpt-4o-mini", api_base=llm.api_base, concurrency=1)
+        plan = plan_summaries(ws, step, run_id)
+        assert (plan.items, plan.requests) == (len(GROUPS), len(GROUPS))
+        assert plan.prompt_tokens > 0 and plan.cost > 0 and plan.max_cost > plan.cost
+        assert "tokenizer" in plan.counted_by
+        with pytest.raises(SummaryError, match="below one request"):
+            summarize_run(ws, step.model_copy(update={"max_cost": 1e-7}), run_id)
+        assert ws.count("summary_runs") == 0  # refused before anything was written
+        per_request = plan.cost_per_request
+        messages = []
+        capped = step.model_copy(update={"max_cost": per_request * 2.5})
+        first = summarize_run(ws, capped, run_id, lambda e: messages.append(e.message))
+        assert any(m.startswith(f"plan: {len(GROUPS)} clusters") for m in messages if m)
+        not_asked = [f for f in first.failures if "cost cap" in f]
+        assert not_asked and len(not_asked) == first.failed, first.failures
+        assert 1 <= first.summarized < len(GROUPS)
+        second = summarize_run(ws, step, run_id)  # no cap: the rest, and only the rest
+        assert (second.summarized, second.already_done) == (len(not_asked), first.summarized)
+        (run,) = list_runs(ws.con)
+        (ledger,) = [s.usage for s in run.summary_runs]  # both passes, added up
+        assert ledger["requests"] == first.usage["requests"] + second.usage["requests"]

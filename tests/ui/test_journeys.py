@@ -506,3 +506,21 @@ def _walk_tree(node):
     yield node
     for child in node.children:
         yield from _walk_tree(child)
+
+
+async def test_an_llm_step_shows_its_plan_before_it_starts(ui_copy):
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        screen = app.screen
+        screen.query_one("#job-step").value = "summarize"
+        await pilot.pause()
+        await settle(pilot)
+        screen.query_one("#field-model", Input).value = "openai/gpt-4o-mini"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        stage = static_text(screen, "#job-stage")
+        assert "plan: 3 clusters, 3 requests" in stage and "$" in stage
+        assert "Press ctrl+s again to start" in stage
+        assert screen.query_one("#jobs-table", DataTable).row_count == 1  # nothing started
