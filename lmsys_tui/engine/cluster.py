@@ -193,8 +193,11 @@ def cluster_space(
     if n_queries == 0:
         what = f"the subset ({describe_subset(subset)})" if subset else f"space {space_id}"
         raise ClusterError(f"no vectors in {what}: add an [embed] step first")
-    if step.algorithm == "kmeans" and step.n_clusters > n_queries:
-        raise ClusterError(f"{n_queries:,} queries cannot make {step.n_clusters} clusters")
+    if subset and step.algorithm == "kmeans" and step.n_clusters > n_queries:
+        raise ClusterError(
+            f"n_clusters = {step.n_clusters} but the subset ({describe_subset(subset)}) "
+            f"holds only {n_queries:,} embedded queries"
+        )
     if reuse and not step.run_id:
         found = _find_reusable(ws, step, space_id, parameters, n_queries)
         if found:
