@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--limit", type=_positive, default=20, metavar="N")
     sub.add_argument("--summary", metavar="ALIAS|ID")
 
+    sub = command("report", "one self-contained HTML file about a run, to share")
+    sub.add_argument("run_id")
+    sub.add_argument("--output", "-o", required=True, metavar="FILE.html")
+    sub.add_argument("--summary", metavar="ALIAS|ID")
+    sub.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
     sub = command("search", "search queries: semantic, keyword or hybrid, with filters")
     sub.add_argument("text")
     sub.add_argument("--run-id", help="run to search in (default: newest)")

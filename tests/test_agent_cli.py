@@ -355,3 +355,40 @@ def test_compare_and_facets_in_both_modes(capsys, ws_copy):
     assert code == 0 and "lift (95 %)" in out
     code, _, err = run(capsys, ws_copy, "facets", RUN, "--by", "colour")
     assert code == 2 and "no facet 'colour'" in err
+
+
+def test_report_is_one_self_contained_html_file(capsys, ws_copy, tmp_path):
+    import html.parser
+
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ws_copy) as ws:
+        ws.con.execute(
+            "UPDATE cluster_summaries SET title = '<script>alert(1)</script> Joins' "
+            "WHERE cluster_id = 0"
+        )
+    target = tmp_path / "k3.html"
+    written = as_json(capsys, ws_copy, "report", RUN, "-o", str(target))
+    assert written["clusters"] == 3 and target.stat().st_size == written["bytes"]
+
+    class Page(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.links, self.text = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.links += [value for name, value in attrs if name in ("src", "href")]
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    page = Page()
+    page.feed(target.read_text(encoding="utf-8"))
+    text = " ".join(page.text)
+    assert "script" not in page.tags and not page.links  # nothing runs, nothing is fetched
+    assert page.tags.count("svg") == 2 and page.tags.count("circle") == 3
+    assert "<script>alert(1)</script> Joins" in text  # shown as text
+    assert "Categories" in text and "Languages by category" in text
+    code, _, err = run(capsys, ws_copy, "report", RUN, "-o", str(target))
+    assert code == 2 and "exists" in err

@@ -112,3 +112,16 @@ def facets(ws, out, args) -> int:
         return table
 
     return out.emit(data, render)
+
+
+def report(ws, out, args) -> int:
+    from ..engine.insight.report import write_report
+
+    result = write_report(ws, args.run_id, args.output, args.summary, args.overwrite)
+    return out.emit(
+        result,
+        lambda: Text(
+            f"wrote {result.path} ({result.bytes / 1024:,.0f} KiB, {result.clusters:,} "
+            f"clusters of {result.run_id}): open it in any browser, it fetches nothing"
+        ),
+    )

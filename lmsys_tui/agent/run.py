@@ -22,6 +22,7 @@ HANDLERS = {
     "hierarchy": "browse_commands:hierarchy",
     "compare": "insight_commands:compare",
     "facets": "insight_commands:facets",
+    "report": "insight_commands:report",
     "search": "search_commands:search",
     "search-clusters": "search_commands:search_clusters",
     "export": "data_commands:export",

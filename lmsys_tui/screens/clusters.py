@@ -47,6 +47,7 @@ class ClustersScreen(Screen):
         Binding("e", "export", "Export", id="export"),
         Binding("u", "undo", "Undo edit", id="undo"),
         Binding("z", "zoom", "Zoom in", id="zoom"),
+        Binding("p", "pictures", "Pictures", id="pictures"),
     ]
 
     def __init__(self) -> None:
@@ -419,6 +420,14 @@ class ClustersScreen(Screen):
             )
 
         self._ask(f"Merge which clusters into cluster {cluster_id}? (ids, e.g. 3,9)", merge)
+
+    def action_pictures(self) -> None:
+        """Sizes, a map of the clusters (the highlighted one marked) and the language mix."""
+        if self.run_id is None:
+            return
+        from .pictures import PicturesScreen
+
+        self.app.push_screen(PicturesScreen(self.run_id, self.summary_run_id, self.detail_cluster))
 
     def action_zoom(self) -> None:
         """Cluster just the highlighted cluster or category again, named offline, and open

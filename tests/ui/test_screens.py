@@ -173,3 +173,35 @@ async def test_the_cluster_detail_says_what_stands_out(ui_copy):
         await settle(pilot)
         detail = static_text(app.screen, "#cluster-detail")
         assert "stands out against the run" in detail and "model gpt-4" in detail
+
+
+async def test_p_shows_sizes_a_map_with_the_cluster_marked_and_the_language_mix(ui_root):
+    from textual.geometry import Region
+
+    from lmsys_tui.screens.pictures import PicturesScreen
+
+    app = make_app(ui_root)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        clusters = app.screen
+        biggest = max(clusters.clusters, key=lambda c: c.size)
+        clusters.open_cluster(biggest.cluster_id)
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PicturesScreen)
+
+        def drawn(selector: str) -> str:
+            plot = screen.query_one(selector)
+            whole = Region(0, 0, plot.size.width, plot.size.height)
+            return "\n".join(strip.text for strip in plot.render_lines(whole))
+
+        assert "cluster sizes" in drawn("#sizes-plot")
+        assert f"X = {biggest.title[:20]}" in drawn("#map-plot")
+        assert {"English", "Arabic"} <= set(screen.mix.languages)
+        assert sum(screen.mix.counts.sum(axis=1)) == 35
+        await pilot.press("escape")
+        assert app.screen is clusters
