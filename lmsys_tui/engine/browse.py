@@ -204,6 +204,11 @@ def resolve_summary_run(
 SPECIAL_CLUSTERS = {-1: "noise: not clustered", -2: "new / unassigned: novel since the run"}
 
 
+def cluster_title(cluster_id: int, title: str | None) -> str:
+    """A cluster's title as shown: its name, what a special cluster is, or its number."""
+    return title or SPECIAL_CLUSTERS.get(cluster_id) or f"cluster {cluster_id}"
+
+
 def list_clusters(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -225,7 +230,7 @@ def list_clusters(
         ClusterInfo(
             cluster_id,
             size,
-            title or SPECIAL_CLUSTERS.get(cluster_id) or f"cluster {cluster_id}",
+            cluster_title(cluster_id, title),
             description,
             size - copies.get(cluster_id, 0),
         )
@@ -323,7 +328,7 @@ def cluster_detail(
     return ClusterDetail(
         run_id,
         cluster_id,
-        title or f"cluster {cluster_id}",
+        cluster_title(cluster_id, title),
         description,
         size,
         float(share),
@@ -393,7 +398,7 @@ def query_detail(con: duckdb.DuckDBPyConnection, query_id: int) -> QueryDetail:
         json.loads(row[7]) if row[7] else {},
         row[8],
         [
-            QueryMembership(run_id, cluster_id, title or f"cluster {cluster_id}", distance, copies)
+            QueryMembership(run_id, cluster_id, cluster_title(cluster_id, title), distance, copies)
             for run_id, cluster_id, distance, title, copies in memberships
         ],
     )

@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 
+from .browse import cluster_title
 from .embed import space_embedder
 from .errors import LmsysError
 from .index import open_query_index, open_summary_index
@@ -436,7 +437,7 @@ class Searcher:
     def _cluster_label(self, cluster_id: int) -> str:
         if cluster_id == NOT_IN_RUN:
             return "(not in this run)"
-        return self.titles.get(cluster_id, f"cluster {cluster_id}")
+        return cluster_title(cluster_id, self.titles.get(cluster_id))
 
     def _hits(self, docs: np.ndarray, scores: np.ndarray, terms: list[str]) -> list[QueryHit]:
         query_ids = self.query_ids[docs].tolist()

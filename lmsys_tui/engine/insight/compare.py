@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import numpy as np
 
-from ..browse import NotFound, resolve_summary_run
+from ..browse import NotFound, cluster_title, resolve_summary_run
 
 PART_SHARE = 0.2  # a part of a split or merge holds at least this share of the cluster
 NO_COUNTERPART_JACCARD = 0.1  # below this, the best match is not a counterpart
@@ -246,9 +246,7 @@ def _titles(con: duckdb.DuckDBPyConnection, summary_run_id: str | None) -> dict[
 
 
 def _title(titles: dict[int, str], cluster_id: int) -> str:
-    if cluster_id == -1:
-        return "noise"
-    return titles.get(cluster_id) or f"cluster {cluster_id}"
+    return cluster_title(cluster_id, titles.get(cluster_id))
 
 
 def _r(value: float) -> float:

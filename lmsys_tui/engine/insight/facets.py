@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from ..browse import NotFound, resolve_summary_run
+from ..browse import NotFound, cluster_title, resolve_summary_run
 
 Z95 = 1.959964
 # Facets with a column of their own; anything else is looked up in `extra` by name.
@@ -163,7 +163,7 @@ def facet_lift(
         lifts.append(
             Lift(
                 cluster,
-                "noise" if cluster == -1 else titles.get(cluster) or f"cluster {cluster}",
+                cluster_title(cluster, titles.get(cluster)),
                 facet_value,
                 count,
                 int(size),
