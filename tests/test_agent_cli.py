@@ -392,3 +392,30 @@ def test_report_is_one_self_contained_html_file(capsys, ws_copy, tmp_path):
     assert "Categories" in text and "Languages by category" in text
     code, _, err = run(capsys, ws_copy, "report", RUN, "-o", str(target))
     assert code == 2 and "exists" in err
+
+
+def test_dry_run_prints_each_steps_plan_and_writes_nothing(capsys, ws_copy, tmp_path):
+    from lmsys_tui.engine.workspace import open_workspace
+
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[embed]\nmodel = "word-hash-test-model"\n'
+        '[summarize]\nrun_id = "k3"\nmodel = "openai/gpt-4o-mini"\n'
+        '[hierarchy]\nmodel = "offline"\n'
+    )
+    with open_workspace(ws_copy, read_only=True) as ws:
+        before = ws.count("jobs"), ws.count("summary_runs")
+    code = main(["--data-dir", str(ws_copy), "--run-job", str(job), "--dry-run", "--json"])
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 0 and plan["dry_run"]
+    steps = {step["step"]: step for step in plan["steps"]}
+    assert steps["embed"]["does"].endswith("0 queries to embed")
+    llm = steps["summarize"]["llm"]
+    assert (llm["items"], llm["requests"]) == (3, 3) and llm["cost"] > 0
+    assert "llm" not in steps["hierarchy"]  # offline: nothing to pay
+    with open_workspace(ws_copy, read_only=True) as ws:
+        assert (ws.count("jobs"), ws.count("summary_runs")) == before
+
+    fresh = tmp_path / "new-ws"
+    assert main(["--data-dir", str(fresh), "--run-job", str(job), "--dry-run"]) == 0
+    assert "dry run" in capsys.readouterr().out and not fresh.exists()

@@ -160,14 +160,9 @@ def assign_new_queries(
 def _fresh_vectors(ws: Workspace, run_id: str, space_id: str) -> tuple[np.ndarray, np.ndarray]:
     """(query ids, float32 vectors) of the space's queries that the run does not hold;
     only their rows are read from the vector file."""
-    from .vector_chunks import find_damage
+    from .vector_chunks import require_intact
 
-    damage = find_damage(ws, space_id)
-    if damage is not None:
-        raise ClusterError(
-            f"vectors of space {space_id!r} are damaged ({damage.reason}): "
-            "run a job with an [embed] step to embed the lost rows again"
-        )
+    require_intact(ws, space_id)
     mapping = ws.con.execute(
         """
         SELECT e.query_id, e.row_index FROM embeddings e

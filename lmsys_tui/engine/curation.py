@@ -346,6 +346,7 @@ def split_cluster(
     the id, title and place in each hierarchy; the others get new ids, the title with
     "(part n)" added (rename them), and a leaf beside it in each hierarchy."""
     from .clustering import kmeans
+    from .vector_chunks import require_intact
 
     space_id = _check_run(ws, run_id)
     if cluster_id == NOISE:
@@ -361,6 +362,7 @@ def split_cluster(
         raise ValueError(
             f"cluster {cluster_id} has {len(members['query_id'])} queries: k must be from 2 to that"
         )
+    require_intact(ws, space_id)
     vectors = np.asarray(ws.vector_file(space_id).array()[members["row_index"]], np.float32)
     labels, _, _ = kmeans(vectors, k, seed, 20, device="cpu")
     parts = [

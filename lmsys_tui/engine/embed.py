@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 
 from .embedders import Embedder, SentenceTransformerEmbedder, make_embedder
-from .errors import EmbedError, WorkspaceError
+from .errors import EmbedError
 from .progress import Progress, ProgressSink, null_sink
 from .store import slug, transaction, unique_id
-from .vector_chunks import find_damage, record_block, repair_vectors
+from .vector_chunks import find_damage, record_block, repair_vectors, require_intact
 from .workspace import Workspace
 
 if TYPE_CHECKING:  # specs imports pydantic: searches embed their text without it
@@ -223,12 +223,7 @@ def load_space_vectors(ws: Workspace, space_id: str) -> tuple[np.ndarray, np.nda
     Raises:
         WorkspaceError: the vector file is damaged (an [embed] step repairs it).
     """
-    damage = find_damage(ws, space_id)
-    if damage is not None:
-        raise WorkspaceError(
-            f"vectors of space {space_id!r} are damaged ({damage.reason}): "
-            "run a job with an [embed] step to embed the lost rows again"
-        )
+    require_intact(ws, space_id)
     mapping = ws.con.execute(
         "SELECT query_id, row_index FROM embeddings WHERE space_id = ? ORDER BY query_id",
         [space_id],

@@ -68,17 +68,13 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
     if spec.assign:
         steps.append({"step": "assign", "does": f"new queries into {_run(spec.assign.run_id)}"})
     run_now = _existing_run(ws, spec) if ws else None
-    if spec.summarize:
-        entry = {"step": "summarize", "does": f"name clusters with {spec.summarize.model}"}
-        if spec.summarize.model not in OFFLINE:
-            plan = _llm_plan(ws, spec, "summarize", run_now, new_run)
-            entry["llm"] = plan.as_dict() if plan else None
-            entry["does"] += f"; {plan.line()}" if plan else "; cost unknown until the run exists"
-        steps.append(entry)
-    if spec.hierarchy:
-        entry = {"step": "hierarchy", "does": f"categories with {spec.hierarchy.model}"}
-        if spec.hierarchy.model not in OFFLINE:
-            plan = _llm_plan(ws, spec, "hierarchy", run_now, new_run)
+    for which, what in (("summarize", "name clusters"), ("hierarchy", "categories")):
+        step = getattr(spec, which)
+        if step is None:
+            continue
+        entry = {"step": which, "does": f"{what} with {step.model}"}
+        if step.model not in OFFLINE:
+            plan = _llm_plan(ws, spec, which, run_now, new_run)
             entry["llm"] = plan.as_dict() if plan else None
             entry["does"] += f"; {plan.line()}" if plan else "; cost unknown until the run exists"
         steps.append(entry)

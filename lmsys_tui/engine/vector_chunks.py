@@ -16,7 +16,14 @@ from .store import transaction
 from .vectors import HEADER_BYTES, VectorFile
 from .workspace import Workspace
 
-__all__ = ["Damage", "block_sha256", "find_damage", "record_block", "repair_vectors"]
+__all__ = [
+    "Damage",
+    "block_sha256",
+    "find_damage",
+    "record_block",
+    "repair_vectors",
+    "require_intact",
+]
 
 
 def block_sha256(data: bytes) -> str:
@@ -83,6 +90,22 @@ def find_damage(ws: Workspace, space_id: str) -> Damage | None:
     if not reasons:
         return None
     return Damage(str(path), committed, usable, bad, "; ".join(reasons))
+
+
+def require_intact(ws: Workspace, space_id: str) -> None:
+    """Refuse to compute on damaged vectors (clustering, assigning, splitting).
+
+    Raises:
+        WorkspaceError: the file is damaged; an [embed] step repairs it.
+    """
+    from .errors import WorkspaceError
+
+    damage = find_damage(ws, space_id)
+    if damage is not None:
+        raise WorkspaceError(
+            f"vectors of space {space_id!r} are damaged ({damage.reason}): "
+            "run a job with an [embed] step to embed the lost rows again"
+        )
 
 
 def repair_vectors(ws: Workspace, space_id: str) -> Damage | None:

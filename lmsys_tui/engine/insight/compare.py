@@ -146,33 +146,9 @@ def compare_runs(
             result.matches.append(Match(side_a(i), side_b(j), int(table[i, j]), _r(jaccard[i, j])))
     result.matches.sort(key=lambda m: (-m.a.size, m.a.cluster_id))
     share_of_a = table / size_a[:, None]
-    share_of_b = table / size_b[None, :]
-    for i in range(len(a_ids)):
-        parts = np.flatnonzero(share_of_a[i] >= PART_SHARE)
-        if len(parts) >= 2:
-            ordered = parts[np.argsort(-share_of_a[i, parts])]
-            result.splits.append(
-                Regrouping(
-                    side_a(i),
-                    [
-                        Part(int(b_ids[j]), _title(titles_b, int(b_ids[j])), _r(share_of_a[i, j]))
-                        for j in ordered
-                    ],
-                )
-            )
-    for j in range(len(b_ids)):
-        parts = np.flatnonzero(share_of_b[:, j] >= PART_SHARE)
-        if len(parts) >= 2:
-            ordered = parts[np.argsort(-share_of_b[parts, j])]
-            result.merges.append(
-                Regrouping(
-                    side_b(j),
-                    [
-                        Part(int(a_ids[i]), _title(titles_a, int(a_ids[i])), _r(share_of_b[i, j]))
-                        for i in ordered
-                    ],
-                )
-            )
+    share_of_b = (table / size_b[None, :]).T
+    result.splits = _regroupings(share_of_a, side_a, b_ids, titles_b)
+    result.merges = _regroupings(share_of_b, side_b, a_ids, titles_a)
     result.splits.sort(key=lambda r: -r.cluster.size)
     result.merges.sort(key=lambda r: -r.cluster.size)
     best_a, best_b = jaccard.max(axis=1), jaccard.max(axis=0)
@@ -183,6 +159,25 @@ def compare_runs(
         side_b(j) for j in np.argsort(-size_b) if best_b[j] < NO_COUNTERPART_JACCARD
     ]
     return result
+
+
+def _regroupings(shares: np.ndarray, side, other_ids, other_titles) -> list[Regrouping]:
+    """Clusters (rows) with at least two parts (columns) each holding PART_SHARE of them."""
+    found = []
+    for i, row in enumerate(shares):
+        parts = np.flatnonzero(row >= PART_SHARE)
+        if len(parts) >= 2:
+            ordered = parts[np.argsort(-row[parts])]
+            found.append(
+                Regrouping(
+                    side(i),
+                    [
+                        Part(int(other_ids[j]), _title(other_titles, int(other_ids[j])), _r(row[j]))
+                        for j in ordered
+                    ],
+                )
+            )
+    return found
 
 
 def agreement(table: np.ndarray) -> tuple[float, float]:
