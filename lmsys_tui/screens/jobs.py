@@ -32,7 +32,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..engine.browse import list_runs
 from ..engine.errors import JobCancelled, LmsysError
-from ..engine.jobs import describe_validation_error, run_job
 from ..engine.progress import Progress
 from ..engine.specs import (
     AssignStep,
@@ -191,6 +190,8 @@ class JobsScreen(Screen):
         try:
             return JobSpec.model_validate({self.step: values})
         except ValidationError as error:
+            from ..engine.jobs import describe_validation_error
+
             message = describe_validation_error("form", "", error).removeprefix("form: ")
             self.query_one("#job-form-error", Static).update(Text(one_line(message), "red"))
             return None
@@ -252,6 +253,8 @@ class JobsScreen(Screen):
             self.app.call_from_thread(self.app.close_workspace, "a job is writing the workspace")
         try:
             with open_workspace(self.app.data_dir) as ws:
+                from ..engine.jobs import run_job  # the whole pipeline: imported when used
+
                 return run_job(ws, spec, report)
         finally:
             self.app.call_from_thread(self.app.workspace_changed)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pyarrow as pa
 
 from ..progress import Progress, ProgressSink, null_sink
 from ..store import transaction
@@ -46,6 +45,8 @@ def find_duplicates(
     ).fetchnumpy()
     progress(Progress("duplicates", 1, 2, f"near copies in {run_id}"))
     near_ids, near_canonical = _near_copies(ws, run_id, space_id, exact["query_id"])
+    import pyarrow as pa  # only when marking copies: not on the TUI's start-up path
+
     copies = pa.table(
         {
             "query_id": np.concatenate([exact["query_id"], near_ids]).astype(np.int64),
