@@ -8,7 +8,6 @@ from lmsys_tui.app import make_app
 from lmsys_tui.engine.jobs import run_job
 from lmsys_tui.engine.specs import ClusterStep, JobSpec
 from lmsys_tui.engine.workspace import open_workspace
-from lmsys_tui.screens import jobs
 from lmsys_tui.screens.clusters import ClustersScreen
 from lmsys_tui.screens.compare import CompareScreen
 from lmsys_tui.widgets import query_table
@@ -76,7 +75,7 @@ async def test_the_welcome_key_starts_the_quickstart_job(tmp_path, monkeypatch):
         started.append(spec)
         return {}
 
-    monkeypatch.setattr(jobs, "run_job", fake_run_job)
+    monkeypatch.setattr("lmsys_tui.engine.jobs.run_job", fake_run_job)
     app = make_app(tmp_path / "new-workspace")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
