@@ -333,16 +333,14 @@ class ClustersScreen(Screen):
 
     def _standing_out(self, cursor, cluster_id: int) -> list:
         """The cluster's model and language values clearly over-represented against the run
-        (the lift's 95 % interval above 1); the run's totals are counted once."""
+        (see Lift.stands_out); the run's totals are counted once."""
         found = []
         for by in ("model", "language"):
             key = (self.run_id, by)
             if key not in self.facet_totals:
                 self.facet_totals[key] = value_totals(cursor, self.run_id, by)
             lifts = facet_lift(cursor, self.run_id, by, cluster_id, totals=self.facet_totals[key])
-            found += [
-                (by, lift) for lift in lifts if lift.lift_low > 1 and lift.value != "(unknown)"
-            ][:3]
+            found += [(by, lift) for lift in lifts if lift.stands_out][:3]
         return found
 
     def action_toggle_sort(self) -> None:

@@ -17,11 +17,11 @@ from ..widgets.tables import add_columns
 
 
 class CompareScreen(Screen):
-    """Enter opens the row's cluster in run A, `b` the one in run B; Escape goes back."""
+    """Enter or `a` opens the row's cluster in run A, `b` the one in run B; Escape goes back."""
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="back"),
-        Binding("enter", "open('a')", "Open in A", id="open-a"),
+        Binding("a", "open('a')", "Open in A", id="open-a"),
         Binding("b", "open('b')", "Open in B", id="open-b"),
     ]
 
@@ -48,7 +48,7 @@ class CompareScreen(Screen):
                 ("B", 5),
                 ("title in B", 34),
                 ("size B", 7),
-                ("overlap", 22),
+                ("overlap", 32),
             ],
         )
         self.load()

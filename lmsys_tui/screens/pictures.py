@@ -15,7 +15,7 @@ from textual.widgets import Footer, Header, Static
 
 from ..engine.errors import LmsysError
 from ..engine.export import latest_hierarchy
-from ..engine.insight.pictures import centroid_map, cluster_sizes, language_mix
+from ..engine.insight.pictures import centroid_map, cluster_sizes, language_mix, share_text
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 
@@ -95,6 +95,6 @@ class PicturesScreen(Screen):
             for n in counts:
                 share = n / total
                 shade = "on #1f4f6f" if share >= 0.5 else "on #18384d" if share >= 0.1 else ""
-                cells.append(Text(f"{share:.0%}", style=shade))
+                cells.append(Text(share_text(int(n), total), style=shade))
             table.add_row(Text(one_line(category, 40)), *cells)
         self.query_one("#language-mix", Static).update(table)

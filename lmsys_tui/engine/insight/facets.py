@@ -19,6 +19,9 @@ import duckdb
 from ..browse import NotFound, cluster_title, resolve_summary_run
 
 Z95 = 1.959964
+# "Stands out": the interval clears 1 and the lift itself is at least this (a 99 % vs 95 %
+# difference is certain on a big cluster, and says nothing).
+STANDOUT_LIFT = 1.5
 # Facets with a column of their own; anything else is looked up in `extra` by name.
 COLUMNS = {
     "model": "q.model",
@@ -49,6 +52,10 @@ class Lift:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def stands_out(self) -> bool:
+        return self.lift_low > 1 and self.lift >= STANDOUT_LIFT and self.value != "(unknown)"
 
 
 def wilson(count: int, total: int, z: float = Z95) -> tuple[float, float]:

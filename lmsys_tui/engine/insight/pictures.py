@@ -126,3 +126,11 @@ def language_mix(
             counts[row_of[group_of[cluster]], column_of.get(language, len(columns) - 1)] += n
     order = np.argsort(-counts.sum(axis=1), kind="stable")[:rows]
     return LanguageMix(columns, [categories[i] for i in order], counts[order])
+
+
+def share_text(count: int, total: int) -> str:
+    """A share for a table cell: "·" for none, "<1%" for a few, else whole percent."""
+    if count == 0:
+        return "·"
+    share = count / total if total else 0.0
+    return "<1%" if share < 0.005 else f"{share:.0%}"

@@ -19,7 +19,7 @@ from ..browse import get_run, hierarchy_nodes, list_clusters, resolve_summary_ru
 from ..export import ExportError, latest_hierarchy
 from ..workspace import Workspace
 from .facets import facet_lift, value_totals
-from .pictures import centroid_map, cluster_sizes, language_mix
+from .pictures import centroid_map, cluster_sizes, language_mix, share_text
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -117,12 +117,12 @@ def write_report(
 
 
 def _stands_out(con, run_id: str, summary_run_id: str | None) -> dict[int, list[str]]:
-    """Per cluster: model and language values clearly over-represented (lift interval > 1)."""
+    """Per cluster: model and language values clearly over-represented (Lift.stands_out)."""
     found: dict[int, list[str]] = {}
     for by in ("model", "language"):
         totals = value_totals(con, run_id, by)
         for lift in facet_lift(con, run_id, by, summary=summary_run_id, totals=totals):
-            if lift.lift_low > 1 and lift.value != "(unknown)":
+            if lift.stands_out:
                 shown = found.setdefault(lift.cluster_id, [])
                 if len(shown) < 4:
                     shown.append(
@@ -206,7 +206,7 @@ def _mix_table(con, run_id: str, hierarchy_run_id: str | None, summary: str | No
         total = int(counts.sum()) or 1
         cells = "".join(
             f'<td class=num style="background: rgba(34,119,170,{n / total * 0.8:.2f})">'
-            f"{n / total:.0%}</td>"
+            f"{share_text(n, total)}</td>"
             for n in counts
         )
         rows.append(f"<tr><td>{_e(title)} <span class=dim>({total:,})</span></td>{cells}</tr>")
