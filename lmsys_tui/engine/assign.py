@@ -11,12 +11,14 @@ nearest cluster and distance, and the audit trail one row per pass.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from .cluster import subset_query_ids
 from .errors import ClusterError
 from .progress import Progress, ProgressSink, null_sink
 from .specs import AssignStep
@@ -53,20 +55,29 @@ def assign_new_queries(
     started = time.perf_counter()
     con = ws.con
     rows = con.execute(
-        "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
+        "SELECT space_id, parameters FROM clustering_runs WHERE run_id = ? AND status = 'complete'",
+        [run_id],
     ).fetchall()
     if not rows:
         raise ClusterError(f"no clustering run {run_id!r}")
     space_id = rows[0][0]
+    # A run over a subset takes new queries of that subset only (a Russian-only run does
+    # not absorb new English prompts).
+    subset = json.loads(rows[0][1] or "{}").get("subset")
+    wanted = subset_query_ids(ws, subset) if subset else None
     missing = con.execute(
         """
-        SELECT count(*) FILTER (WHERE e.query_id IS NULL), count(*)
+        SELECT q.query_id, e.query_id IS NULL AS not_embedded
         FROM queries q LEFT JOIN embeddings e ON e.query_id = q.query_id AND e.space_id = ?
         WHERE q.query_id NOT IN (SELECT query_id FROM query_clusters WHERE run_id = ?)
         """,
         [space_id, run_id],
-    ).fetchall()[0]
-    not_embedded, new_total = int(missing[0]), int(missing[1])
+    ).fetchnumpy()
+    chosen = np.ones(len(missing["query_id"]), bool)
+    if wanted is not None:
+        chosen = np.isin(missing["query_id"], wanted)
+    not_embedded = int(missing["not_embedded"][chosen].sum())
+    new_total = int(chosen.sum())
     threshold = _threshold(ws, run_id, step.novelty_percentile)
     if new_total - not_embedded == 0:
         return AssignResult(run_id, 0, 0, not_embedded, threshold, 0.0)
@@ -80,6 +91,9 @@ def assign_new_queries(
     cluster_ids = np.array([row[0] for row in centroid_rows], dtype=np.int32)
     centroids = np.array([row[1] for row in centroid_rows], dtype=np.float32)
     query_ids, vectors = _fresh_vectors(ws, run_id, space_id)
+    if wanted is not None:
+        keep = np.isin(query_ids, wanted)
+        query_ids, vectors = query_ids[keep], vectors[keep]
     nearest = np.empty(len(query_ids), dtype=np.int32)
     distance = np.empty(len(query_ids), dtype=np.float32)
     label = f"assigning {len(query_ids):,} queries to {run_id}"

@@ -202,3 +202,27 @@ def test_a_run_over_a_subset_clusters_only_that_subset(runs):
         )
     with pytest.raises(ClusterError, match=r"n_clusters = 20 but the subset .* only 10 "):
         cluster_space(runs, ClusterStep(n_clusters=20, where={"language": "Russian"}), space_id)
+
+
+def test_a_subset_run_takes_new_queries_of_its_subset_only(runs, tmp_path):
+    from lmsys_tui.engine.assign import assign_new_queries
+    from lmsys_tui.engine.specs import AssignStep
+    from tests.conftest import write_jsonl
+
+    space_id = runs.con.execute("SELECT space_id FROM embedding_spaces").fetchall()[0][0]
+    runs.con.execute("UPDATE queries SET language = 'Russian' WHERE query_id % 3 = 0")
+    russian = cluster_space(
+        runs, ClusterStep(n_clusters=2, where={"language": "Russian"}), space_id
+    )
+    later = [
+        {
+            "conversation_id": f"later-{language}",
+            "language": language,
+            "conversation": [{"role": "user", "content": "How do I join two tables in SQL?"}],
+        }
+        for language in ("Russian", "English")
+    ]
+    load(runs, LoadStep(source=str(write_jsonl(tmp_path / "later.jsonl", later))))
+    embed_queries(runs, EmbedStep(), embedder=WordHashEmbedder())
+    result = assign_new_queries(runs, AssignStep(), russian.run_id)
+    assert result.assigned + result.novel == 1  # the Russian one, not the English one
