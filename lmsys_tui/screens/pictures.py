@@ -72,8 +72,8 @@ class PicturesScreen(Screen):
         sizes_plot = self.query_one("#sizes-plot").plt
         sizes_plot.clear_data()
         sizes_plot.bar(list(range(1, len(sizes) + 1)), sizes)
-        sizes_plot.title(f"cluster sizes, largest first ({len(sizes):,} clusters)")
-        sizes_plot.xlabel("rank")
+        sizes_plot.title(f"cluster sizes ({len(sizes):,})")
+        sizes_plot.xlabel("rank, largest first")
         self.query_one("#sizes-plot").refresh()
 
         map_plot = self.query_one("#map-plot").plt
@@ -81,10 +81,10 @@ class PicturesScreen(Screen):
         others = [p for p in points if p.cluster_id != self.highlighted]
         map_plot.scatter([p.x for p in others], [p.y for p in others], marker="dot")
         marked = [p for p in points if p.cluster_id == self.highlighted]
-        title = "clusters by centroid (PCA)"
+        title = "map of centroids (PCA)"
         if marked:
             map_plot.scatter([marked[0].x], [marked[0].y], marker="X", color="red")
-            title += f"; X = {one_line(marked[0].title, 40)}"
+            title = f"X = {one_line(marked[0].title, 30)}"
         map_plot.title(title)
         self.query_one("#map-plot").refresh()
 
