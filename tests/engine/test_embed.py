@@ -142,3 +142,24 @@ def test_a_damaged_onnx_export_is_not_used(embedded_workspace, tmp_path):
         embed_queries(ws, EmbedStep(device="cpu"), lambda event: messages.append(event.message))
         assert any("query encoder exported" in (message or "") for message in messages)
         assert load_query_encoder(ws, space, "all-MiniLM-L6-v2") is not None
+
+
+def test_cpu_inference_uses_the_cores_other_processes_leave_idle(monkeypatch):
+    import os
+
+    from lmsys_tui.engine import embedders
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    for others, threads in ((0, 4), (1, 3), (3, 1), (9, 1)):
+        monkeypatch.setattr(embedders, "_other_runnable", lambda others=others: others)
+        assert embedders.cpu_threads() == threads
+    monkeypatch.setattr(embedders, "_other_runnable", lambda: None)  # no /proc/stat
+    assert embedders.cpu_threads() == 4
+    assert embedders._other_runnable.__name__  # the real reader, below, on this machine
+
+
+def test_the_runnable_count_is_read_from_the_kernel():
+    from lmsys_tui.engine.embedders import _other_runnable
+
+    found = _other_runnable(samples=2)
+    assert found is None or found >= 0
