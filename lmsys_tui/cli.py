@@ -209,7 +209,10 @@ def _join_negative_lists(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _join_negative_lists(sys.argv[1:] if argv is None else list(argv))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dry_run and not args.run_job:
+        parser.error("--dry-run goes with --run-job FILE")
     workspace = data_dir(args.data_dir)
     if args.run_job:
         from .batch import run_job_file
