@@ -167,6 +167,15 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
     return list(runs.values())
 
 
+def require_complete_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Raises NotFound unless `run_id` is a complete clustering run (a cheap check, where
+    `get_run` lists every run)."""
+    if not con.execute(
+        "SELECT 1 FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
+    ).fetchall():
+        raise NotFound(f"no clustering run {run_id!r}")
+
+
 def llm_cost(run: RunInfo) -> float | None:
     """What the run's LLM summaries and hierarchies cost in all, from their ledgers; None
     when nothing was paid (offline names, or models without a price)."""

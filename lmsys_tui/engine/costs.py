@@ -113,9 +113,10 @@ def make_plan(step_name, model, items, requests, prompt_tokens, max_tokens, coun
     )
 
 
-def plan_summaries(ws: Workspace, step, run_id: str) -> StepPlan:
+def plan_summaries(ws: Workspace, step, run_id: str, prompts=None) -> StepPlan:
     """The plan of a [summarize] step with an LLM on `run_id` (clusters still unnamed in
-    the summary run it would continue)."""
+    the summary run it would continue); `prompts` as `cluster_prompts` returns them, when
+    the caller has built them already."""
     from .llm_labels import cluster_prompts
     from .summarize import clusters_to_name
 
@@ -123,7 +124,7 @@ def plan_summaries(ws: Workspace, step, run_id: str) -> StepPlan:
     notes = []
     if not missing:
         return StepPlan("summarize", step.model, 0, 0, 0, 0, 0, 0.0, 0.0, "nothing to ask")
-    prompt_for, _ = cluster_prompts(ws, step, run_id, space_id)
+    prompt_for, _ = prompts or cluster_prompts(ws, step, run_id, space_id)
     sample = missing[:: max(1, len(missing) // SAMPLE_CLUSTERS)][:SAMPLE_CLUSTERS]
     counts, counted_by = count_tokens(step.model, [prompt_for(c) for c in sample])
     tokens = round(sum(counts) / len(counts) * len(missing))
@@ -201,3 +202,16 @@ def merged_usage(previous: str | dict | None, new: dict) -> dict:
     if "cost" in total:
         total["cost"] = round(total["cost"], 6)
     return total
+
+
+LEDGERS = {"summary_runs": "summary_run_id", "hierarchy_runs": "hierarchy_run_id"}
+
+
+def add_to_ledger(con, table: str, row_id: str, usage: dict) -> None:
+    """Add a pass's usage to the ledger of a summary run or hierarchy (`table`)."""
+    key = LEDGERS[table]
+    previous = con.execute(f"SELECT usage FROM {table} WHERE {key} = ?", [row_id]).fetchall()
+    con.execute(
+        f"UPDATE {table} SET usage = ?::JSON WHERE {key} = ?",
+        [json.dumps(merged_usage(previous[0][0] if previous else None, usage)), row_id],
+    )

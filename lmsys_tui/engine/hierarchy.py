@@ -158,15 +158,9 @@ def build_hierarchy(
         nodes_by_level.append(parents)
     usage.pop("cost_per_request", None)
     if usage:  # the ledger: this pass added to what an interrupted earlier pass spent
-        from .costs import merged_usage
+        from .costs import add_to_ledger
 
-        previous = ws.con.execute(
-            "SELECT usage FROM hierarchy_runs WHERE hierarchy_run_id = ?", [hierarchy_run_id]
-        ).fetchall()[0][0]
-        ws.con.execute(
-            "UPDATE hierarchy_runs SET usage = ?::JSON WHERE hierarchy_run_id = ?",
-            [json.dumps(merged_usage(previous, usage)), hierarchy_run_id],
-        )
+        add_to_ledger(ws.con, "hierarchy_runs", hierarchy_run_id, usage)
     ws.con.execute(
         "UPDATE hierarchy_runs SET status = 'complete', finished_at = now()::TIMESTAMP "
         "WHERE hierarchy_run_id = ?",

@@ -151,12 +151,13 @@ def llm_labels(
     save,
     progress: ProgressSink,
     cost_per_request: float | None = None,
+    prompts=None,
 ) -> tuple[int, list[str], dict]:
     """Summarize `missing` clusters; `save(row)` is called per cluster as it completes.
 
     Returns (succeeded, failure messages, usage totals).
     """
-    prompt_for, chosen = cluster_prompts(ws, step, run_id, space_id)
+    prompt_for, chosen = prompts or cluster_prompts(ws, step, run_id, space_id)
     concurrency = request_concurrency(step.concurrency, step.api_base)
     if step.concurrency is None and concurrency == 1:
         progress(

@@ -114,11 +114,14 @@ def summarize_run(
     if not run:
         raise SummaryError(f"no clustering run {run_id!r}")
     parameters = _parameters(step)
-    plan = None
+    plan = prompts = None
     if step.model not in ("offline", "taxonomy"):
         from .costs import check_cap, plan_summaries
+        from .llm_labels import cluster_prompts
 
-        plan = plan_summaries(ws, step, run_id)  # before anything is written or asked
+        # Built once, for the plan and for the requests; before anything is written.
+        prompts = cluster_prompts(ws, step, run_id, run[0][0])
+        plan = plan_summaries(ws, step, run_id, prompts)
         check_cap(plan, step.max_cost)
     summary_run_id, status = _find_or_create(ws, step, run_id, parameters)
     cluster_ids = [
@@ -157,7 +160,7 @@ def summarize_run(
         _save_summaries(ws, summary_run_id, [(c, *labels[c], None) for c in missing])
         progress(Progress("summarize", len(missing), len(missing)))
     else:
-        from .costs import merged_usage
+        from .costs import add_to_ledger
         from .llm_labels import llm_labels
 
         progress(Progress("summarize", 0, len(missing), plan.line()))
@@ -170,14 +173,9 @@ def summarize_run(
             lambda row: _save_summaries(ws, summary_run_id, [row]),
             progress,
             plan.cost_per_request,
+            prompts,
         )
-        previous = ws.con.execute(
-            "SELECT usage FROM summary_runs WHERE summary_run_id = ?", [summary_run_id]
-        ).fetchall()[0][0]
-        ws.con.execute(
-            "UPDATE summary_runs SET usage = ?::JSON WHERE summary_run_id = ?",
-            [json.dumps(merged_usage(previous, usage)), summary_run_id],
-        )
+        add_to_ledger(ws.con, "summary_runs", summary_run_id, usage)
     status = "partial" if failures else "complete"
     ws.con.execute(
         "UPDATE summary_runs SET status = ?, finished_at = now()::TIMESTAMP "

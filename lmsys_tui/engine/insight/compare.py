@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import numpy as np
 
-from ..browse import NotFound, cluster_title, resolve_summary_run
+from ..browse import NotFound, cluster_title, require_complete_run, resolve_summary_run
 
 PART_SHARE = 0.2  # a part of a split or merge holds at least this share of the cluster
 NO_COUNTERPART_JACCARD = 0.1  # below this, the best match is not a counterpart
@@ -90,10 +90,7 @@ def compare_runs(
     if run_a == run_b:
         raise NotFound(f"comparing {run_a} with itself: name two different runs")
     for run_id in (run_a, run_b):
-        if not con.execute(
-            "SELECT 1 FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
-        ).fetchall():
-            raise NotFound(f"no clustering run {run_id!r}")
+        require_complete_run(con, run_id)
     summary_a = resolve_summary_run(con, run_a, summary_a)
     summary_b = resolve_summary_run(con, run_b, summary_b)
     counts = con.execute(

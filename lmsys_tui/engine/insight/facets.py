@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from ..browse import NotFound, cluster_title, resolve_summary_run
+from ..browse import NotFound, cluster_title, require_complete_run, resolve_summary_run
 
 Z95 = 1.959964
 # "Stands out": the interval clears 1 and the lift itself is at least this (a 99 % vs 95 %
@@ -123,10 +123,7 @@ def facet_lift(
     Raises:
         NotFound: an unknown run, cluster or facet, or a value no query of the run has.
     """
-    if not con.execute(
-        "SELECT 1 FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
-    ).fetchall():
-        raise NotFound(f"no clustering run {run_id!r}")
+    require_complete_run(con, run_id)
     if (
         cluster_id is not None
         and not con.execute(
