@@ -1,4 +1,9 @@
-"""Ingest throughput: LMSYS-schema JSONL and Parquet built from real prompts, 10k to 1M rows.
+"""Ingest: the whole load job (keyword index included) against raw DuckDB, same file.
+
+LMSYS-schema JSONL and Parquet built from real prompts, 10k to 1M rows. Each measurement
+runs in a fresh process, so its peak RSS is its own; wall and CPU time are both reported.
+The baseline is what any DuckDB user would write: `read_json`/`read_parquet`, the first
+user turn, a table with a primary key.
 
 python benchmarks/ingest.py [--rows 10000 100000 1000000]
 """
@@ -8,17 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 from _common import machine, real_prompts
-
-from lmsys_tui.engine.ingest import load
-from lmsys_tui.engine.specs import LoadStep
-from lmsys_tui.engine.workspace import open_workspace
 
 
 def write_source(path: Path, rows: int, prompts: list[str]) -> None:
@@ -44,12 +47,98 @@ def write_source(path: Path, rows: int, prompts: list[str]) -> None:
                 handle.write("{not json\n")
 
 
+def baseline(source: Path, database: Path) -> dict:
+    """Raw DuckDB: read the file, keep the first user turn, store it under a primary key."""
+    import duckdb  # timed, as the job's imports are
+
+    reader = (
+        "read_parquet(?)" if source.suffix == ".parquet" else "read_json(?, ignore_errors=true)"
+    )
+    con = duckdb.connect(str(database))
+    con.execute(
+        "CREATE TABLE queries (query_id BIGINT PRIMARY KEY, conversation_id VARCHAR, "
+        "model VARCHAR, language VARCHAR, query_text VARCHAR)"
+    )
+    con.execute(
+        f"""
+        INSERT INTO queries
+        SELECT row_number() OVER (), conversation_id, model, language, conversation[1].content
+        FROM {reader} WHERE conversation[1].role = 'user'
+        """,
+        [str(source)],
+    )
+    rows = con.execute("SELECT count(*) FROM queries").fetchall()[0][0]
+    con.close()
+    return {"rows": rows}
+
+
+def whole_job(source: Path, folder: Path) -> dict:
+    """`lmsys-tui --run-job` with a load step: imports, load, job bookkeeping.
+
+    Timed up to the end of the job; then the keyword index that the first keyword search
+    (or the embed step) builds, and a second identical job (the rerun).
+    """
+    started, cpu = time.perf_counter(), time.process_time()
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.keyword_index import update_keyword_index
+    from lmsys_tui.engine.specs import JobSpec, LoadStep
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(folder) as ws:
+        result = run_job(ws, JobSpec(load=LoadStep(source=str(source))))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        started, index_cpu = time.perf_counter(), time.process_time()
+        update_keyword_index(ws)
+        index_wall, index_cpu = time.perf_counter() - started, time.process_time() - index_cpu
+        started = time.perf_counter()
+        again = run_job(ws, JobSpec(load=LoadStep(source=str(source))))
+        rerun = time.perf_counter() - started
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rows": result["load"]["loaded"],
+        "keyword_index_s": index_wall,
+        "keyword_index_cpu_s": index_cpu,
+        "rerun_s": rerun,
+        "rerun_added": again["load"]["loaded"],
+    }
+
+
+def measure(kind: str, source: Path, target: Path) -> dict:
+    """Run one measurement in a fresh process: its wall and CPU time and peak RSS."""
+    command = [sys.executable, __file__, "--one", kind, str(source), str(target)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.splitlines()[-1])
+
+
+def run_one(kind: str, source: Path, target: Path) -> None:
+    if kind == "baseline":
+        started, cpu = time.perf_counter(), time.process_time()
+        found = baseline(source, target)
+        found |= {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
+    else:
+        found = whole_job(source, target)
+    found["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(found))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        kind, source, target = args.one
+        run_one(kind, Path(source), Path(target))
+        return
+    import duckdb
+
     prompts = real_prompts()
     print(f"# ingest on {machine()}; {len(prompts):,} distinct real prompts cycled")
+    print(
+        "format     rows   MiB | DuckDB wall / CPU / RSS | whole job wall / CPU / RSS "
+        "(keyword index) | ratio wall, CPU | rerun"
+    )
     for rows in args.rows:
         folder = Path(tempfile.mkdtemp(prefix="lmsys-bench-"))
         try:
@@ -60,18 +149,16 @@ def main() -> None:
                 f"COPY (SELECT * FROM read_json('{jsonl}', ignore_errors=true)) TO '{parquet}'"
             )
             for source in (jsonl, parquet):
-                with open_workspace(folder / f"ws-{source.suffix[1:]}") as ws:
-                    started = time.perf_counter()
-                    result = load(ws, LoadStep(source=str(source)))
-                    seconds = time.perf_counter() - started
-                    rerun_started = time.perf_counter()
-                    again = load(ws, LoadStep(source=str(source)))
-                    rerun = time.perf_counter() - rerun_started
-                size = source.stat().st_size / 2**20
+                base = measure("baseline", source, folder / f"raw-{source.suffix[1:]}.duckdb")
+                job = measure("job", source, folder / f"ws-{source.suffix[1:]}")
                 print(
-                    f"{source.suffix[1:]:8} {rows:>9,} rows {size:8.0f} MiB  "
-                    f"{seconds:6.2f} s  {result.read / seconds:>9,.0f} rows/s  "
-                    f"loaded {result.loaded:,}  rerun {rerun:.2f} s adds {again.loaded}",
+                    f"{source.suffix[1:]:7} {rows:>9,} {source.stat().st_size / 2**20:5.0f} | "
+                    f"{base['wall_s']:6.1f} s {base['cpu_s']:6.1f} s {base['rss_mib']:5.0f} MiB | "
+                    f"{job['wall_s']:6.1f} s {job['cpu_s']:6.1f} s {job['rss_mib']:5.0f} MiB | "
+                    f"{job['wall_s'] / base['wall_s']:.2f}x {job['cpu_s'] / base['cpu_s']:.2f}x | "
+                    f"{job['keyword_index_s']:.1f} s {job['keyword_index_cpu_s']:.1f} s | "
+                    f"{job['rerun_s']:.1f} s adds {job['rerun_added']} | "
+                    f"rows {base['rows']:,} / {job['rows']:,} (empty prompts skipped)",
                     flush=True,
                 )
         finally:

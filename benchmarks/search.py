@@ -170,7 +170,7 @@ def bench(
             keywords = update_keyword_index(ws)
             print(
                 f"  keyword index build: {time.perf_counter() - started:.1f} s "
-                f"({keywords.terms:,} terms)",
+                f"({keywords.indexed:,} queries added)",
                 flush=True,
             )
             started = time.perf_counter()

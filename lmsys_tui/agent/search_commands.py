@@ -74,7 +74,8 @@ def search(ws, out, args) -> int:
             "model",
             "text",
             title=f"{result.mode} search in {result.run_id or result.space_id}: "
-            f"{len(result.hits)} of {result.candidates:,} candidates",
+            f"{len(result.hits)} of {result.candidates:,} candidates"
+            + ("" if result.matches is None else f"; {result.matches:,} hold the words"),
         )
         for hit in result.hits:
             shown.add_row(

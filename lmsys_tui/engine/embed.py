@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # specs imports pydantic: searches embed their text without i
     from .specs import EmbedStep
 
 _ST = "sentence-transformers"
-_PROVIDER_PREFIX = {_ST: "st", "litellm": "litellm"}
+_PROVIDER_PREFIX = {_ST: "st", "litellm": "litellm", "model2vec": "m2v"}
 
 
 @dataclass
@@ -108,7 +108,7 @@ def embed_queries(
         EmbedError: the model cannot be loaded or called, or the workspace has no queries.
     """
     started = time.perf_counter()
-    embedder = embedder or make_embedder(step)
+    embedder = embedder or make_embedder(step, progress)
     existing = find_space(ws, embedder.provider, embedder.model)
     pending = pending_query_ids(ws, existing[0] if existing else None)
     total_queries = ws.count("queries")

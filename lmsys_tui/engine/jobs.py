@@ -20,7 +20,7 @@ from .assign import assign_new_queries
 from .browse import resolve_summary_run
 from .cluster import cluster_space
 from .embed import embed_queries, find_space
-from .embedders import make_embedder
+from .embedders import STATIC_TRADE_OFF, make_embedder
 from .enrich.languages import detect_languages, english_only_warning
 from .errors import ClusterError, JobCancelled, JobFileError, SummaryError
 from .export import export_run
@@ -154,8 +154,9 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
         if spec.load:
             step_name = "load"
             _mark(ws, job_id, step_name)
+            # The keyword index is not built here: a load runs at DuckDB's speed, and the
+            # index follows with the embed step, an [index] step or the first keyword search.
             result["load"] = load(ws, spec.load, progress).as_dict()
-            indexes.keywords = update_keyword_index(ws, progress).as_dict()
         if spec.languages and spec.languages.enabled:
             step_name = "languages"
             _mark(ws, job_id, step_name)
@@ -165,8 +166,10 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             _mark(ws, job_id, step_name)
             result["embed"] = embed_queries(ws, spec.embed, progress).as_dict()
             embedder = make_embedder(spec.embed)
-            warning = english_only_warning(ws, embedder.provider, embedder.model)
-            if warning:
+            warnings = [english_only_warning(ws, embedder.provider, embedder.model)]
+            if embedder.provider == "model2vec":
+                warnings.append(STATIC_TRADE_OFF)
+            for warning in filter(None, warnings):
                 result.setdefault("warnings", []).append(warning)
                 progress(Progress("embed", 1, 1, f"warning: {warning}"))
             indexes.keywords = update_keyword_index(ws, progress).as_dict()

@@ -8,12 +8,13 @@ Filters are applied before ranking, never after a global top-k: a selective filt
 answered by exact search over the vectors it allows; a broad one by an ANN search widened
 until enough results pass.
 
-Facets count the candidates a search ranked: every keyword match, the `pool` nearest
-queries for semantic search, and the union of both for hybrid search.
+Facets count the candidates a search ranked: the `pool` best keyword matches, the `pool`
+nearest queries for semantic search, and the union of both for hybrid search.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from .browse import cluster_title
 from .embed import space_embedder
 from .errors import LmsysError
 from .index import open_query_index, open_summary_index
-from .keyword_index import keyword_scores, search_terms
+from .keyword_index import KeywordIndex, KeywordIndexBusy, search_terms, update_keyword_index
 from .progress import ProgressSink, null_sink
 from .workspace import Workspace
 
@@ -38,6 +39,10 @@ FACETS: tuple[str, ...] = ("cluster", "language", "model")
 # than a few hundred. A filtered search takes whichever is cheaper.
 EXACT_COST_PER_ROW = 0.25
 ANN_COST_PER_RESULT = 9.0
+# Keyword search under a filter (benchmarks/search.py, 1M queries): naming the allowed
+# queries to Tantivy costs ~7 us each; reading a hit's query id to filter it here ~0.6 us.
+KEYWORD_COST_PER_ALLOWED = 7.0
+KEYWORD_COST_PER_HIT = 0.6
 RRF_K = 60
 NOT_IN_RUN = -2  # cluster code of a query the run did not cluster (embedded later)
 SNIPPET_CHARS = 160
@@ -83,6 +88,9 @@ class QuerySearch:
     space_id: str | None
     hits: list[QueryHit]
     candidates: int
+    # Queries holding the search's words (keyword and hybrid searches), None when a
+    # filter leaves the number unknown.
+    matches: int | None = None
     facets: dict[str, list[FacetCount]] = field(default_factory=dict)
     within_clusters: list[int] | None = None
 
@@ -122,6 +130,7 @@ class Searcher:
         self.summary_run_id = _resolve_summary_run(ws, self.run_id, summary_run_id)
         self._embedder = embedder
         self._index = None
+        self._keywords: KeywordIndex | None = None
         self._vectors: np.ndarray | None = None
         self._summary_index: tuple[object, list[int]] | None = None
         self._load_arrays()
@@ -203,8 +212,10 @@ class Searcher:
             self._vectors = self.ws.vector_file(self._need_space()).array()
         return self._vectors
 
-    def warm_up(self) -> None:
-        """Load the model and open the index now (a front end calls this in a worker)."""
+    def warm_up(self, progress: ProgressSink | None = None) -> None:
+        """Open the indexes (building the keyword index if a load left it behind) and load
+        the model now: a front end calls this in a worker, `progress` tells its user."""
+        self.keywords(progress)
         if self.space_id is not None:
             self.embedder.embed(["warm up"])
             _ = self.index
@@ -228,13 +239,14 @@ class Searcher:
         if unknown:
             raise SearchError(f"unknown facet {sorted(unknown)[0]!r}: use {', '.join(FACETS)}")
         mask, within = self._mask(filters)
-        terms = self._terms(text) if mode != "semantic" else []
+        terms = search_terms(text) if mode != "semantic" else []
+        matches = None
         if mode == "keyword" or (mode == "hybrid" and self.space_id is None):
-            docs, scores = self._keyword(terms, mask)
+            docs, scores, matches = self._keyword(terms, mask, max(n, pool))
         elif mode == "semantic":
             docs, scores = self._semantic(self.embedder.embed([text])[0], mask, max(n, pool), n)
         else:
-            docs, scores = self._hybrid(text, terms, mask, max(n, pool), n)
+            docs, scores, matches = self._hybrid(text, terms, mask, max(n, pool), n)
         order = _top(docs, scores, self.query_ids, n)
         top = docs[order]
         return QuerySearch(
@@ -244,6 +256,7 @@ class Searcher:
             space_id=self.space_id,
             hits=self._hits(top, scores[order], terms),
             candidates=len(docs),
+            matches=matches,
             facets={name: self._facet(name, docs) for name in facets},
             within_clusters=within,
         )
@@ -365,37 +378,65 @@ class Searcher:
         positions = np.asarray(found.keys, dtype=np.int64)
         return docs[positions], 1.0 - np.asarray(found.distances, dtype=np.float64)
 
-    def _terms(self, text: str) -> list[str]:
-        con = self.ws.con.cursor()
-        try:
-            return search_terms(con, text)
-        finally:
-            con.close()
+    def keywords(self, progress: ProgressSink | None = None) -> KeywordIndex:
+        """The keyword index, first brought up to date if it misses queries (a load leaves
+        that to the first search; a workspace made before v9 has none)."""
+        if self._keywords is None:
+            index = KeywordIndex(self.ws)
+            if index.count() < len(self.query_ids):
+                # A job adding to it now holds the writer: search what it holds.
+                with contextlib.suppress(KeywordIndexBusy):
+                    update_keyword_index(self.ws, progress or self.progress)
+                index = KeywordIndex(self.ws)
+            self._keywords = index
+        return self._keywords
 
-    def _keyword(self, terms: list[str], mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        con = self.ws.con.cursor()
-        try:
-            query_ids, scores = keyword_scores(con, terms)
-        finally:
-            con.close()
-        # Queries loaded after this searcher was made are not in its arrays.
+    def _keyword(
+        self, terms: list[str], mask: np.ndarray | None, count: int
+    ) -> tuple[np.ndarray, np.ndarray, int | None]:
+        """(docs, BM25 scores) of the `count` best allowed matches, and how many match.
+
+        A selective filter names its queries to the index; a broad one asks the index for
+        enough matches that `count` pass, widening when too few do.
+        """
+        index = self.keywords()
+        if mask is None:
+            query_ids, scores, total = index.search(terms, count)
+            docs, scores = self._known_docs(query_ids, scores)
+            return docs, scores, total
+        allowed = np.flatnonzero(mask)
+        if len(allowed) == 0:
+            return np.zeros(0, np.int64), np.zeros(0), 0
+        ask = int(count * len(mask) / len(allowed) * 1.2) + 10
+        if len(allowed) * KEYWORD_COST_PER_ALLOWED <= ask * KEYWORD_COST_PER_HIT:
+            query_ids, scores, total = index.search(terms, count, self.query_ids[allowed])
+            docs, scores = self._known_docs(query_ids, scores)
+            return docs, scores, total
+        while True:
+            query_ids, scores, total = index.search(terms, ask)
+            docs, scores = self._known_docs(query_ids, scores)
+            keep = mask[docs]
+            if keep.sum() >= count or ask >= total:
+                break
+            ask *= 4
+        matches = int(keep.sum()) if ask >= total else None
+        return docs[keep][:count], scores[keep][:count], matches
+
+    def _known_docs(self, query_ids: np.ndarray, scores: np.ndarray):
+        """(docs, scores) of the query ids this searcher knows (not those loaded since)."""
         known = query_ids < len(self.doc_of_query)
         docs = np.full(len(query_ids), -1, dtype=np.int64)
         docs[known] = self.doc_of_query[query_ids[known]]
         known = docs >= 0
-        docs, scores = docs[known], scores[known]
-        if mask is not None:
-            keep = mask[docs]
-            docs, scores = docs[keep], scores[keep]
-        return docs.astype(np.int64), scores
+        return docs[known], scores[known]
 
     def _hybrid(
         self, text: str, terms: list[str], mask: np.ndarray | None, pool: int, needed: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, int | None]:
         """Reciprocal-rank fusion of the semantic pool and the best keyword matches."""
         vector = self.embedder.embed([text])[0]
         semantic_docs, semantic_scores = self._semantic(vector, mask, pool, needed)
-        keyword_docs, keyword_scores_ = self._keyword(terms, mask)
+        keyword_docs, keyword_scores_, matches = self._keyword(terms, mask, pool)
         fused: dict[int, float] = {}
         for docs, scores in ((semantic_docs, semantic_scores), (keyword_docs, keyword_scores_)):
             order = _top(docs, scores, self.query_ids, pool)
@@ -403,7 +444,7 @@ class Searcher:
                 fused[doc] = fused.get(doc, 0.0) + 1.0 / (RRF_K + rank + 1)
         docs = np.fromiter(fused.keys(), dtype=np.int64, count=len(fused))
         scores = np.fromiter(fused.values(), dtype=np.float64, count=len(fused))
-        return docs, scores
+        return docs, scores, matches
 
     def _facet(self, name: str, docs: np.ndarray) -> list[FacetCount]:
         if name == "cluster":

@@ -60,7 +60,7 @@ class EmbedStep(Step):
     """Embed every query that has no vector yet in the chosen embedding space."""
 
     model: str = DEFAULT_EMBEDDING_MODEL
-    provider: Literal["sentence-transformers", "litellm"] = "sentence-transformers"
+    provider: Literal["sentence-transformers", "litellm", "model2vec"] = "sentence-transformers"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: PositiveInt | None = Field(None, description="default: 16 on CPU, 256 on GPU")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(

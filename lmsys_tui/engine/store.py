@@ -175,7 +175,7 @@ SCHEMA_V3 = [
     """,
 ]
 
-# The keyword index: BM25 postings over words of every query (see keyword_index.py).
+# The keyword index: BM25 postings over words of every query (moved out in v9).
 SCHEMA_V4 = [
     "CREATE TABLE keyword_postings (term VARCHAR NOT NULL, query_id BIGINT NOT NULL, tf INTEGER)",
     "CREATE TABLE keyword_docs (query_id BIGINT PRIMARY KEY, n_terms INTEGER NOT NULL)",
@@ -264,6 +264,13 @@ SCHEMA_V8 = [
     "ALTER TABLE hierarchy_runs ADD COLUMN usage JSON",
 ]
 
+# The keyword index moved to Tantivy beside the database (index/keywords/).
+SCHEMA_V9 = [
+    "DROP TABLE keyword_postings",
+    "DROP TABLE keyword_docs",
+    "DROP TABLE keyword_terms",
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
 MIGRATIONS: list[list[str]] = [
     SCHEMA_V1,
@@ -274,6 +281,7 @@ MIGRATIONS: list[list[str]] = [
     SCHEMA_V6,
     SCHEMA_V7,
     SCHEMA_V8,
+    SCHEMA_V9,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

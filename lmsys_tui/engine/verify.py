@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from .browse import NotFound
 from .errors import WorkspaceError
 from .index import IndexCheck, check_query_index, check_summary_index, query_index_path
+from .keyword_index import indexed_count as keyword_indexed_count
 from .vector_chunks import find_damage
 from .workspace import Workspace
 
@@ -169,8 +170,16 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
             )
         )
 
-    indexed, total = con.execute(
-        "SELECT (SELECT count(*) FROM keyword_docs), (SELECT count(*) FROM queries)"
-    ).fetchall()[0]
-    add(Check("keyword index", indexed == total, total, indexed, "queries with postings"))
+    total = con.execute("SELECT count(*) FROM queries").fetchall()[0][0]
+    indexed = keyword_indexed_count(ws)
+    add(
+        Check(
+            "keyword index",
+            indexed == total,
+            total,
+            indexed,
+            "queries indexed",
+            "" if indexed == total else rebuild_index,
+        )
+    )
     return report

@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 
 from ..engine.browse import list_runs
 from ..engine.errors import LmsysError
+from ..engine.progress import Progress
 from ..engine.search import SearchFilters
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
@@ -78,7 +79,16 @@ class SearchScreen(Screen):
     def warm_up(self) -> None:
         """Load the embedding model and open the index before the first keystroke needs them."""
         with self.app.search_lock, contextlib.suppress(LmsysError):  # a search reports it
-            self.app.searcher(self.app.run_id).warm_up()
+            self.app.searcher(self.app.run_id).warm_up(self._warm_up_progress)
+
+    def _warm_up_progress(self, event: Progress) -> None:
+        """Building the keyword index after a load takes seconds at 1M: say so."""
+        if event.total:
+            line = f"Building the keyword index: {event.done:,} of {event.total:,} queries…"
+            if event.done == event.total:
+                line = "Keyword index ready. Type to search."
+            status = self.query_one("#search-status", Static)
+            self.app.call_from_thread(status.update, Text(line))
 
     @work(thread=True, exclusive=True, group="search-runs", exit_on_error=False)
     def load_runs(self) -> None:
@@ -201,6 +211,8 @@ class SearchScreen(Screen):
                     key=f"q{hit.query_id}",
                 )
             status = f"{len(result.hits)} shown of {result.candidates:,} candidates · {result.mode}"
+            if result.matches is not None:
+                status += f" · {result.matches:,} hold the words"
             if result.within_clusters is not None:
                 status += f" · within clusters {', '.join(map(str, result.within_clusters))}"
             for name, counts in result.facets.items():

@@ -179,7 +179,7 @@ def _save(ws: Workspace, query_ids: list[int], languages: list[str | None]) -> N
 def english_only_warning(ws: Workspace, provider: str, model: str) -> str | None:
     """A warning when many prompts are not English and a local `model` is English-only
     (sentence-transformers models without "multilingual" in their name)."""
-    if provider != "sentence-transformers" or "multilingual" in model.lower():
+    if provider not in ("sentence-transformers", "model2vec") or "multilingual" in model.lower():
         return None
     total, english = ws.con.execute(
         "SELECT count(language), count(*) FILTER (WHERE language = 'English') FROM queries"
