@@ -1,5 +1,9 @@
 """The Textual app: modes for Runs, Clusters, Search and Jobs; the Query Inspector on top.
 
+The first screen is drawn before DuckDB, numpy or the other screens are imported: the
+workspace opens in a worker and the Runs table fills when it is open (benchmarks/
+cold_start.py measures both against a bare Textual app).
+
 DuckDB lets one process write a database, or several read it. The TUI reads through a
 read-only connection and closes it while its own jobs write. A `--run-job` process started
 meanwhile is refused with "workspace in use"; a TUI started while a batch job writes shows
@@ -11,23 +15,33 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.screen import Screen
 
+from .engine import DATABASE_FILE
 from .engine.errors import LmsysError, WorkspaceError
-from .engine.workspace import DATABASE_FILE, Workspace, open_workspace
 from .palette import GoToProvider
-from .screens.clusters import ClustersScreen
-from .screens.help import HelpScreen
-from .screens.inspector import InspectorScreen
-from .screens.jobs import JobsScreen
 from .screens.runs import RunsScreen
-from .screens.search import SearchScreen
 from .screens.welcome import WelcomeScreen
+
+if TYPE_CHECKING:
+    from .engine.workspace import Workspace
+
+
+def _screen(module: str, name: str):
+    """A mode's screen, its module imported when the mode is first shown."""
+
+    def make() -> Screen:
+        return getattr(import_module(f".screens.{module}", __package__), name)()
+
+    return make
 
 
 class LmsysApp(App):
@@ -38,9 +52,9 @@ class LmsysApp(App):
     TITLE = "lmsys-tui"
     MODES = {
         "runs": RunsScreen,
-        "clusters": ClustersScreen,
-        "search": SearchScreen,
-        "jobs": JobsScreen,
+        "clusters": _screen("clusters", "ClustersScreen"),
+        "search": _screen("search", "SearchScreen"),
+        "jobs": _screen("jobs", "JobsScreen"),
     }
     BINDINGS = [
         Binding("1", "switch_mode('runs')", "Runs", id="runs"),
@@ -67,6 +81,7 @@ class LmsysApp(App):
         self.data_dir = Path(data_dir)
         self.ws: Workspace | None = None
         self.workspace_error: str | None = None
+        self.opening = True  # until the first opening of the workspace has finished
         self.searchers: dict = {}
         self._table_sorts: dict[int, tuple] = {}  # table -> (column, reversed)
         # Searchers share one cursor each; one search at a time keeps DuckDB calls serial.
@@ -76,6 +91,8 @@ class LmsysApp(App):
 
     def open_workspace(self) -> None:
         """(Re)open the workspace read-only; remember why when it cannot be opened."""
+        from .engine.workspace import open_workspace
+
         self.close_workspace()
         try:
             self.ws = open_workspace(self.data_dir, read_only=True)
@@ -121,6 +138,7 @@ class LmsysApp(App):
             LmsysError: no workspace, or the run or its space cannot be searched.
         """
         from .engine.search import Searcher
+        from .engine.workspace import Workspace
 
         if self.ws is None:
             raise WorkspaceError(self.workspace_error or "no workspace open")
@@ -132,8 +150,19 @@ class LmsysApp(App):
     # -- lifecycle -------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.open_workspace()
         self.switch_mode("runs")
+        # After the first frame: the worker's imports would hold the GIL while it is drawn.
+        self.call_after_refresh(self._open_at_start)
+
+    @work(thread=True, exclusive=True, group="workspace", exit_on_error=False)
+    def _open_at_start(self) -> None:
+        """Import DuckDB and open the workspace after the first screen is drawn."""
+        self.open_workspace()
+        self.call_from_thread(self._opened)
+
+    def _opened(self) -> None:
+        self.opening = False
+        self.generation += 1  # every screen shown so far loads its data now
         missing = self.ws is None and not self.workspace_exists()
         if self.ws is None and not missing:
             self.notify(self.workspace_error, title="Workspace", severity="error", markup=False)
@@ -181,6 +210,8 @@ class LmsysApp(App):
 
     @work(thread=True, exclusive=True, group="edits", exit_on_error=False)
     def _edit_worker(self, describe: str, edit) -> None:
+        from .engine.workspace import open_workspace
+
         with self.search_lock:
             self.call_from_thread(self.close_workspace, "an edit is writing the workspace")
         try:
@@ -196,6 +227,8 @@ class LmsysApp(App):
             self.call_from_thread(self.workspace_changed)
 
     def inspect_query(self, query_id: int) -> None:
+        from .screens.inspector import InspectorScreen
+
         self.push_screen(InspectorScreen(query_id))
 
     async def action_focus_search(self) -> None:
@@ -223,6 +256,8 @@ class LmsysApp(App):
         self._table_sorts[id(table)] = (event.column_key, reverse)
 
     def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

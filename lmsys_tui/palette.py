@@ -7,8 +7,6 @@ from functools import partial
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from .engine.browse import list_clusters, list_runs, resolve_summary_run
-
 
 class GoToProvider(Provider):
     """Runs and clusters are read once when the palette opens (in a thread)."""
@@ -18,6 +16,8 @@ class GoToProvider(Provider):
         self.targets = await worker.wait()
 
     def _load(self) -> list[tuple[str, str, callable]]:
+        from .engine.browse import list_clusters, list_runs, resolve_summary_run
+
         cursor = self.app.cursor()
         if cursor is None:
             return []

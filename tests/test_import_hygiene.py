@@ -38,6 +38,17 @@ def test_starting_the_tui_imports_no_model_or_llm_library():
     assert not heavy, heavy
 
 
+def test_the_tui_draws_its_first_screen_before_importing_duckdb():
+    """The Runs screen is drawn first; DuckDB, numpy and the other screens come after."""
+    code = (
+        "import sys, lmsys_tui.app\n"
+        "print(sorted(m for m in ('duckdb', 'numpy', 'pydantic', 'lmsys_tui.screens.clusters',"
+        " 'lmsys_tui.screens.jobs', 'lmsys_tui.screens.search') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_semantic_search_from_the_cli_needs_no_torch(embedded_workspace):
     """Agents call `search` in loops: the ONNX export answers without importing torch."""
     root, _ = embedded_workspace

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import duckdb
 
+from . import DATABASE_FILE
 from .errors import WorkspaceError
 from .store import SCHEMA_VERSION, migrate, schema_version
 from .vectors import VectorFile
-
-DATABASE_FILE = "lmsys.duckdb"
 
 
 class Workspace:

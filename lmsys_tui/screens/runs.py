@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -10,10 +12,12 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..engine.browse import RunInfo, list_runs, llm_cost
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
+
+if TYPE_CHECKING:  # the engine (DuckDB) is imported after the first screen is drawn
+    from ..engine.browse import RunInfo
 
 
 class RunsScreen(Screen):
@@ -40,6 +44,8 @@ class RunsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.app.opening:
+            self.query_one("#run-detail", Static).update(Text("Opening the workspace…"))
         table = self.query_one(DataTable)
         add_columns(
             table,
@@ -60,11 +66,17 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load(self) -> None:
+        if self.app.opening:
+            return  # the app reloads every screen once the workspace is open
+        from ..engine.browse import list_runs
+
         cursor = self.app.cursor()
         runs = list_runs(cursor) if cursor is not None else []
         self.app.call_from_thread(self.show, runs)
 
     def show(self, runs: list[RunInfo]) -> None:
+        from ..engine.browse import llm_cost
+
         self.runs = runs
         table = self.query_one(DataTable)
         table.clear()
