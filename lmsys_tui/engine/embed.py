@@ -7,6 +7,7 @@ padding), and committed chunk by chunk: vectors are appended to the file, then t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -140,20 +141,30 @@ def embed_queries(
     else:
         space_id = _create_space(ws, embedder.provider, embedder.model, dim)
     vectors = ws.vector_file(space_id)
-    chunk_size = chunk_size or (4096 if getattr(embedder, "device", "cpu") == "cuda" else 512)
     done = 0
     progress(Progress("embed", 0, len(pending), f"embedding into {space_id}"))
-    for start in range(0, len(pending), chunk_size):
-        ids = pending[start : start + chunk_size]
-        texts = _texts(ws, ids)
-        matrix = embedder.embed(texts)
-        if matrix.shape != (len(ids), dim):
-            raise EmbedError(
-                f"{embedder.model} returned {matrix.shape} vectors for {len(ids)} texts"
-            )
-        _commit_chunk(ws, space_id, vectors, ids, matrix)
-        done += len(ids)
-        progress(Progress("embed", done, len(pending)))
+    if step.executor == "ray" and len(pending):
+        from .executors.ray_embed import embedded_on_ray
+
+        batches = embedded_on_ray(
+            step,
+            ws.tmp_dir / "ray-shards" / space_id,
+            pending,
+            lambda ids: _texts(ws, ids),
+            progress,
+        )
+    else:
+        chunk_size = chunk_size or (4096 if getattr(embedder, "device", "cpu") == "cuda" else 512)
+        batches = _embedded_here(ws, embedder, pending, chunk_size)
+    with contextlib.closing(batches):  # a Ray run is shut down however the loop ends
+        for ids, matrix in batches:
+            if matrix.shape != (len(ids), dim):
+                raise EmbedError(
+                    f"{embedder.model} returned {matrix.shape} vectors for {len(ids)} texts"
+                )
+            _commit_chunk(ws, space_id, vectors, ids, matrix)
+            done += len(ids)
+            progress(Progress("embed", done, len(pending)))
     _export_for_searches(ws, space_id, embedder, progress)
     return EmbedResult(space_id, dim, done, total_queries - done, time.perf_counter() - started)
 
@@ -173,6 +184,13 @@ def _export_for_searches(ws: Workspace, space_id: str, embedder, progress) -> No
     ).fetchall()
     message = export_query_encoder(ws, space_id, embedder, [row[0] for row in sample])
     progress(Progress("embed", 1, 1, message))
+
+
+def _embedded_here(ws: Workspace, embedder, pending: np.ndarray, chunk_size: int):
+    """(query ids, vectors) chunk by chunk, embedded in this process."""
+    for start in range(0, len(pending), chunk_size):
+        ids = pending[start : start + chunk_size]
+        yield ids, embedder.embed(_texts(ws, ids))
 
 
 def _texts(ws: Workspace, ids: np.ndarray) -> list[str]:

@@ -68,6 +68,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._precision = precision
         self._encoder = None
+        self.threads: int | None = None  # CPU threads; None: the cores left idle now
 
     def _load(self):
         if self._encoder is None:
@@ -110,7 +111,7 @@ class SentenceTransformerEmbedder:
 
         encoder = self._load()
         if self.device == "cpu":
-            torch.set_num_threads(cpu_threads())
+            torch.set_num_threads(self.threads or cpu_threads())
         clipped = [text[:MAX_EMBED_CHARS] for text in texts]
         bf16 = self.precision == "bf16"
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

