@@ -5,8 +5,9 @@ not indexed. Chinese and Japanese text (written without spaces) becomes overlapp
 character bigrams, and a search for a run of such characters needs all of its bigrams, so
 "机器学习" finds "什么是机器学习". Positions are not stored (a third of the build time).
 
-Tantivy (Rust) tokenizes and writes a million prompts in seconds, where the DuckDB
-postings tables it replaces took 40 s and more; a search reads only the best matches.
+Tantivy (Rust) tokenizes and writes a million prompts in 15-20 s on 2 cores, where the
+DuckDB postings tables it replaces took 40 s and more; a search reads only the best
+matches, in milliseconds (docs/benchmarks.md).
 Queries only ever get new, larger ids, so the index is brought up to date by adding the
 queries above the largest id it holds; each chunk is one Tantivy commit, so an
 interrupted build resumes where it stopped.
@@ -28,7 +29,7 @@ from .keywords import stop_words as common_words
 from .progress import Progress, ProgressSink, null_sink
 from .workspace import Workspace
 
-# Chinese and Japanese characters: one token each (see the module docstring).
+# Chinese and Japanese characters: indexed as overlapping bigrams (module docstring).
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_RUN = re.compile(f"([{_CJK}]+)")
