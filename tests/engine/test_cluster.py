@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.clustering import MAX_CLUSTER_SHARE, kmeans, split_oversized
+from lmsys_tui.engine.clustering import (
+    MAX_CLUSTER_SHARE,
+    kmeans,
+    kmeans_plusplus_start,
+    split_oversized,
+)
 from lmsys_tui.engine.errors import ClusterError
 from lmsys_tui.engine.specs import ClusterStep
 from lmsys_tui.engine.workspace import open_workspace
@@ -111,3 +116,18 @@ def test_an_oversized_hdbscan_cluster_is_split_and_noise_stays_noise():
     one = np.array([0, -1, -1])  # one micro-cluster holding 90 %: the data's own skew
     kept, none = split_oversized(one, np.array([90, 5, 5]), centroids[:3], seed=1)
     assert none == 0 and (kept == one).all()
+
+
+def test_kmeans_plusplus_seeds_one_point_in_each_separated_blob():
+    """Eight tight, far-apart blobs of unit vectors: k-means++ seeds each blob once, from
+    the points themselves, the same way under the same seed."""
+    rng = np.random.default_rng(3)
+    directions = np.linalg.qr(rng.normal(size=(32, 8)))[0].T  # 8 orthogonal unit vectors
+    blob = np.repeat(np.arange(8), 200)
+    points = directions[blob] + rng.normal(scale=0.02, size=(len(blob), 32))
+    points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    seeds = kmeans_plusplus_start(points, 8, seed=5)
+    nearest_blob = np.argmax(seeds @ directions.T, axis=1)
+    assert sorted(nearest_blob.tolist()) == list(range(8))
+    assert all((np.abs(points - seed).sum(axis=1) < 1e-6).any() for seed in seeds)
+    assert np.array_equal(seeds, kmeans_plusplus_start(points, 8, seed=5))
