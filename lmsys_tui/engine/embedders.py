@@ -113,6 +113,8 @@ class SentenceTransformerEmbedder:
         if self.device == "cpu":
             torch.set_num_threads(self.threads or cpu_threads())
         clipped = [text[:MAX_EMBED_CHARS] for text in texts]
+        if self.device.startswith("cuda"):
+            return encode_pipelined(encoder, clipped, self.batch_size)
         bf16 = self.precision == "bf16"
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             vectors = encoder.encode(
@@ -123,6 +125,45 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return normalize(vectors)
+
+
+def encode_pipelined(encoder, texts: list[str], batch_size: int) -> np.ndarray:
+    """`encoder.encode` for a GPU: batches of similar length (longest first), each one
+    tokenized on a CPU thread while the GPU runs the one before, so the GPU does not wait
+    for the tokenizer (sentence-transformers tokenizes and runs each batch in turn).
+
+    Returns unit vectors in the order of `texts`, as `encode` with normalisation does.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    if not texts:
+        return np.zeros((0, encoder.get_sentence_embedding_dimension()), np.float32)
+    order = np.argsort([-len(text) for text in texts], kind="stable")
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    device = encoder.device
+    out: np.ndarray | None = None
+    with ThreadPoolExecutor(1) as tokenizer, torch.inference_mode():
+
+        def tokenize(batch):
+            return tokenizer.submit(encoder.tokenize, [texts[i] for i in batch])
+
+        pending = tokenize(batches[0])
+        for number, batch in enumerate(batches):
+            features = pending.result()
+            if number + 1 < len(batches):
+                pending = tokenize(batches[number + 1])  # the next batch, while this one runs
+            features = {
+                key: value.to(device, non_blocking=True) if hasattr(value, "to") else value
+                for key, value in features.items()
+            }
+            vectors = encoder.forward(features)["sentence_embedding"].float()
+            vectors = torch.nn.functional.normalize(vectors, dim=1).cpu().numpy()
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[batch] = vectors
+    return out
 
 
 def cpu_threads() -> int:

@@ -163,3 +163,19 @@ def test_the_runnable_count_is_read_from_the_kernel():
 
     found = _other_runnable(samples=2)
     assert found is None or found >= 0
+
+
+def test_the_gpu_pipeline_gives_encodes_vectors_in_the_texts_order(tiny_bert):
+    """The CUDA path (tokenize the next batch while the model runs this one) checked on
+    the CPU against sentence-transformers' own encode: same vectors, same order."""
+    from sentence_transformers import SentenceTransformer
+
+    from lmsys_tui.engine.embedders import encode_pipelined
+
+    encoder = SentenceTransformer(str(tiny_bert), device="cpu")
+    texts = [f"prompt {i} " + "word " * (i * 7 % 23) for i in range(37)]
+    expected = encoder.encode(texts, batch_size=5, normalize_embeddings=True)
+    found = encode_pipelined(encoder, texts, batch_size=5)
+    assert found.shape == expected.shape
+    assert np.min(np.sum(found * expected, axis=1)) > 0.99999
+    assert encode_pipelined(encoder, [], batch_size=5).shape == (0, 32)
