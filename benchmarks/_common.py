@@ -32,6 +32,14 @@ def real_prompts() -> list[str]:
     return prompts
 
 
+def write_prompts(path: Path, prompts: list[str]) -> Path:
+    """A plain table of prompts, one JSON line each: {"id": i, "prompt": text}."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for i, prompt in enumerate(prompts):
+            handle.write(json.dumps({"id": i, "prompt": prompt}) + "\n")
+    return path
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

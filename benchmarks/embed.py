@@ -9,7 +9,6 @@ includes everything the step does: reading texts from DuckDB, the vector file, c
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine, real_prompts
+from _common import machine, real_prompts, write_prompts
 
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors
 from lmsys_tui.engine.embedders import SentenceTransformerEmbedder, model_path
@@ -34,10 +33,7 @@ def main() -> None:
     prompts = random.Random(0).sample(real_prompts(), args.n)
     folder = Path(tempfile.mkdtemp(prefix="lmsys-bench-"))
     try:
-        source = folder / "prompts.jsonl"
-        with open(source, "w", encoding="utf-8") as handle:
-            for i, prompt in enumerate(prompts):
-                handle.write(json.dumps({"id": i, "prompt": prompt}) + "\n")
+        source = write_prompts(folder / "prompts.jsonl", prompts)
         from sentence_transformers import SentenceTransformer
 
         embedder = SentenceTransformerEmbedder(device=args.device)

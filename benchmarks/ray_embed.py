@@ -11,7 +11,6 @@ local path's (cosine of the stored float16 vectors).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import tempfile
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine, real_prompts
+from _common import machine, real_prompts, write_prompts
 
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors
 from lmsys_tui.engine.ingest import load
@@ -44,10 +43,7 @@ def main() -> None:
     prompts = random.Random(0).sample(real_prompts(), args.n)
     folder = Path(tempfile.mkdtemp(prefix="lmsys-ray-"))
     try:
-        source = folder / "prompts.jsonl"
-        with open(source, "w", encoding="utf-8") as handle:
-            for i, prompt in enumerate(prompts):
-                handle.write(json.dumps({"id": i, "prompt": prompt}) + "\n")
+        source = write_prompts(folder / "prompts.jsonl", prompts)
         print(f"# Ray embedding on {machine()}; {args.n:,} real prompts, bundled model")
         print("| executor | wall | prompts/s | vs local | cosine to local (min) |")
         print("| --- | ---: | ---: | ---: | ---: |")
