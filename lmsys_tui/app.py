@@ -157,8 +157,12 @@ class LmsysApp(App):
     @work(thread=True, exclusive=True, group="workspace", exit_on_error=False)
     def _open_at_start(self) -> None:
         """Import DuckDB and open the workspace after the first screen is drawn."""
-        self.open_workspace()
-        self.call_from_thread(self._opened)
+        try:
+            self.open_workspace()
+        except Exception as error:  # never leave the screens waiting on "Opening…"
+            self.workspace_error = f"cannot open the workspace: {error}"
+        finally:
+            self.call_from_thread(self._opened)
 
     def _opened(self) -> None:
         self.opening = False
