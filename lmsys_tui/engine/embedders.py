@@ -285,7 +285,7 @@ class StaticEmbedder:
     """The quick-look model: a static table of token vectors distilled from the bundled
     model with model2vec (a text's vector is the mean of its tokens'), no transformer.
 
-    Distilled once (about a minute on 2 cores) into the user cache folder.
+    Distilled once (15-40 s on 2 cores) into the user cache folder.
     """
 
     provider = "model2vec"

@@ -90,5 +90,5 @@ def test_without_ray_installed_the_step_says_what_to_install(monkeypatch, tmp_pa
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
-    with pytest.raises(Exception, match=r"pip install \"ray\[data\]==2.60.0\""):
+    with pytest.raises(Exception, match=r"pip install \"ray\[data,client\]==2.60.0\""):
         ray_embed._connect(None, 1)

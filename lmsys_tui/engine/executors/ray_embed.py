@@ -67,9 +67,9 @@ def embedded_on_ray(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    started_here = _connect(step.ray_address, step.ray_workers)
-    finished = False
+    started_here = finished = False
     try:
+        started_here = _connect(step.ray_address, step.ray_workers)
         import ray
         import ray.data
 
@@ -161,7 +161,7 @@ def _connect(address: str | None, workers: int | None) -> bool:
         import ray
     except ImportError:
         raise EmbedError(
-            'executor = "ray" needs Ray: pip install "ray[data]==2.60.0" (the [ray] extra)'
+            'executor = "ray" needs Ray: pip install "ray[data,client]==2.60.0" (the [ray] extra)'
         ) from None
     for name in ("ray", "ray.data"):  # the step reports what happens; Ray's chatter is noise
         logging.getLogger(name).setLevel(logging.ERROR)
