@@ -8,7 +8,6 @@ import shutil
 import pytest
 from textual.widgets import DataTable, Static, Tree
 
-from lmsys_tui.app import make_app
 from lmsys_tui.cli import main
 from lmsys_tui.engine.workspace import open_workspace
 from tests.ui_workspace import query_id_of
@@ -96,14 +95,10 @@ def _screen_text(screen) -> str:
 
 
 async def test_no_tui_screen_shows_a_control_sequence(hostile_root):
-    from tests.ui.test_journeys import settle
+    from tests.ui.test_journeys import clusters_of_k3, settle
 
     root, query_id, cluster_id = hostile_root
-    app = make_app(root)
-    async with app.run_test(size=(140, 45)) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(root, size=(140, 45)) as (app, pilot):
         clusters = app.screen
         tree = clusters.query_one(Tree)
         tree.root.expand_all()

@@ -486,7 +486,7 @@ async def test_z_zooms_into_a_cluster_and_opens_the_new_run(ui_copy):
         tree = screen.query_one(Tree)
         tree.root.expand_all()
         await pilot.pause()
-        leaf = next(n for n in _walk_tree(tree.root) if n.data == biggest.cluster_id)
+        leaf = next(n for n in _walk(tree.root) if n.data == biggest.cluster_id)
         tree.move_cursor(leaf)
         tree.focus()
         await pilot.press("z")
@@ -500,12 +500,6 @@ async def test_z_zooms_into_a_cluster_and_opens_the_new_run(ui_copy):
             "SELECT description FROM clustering_runs WHERE run_id = ?", [app.run_id]
         ).fetchall()[0]
     assert description == f"clusters {biggest.cluster_id} of k3"
-
-
-def _walk_tree(node):
-    yield node
-    for child in node.children:
-        yield from _walk_tree(child)
 
 
 async def test_an_llm_step_shows_its_plan_before_it_starts(ui_copy):

@@ -11,7 +11,7 @@ from lmsys_tui.engine.workspace import open_workspace
 from lmsys_tui.screens.clusters import ClustersScreen
 from lmsys_tui.screens.compare import CompareScreen
 from lmsys_tui.widgets import query_table
-from tests.ui.test_journeys import SIZE, settle, static_text, wait_until
+from tests.ui.test_journeys import SIZE, clusters_of_k3, settle, static_text, wait_until
 
 
 async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numbered(ui_copy):
@@ -163,11 +163,7 @@ async def test_the_cluster_detail_says_what_stands_out(ui_copy):
             "query_clusters WHERE run_id = 'k3' AND cluster_id = ?)",
             [cluster_id],
         )
-    app = make_app(ui_copy)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_copy) as (app, pilot):
         app.screen.open_cluster(cluster_id)
         await settle(pilot)
         detail = static_text(app.screen, "#cluster-detail")
@@ -179,11 +175,7 @@ async def test_p_shows_sizes_a_map_with_the_cluster_marked_and_the_language_mix(
 
     from lmsys_tui.screens.pictures import PicturesScreen
 
-    app = make_app(ui_root)
-    async with app.run_test(size=(140, 45)) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_root, size=(140, 45)) as (app, pilot):
         clusters = app.screen
         biggest = max(clusters.clusters, key=lambda c: c.size)
         clusters.open_cluster(biggest.cluster_id)
