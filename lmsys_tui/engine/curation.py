@@ -352,12 +352,7 @@ def split_cluster(
     if cluster_id == NOISE:
         raise ValueError("cluster -1 is noise: re-cluster the run instead of splitting it")
     _check_clusters(ws, run_id, [cluster_id])
-    members = ws.con.execute(
-        "SELECT c.query_id, e.row_index FROM query_clusters c "
-        "JOIN embeddings e ON e.query_id = c.query_id AND e.space_id = ? "
-        "WHERE c.run_id = ? AND c.cluster_id = ? ORDER BY c.query_id",
-        [space_id, run_id, cluster_id],
-    ).fetchnumpy()
+    members = _members_with_rows(ws, run_id, space_id, [cluster_id])
     if not 2 <= k <= len(members["query_id"]):
         raise ValueError(
             f"cluster {cluster_id} has {len(members['query_id'])} queries: k must be from 2 to that"
@@ -464,16 +459,24 @@ def _drop_from_summaries_and_hierarchies(ws: Workspace, run_id: str, cluster_ids
     )
 
 
+def _members_with_rows(
+    ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]
+) -> dict[str, np.ndarray]:
+    """query_id, cluster_id and vector-file row_index of the clusters' members, by query id."""
+    return ws.con.execute(
+        "SELECT c.query_id, c.cluster_id, e.row_index FROM query_clusters c "
+        "JOIN embeddings e ON e.query_id = c.query_id AND e.space_id = ? "
+        "WHERE c.run_id = ? AND c.cluster_id IN (SELECT unnest(?::INTEGER[])) "
+        "ORDER BY c.query_id",
+        [space_id, run_id, cluster_ids],
+    ).fetchnumpy()
+
+
 def _recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]) -> None:
     """Sizes, centroids and member distances of the clusters; hierarchy node sizes."""
     from .clustering import centroids_of
 
-    members = ws.con.execute(
-        "SELECT c.query_id, c.cluster_id, e.row_index FROM query_clusters c "
-        "JOIN embeddings e ON e.query_id = c.query_id AND e.space_id = ? "
-        "WHERE c.run_id = ? AND c.cluster_id IN (SELECT unnest(?::INTEGER[]))",
-        [space_id, run_id, cluster_ids],
-    ).fetchnumpy()
+    members = _members_with_rows(ws, run_id, space_id, cluster_ids)
     vectors = ws.vector_file(space_id).array()
     for cluster_id in cluster_ids:
         chosen = members["cluster_id"] == cluster_id
