@@ -32,6 +32,13 @@ def real_prompts() -> list[str]:
     return prompts
 
 
+def labelled_rows(labelling: str) -> list[dict]:
+    """The labelled Chatbot Arena prompts of one labelling ("mpnet" or "openai")."""
+    with open(SHARED_DATA / "arena_topics_dev.jsonl", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    return [row for row in rows if row["labelling"] == labelling]
+
+
 def write_prompts(path: Path, prompts: list[str]) -> Path:
     """A plain table of prompts, one JSON line each: {"id": i, "prompt": text}."""
     with open(path, "w", encoding="utf-8") as handle:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import SHARED_DATA, machine  # noqa: E402
+from _common import labelled_rows, machine  # noqa: E402
 
 from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors, space_embedder  # noqa: E402
@@ -47,12 +47,6 @@ from lmsys_tui.engine.summarize import summarize_run  # noqa: E402
 from lmsys_tui.engine.workspace import open_workspace  # noqa: E402
 
 MODES = ["offline", "taxonomy"]
-
-
-def labelled_rows(labelling: str) -> list[dict]:
-    with open(SHARED_DATA / "arena_topics_dev.jsonl", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle]
-    return [row for row in rows if row["labelling"] == labelling]
 
 
 def prepare(workdir: Path, labelling: str):

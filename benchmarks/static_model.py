@@ -11,7 +11,6 @@ of vectors and NMI against the topics. Also the one-time distillation.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import SHARED_DATA, machine  # noqa: E402
+from _common import labelled_rows, machine  # noqa: E402
 
 from lmsys_tui.engine.clustering import kmeans  # noqa: E402
 from lmsys_tui.engine.embedders import (  # noqa: E402
@@ -43,9 +42,9 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
     from sklearn.metrics import normalized_mutual_info_score
 
-    with open(SHARED_DATA / "arena_topics_dev.jsonl", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle]
-    print(f"# static model on {machine()}; {len(rows):,} labelled prompts (two labellings)")
+    labellings = {name: labelled_rows(name) for name in ("mpnet", "openai")}
+    total = sum(map(len, labellings.values()))
+    print(f"# static model on {machine()}; {total:,} labelled prompts (two labellings)")
 
     with tempfile.TemporaryDirectory() as folder:
         started, cpu = time.perf_counter(), time.process_time()
@@ -67,8 +66,7 @@ def main() -> None:
         "lmsys-tui, bundled model": bundled.embed,
         "lmsys-tui, static model": static.embed,
     }
-    for labelling in ("mpnet", "openai"):
-        chosen = [row for row in rows if row["labelling"] == labelling]
+    for labelling, chosen in labellings.items():
         texts = [row["conversation"][0]["content"] for row in chosen]
         topics = [row["topic_id"] for row in chosen]
         k = len(set(topics))

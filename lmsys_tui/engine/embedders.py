@@ -174,12 +174,17 @@ def cpu_threads() -> int:
     doubled the CPU time) and 1 thread 67-77/s (docs/benchmarks.md). Others are counted
     from the kernel's runnable-process count right now (the load average lags a minute).
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
+    cores = usable_cores()
     others = _other_runnable()
     if others is None:
         return cores
     return max(1, min(cores, cores - others))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the OS has one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
 
 
 def _other_runnable(samples: int = 8) -> int | None:

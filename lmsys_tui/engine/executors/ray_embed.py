@@ -14,7 +14,6 @@ and stopped after it (see docs/scale.md).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,11 +169,12 @@ def _connect(address: str | None, workers: int | None) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
         return False
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from ..embedders import usable_cores
+
     # One logical CPU beyond the model actors: Ray Data lists and reads the shards in
     # tasks that need one, and the actors would otherwise hold every CPU (a deadlock).
     ray.init(
-        num_cpus=(workers or cores or 1) + 1,
+        num_cpus=(workers or usable_cores()) + 1,
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
