@@ -21,6 +21,7 @@ from .errors import ClusterError
 from .progress import Progress, ProgressSink, null_sink
 from .specs import ClusterStep
 from .store import transaction, unique_id
+from .vector_chunks import require_intact
 from .workspace import Workspace
 
 
@@ -47,6 +48,8 @@ def _parameters(step: ClusterStep) -> dict:
         else ["min_cluster_size", "min_samples", "micro_clusters"]
     )
     parameters = {key: getattr(step, key) for key in keys}
+    if step.executor == "ray":  # trained on a sample: not the local run's result at scale
+        parameters["executor"] = "ray"
     subset = subset_of(step)
     if subset:
         parameters["subset"] = subset  # a run over a subset is reused only for the same one
@@ -205,36 +208,24 @@ def cluster_space(
                 found.metrics["duplicates"] = mark_duplicates(ws, found.run_id, space_id, progress)
             return found
     run_id = _new_run_id(ws, step)
-    progress(Progress("cluster", 0, 3, f"reading {n_queries:,} vectors of {space_id}"))
-    query_ids, vectors = load_space_vectors(ws, space_id)
-    if wanted is not None:
-        chosen = np.isin(query_ids, wanted)
-        query_ids, vectors = query_ids[chosen], vectors[chosen]
-    progress(Progress("cluster", 1, 3, f"{step.algorithm} on {len(query_ids):,} queries"))
-    if step.algorithm == "kmeans":
-        labels, _, backend = kmeans(vectors, step.n_clusters, step.seed, step.niter, step.device)
-        probabilities = np.ones(len(labels), dtype=np.float32)
-        extra: dict = {}
+    if step.executor == "ray":
+        query_ids, found = _kmeans_on_ray(ws, step, space_id, wanted, progress)
+        progress(Progress("cluster", 2, 3, "scoring and saving"))
+        labels, distance, backend, extra = found.labels, found.distance, found.backend, {}
+        cluster_ids, centroids, sizes = found.cluster_ids, found.centroids, found.sizes
+        probabilities = np.ones(len(labels), np.float32)
+        scores = quality_metrics(
+            found.sample, labels, distance, step.seed, vector_labels=found.sample_labels
+        )
     else:
-        found = hdbscan_micro(
-            vectors,
-            step.min_cluster_size,
-            step.min_samples,
-            step.micro_clusters,
-            step.seed,
-            step.niter,
-            step.device,
+        query_ids, vectors, labels, probabilities, extra, backend = _cluster_here(
+            ws, step, space_id, wanted, n_queries, progress
         )
-        labels, probabilities, backend, extra = (
-            found.labels,
-            found.probabilities,
-            found.backend,
-            found.extra_metrics,
-        )
-    progress(Progress("cluster", 2, 3, "scoring and saving"))
-    cluster_ids, centroids, sizes, distance = assign_to_centroids(vectors, labels)
+        progress(Progress("cluster", 2, 3, "scoring and saving"))
+        cluster_ids, centroids, sizes, distance = assign_to_centroids(vectors, labels)
+        scores = quality_metrics(vectors, labels, distance, step.seed)
     metrics = {
-        **quality_metrics(vectors, labels, distance, step.seed),
+        **scores,
         **extra,
         "backend": backend,
         "seconds": round(time.perf_counter() - started, 2),
@@ -279,6 +270,50 @@ def cluster_space(
         time.perf_counter() - started,
         metrics,
     )
+
+
+def _cluster_here(ws: Workspace, step: ClusterStep, space_id, wanted, n_queries, progress):
+    """k-means or HDBSCAN in this process, over every vector held in memory."""
+    progress(Progress("cluster", 0, 3, f"reading {n_queries:,} vectors of {space_id}"))
+    query_ids, vectors = load_space_vectors(ws, space_id)
+    if wanted is not None:
+        chosen = np.isin(query_ids, wanted)
+        query_ids, vectors = query_ids[chosen], vectors[chosen]
+    progress(Progress("cluster", 1, 3, f"{step.algorithm} on {len(query_ids):,} queries"))
+    if step.algorithm == "kmeans":
+        labels, _, backend = kmeans(vectors, step.n_clusters, step.seed, step.niter, step.device)
+        return query_ids, vectors, labels, np.ones(len(labels), np.float32), {}, backend
+    found = hdbscan_micro(
+        vectors,
+        step.min_cluster_size,
+        step.min_samples,
+        step.micro_clusters,
+        step.seed,
+        step.niter,
+        step.device,
+    )
+    return query_ids, vectors, found.labels, found.probabilities, found.extra_metrics, found.backend
+
+
+def _kmeans_on_ray(ws: Workspace, step: ClusterStep, space_id, wanted, progress):
+    """k-means with every point labelled on Ray; the vectors stay in their file."""
+    from .executors.ray_kmeans import kmeans_on_ray
+
+    require_intact(ws, space_id)
+    mapping = ws.con.execute(
+        "SELECT query_id, row_index FROM embeddings WHERE space_id = ? ORDER BY query_id",
+        [space_id],
+    ).fetchnumpy()
+    query_ids, rows = mapping["query_id"], mapping["row_index"]
+    if wanted is not None:
+        chosen = np.isin(query_ids, wanted)
+        query_ids, rows = query_ids[chosen], rows[chosen]
+    if step.n_clusters > len(rows):
+        raise ClusterError(
+            f"n_clusters = {step.n_clusters} but only {len(rows)} queries are embedded"
+        )
+    progress(Progress("cluster", 0, 3, f"k-means on Ray over {len(rows):,} vectors of {space_id}"))
+    return query_ids, kmeans_on_ray(step, ws.vector_file(space_id).path, rows, progress)
 
 
 def mark_duplicates(ws: Workspace, run_id: str, space_id: str, progress: ProgressSink) -> dict:

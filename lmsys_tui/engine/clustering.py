@@ -122,7 +122,7 @@ def _faiss_kmeans(vectors, k, seed, niter, gpu, plusplus=True):
         )
         start = kmeans_plusplus_start(x, k, seed + attempt) if plusplus else None
         model.train(x, init_centroids=start)
-        centroids = _unit(model.centroids)
+        centroids = unit(model.centroids)
         index = faiss.IndexFlatIP(x.shape[1])
         index.add(centroids)
         similarity, nearest = index.search(x, 1)
@@ -247,7 +247,7 @@ def split_oversized(
         splits += 1
 
 
-def _unit(matrix: np.ndarray) -> np.ndarray:
+def unit(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
@@ -261,7 +261,7 @@ def centroids_of(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
         (np.ones(len(labels), np.float32), (inverse, np.arange(len(labels)))),
         shape=(len(ids), len(labels)),
     )
-    return ids, _unit(membership @ vectors), sizes
+    return ids, unit(membership @ vectors), sizes
 
 
 def assign_to_centroids(vectors: np.ndarray, labels: np.ndarray):
@@ -273,9 +273,18 @@ def assign_to_centroids(vectors: np.ndarray, labels: np.ndarray):
 
 
 def quality_metrics(
-    vectors: np.ndarray, labels: np.ndarray, distance: np.ndarray, seed: int, sample: int = 5000
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    distance: np.ndarray,
+    seed: int,
+    sample: int = 5000,
+    vector_labels: np.ndarray | None = None,
 ) -> dict:
-    """Silhouette (cosine) on a seeded sample, size spread, noise share, mean distance."""
+    """Silhouette (cosine) on a seeded sample, size spread, noise share, mean distance.
+
+    `vectors` are every point (labelled by `labels`), or a sample of them labelled by
+    `vector_labels` when the points are not all in memory (k-means on Ray).
+    """
     from sklearn.metrics import silhouette_score
 
     clustered = labels >= 0
@@ -290,7 +299,8 @@ def quality_metrics(
         "size_max": int(sizes.max()) if len(sizes) else 0,
     }
     if len(sizes) >= 2 and clustered.sum() > len(sizes):
-        x, y = vectors[clustered], labels[clustered]
+        own = labels if vector_labels is None else vector_labels
+        x, y = vectors[own >= 0], own[own >= 0]
         metrics["silhouette"] = round(
             float(
                 silhouette_score(

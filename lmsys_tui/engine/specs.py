@@ -110,6 +110,23 @@ class ClusterStep(Step):
     )
     within: Within | None = Field(None, description="only queries of these clusters of a run")
     source: str | None = Field(None, description="only queries loaded from this source")
+    executor: Literal["local", "ray"] = Field(
+        "local",
+        description='"ray": k-means trained here on a sample, every point labelled by Ray tasks',
+    )
+    ray_address: str | None = Field(
+        None,
+        description='a Ray cluster to join ("auto", "ray://host:10001"); default: local',
+    )
+    ray_workers: PositiveInt | None = Field(
+        None, description='executor = "ray": tasks at once (default: one per CPU)'
+    )
+
+    @model_validator(mode="after")
+    def _ray_runs_kmeans(self) -> ClusterStep:
+        if self.executor == "ray" and self.algorithm != "kmeans":
+            raise ValueError('executor = "ray" runs k-means only (algorithm = "kmeans")')
+        return self
 
 
 class AssignStep(Step):

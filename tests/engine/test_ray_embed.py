@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors
-from lmsys_tui.engine.executors import ray_embed
+from lmsys_tui.engine.errors import EmbedError
+from lmsys_tui.engine.executors import ray_embed, ray_session
 from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.specs import EmbedStep, LoadStep
 from lmsys_tui.engine.workspace import open_workspace
@@ -90,5 +91,5 @@ def test_without_ray_installed_the_step_says_what_to_install(monkeypatch, tmp_pa
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
-    with pytest.raises(Exception, match=r"pip install \"ray\[data,client\]==2.60.0\""):
-        ray_embed._connect(None, 1)
+    with pytest.raises(EmbedError, match=r"pip install \"ray\[data,client\]==2.60.0\""):
+        ray_session.connect(None, 1, EmbedError)

@@ -13,7 +13,6 @@ and stopped after it (see docs/scale.md).
 
 from __future__ import annotations
 
-import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from ..errors import EmbedError
 from ..progress import Progress, ProgressSink
+from .ray_session import connect, first_line, ray_workers
 
 SHARD_QUERIES = 20_000
 ACTOR_BATCH = 256  # texts per call into an actor (it batches them further for the model)
@@ -43,15 +43,6 @@ class ShardEmbedder:
         return {"query_id": batch["query_id"], "vector": self.embedder.embed(texts)}
 
 
-def ray_workers(asked: int | None) -> int:
-    """Model actors to start: as asked, at most the CPUs Ray has less one (Ray Data reads
-    the shards in tasks that need one); by default that many."""
-    import ray
-
-    room = max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
-    return min(asked, room) if asked else room
-
-
 def embedded_on_ray(
     step,
     shards_folder: Path,
@@ -68,7 +59,7 @@ def embedded_on_ray(
 
     started_here = finished = False
     try:
-        started_here = _connect(step.ray_address, step.ray_workers)
+        started_here = connect(step.ray_address, step.ray_workers, EmbedError)
         import ray
         import ray.data
 
@@ -118,8 +109,7 @@ def embedded_on_ray(
     except Exception as error:  # Ray's errors wrap the actor's; report one line
         if isinstance(error, EmbedError):
             raise
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise EmbedError(f"embedding on Ray failed: {first_line[:300]}") from None
+        raise EmbedError(f"embedding on Ray failed: {first_line(error)}") from None
     finally:
         # Stopped mid-way (Ctrl-C, an error), Ray Data's threads still wait on the actors,
         # and shutting Ray down under them makes Ray end the whole process: the local Ray
@@ -152,32 +142,3 @@ def _by_shard(batches, shards) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             shard_index += 1
     if shard_index != len(shards):
         raise EmbedError(f"Ray returned {shard_index} of {len(shards)} shards")
-
-
-def _connect(address: str | None, workers: int | None) -> bool:
-    """Join the cluster at `address`, or start a local Ray; True when started here."""
-    try:
-        import ray
-    except ImportError:
-        raise EmbedError(
-            'executor = "ray" needs Ray: pip install "ray[data,client]==2.60.0" (the [ray] extra)'
-        ) from None
-    for name in ("ray", "ray.data"):  # the step reports what happens; Ray's chatter is noise
-        logging.getLogger(name).setLevel(logging.ERROR)
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-        return False
-    from ..embedders import usable_cores
-
-    # One logical CPU beyond the model actors: Ray Data lists and reads the shards in
-    # tasks that need one, and the actors would otherwise hold every CPU (a deadlock).
-    ray.init(
-        num_cpus=(workers or usable_cores()) + 1,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        object_store_memory=256 * 2**20,
-    )
-    return True
