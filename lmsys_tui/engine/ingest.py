@@ -8,7 +8,9 @@ nothing; an interrupted one rolls back its open batch and the rerun picks up fro
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 
@@ -23,6 +25,9 @@ from .store import transaction
 from .workspace import Workspace
 
 _BLANK = r"[\s\p{Z}\x{200B}\x{FEFF}]*"  # RE2: a prompt of only these is empty
+# DuckDB's memory during a load: past it, staged rows spill to disk. A 1M-row file then
+# peaks at ~1.3 GB instead of ~2.1 GB for ~0.4 s more (docs/benchmarks.md, "Ingest").
+LOAD_MEMORY_MB = 1200
 
 
 @dataclass(frozen=True)
@@ -261,10 +266,12 @@ def _ingest_batch(
         else:
             order_sql, order_params = ("ORDER BY ordinal", []) if limit is not None else ("", [])
         limit_sql, limit_params = ("", []) if limit is None else ("LIMIT ?", [limit])
+        # `kept` holds positions only: a copy of the staged texts would double the memory.
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE kept AS
-            SELECT rowid - (SELECT min(rowid) FROM staged) AS ordinal, * FROM staged s
+            SELECT rowid AS staged_row, rowid - (SELECT min(rowid) FROM staged) AS ordinal
+            FROM staged s
             WHERE rowid IN (SELECT first_row FROM firsts)
               AND NOT EXISTS (
                   SELECT 1 FROM queries q
@@ -282,7 +289,9 @@ def _ingest_batch(
             [source_name],
         ).fetchall()[0][0]
         inserted, truncated = con.execute(
-            "SELECT count(*), count(*) FILTER (length(text) > ?) FROM kept", [step.max_chars]
+            "SELECT count(*), count(*) FILTER (length(text) > ?) "
+            "FROM kept k JOIN staged s ON s.rowid = k.staged_row",
+            [step.max_chars],
         ).fetchall()[0]
         con.execute(
             """
@@ -290,7 +299,7 @@ def _ingest_batch(
             SELECT (SELECT coalesce(max(query_id), 0) FROM queries) + ordinal + 1,
                    conversation_id, ?, model, language, left(text, ?), turn, extra,
                    now()::TIMESTAMP
-            FROM kept
+            FROM kept k JOIN staged s ON s.rowid = k.staged_row
             """,
             [source_name, step.max_chars],
         )
@@ -312,7 +321,7 @@ def _file_relation(fmt: str) -> str:
         layout = "newline_delimited" if fmt == "jsonl" else "array"
         return (
             f"SELECT json AS rec FROM read_json_objects(?, format='{layout}', "
-            "ignore_errors=true, maximum_object_size=268435456)"
+            "ignore_errors=true, maximum_object_size=33554432)"
         )
     if fmt == "parquet":
         return "SELECT to_json(t) AS rec FROM read_parquet(?) t"
@@ -383,20 +392,49 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
     )
     progress(Progress("load", 0, None, f"reading {source.location}"))
     try:
-        if isinstance(source, LocalSource):
-            result.notes += source.notes
-            for note in source.notes:
-                progress(Progress("load", 0, None, note))
-            files = _readable_files(ws, source, result, progress)
-            _load_local(ws, source, files, step, remaining, result, progress)
-        else:
-            _load_hub(ws, source, step, remaining, result, progress)
+        with _bounded_memory(ws.con):
+            _load_source(ws, source, step, remaining, result, progress)
     except BaseException as error:
         status = "cancelled" if isinstance(error, (KeyboardInterrupt, JobCancelled)) else "failed"
         _finish(ws, load_id, status, result)
         raise
     _finish(ws, load_id, "complete", result)
     return result
+
+
+def _load_source(ws, source, step, remaining, result, progress) -> None:
+    """Local files (one transaction each) or a Hugging Face stream (one per batch)."""
+    if isinstance(source, LocalSource):
+        result.notes += source.notes
+        for note in source.notes:
+            progress(Progress("load", 0, None, note))
+        files = _readable_files(ws, source, result, progress)
+        _load_local(ws, source, files, step, remaining, result, progress)
+    else:
+        _load_hub(ws, source, step, remaining, result, progress)
+
+
+@contextlib.contextmanager
+def _bounded_memory(con: duckdb.DuckDBPyConnection):
+    """Cap DuckDB's memory at LOAD_MEMORY_MB for the block (never raise it), then restore it."""
+    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    if _megabytes(before) <= LOAD_MEMORY_MB:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{LOAD_MEMORY_MB}MB'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{before}'")  # DuckDB's own text, e.g. '18.6 GiB'
+
+
+def _megabytes(setting: str) -> float:
+    """'18.6 GiB' -> 19046.4 (MiB and MB alike: only a comparison needs it)."""
+    found = re.match(r"\s*([0-9.]+)\s*([KMGT]?)i?B", setting, re.IGNORECASE)
+    if not found:
+        return float("inf")
+    scale = {"": 2**-20, "K": 2**-10, "M": 1, "G": 2**10, "T": 2**20}[found[2].upper()]
+    return float(found[1]) * scale
 
 
 def _load_local(
