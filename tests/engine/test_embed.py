@@ -179,3 +179,30 @@ def test_the_gpu_pipeline_gives_encodes_vectors_in_the_texts_order(tiny_bert):
     assert found.shape == expected.shape
     assert np.min(np.sum(found * expected, axis=1)) > 0.99999
     assert encode_pipelined(encoder, [], batch_size=5).shape == (0, 32)
+
+
+def test_cpu_batches_of_a_token_budget_give_encodes_vectors_in_the_texts_order(tiny_bert):
+    """Many short texts share a batch, a long one goes alone; the vectors are encode's."""
+    from sentence_transformers import SentenceTransformer
+
+    from lmsys_tui.engine.embedders import (
+        SentenceTransformerEmbedder,
+        token_batches,
+        token_counts,
+    )
+
+    texts = [f"prompt {i} " + "word " * (i * 7 % 23) for i in range(37)] + ["long " * 1000]
+    encoder = SentenceTransformer(str(tiny_bert), device="cpu")
+    tokens = token_counts(encoder, texts)
+    assert tokens[-1] == encoder.max_seq_length  # truncated as the model reads it
+    batches = token_batches(tokens, budget=64)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(texts)))
+    assert batches[0].tolist() == [len(texts) - 1]  # the longest first, alone
+    assert all(len(batch) * tokens[batch].max() <= 64 for batch in batches[1:])
+    assert len(batches[-1]) > 1  # short texts share a batch
+
+    embedder = SentenceTransformerEmbedder(str(tiny_bert), device="cpu", precision="fp32")
+    found = embedder.embed(texts)
+    expected = encoder.encode(texts, batch_size=5, normalize_embeddings=True)
+    assert np.min(np.sum(found * expected, axis=1)) > 0.99999
+    assert embedder.embed([]).shape == (0, 32)
