@@ -1,9 +1,11 @@
-"""Embedding throughput on real prompts: lmsys-tui's embed step against plain `encode`.
+"""Embedding throughput on real prompts: lmsys-tui's embed step against plain `encode`,
+wall and CPU time (the process's, all threads).
 
 Both embed the same prompts with the bundled model in the same run. lmsys-tui's number
 includes everything the step does: reading texts from DuckDB, the vector file, commits.
 
     python benchmarks/embed.py [--n 2000]
+    python benchmarks/embed.py --batching [--n 1000]   # CPU batch shapes, embedder alone
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from _common import machine, real_prompts, write_prompts
 
+from lmsys_tui.engine import embedders
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors
 from lmsys_tui.engine.embedders import SentenceTransformerEmbedder, model_path
 from lmsys_tui.engine.ingest import load
@@ -29,8 +32,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--batching", action="store_true", help="compare CPU batch shapes")
     args = parser.parse_args()
     prompts = random.Random(0).sample(real_prompts(), args.n)
+    if args.batching:
+        compare_batching(prompts)
+        return
     folder = Path(tempfile.mkdtemp(prefix="lmsys-bench-"))
     try:
         source = write_prompts(folder / "prompts.jsonl", prompts)
@@ -40,15 +47,17 @@ def main() -> None:
         plain = SentenceTransformer(model_path("all-MiniLM-L6-v2"), device=embedder._load().device)
         plain.encode(prompts[:64])  # warm both up alike
         embedder.embed(prompts[:64])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         reference = plain.encode(prompts, normalize_embeddings=True)
         plain_rate = len(prompts) / (time.perf_counter() - started)
+        plain_cpu = time.process_time() - cpu
 
         with open_workspace(folder / "ws") as ws:
             load(ws, LoadStep(source=str(source), text_column="prompt", id_column="id"))
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = embed_queries(ws, EmbedStep(device=args.device), embedder=embedder)
             ours_rate = result.embedded / (time.perf_counter() - started)
+            ours_cpu = time.process_time() - cpu
             ids, vectors = load_space_vectors(ws, result.space_id)
             texts = dict(ws.con.execute("SELECT query_id, query_text FROM queries").fetchall())
         order = {text: i for i, text in enumerate(prompts)}
@@ -58,11 +67,45 @@ def main() -> None:
             f"# embed on {machine()}; {len(prompts):,} real prompts; device {embedder.device}, "
             f"precision {embedder.precision}"
         )
-        print(f"plain encode      {plain_rate:8.1f} prompts/s")
-        print(f"lmsys-tui embed   {ours_rate:8.1f} prompts/s   ratio {ours_rate / plain_rate:.2f}")
+        print(f"plain encode      {plain_rate:8.1f} prompts/s   CPU {plain_cpu:6.1f} s")
+        print(
+            f"lmsys-tui embed   {ours_rate:8.1f} prompts/s   CPU {ours_cpu:6.1f} s   "
+            f"ratio {ours_rate / plain_rate:.2f} (wall), {plain_cpu / ours_cpu:.2f} (CPU)"
+        )
         print(f"vectors vs plain  cosine mean {cosine.mean():.5f}, min {cosine.min():.5f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare_batching(prompts: list[str]) -> None:
+    """The embedder alone (no DuckDB, no vector file) on CPU with batches of a fixed count
+    of texts or of a token budget, against plain `encode` (fp32, batch 32), same process."""
+    from sentence_transformers import SentenceTransformer
+
+    plain = SentenceTransformer(model_path("all-MiniLM-L6-v2"), device="cpu")
+    plain.encode(prompts[:64])
+    started, cpu = time.perf_counter(), time.process_time()
+    reference = plain.encode(prompts, normalize_embeddings=True)
+    plain_wall, plain_cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"# CPU batching on {machine()}; {len(prompts):,} real prompts")
+    print(f"plain encode (fp32, batch 32)  wall {plain_wall:6.1f} s  CPU {plain_cpu:6.1f} s")
+    variants = [("batch 16", 16, None), ("batch 32", 32, None)]
+    variants += [(f"token budget {b}", None, b) for b in (1024, 2048, 4096)]
+    default_budget = embedders.CPU_TOKEN_BUDGET
+    for name, batch_size, budget in variants:
+        embedders.CPU_TOKEN_BUDGET = budget or default_budget
+        embedder = SentenceTransformerEmbedder(device="cpu", batch_size=batch_size)
+        embedder.embed(prompts[:64])
+        started, cpu = time.perf_counter(), time.process_time()
+        vectors = embedder.embed(prompts)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        cosine = np.sum(reference * vectors, axis=1)
+        print(
+            f"{name:30} wall {wall:6.1f} s  CPU {cpu:6.1f} s  vs plain: "
+            f"{plain_wall / wall:.2f}x wall, {plain_cpu / cpu:.2f}x CPU; "
+            f"cosine min {cosine.min():.5f} ({embedder.precision})"
+        )
+    embedders.CPU_TOKEN_BUDGET = default_budget
 
 
 if __name__ == "__main__":

@@ -21,17 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine
+from _common import machine, peak_rss_mib
 from cluster import synthetic
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited across exec from
-    the parent that forked it)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_one(kind: str, path: Path, k: int) -> dict:
@@ -62,7 +53,7 @@ def run_one(kind: str, path: Path, k: int) -> dict:
     return {
         "wall": seconds,
         "cpu": cpu_seconds,
-        "rss_mb": peak_rss_mb(),
+        "rss_mb": peak_rss_mib(),
     }
 
 

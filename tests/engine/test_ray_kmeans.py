@@ -25,10 +25,7 @@ def embedded(tmp_path_factory):
     """3,000 prompts about four topics, a filler word each, embedded by word hashes."""
     rng = np.random.default_rng(0)
     filler = [f"word{i}" for i in range(300)]
-    rows = [
-        {"id": i, "prompt": f"{TOPICS[i % 4]} {rng.choice(filler)}"}
-        for i in range(PROMPTS)
-    ]
+    rows = [{"id": i, "prompt": f"{TOPICS[i % 4]} {rng.choice(filler)}"} for i in range(PROMPTS)]
     folder = tmp_path_factory.mktemp("ray-kmeans")
     root = folder / "ws"
     with open_workspace(root) as ws:
