@@ -124,11 +124,13 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
 
     Built as nested SELECTs so each JSON value is extracted once (DuckDB re-evaluates a
     column alias at every use in the same SELECT), and the record's fields come out of one
-    multi-path `json_extract`, so each record is parsed once. Only the roles of a
-    conversation are extracted to find the first user turn: long replies are never copied.
+    multi-path `json_extract`. A conversation is never copied out of its record: its roles
+    and its first user turn are read from the record by path (copying out the whole
+    conversation, long replies included, cost a third of the load). A conversation stored
+    as a JSON string is decoded first and read the same way.
     """
     top_paths = [
-        _path(schema.text_key or schema.conversation_key),
+        _path(schema.text_key) if schema.text_key else "$.__conversation_read_by_path__",
         _path(schema.id_key) if schema.id_key else "$.__no_id_column__",
         "$.model",
         "$.language",
@@ -139,15 +141,18 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
                f[1] AS top, f[2] AS raw_id, f[3] AS model, f[4] AS language, f[5] AS turn
         FROM (SELECT rec, json_extract(rec, ?::VARCHAR[]) AS f FROM ({}))"""
     if schema.text_key is not None:
-        conversation_layer = (
-            "SELECT *, top AS content, 1 AS user_turns, NULL::JSON AS conv FROM ({})"
-        )
+        conversation_layer = "SELECT *, top AS content, 1 AS user_turns FROM ({})"
         conversation_params: list = []
         conversation_checks = ""
     else:
+        conversation = _path(schema.conversation_key)
+        role, content = _path(schema.role_key)[2:], _path(schema.content_key)[2:]
         conversation_layer = """
             SELECT *,
-                json_extract(conv, '$[' || (first_user_index - 1) || '].' || ?) AS content
+                json_extract(
+                    coalesce(decoded, rec),
+                    CASE WHEN decoded IS NULL THEN ? ELSE '$' END
+                        || '[' || (first_user_index - 1) || '].' || ?) AS content
             FROM (
                 SELECT *,
                     list_position(is_user, true) AS first_user_index,
@@ -156,23 +161,31 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
                     SELECT *, list_transform(roles, lambda r: list_contains(?, r)) AS is_user
                     FROM (
                         SELECT *,
-                            CASE WHEN conv_type = 'ARRAY'
-                                 THEN json_extract_string(conv, ?) END AS roles
+                            CASE WHEN conv_type <> 'ARRAY' THEN NULL
+                                 WHEN decoded IS NULL THEN json_extract_string(rec, ?)
+                                 ELSE json_extract_string(decoded, ?) END AS roles
                         FROM (
-                            SELECT *, json_type(conv) AS conv_type
+                            SELECT *,
+                                CASE WHEN top_type = 'VARCHAR'
+                                     THEN coalesce(json_type(decoded), 'VARCHAR')
+                                     ELSE top_type END AS conv_type
                             FROM (
                                 SELECT *,
-                                    CASE WHEN left(ltrim(top::VARCHAR), 1) = '"'
-                                         THEN coalesce(TRY_CAST(top ->> '$' AS JSON), top)
-                                         ELSE top END AS conv
-                                FROM ({}))))))"""
+                                    CASE WHEN top_type = 'VARCHAR'
+                                         THEN TRY_CAST(json_extract_string(rec, ?) AS JSON)
+                                    END AS decoded
+                                FROM (SELECT *, json_type(rec, ?) AS top_type FROM ({})))))))"""
         conversation_params = [
-            _path(schema.content_key)[2:],
+            conversation,
+            content,
             list(schema.user_roles),
-            "$[*]." + _path(schema.role_key)[2:],
+            f"{conversation}[*].{role}",
+            f"$[*].{role}",
+            conversation,
+            conversation,
         ]
         conversation_checks = """
-                WHEN conv IS NULL OR conv_type = 'NULL' THEN 'no_user_turn'
+                WHEN conv_type IS NULL OR conv_type = 'NULL' THEN 'no_user_turn'
                 WHEN conv_type <> 'ARRAY' THEN 'wrong_type'
                 WHEN first_user_index IS NULL OR first_user_index = 0 THEN 'no_user_turn'"""
     part = "regexp_extract(full_id, '^(.+)_([0-9]+)$', 2)" if schema.name == "sharegpt" else "''"
