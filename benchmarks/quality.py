@@ -34,6 +34,7 @@ from _common import labelled_rows, machine  # noqa: E402
 
 from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors, space_embedder  # noqa: E402
+from lmsys_tui.engine.enrich.languages import detect_languages  # noqa: E402
 from lmsys_tui.engine.hierarchy import build_hierarchy  # noqa: E402
 from lmsys_tui.engine.ingest import load  # noqa: E402
 from lmsys_tui.engine.specs import (  # noqa: E402
@@ -61,6 +62,7 @@ def prepare(workdir: Path, labelling: str):
     for table in ("hierarchy_nodes", "hierarchy_runs", "cluster_summaries", "summary_runs"):
         ws.con.execute(f"DELETE FROM {table}")  # measure naming afresh each time
     load(ws, LoadStep(source=str(source)))
+    detect_languages(ws)  # as the quickstart does: key phrases use each text's language
     space_id = embed_queries(ws, EmbedStep()).space_id
     return ws, space_id, rows
 

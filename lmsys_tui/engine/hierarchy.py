@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from .embed import space_embedder
 from .errors import SummaryError
-from .naming.offline import cluster_samples, phrase_embedding
+from .naming.offline import ClusterSample, cluster_samples, phrase_embedding
 from .naming.phrases import key_phrases, phrase_title
 from .progress import Progress, ProgressSink, null_sink
 from .specs import HierarchyStep
@@ -127,7 +127,7 @@ def build_hierarchy(
         sum(1 for n in leaves if n.cluster_id != -1), step.levels, step.merge_ratio, step.top_size
     )
     if step.model == "offline":
-        docs, classes = cluster_samples(ws, run_id, seed=step.seed)
+        sample = cluster_samples(ws, run_id, seed=step.seed)
         embed = phrase_embedding(ws, space_id, progress)
     else:
         embedder = space_embedder(ws, space_id)
@@ -144,7 +144,7 @@ def build_hierarchy(
         below = nodes_by_level[-1]
         target = plan[level - 1]
         if step.model == "offline":
-            parents = _merge(below, level, target, leaves, docs, classes, embed)
+            parents = _merge(below, level, target, leaves, sample, embed)
         else:
             from .llm import ReplyCache
             from .llm_hierarchy import llm_level
@@ -335,7 +335,7 @@ def level_plan(n_leaves: int, levels: int, merge_ratio: float, top_size: int) ->
 
 
 def _merge(
-    below: list[Node], level: int, target: int, leaves: list[Node], docs, classes, embed
+    below: list[Node], level: int, target: int, leaves: list[Node], sample: ClusterSample, embed
 ) -> list[Node] | None:
     """Group `below` into `target` parents by cutting one Ward tree over the leaf
     centroids (so every level nests in the next), then split any parent over MAX_SHARE of
@@ -363,7 +363,7 @@ def _merge(
     parents = [parent_node(f"L{level}-{i}", level, group) for i, group in enumerate(members)]
     if noise:
         parents.append(parent_node(f"L{level}-noise", level, noise))
-    _label(parents, docs, classes, embed)
+    _label(parents, sample, embed)
     return parents
 
 
@@ -400,17 +400,19 @@ def parent_node(node_id: str, level: int, children: list[Node]) -> Node:
     return Node(node_id, level, centroid, int(sizes.sum()), "", description[:300], leaves=leaves)
 
 
-def _label(parents: list[Node], docs: list[str], classes: np.ndarray, embed) -> None:
+def _label(parents: list[Node], sample: ClusterSample, embed) -> None:
     """Title each parent by key phrases of its leaves' queries against the other parents."""
     parent_of_leaf = {leaf: index for index, p in enumerate(parents) for leaf in p.leaves}
-    parent_classes = np.array([parent_of_leaf.get(int(c), -1) for c in classes])
+    parent_classes = np.array([parent_of_leaf.get(int(c), -1) for c in sample.classes])
     keep = parent_classes >= 0
+    kept = sample.where(keep)
     phrases = key_phrases(
-        [d for d, k in zip(docs, keep, strict=True) if k],
+        kept.texts,
         parent_classes[keep],
         {index: p.centroid for index, p in enumerate(parents)},
         embed,
         originals=True,
+        languages=kept.languages,
     )
     for index, parent in enumerate(parents):
         found = phrases.get(index, [])

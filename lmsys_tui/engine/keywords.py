@@ -86,12 +86,32 @@ _EXTRA_STOP_WORDS = {
 
 
 @functools.cache
-def stop_words() -> frozenset[str]:
+def stop_words(language: str | None = None) -> frozenset[str]:
     """English stop words (scikit-learn's list, packaged) and common function words of
-    other languages."""
+    other languages; with a language ("Spanish", as the languages step and LMSYS-Chat-1M
+    name them), that language's full list too.
+
+    A language's list applies to its own texts only: together the lists hold English
+    words ("design", "door", "cat" are Czech, Dutch and Romanian stop words)."""
     text = resources.files(__package__).joinpath("data/english_stop_words.txt").read_text("utf-8")
     english = {line.strip() for line in text.splitlines() if line and not line.startswith("#")}
-    return frozenset(english) | _EXTRA_STOP_WORDS
+    common = frozenset(english) | _EXTRA_STOP_WORDS
+    if language is None or language.lower() == "english":
+        return common
+    return common | _language_stop_words(language.lower())
+
+
+def _language_stop_words(language: str) -> frozenset[str]:
+    """A language's stop words from the stop-words package (33 languages), or none."""
+    from stop_words import AVAILABLE_LANGUAGES, get_stop_words
+
+    name = _STOP_WORD_LISTS.get(language, language)
+    if name not in AVAILABLE_LANGUAGES:
+        return frozenset()
+    return frozenset(word.lower() for word in get_stop_words(name))
+
+
+_STOP_WORD_LISTS = {"malay": "malaysian", "farsi": "persian"}  # our names -> the package's
 
 
 def tokenize(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:

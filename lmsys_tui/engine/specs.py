@@ -62,7 +62,9 @@ class EmbedStep(Step):
     model: str = DEFAULT_EMBEDDING_MODEL
     provider: Literal["sentence-transformers", "litellm", "model2vec"] = "sentence-transformers"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    batch_size: PositiveInt | None = Field(None, description="texts a batch; default: 2,048 tokens a batch on CPU, 256 texts on GPU")
+    batch_size: PositiveInt | None = Field(
+        None, description="texts a batch; default: batches of 2,048 tokens on CPU, 256 texts on GPU"
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: fp16 on GPU, bf16 on CPUs with native bf16, else fp32"
     )

@@ -9,6 +9,7 @@ from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy import Node, _balance_warnings, _balanced, level_plan
 from lmsys_tui.engine.keywords import stop_words
+from lmsys_tui.engine.naming.offline import prompt_title
 from lmsys_tui.engine.naming.phrases import candidate_phrases, key_phrases, phrase_title
 from lmsys_tui.engine.naming.taxonomy import load_taxonomy
 from lmsys_tui.engine.specs import ClusterStep, SummarizeStep
@@ -54,6 +55,27 @@ def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
     title = phrase_title(["a" * 40, "second phrase", "third phrase here", "fourth"])
     assert len(title) <= 60
     assert phrase_title(["sql query", "sql", "query plan"]) == "Sql query, query plan"
+    fenced = "```markdown\n# [Ecma International approves ECMAScript 2024](https://x.org)"
+    assert prompt_title(fenced).startswith("Ecma International approves")
+    assert len(prompt_title(fenced)) <= 60
+
+
+def test_each_text_leaves_out_its_own_languages_stop_words():
+    spanish = [
+        "¿Como hago una paella valenciana?",
+        "Como cocinar paella con mariscos",
+        "Receta de paella: como empezar",
+    ]
+    english = ["Door design ideas for a small flat", "Modern door design", "Door design trends"]
+    docs = spanish + english
+    classes = np.array([0, 0, 0, 1, 1, 1])
+    blind = key_phrases(docs, classes, {}, None)
+    assert "como" in blind[0]  # without languages, Spanish function words name the cluster
+    found = key_phrases(docs, classes, {}, None, languages=["Spanish"] * 3 + ["English"] * 3)
+    assert "paella" in found[0] and not {"como", "con", "una"} & set(found[0])
+    # "door" and "design" are Dutch and Czech stop words: English texts keep them.
+    assert "door design" in found[1]
+    assert stop_words("Klingon") == stop_words()  # a language without a list: English only
 
 
 def test_level_plan_tops_out_at_a_browsable_size_and_never_a_lone_root():

@@ -8,7 +8,9 @@ starts with the matched topic and its similarity.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,18 +20,36 @@ from ..errors import LmsysError, SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..representatives import representatives
 from ..workspace import Workspace
-from .phrases import key_phrases, phrase_title
+from .phrases import TITLE_CHARS, key_phrases, phrase_title
 from .taxonomy import Topic, match_topics
 
+_CODE_FENCE = re.compile(r"```\w*")
+_LEADING_MARKUP = re.compile(r"^[\W_]+")
 KEYWORD_SAMPLE = 100  # unique queries per cluster the offline labeller reads
 DESCRIPTION_CHARS = 600
 
 
-def cluster_samples(ws: Workspace, run_id: str, seed: int) -> tuple[list[str], np.ndarray]:
+@dataclass(frozen=True)
+class ClusterSample:
+    """Texts of a run's clusters: each text's cluster and language (None: not known)."""
+
+    texts: list[str]
+    classes: np.ndarray
+    languages: list[str | None]
+
+    def where(self, keep: np.ndarray) -> ClusterSample:
+        return ClusterSample(
+            [t for t, k in zip(self.texts, keep, strict=True) if k],
+            self.classes[keep],
+            [lang for lang, k in zip(self.languages, keep, strict=True) if k],
+        )
+
+
+def cluster_samples(ws: Workspace, run_id: str, seed: int) -> ClusterSample:
     """A seeded sample of up to KEYWORD_SAMPLE unique query texts per cluster."""
     sample = ws.con.execute(
         """
-        SELECT c.cluster_id, left(q.query_text, 2000) AS text
+        SELECT c.cluster_id, left(q.query_text, 2000) AS text, q.language
         FROM query_clusters c JOIN queries q USING (query_id)
         WHERE c.run_id = ? AND c.query_id NOT IN (
             SELECT query_id FROM duplicates WHERE run_id = ?)
@@ -38,7 +58,11 @@ def cluster_samples(ws: Workspace, run_id: str, seed: int) -> tuple[list[str], n
         """,
         [run_id, run_id, seed, KEYWORD_SAMPLE],
     ).fetchnumpy()
-    return [str(t) for t in sample["text"]], np.asarray(sample["cluster_id"])
+    return ClusterSample(
+        [str(t) for t in sample["text"]],
+        np.asarray(sample["cluster_id"]),
+        [None if lang is None else str(lang) for lang in sample["language"]],
+    )
 
 
 def phrase_embedding(
@@ -79,10 +103,17 @@ def offline_labels(
     Raises:
         SummaryError: a taxonomy is given but the space's model cannot embed its topics.
     """
-    docs, classes = cluster_samples(ws, run_id, seed)
+    sample = cluster_samples(ws, run_id, seed)
     embed = phrase_embedding(ws, space_id, progress)
     centroids = run_centroids(ws, run_id)
-    phrases = key_phrases(docs, classes, centroids, embed, originals=True)
+    phrases = key_phrases(
+        sample.texts,
+        sample.classes,
+        centroids,
+        embed,
+        originals=True,
+        languages=sample.languages,
+    )
     matches = {}
     if taxonomy is not None:
         if embed is None:
@@ -94,7 +125,7 @@ def offline_labels(
     for cluster_id, ids in chosen.items():
         found = phrases.get(cluster_id, [])
         typical = facts["typical"][ids[0]]
-        title = phrase_title(found) or shorten(typical, 60)
+        title = phrase_title(found) or prompt_title(typical)
         match = matches.get(cluster_id)
         head = tail = ""
         if match and match.similarity >= min_similarity and cluster_id != -1:
@@ -173,6 +204,13 @@ def describe(facts: dict, phrases: list[str], typical: str, limit: int = DESCRIP
     if room > 40:
         text += f' Typical: "{shorten(typical, room)}"'
     return text
+
+
+def prompt_title(typical: str, limit: int = TITLE_CHARS) -> str:
+    """A title from the typical prompt when a cluster has no key phrase: its words, without
+    code fences or the markdown and punctuation it starts with ("```markdown # [Ecma ...")."""
+    text = _LEADING_MARKUP.sub("", " ".join(_CODE_FENCE.sub(" ", typical).split()))
+    return shorten(text or typical, limit)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -190,18 +190,24 @@ def candidate_phrases(text: str, common: frozenset[str] | None = None) -> set[st
 
 
 def class_phrases(
-    docs: list[str], classes: np.ndarray, top_n: int = CANDIDATES
+    docs: list[str],
+    classes: np.ndarray,
+    top_n: int = CANDIDATES,
+    languages: list[str | None] | None = None,
 ) -> dict[int, list[tuple[str, float, int]]]:
-    """Top `top_n` (phrase, c-TF-IDF score, texts containing it) per class."""
+    """Top `top_n` (phrase, c-TF-IDF score, texts containing it) per class. With
+    `languages` (one per text), each text also leaves out its language's stop words."""
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
 
-    common = stop_words()
-    vectorizer = CountVectorizer(
-        analyzer=lambda text: candidate_phrases(text, common), binary=True, dtype=np.float32
-    )
+    languages = languages or [None] * len(docs)
+    phrase_sets = [
+        candidate_phrases(doc, stop_words(language))
+        for doc, language in zip(docs, languages, strict=True)
+    ]
+    vectorizer = CountVectorizer(analyzer=lambda phrases: phrases, binary=True, dtype=np.float32)
     try:
-        counts = vectorizer.fit_transform(docs)
+        counts = vectorizer.fit_transform(phrase_sets)
     except ValueError:  # no phrase in any text
         return {int(c): [] for c in np.unique(classes)}
     terms = vectorizer.get_feature_names_out()
@@ -240,15 +246,17 @@ def key_phrases(
     per_class: int = 8,
     diversity: float = 0.3,
     originals: bool = False,
+    languages: list[str | None] | None = None,
 ) -> dict[int, list[str]]:
-    """Up to `per_class` key phrases per class, best first.
+    """Up to `per_class` key phrases per class, best first (`languages`: one per text,
+    see class_phrases).
 
     With `embed` (texts to unit vectors in the centroids' space), c-TF-IDF candidates are
     re-ranked by similarity to the class centroid and picked by MMR; without it, the
     c-TF-IDF order stands. With `originals`, each phrase is spelled as its class's texts
     most often spell it ("SQL", "Power BI"), not lowercased.
     """
-    candidates = class_phrases(docs, classes)
+    candidates = class_phrases(docs, classes, languages=languages)
     if embed is None:
         chosen = {c: [p for p, _, _ in found[:per_class]] for c, found in candidates.items()}
         return _spelled(chosen, docs, classes) if originals else chosen
