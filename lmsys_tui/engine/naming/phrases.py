@@ -112,6 +112,7 @@ PROMPT_FILLER = frozenset(
         "lot",
         "also",
         "let",
+        "lets",  # "let's" typed without its apostrophe
         "would",
         "could",
         "should",
