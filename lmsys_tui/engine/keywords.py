@@ -85,6 +85,9 @@ _EXTRA_STOP_WORDS = {
 }
 
 
+_STOP_WORD_LISTS = {"malay": "malaysian", "farsi": "persian"}  # our names -> the package's
+
+
 @functools.cache
 def stop_words(language: str | None = None) -> frozenset[str]:
     """English stop words (scikit-learn's list, packaged) and common function words of
@@ -109,9 +112,6 @@ def _language_stop_words(language: str) -> frozenset[str]:
     if name not in AVAILABLE_LANGUAGES:
         return frozenset()
     return frozenset(word.lower() for word in get_stop_words(name))
-
-
-_STOP_WORD_LISTS = {"malay": "malaysian", "farsi": "persian"}  # our names -> the package's
 
 
 def tokenize(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:

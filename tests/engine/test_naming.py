@@ -6,15 +6,18 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy import Node, _balance_warnings, _balanced, level_plan
+from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.keywords import stop_words
-from lmsys_tui.engine.naming.offline import prompt_title
+from lmsys_tui.engine.naming.offline import cluster_samples, prompt_title
 from lmsys_tui.engine.naming.phrases import candidate_phrases, key_phrases, phrase_title
 from lmsys_tui.engine.naming.taxonomy import load_taxonomy
-from lmsys_tui.engine.specs import ClusterStep, SummarizeStep
+from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
 from lmsys_tui.engine.summarize import summarize_run
 from lmsys_tui.engine.workspace import open_workspace
+from tests.conftest import HashEmbedder, fixture_rows, write_jsonl
 
 MESSY = (
     "Please check https://www.example.org/docs/page.html and www.foo.com: the SQL query "
@@ -76,6 +79,18 @@ def test_each_text_leaves_out_its_own_languages_stop_words():
     # "door" and "design" are Dutch and Czech stop words: English texts keep them.
     assert "door design" in found[1]
     assert stop_words("Klingon") == stop_words()  # a language without a list: English only
+
+
+def test_the_labellers_sample_carries_each_texts_language_or_none(workspace, tmp_path):
+    rows = fixture_rows()
+    for row in rows[::2]:
+        del row["language"]  # a source without languages for these
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "mixed.jsonl", rows))))
+    space_id = embed_queries(workspace, EmbedStep(), embedder=HashEmbedder()).space_id
+    run_id = cluster_space(workspace, ClusterStep(n_clusters=2, seed=1), space_id).run_id
+    sample = cluster_samples(workspace, run_id, seed=0)
+    assert len(sample.texts) == len(sample.languages) == len(rows)
+    assert set(sample.languages) == {"English", None}
 
 
 def test_level_plan_tops_out_at_a_browsable_size_and_never_a_lone_root():

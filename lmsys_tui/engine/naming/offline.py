@@ -58,10 +58,9 @@ def cluster_samples(ws: Workspace, run_id: str, seed: int) -> ClusterSample:
         """,
         [run_id, run_id, seed, KEYWORD_SAMPLE],
     ).fetchnumpy()
+    languages = [None if np.ma.is_masked(lang) else str(lang) for lang in sample["language"]]
     return ClusterSample(
-        [str(t) for t in sample["text"]],
-        np.asarray(sample["cluster_id"]),
-        [None if lang is None else str(lang) for lang in sample["language"]],
+        [str(t) for t in sample["text"]], np.asarray(sample["cluster_id"]), languages
     )
 
 
