@@ -48,6 +48,15 @@ def test_phrases_never_cross_punctuation_and_chinese_is_segmented_into_words():
     assert "机器学习" in chinese or {"机器", "学习"} <= chinese
     assert all(len(p) >= 2 for p in chinese)
     assert not candidate_phrases("これはテストです")  # kana: no phrase rather than a broken one
+    # Numerals, directions and pronouns (jieba's tags) end a Chinese phrase.
+    assert candidate_phrases("两个数之间的最大公约数是多少") == {"最大公约数"}
+
+
+def test_requests_in_other_languages_never_name_a_cluster():
+    russian = candidate_phrases("Напиши историю про кота", stop_words("Russian"))
+    assert russian == {"историю", "кота"}  # "write", and "про" (a Russian stop word) go
+    assert "poema" in candidate_phrases("Escribe un poema", stop_words("Spanish"))
+    assert "escribe" not in candidate_phrases("Escribe un poema", stop_words("Spanish"))
 
 
 def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
@@ -58,9 +67,9 @@ def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
     title = phrase_title(["a" * 40, "second phrase", "third phrase here", "fourth"])
     assert len(title) <= 60
     assert phrase_title(["sql query", "sql", "query plan"]) == "Sql query, query plan"
-    fenced = "```markdown\n# [Ecma International approves ECMAScript 2024](https://x.org)"
-    assert prompt_title(fenced).startswith("Ecma International approves")
-    assert len(prompt_title(fenced)) <= 60
+    fenced = "```markdown\n# [Ecma approves ECMAScript 2024](https://x.org/a) see https://y.io"
+    assert prompt_title(fenced) == "Ecma approves ECMAScript 2024 see"
+    assert len(prompt_title("word " * 40)) <= 60
 
 
 def test_each_text_leaves_out_its_own_languages_stop_words():

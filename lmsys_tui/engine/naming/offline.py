@@ -24,6 +24,8 @@ from .phrases import TITLE_CHARS, key_phrases, phrase_title
 from .taxonomy import Topic, match_topics
 
 _CODE_FENCE = re.compile(r"```\w*")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)\s]*\)?")  # [label](target) -> label
+_BARE_URL = re.compile(r"https?://\S+")
 _LEADING_MARKUP = re.compile(r"^[\W_]+")
 KEYWORD_SAMPLE = 100  # unique queries per cluster the offline labeller reads
 DESCRIPTION_CHARS = 600
@@ -207,8 +209,9 @@ def describe(facts: dict, phrases: list[str], typical: str, limit: int = DESCRIP
 
 def prompt_title(typical: str, limit: int = TITLE_CHARS) -> str:
     """A title from the typical prompt when a cluster has no key phrase: its words, without
-    code fences or the markdown and punctuation it starts with ("```markdown # [Ecma ...")."""
-    text = _LEADING_MARKUP.sub("", " ".join(_CODE_FENCE.sub(" ", typical).split()))
+    code fences, link targets, URLs or the markup it starts with ("```markdown # [Ecma")."""
+    text = _BARE_URL.sub(" ", _LINK.sub(r"\1", _CODE_FENCE.sub(" ", typical)))
+    text = _LEADING_MARKUP.sub("", " ".join(text.split()))
     return shorten(text or typical, limit)
 
 

@@ -6,8 +6,9 @@ fragment under 3 letters. They are ranked per
 class by class-based TF-IDF (each phrase counted once per text, so one long paste cannot
 dominate); the best are then re-ranked by similarity to the class centroid and picked
 with maximal marginal relevance (MMR) for diversity, as BERTopic's KeyBERT-inspired
-representation does. Chinese is segmented into words by jieba; Japanese kana runs give
-no phrase rather than a broken one.
+representation does. Chinese is segmented into words by jieba, and its function words
+(numerals, pronouns, particles: jieba's part-of-speech tags) end a phrase; Japanese kana
+runs give no phrase rather than a broken one.
 """
 
 from __future__ import annotations
@@ -123,11 +124,48 @@ PROMPT_FILLER = frozenset(
 )
 
 
+# The same kind of words in the languages most common in chat logs after English: the
+# requests themselves ("write", "come up with", "explain"), never a topic. Stop-word lists
+# leave them in, and a cluster of one language would be named by them ("Напиши, ответ").
+_PROMPT_FILLER_BY_LANGUAGE = {
+    "Russian": "напиши напишите написать придумай придумайте придумать расскажи объясни "
+    "объяснить используй используя сделай сделать помоги найди найти определите определи "
+    "ответ ответь дай создай создать привет пожалуйста",
+    "Spanish": "escribe escriba crea genera explica dame hola ayúdame puedes quiero necesito",
+    "Portuguese": "escreva crie gere explique diga olá ajude faça quero preciso",
+    "Italian": "scrivi spiega dammi dimmi ciao aiutami puoi voglio",
+    "French": "écris écrivez crée génère explique donne bonjour fais peux veux",
+    "German": "schreibe schreib erstelle erkläre gib hallo hilf verwende bitte kannst",
+    "Vietnamese": "viết giúp",  # a word per syllable
+    "Chinese": "请 帮我 帮忙 写 给 告诉 解释 生成 使用 可以 需要 进行 表示 一下 如何 怎么 "
+    "什么 成为 要求",
+}
+OTHER_PROMPT_FILLER = frozenset(
+    word for words in _PROMPT_FILLER_BY_LANGUAGE.values() for word in words.split()
+)
+# jieba's part-of-speech tags of Chinese function words, by first letter: numerals and
+# measure words (一个, 多少), pronouns (其中), directions (之间), distinguishing words
+# (所有, 主要), conjunctions, prepositions, particles, adverbs, interjections. They end a
+# phrase as punctuation does.
+_HAN_FUNCTION_TAGS = frozenset("mrfbcpudyeoqx")
+
+
 @functools.cache
-def _segment_han():
+def _tag_han():
     import rjieba
 
-    return rjieba.cut
+    return rjieba.tag
+
+
+def _han_runs(text: str) -> list[list[str]]:
+    """A Han run cut into words (jieba), split where a function word stands."""
+    runs: list[list[str]] = [[]]
+    for word, tag in _tag_han()(text):
+        if not word.strip() or tag[:1] in _HAN_FUNCTION_TAGS:
+            runs.append([])
+        else:
+            runs[-1].append(word)
+    return runs
 
 
 def _runs(text: str) -> list[list[str]]:
@@ -148,7 +186,7 @@ def _runs(text: str) -> list[list[str]]:
                 current = []
             elif "\u3400" <= word[0] <= "\ufaff":
                 runs.append(current)
-                runs.append([w for w in _segment_han()(word) if w.strip()])
+                runs += _han_runs(word)
                 current = []
             else:
                 current.append(word)
@@ -160,6 +198,8 @@ def _runs(text: str) -> list[list[str]]:
 def _is_word(word: str, common: frozenset[str]) -> bool:
     """A word that may start or end a phrase."""
     if word in common or word in _URL_WORDS or word in PROMPT_FILLER:
+        return False
+    if word in OTHER_PROMPT_FILLER:
         return False
     if "'" in word or "’" in word:
         return False
