@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -100,6 +104,29 @@ def test_the_labellers_sample_carries_each_texts_language_or_none(workspace, tmp
     sample = cluster_samples(workspace, run_id, seed=0)
     assert len(sample.texts) == len(sample.languages) == len(rows)
     assert set(sample.languages) == {"English", None}
+
+
+def test_key_phrases_are_the_same_in_every_process():
+    # Twenty words that tie on every score: Python's string hashing differs per process and
+    # once decided which of them were kept.
+    script = (
+        "import numpy as np\n"
+        "from lmsys_tui.engine.naming.phrases import key_phrases\n"
+        "words = ' '.join(f'topic{chr(97 + i)}word' for i in range(20))\n"
+        "docs = [words] * 3 + ['banana bread recipe'] * 3\n"
+        "print(key_phrases(docs, np.array([0, 0, 0, 1, 1, 1]), {}, None)[0])\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
 
 
 def test_level_plan_tops_out_at_a_browsable_size_and_never_a_lone_root():

@@ -258,6 +258,9 @@ def class_phrases(
         shape=(len(class_ids), len(docs)),
     )
     per_class = (membership @ counts).tocsr()  # classes x phrases: texts holding the phrase
+    # Ties keep the phrases' alphabetical order, not the order Python's per-process string
+    # hashing gave the sets they came from (which changed titles from run to run).
+    per_class.sort_indices()
     phrase_totals = np.asarray(per_class.sum(axis=0)).ravel()
     words_per_class = np.asarray(per_class.sum(axis=1)).ravel()
     idf = np.log(1 + words_per_class.mean() / np.maximum(phrase_totals, 1))
