@@ -3,13 +3,15 @@
 All heavy lifting is SQL in DuckDB, one transaction per batch: every record arrives as
 JSON, is classified (kept, or skipped with a reason), deduplicated within the source and
 against what is already loaded, and inserted. A rerun of the same load adds
-nothing; an interrupted one rolls back its open batch and the rerun picks up from there.
+nothing (a local file unchanged since a load read it whole is not read again); an
+interrupted one rolls back its open batch and the rerun picks up from there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
@@ -60,6 +62,26 @@ class LoadResult:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "skipped": dict(sorted(self.skipped.items()))}
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A local file as a load found it: a rerun reads it again only if one of these changed."""
+
+    path: str
+    size: int
+    modified_ns: int
+    reading: str  # the step's settings that decide what the file yields
+
+    @classmethod
+    def of(cls, path: str, step: LoadStep) -> FileState:
+        stat = os.stat(path)
+        settings = step.model_dump(by_alias=True, include=READING_SETTINGS)
+        reading = json.dumps(settings, sort_keys=True)
+        return cls(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, reading)
+
+
+READING_SETTINGS = {"format", "schema_", "text_column", "id_column", "max_chars"}
 
 
 def _path(key: str) -> str:
@@ -243,11 +265,13 @@ def _ingest_batch(
     source_name: str,
     limit: int | None,
     result: LoadResult,
+    file_state: FileState | None = None,
 ) -> int:
     """Classify, dedupe and insert one batch in one transaction; return the rows inserted.
 
     `limit` caps the rows inserted (new conversations only), taken in source order or,
-    with `sample`, in a seeded random order.
+    with `sample`, in a seeded random order. A one-file batch read whole (no new
+    conversation left out by the limit) records its `file_state` in the same transaction.
 
     `parts` are relations (SQL, params) read in order. Staging has no window functions so
     DuckDB classifies in parallel; the staged table's rowid keeps the source order.
@@ -318,6 +342,18 @@ def _ingest_batch(
         )
         for table in ("staged", "firsts", "kept"):
             con.execute(f"DROP TABLE {table}")
+        if file_state is not None and inserted == new_unique:
+            con.execute(
+                "INSERT OR REPLACE INTO loaded_files VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [
+                    source_name,
+                    file_state.path,
+                    file_state.size,
+                    file_state.modified_ns,
+                    file_state.reading,
+                    unique,
+                ],
+            )
     result.read += valid + sum(counts.values()) - counts.get("duplicate_in_source", 0)
     result.loaded += inserted
     result.already_loaded += unique - new_unique
@@ -461,13 +497,22 @@ def _load_local(
 ) -> None:
     """Load file by file, one transaction each, so an interrupted folder load keeps the
     files it finished (a file that fails mid-way is skipped with a note when others
-    remain). A random sample must see every file at once: one transaction."""
+    remain). A file unchanged since a load read it whole is not read again. A random
+    sample must see every file at once: one transaction."""
     parts = _local_parts(files)
     schema = detect_schema(ws.con, *parts[0], step)
     batches = [parts] if step.sample else [[part] for part in parts]
+    unchanged: list[str] = []
     for done, batch in enumerate(batches, start=1):
+        state = None if step.sample else FileState.of(batch[0][1][0], step)
+        held = _held_if_unchanged(ws, source.name, state) if state else None
+        if held is not None:
+            result.already_loaded += held
+            unchanged.append(state.path)
+            progress(Progress("load", done, len(batches), f"{state.path} is unchanged"))
+            continue
         try:
-            inserted = _ingest_batch(ws, batch, schema, step, source.name, remaining, result)
+            inserted = _ingest_batch(ws, batch, schema, step, source.name, remaining, result, state)
         except duckdb.Error as error:
             if len(batches) == 1:
                 raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
@@ -478,6 +523,23 @@ def _load_local(
             remaining -= inserted
             if remaining <= 0:
                 break
+    if len(unchanged) == 1:
+        result.notes.append(f"{unchanged[0]} is unchanged since a load read it: not read again")
+    elif unchanged:
+        result.notes.append(
+            f"{len(unchanged)} files ({unchanged[0]}, …) are unchanged since a load read them: "
+            "not read again"
+        )
+
+
+def _held_if_unchanged(ws: Workspace, source_name: str, state: FileState) -> int | None:
+    """The conversations a file gave when a load last read it whole, if it is unchanged."""
+    rows = ws.con.execute(
+        "SELECT held FROM loaded_files WHERE source = ? AND path = ? AND size = ? "
+        "AND modified_ns = ? AND reading = ?",
+        [source_name, state.path, state.size, state.modified_ns, state.reading],
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _finish(ws: Workspace, load_id: str, status: str, result: LoadResult) -> None:

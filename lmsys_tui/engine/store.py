@@ -271,6 +271,23 @@ SCHEMA_V9 = [
     "DROP TABLE keyword_terms",
 ]
 
+# Local files a load read whole: a rerun skips a file whose size, modification time and
+# reading settings are unchanged, instead of classifying every record again.
+SCHEMA_V10 = [
+    """
+    CREATE TABLE loaded_files (
+        source VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        size BIGINT NOT NULL,
+        modified_ns BIGINT NOT NULL,
+        reading VARCHAR NOT NULL,
+        held BIGINT NOT NULL,
+        loaded_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (source, path)
+    )
+    """,
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
 MIGRATIONS: list[list[str]] = [
     SCHEMA_V1,
@@ -282,6 +299,7 @@ MIGRATIONS: list[list[str]] = [
     SCHEMA_V7,
     SCHEMA_V8,
     SCHEMA_V9,
+    SCHEMA_V10,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

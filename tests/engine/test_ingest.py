@@ -213,6 +213,45 @@ def test_loading_twice_adds_nothing_and_duplicates_in_source_count_once(workspac
     assert workspace.count("queries") == 4
 
 
+def test_a_rerun_reads_only_the_files_that_changed_since_a_load_read_them(workspace, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    rows = fixture_rows()
+    write_jsonl(folder / "a.jsonl", rows[:10])
+    write_jsonl(folder / "b.jsonl", rows[10:20] + rows[:2])  # two conversations also in a
+    assert load(workspace, LoadStep(source=str(folder))).loaded == 20
+    again = load(workspace, LoadStep(source=str(folder)))
+    assert (again.read, again.loaded, again.already_loaded) == (0, 0, 22)  # as if read
+    assert again.notes == [
+        f"2 files ({folder / 'a.jsonl'}, …) are unchanged since a load read them: not read again"
+    ]
+    write_jsonl(folder / "b.jsonl", rows[10:20] + rows[:2] + rows[20:25])  # b grew
+    third = load(workspace, LoadStep(source=str(folder)))
+    assert (third.read, third.loaded, third.already_loaded) == (17, 5, 22)
+    other_settings = load(workspace, LoadStep(source=str(folder), max_chars=50))
+    assert other_settings.read == 27 and other_settings.loaded == 0
+    assert workspace.count("queries") == 25
+
+
+def test_a_file_cut_by_the_limit_or_a_cancel_is_read_again(workspace, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    rows = fixture_rows()
+    write_jsonl(folder / "a.jsonl", rows[:10])
+    write_jsonl(folder / "b.jsonl", rows[10:20])
+
+    def cancel_after_the_first_file(event):
+        if event.done == 1:
+            raise JobCancelled("stopped")
+
+    with pytest.raises(JobCancelled):
+        load(workspace, LoadStep(source=str(folder)), cancel_after_the_first_file)
+    resumed = load(workspace, LoadStep(source=str(folder), limit=15))
+    assert (resumed.read, resumed.loaded, resumed.already_loaded) == (10, 5, 10)
+    rest = load(workspace, LoadStep(source=str(folder)))  # b was cut by the limit
+    assert (rest.read, rest.loaded, rest.already_loaded) == (10, 5, 15)
+
+
 def test_rows_without_ids_are_identified_by_their_text(workspace, tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"prompt": "same"}\n{"prompt": "same"}\n{"prompt": "other"}\n')
