@@ -146,13 +146,16 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
 
     Built as nested SELECTs so each JSON value is extracted once (DuckDB re-evaluates a
     column alias at every use in the same SELECT), and the record's fields come out of one
-    multi-path `json_extract`. A conversation is never copied out of its record: its roles
-    and its first user turn are read from the record by path (copying out the whole
-    conversation, long replies included, cost a third of the load). A conversation stored
-    as a JSON string is decoded first and read the same way.
+    multi-path `json_extract`, the conversation's first turn with them. When that turn is
+    the user's and the record has a turn count (LMSYS rows), it is the prompt: nothing
+    more is parsed. Otherwise the roles and the first user turn are read from the record
+    by path (a CASE branch DuckDB evaluates only for those rows); a conversation is never
+    copied out whole (its long replies cost a third of the load), and one stored as a JSON
+    string is decoded first and read the same way.
     """
+    conversation = _path(schema.conversation_key) if schema.conversation_key else ""
     top_paths = [
-        _path(schema.text_key) if schema.text_key else "$.__conversation_read_by_path__",
+        _path(schema.text_key) if schema.text_key else f"{conversation}[0]",
         _path(schema.id_key) if schema.id_key else "$.__no_id_column__",
         "$.model",
         "$.language",
@@ -167,23 +170,24 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
         conversation_params: list = []
         conversation_checks = ""
     else:
-        conversation = _path(schema.conversation_key)
         role, content = _path(schema.role_key)[2:], _path(schema.content_key)[2:]
         conversation_layer = """
             SELECT *,
-                json_extract(
-                    coalesce(decoded, rec),
-                    CASE WHEN decoded IS NULL THEN ? ELSE '$' END
-                        || '[' || (first_user_index - 1) || '].' || ?) AS content
+                CASE WHEN fast THEN json_extract(top, ?)
+                     ELSE json_extract(
+                        coalesce(decoded, rec),
+                        CASE WHEN decoded IS NULL THEN ? ELSE '$' END
+                            || '[' || (first_user_index - 1) || '].' || ?) END AS content
             FROM (
                 SELECT *,
-                    list_position(is_user, true) AS first_user_index,
+                    CASE WHEN fast THEN 1 ELSE list_position(is_user, true) END
+                        AS first_user_index,
                     len(list_filter(is_user, lambda u: u)) AS user_turns
                 FROM (
                     SELECT *, list_transform(roles, lambda r: list_contains(?, r)) AS is_user
                     FROM (
                         SELECT *,
-                            CASE WHEN conv_type <> 'ARRAY' THEN NULL
+                            CASE WHEN fast OR conv_type <> 'ARRAY' THEN NULL
                                  WHEN decoded IS NULL THEN json_extract_string(rec, ?)
                                  ELSE json_extract_string(decoded, ?) END AS roles
                         FROM (
@@ -196,8 +200,18 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
                                     CASE WHEN top_type = 'VARCHAR'
                                          THEN TRY_CAST(json_extract_string(rec, ?) AS JSON)
                                     END AS decoded
-                                FROM (SELECT *, json_type(rec, ?) AS top_type FROM ({})))))))"""
+                                FROM (
+                                    SELECT *,
+                                        CASE WHEN fast THEN 'ARRAY' ELSE json_type(rec, ?) END
+                                            AS top_type
+                                    FROM (
+                                        SELECT *,
+                                            coalesce(list_contains(?, top ->> ?)
+                                                AND TRY_CAST(turn ->> '$' AS INTEGER)
+                                                    IS NOT NULL, false) AS fast
+                                        FROM ({}))))))))"""
         conversation_params = [
+            f"$.{content}",
             conversation,
             content,
             list(schema.user_roles),
@@ -205,6 +219,8 @@ def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
             f"$[*].{role}",
             conversation,
             conversation,
+            list(schema.user_roles),
+            f"$.{role}",
         ]
         conversation_checks = """
                 WHEN conv_type IS NULL OR conv_type = 'NULL' THEN 'no_user_turn'
