@@ -197,7 +197,7 @@ def check_cap(plan: StepPlan, max_cost: float | None) -> None:
 def merged_usage(previous: str | dict | None, new: dict) -> dict:
     """A ledger: this pass's usage added to what earlier passes of the same run spent."""
     old = json.loads(previous) if isinstance(previous, str) else (previous or {})
-    keys = set(old) | set(new)
+    keys = [*old, *(key for key in new if key not in old)]  # a stable order, run to run
     total = {key: old.get(key, 0) + new.get(key, 0) for key in keys}
     if "cost" in total:
         total["cost"] = round(total["cost"], 6)
