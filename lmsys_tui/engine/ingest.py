@@ -9,7 +9,6 @@ interrupted one rolls back its open batch and the rerun picks up from there.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -457,8 +456,8 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
     )
     progress(Progress("load", 0, None, f"reading {source.location}"))
     try:
-        with _bounded_memory(ws.con):
-            _load_source(ws, source, step, remaining, result, progress)
+        with _MemoryCap(ws.con) as cap:
+            _load_source(ws, source, step, remaining, result, progress, cap)
     except BaseException as error:
         status = "cancelled" if isinstance(error, (KeyboardInterrupt, JobCancelled)) else "failed"
         _finish(ws, load_id, status, result)
@@ -467,30 +466,63 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
     return result
 
 
-def _load_source(ws, source, step, remaining, result, progress) -> None:
+def _load_source(ws, source, step, remaining, result, progress, cap: _MemoryCap) -> None:
     """Local files (one transaction each) or a Hugging Face stream (one per batch)."""
     if isinstance(source, LocalSource):
         result.notes += source.notes
         for note in source.notes:
             progress(Progress("load", 0, None, note))
         files = _readable_files(ws, source, result, progress)
-        _load_local(ws, source, files, step, remaining, result, progress)
+        _load_local(ws, source, files, step, remaining, result, progress, cap)
     else:
-        _load_hub(ws, source, step, remaining, result, progress)
+        _load_hub(ws, source, step, remaining, result, progress, cap)
 
 
-@contextlib.contextmanager
-def _bounded_memory(con: duckdb.DuckDBPyConnection):
-    """Cap DuckDB's memory at LOAD_MEMORY_MB for the block (never raise it), then restore it."""
-    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    if _megabytes(before) <= LOAD_MEMORY_MB:
-        yield
-        return
-    con.execute(f"SET memory_limit = '{LOAD_MEMORY_MB}MB'")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{before}'")  # DuckDB's own text, e.g. '18.6 GiB'
+class _MemoryCap:
+    """DuckDB's memory limit lowered to LOAD_MEMORY_MB for a load (never raised), and
+    lifted for a batch that runs out within it: one pasted record of tens of MB takes
+    more memory to classify than a million short ones."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.before = self._current()
+        self.active = _megabytes(self.before) > LOAD_MEMORY_MB
+
+    def __enter__(self) -> _MemoryCap:
+        if self.active:
+            self._set(f"{LOAD_MEMORY_MB}MB")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            self._restore()
+
+    def ingest(self, *args) -> int:
+        """`_ingest_batch(*args)` within the cap, once more without it if DuckDB runs out
+        of memory (the batch rolled back: nothing was counted or written)."""
+        try:
+            return _ingest_batch(*args)
+        except duckdb.OutOfMemoryException:
+            if not self.active:
+                raise
+        self._restore()
+        try:
+            return _ingest_batch(*args)
+        finally:
+            self._set(f"{LOAD_MEMORY_MB}MB")
+
+    def _current(self) -> str:
+        return self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    def _set(self, limit: str) -> None:
+        self.con.execute(f"SET memory_limit = '{limit}'")
+
+    def _restore(self) -> None:
+        """The limit as it was. DuckDB shows it rounded ('18.8 GiB'): set back from that
+        text it would shrink a little with every load, so the default is RESET instead."""
+        self.con.execute("RESET memory_limit")
+        if self._current() != self.before:
+            self._set(self.before)
 
 
 def _megabytes(setting: str) -> float:
@@ -510,6 +542,7 @@ def _load_local(
     remaining: int | None,
     result: LoadResult,
     progress: ProgressSink,
+    cap: _MemoryCap,
 ) -> None:
     """Load file by file, one transaction each, so an interrupted folder load keeps the
     files it finished (a file that fails mid-way is skipped with a note when others
@@ -528,7 +561,7 @@ def _load_local(
             progress(Progress("load", done, len(batches), f"{state.path} is unchanged"))
             continue
         try:
-            inserted = _ingest_batch(ws, batch, schema, step, source.name, remaining, result, state)
+            inserted = cap.ingest(ws, batch, schema, step, source.name, remaining, result, state)
         except duckdb.Error as error:
             if len(batches) == 1:
                 raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
@@ -572,6 +605,7 @@ def _load_hub(
     remaining: int | None,
     result: LoadResult,
     progress: ProgressSink,
+    cap: _MemoryCap,
 ) -> None:
     """Stream a Hugging Face dataset in batches, committing each one."""
     if step.sample:
@@ -583,7 +617,7 @@ def _load_hub(
         try:
             if schema is None:
                 schema = detect_schema(ws.con, relation, [], step)
-            inserted = _ingest_batch(
+            inserted = cap.ingest(
                 ws, [(relation, [])], schema, step, source.name, remaining, result
             )
         finally:

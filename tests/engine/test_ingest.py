@@ -281,6 +281,20 @@ def test_huge_text_is_truncated_and_counted(workspace, tmp_path):
     assert workspace.con.execute("SELECT length(query_text) FROM queries").fetchall() == [(1000,)]
 
 
+def test_a_record_over_the_readers_buffer_loads_and_the_memory_limit_comes_back(
+    workspace, tmp_path
+):
+    # 40 MB: more than read_json_objects' 32 MB maximum_object_size, a paste that happens.
+    row = {
+        "conversation_id": "paste",
+        "conversation": [{"role": "user", "content": "y" * 40_000_000}],
+    }
+    before = workspace.con.execute("SELECT current_setting('memory_limit')").fetchall()
+    result = load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "p.jsonl", [row]))))
+    assert result.loaded == 1 and result.truncated == 1
+    assert workspace.con.execute("SELECT current_setting('memory_limit')").fetchall() == before
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
