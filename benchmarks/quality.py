@@ -6,7 +6,8 @@ labelling at a time, and reports:
 - NMI / ARI of a k-means run (k = number of topics) against `topic_id`, beside
   scikit-learn's KMeans on the same vectors;
 - per hierarchy level: node count and the largest node's share of prompts; NMI of the
-  level nearest the number of broad categories against `broad_topic`;
+  level nearest the number of broad categories against `broad_topic`; how often a
+  category's title names its majority broad topic (rank among the broad topic names);
 - for each summary mode: how often a cluster's title names its majority topic (the rank
   of that topic's name among all topic names by embedding similarity to the title;
   top-1 and top-5 shares);
@@ -151,25 +152,30 @@ def evaluate(workdir: Path, labelling: str, modes: list[str]) -> dict:
         summary_ids.get("offline", next(iter(summary_ids.values()))),
     )
     report["hierarchy_seconds"] = round(time.perf_counter() - started, 2)
-    report["levels"] = level_report(ws, hierarchy.hierarchy_run_id, assigned, labels, broads)
+    report["levels"] = level_report(
+        ws, hierarchy.hierarchy_run_id, assigned, labels, broads, embedder
+    )
     ws.close()
     return report
 
 
-def level_report(ws, hierarchy_run_id: str, assigned: dict, labels: dict, broads: list[str]):
+def level_report(
+    ws, hierarchy_run_id: str, assigned: dict, labels: dict, broads: list[str], embedder
+):
     from sklearn.metrics import normalized_mutual_info_score
 
     nodes = ws.con.execute(
-        "SELECT node_id, level, parent_id, cluster_id, size FROM hierarchy_nodes "
+        "SELECT node_id, level, parent_id, cluster_id, size, title FROM hierarchy_nodes "
         "WHERE hierarchy_run_id = ?",
         [hierarchy_run_id],
     ).fetchall()
-    parent = {node_id: parent_id for node_id, _, parent_id, _, _ in nodes}
-    leaf_node = {cluster_id: node_id for node_id, level, _, cluster_id, _ in nodes if level == 0}
-    total = sum(size for _, level, _, _, size in nodes if level == 0)
+    parent = {node_id: parent_id for node_id, _, parent_id, _, _, _ in nodes}
+    title = {node_id: node_title for node_id, *_, node_title in nodes}
+    leaf_node = {cluster_id: node_id for node_id, level, _, cluster_id, *_ in nodes if level == 0}
+    total = sum(size for _, level, _, _, size, _ in nodes if level == 0)
     levels = []
     for level in sorted({n[1] for n in nodes}):
-        sizes = [size for _, lv, _, _, size in nodes if lv == level]
+        sizes = [size for _, lv, _, _, size, _ in nodes if lv == level]
 
         def ancestor(node_id, level=level):
             for _ in range(level):
@@ -179,14 +185,23 @@ def level_report(ws, hierarchy_run_id: str, assigned: dict, labels: dict, broads
         ids = sorted(assigned)
         predicted = [ancestor(leaf_node[assigned[i]]) for i in ids]
         truth = [labels[i]["broad_topic"] for i in ids]
-        levels.append(
-            {
-                "level": level,
-                "nodes": len(sizes),
-                "largest_share": round(max(sizes) / total, 3),
-                "nmi_broad": round(normalized_mutual_info_score(truth, predicted), 3),
-            }
-        )
+        entry = {
+            "level": level,
+            "nodes": len(sizes),
+            "largest_share": round(max(sizes) / total, 3),
+            "nmi_broad": round(normalized_mutual_info_score(truth, predicted), 3),
+        }
+        if level > 0:
+            # Does a category's title name its majority broad topic? Rank among all of them.
+            majority = {}
+            for node in set(predicted):
+                members = [t for t, p in zip(truth, predicted, strict=True) if p == node]
+                majority[node] = Counter(members).most_common(1)[0][0]
+            titles = {node: title[node] for node in majority}
+            ranks = np.array(list(title_ranks(embedder, titles, majority, broads).values()))
+            entry["titles_name_broad_top1"] = round(float((ranks <= 1).mean()), 3)
+            entry["titles_name_broad_top3"] = round(float((ranks <= 3).mean()), 3)
+        levels.append(entry)
     nearest = min(levels, key=lambda lv: (abs(lv["nodes"] - len(broads)), -lv["level"]))
     return {"levels": levels, "nearest_to_broad": nearest["level"]}
 
