@@ -126,7 +126,8 @@ def test_key_phrases_are_the_same_in_every_process():
         ).stdout
         for seed in ("1", "2", "3")
     }
-    assert len(outputs) == 1
+    (output,) = outputs
+    assert output.count("topic") >= 8  # eight phrases of the tied words, the same each time
 
 
 def test_level_plan_tops_out_at_a_browsable_size_and_never_a_lone_root():
