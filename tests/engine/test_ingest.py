@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -213,12 +214,18 @@ def test_loading_twice_adds_nothing_and_duplicates_in_source_count_once(workspac
     assert workspace.count("queries") == 4
 
 
-def test_a_rerun_reads_only_the_files_that_changed_since_a_load_read_them(workspace, tmp_path):
+def folder_of(tmp_path, **files: list) -> Path:
+    """A folder of JSON-lines files, name (without .jsonl) -> rows."""
     folder = tmp_path / "logs"
     folder.mkdir()
+    for name, rows in files.items():
+        write_jsonl(folder / f"{name}.jsonl", rows)
+    return folder
+
+
+def test_a_rerun_reads_only_the_files_that_changed_since_a_load_read_them(workspace, tmp_path):
     rows = fixture_rows()
-    write_jsonl(folder / "a.jsonl", rows[:10])
-    write_jsonl(folder / "b.jsonl", rows[10:20] + rows[:2])  # two conversations also in a
+    folder = folder_of(tmp_path, a=rows[:10], b=rows[10:20] + rows[:2])  # 2 also in a
     assert load(workspace, LoadStep(source=str(folder))).loaded == 20
     again = load(workspace, LoadStep(source=str(folder)))
     assert (again.read, again.loaded, again.already_loaded) == (0, 0, 22)  # as if read
@@ -234,11 +241,8 @@ def test_a_rerun_reads_only_the_files_that_changed_since_a_load_read_them(worksp
 
 
 def test_a_file_cut_by_the_limit_or_a_cancel_is_read_again(workspace, tmp_path):
-    folder = tmp_path / "logs"
-    folder.mkdir()
     rows = fixture_rows()
-    write_jsonl(folder / "a.jsonl", rows[:10])
-    write_jsonl(folder / "b.jsonl", rows[10:20])
+    folder = folder_of(tmp_path, a=rows[:10], b=rows[10:20])
 
     def cancel_after_the_first_file(event):
         if event.done == 1:
