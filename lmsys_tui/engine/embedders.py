@@ -29,6 +29,7 @@ MAX_EMBED_CHARS = 25_600
 # prompts per batch, few long ones. Measured on 1,000 real prompts, 2 cores, bf16: 4.0x
 # plain `encode` in CPU time against 3.0-3.3x with batches of 16 texts (docs/benchmarks.md).
 CPU_TOKEN_BUDGET = 2048
+GPU_BATCH = 256  # texts a GPU batch, unless the step sets batch_size
 
 
 class Embedder(Protocol):
@@ -104,13 +105,6 @@ class SentenceTransformerEmbedder:
         )
         return int(get_dimension())
 
-    @property
-    def batch_size(self) -> int:
-        """Texts per GPU batch, or per CPU batch when set (by default CPU batches hold
-        CPU_TOKEN_BUDGET tokens)."""
-        self._load()
-        return self._batch_size or (256 if self.device == "cuda" else 16)
-
     def embed(self, texts: list[str]) -> np.ndarray:
         import torch
 
@@ -119,10 +113,10 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(self.threads or cpu_threads())
         clipped = [text[:MAX_EMBED_CHARS] for text in texts]
         if self.device.startswith("cuda"):
-            return encode_pipelined(encoder, clipped, self.batch_size)
+            return encode_pipelined(encoder, clipped, self._batch_size or GPU_BATCH)
         bf16 = self.precision == "bf16"
-        if self._batch_size:
-            batches = [np.arange(len(clipped))]  # encode() sorts and batches them itself
+        if self._batch_size:  # texts a batch: encode() sorts and batches them itself
+            batches = [np.arange(len(clipped))]
         else:
             batches = token_batches(token_counts(encoder, clipped), CPU_TOKEN_BUDGET)
         vectors = np.empty((len(clipped), self.dimension()), np.float32)
