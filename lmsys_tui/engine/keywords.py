@@ -96,12 +96,11 @@ def stop_words(language: str | None = None) -> frozenset[str]:
 
     A language's list applies to its own texts only: together the lists hold English
     words ("design", "door", "cat" are Czech, Dutch and Romanian stop words)."""
+    if language is not None and language.lower() != "english":
+        return stop_words() | _language_stop_words(language.lower())
     text = resources.files(__package__).joinpath("data/english_stop_words.txt").read_text("utf-8")
     english = {line.strip() for line in text.splitlines() if line and not line.startswith("#")}
-    common = frozenset(english) | _EXTRA_STOP_WORDS
-    if language is None or language.lower() == "english":
-        return common
-    return common | _language_stop_words(language.lower())
+    return frozenset(english) | _EXTRA_STOP_WORDS
 
 
 def _language_stop_words(language: str) -> frozenset[str]:

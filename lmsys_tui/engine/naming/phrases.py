@@ -197,9 +197,7 @@ def _runs(text: str) -> list[list[str]]:
 
 def _is_word(word: str, common: frozenset[str]) -> bool:
     """A word that may start or end a phrase."""
-    if word in common or word in _URL_WORDS or word in PROMPT_FILLER:
-        return False
-    if word in OTHER_PROMPT_FILLER:
+    if word in common or word in _URL_WORDS or word in PROMPT_FILLER or word in OTHER_PROMPT_FILLER:
         return False
     if "'" in word or "’" in word:
         return False
