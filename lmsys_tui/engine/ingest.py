@@ -1,8 +1,8 @@
 """Load sources into the `queries` table: the first user turn of each conversation.
 
-All heavy lifting is SQL in DuckDB, one transaction per batch: every record arrives as
-JSON, is classified (kept, or skipped with a reason), deduplicated within the source and
-against what is already loaded, and inserted. A rerun of the same load adds
+All heavy lifting is SQL in DuckDB, one transaction per batch: every record is classified
+(kept, or skipped with a reason; the SQL is in `records`), deduplicated within the source
+and against what is already loaded, and inserted. A rerun of the same load adds
 nothing (a local file unchanged since a load read it whole is not read again); an
 interrupted one rolls back its open batch and the rerun picks up from there.
 """
@@ -13,39 +13,41 @@ import json
 import os
 import re
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import duckdb
 
 from . import hub
 from .errors import JobCancelled, SourceError
 from .progress import Progress, ProgressSink, null_sink
+from .records import (
+    UNDECIDED,
+    UNREADABLE,
+    Schema,
+    classify_sql,
+    detect_schema,
+    key_census,
+    typed_jsonl_sql,
+)
 from .sources import HubSource, LocalSource, resolve
 from .specs import LoadStep
 from .store import transaction
 from .workspace import Workspace
 
-_BLANK = r"[\s\p{Z}\x{200B}\x{FEFF}]*"  # RE2: a prompt of only these is empty
 # DuckDB's memory during a load: past it, staged rows spill to disk. A 1M-row file then
 # peaks at ~1.3 GB instead of ~2.1 GB for ~0.4 s more (docs/benchmarks.md, "Ingest").
 LOAD_MEMORY_MB = 1200
+MAX_OBJECT_SIZE = 32 * 2**20  # one record's JSON; DuckDB's default is 16 MB
 
 
-@dataclass(frozen=True)
-class Schema:
-    """Where the fields of one record live (JSON paths are built from these keys)."""
+class Part(NamedTuple):
+    """Records to stage: a relation of JSON records (SQL, params) and, for a JSON-lines
+    file, its path (DuckDB's typed reader may read it instead, see `_stage`)."""
 
-    name: str
-    conversation_key: str | None
-    role_key: str
-    content_key: str
-    user_roles: tuple[str, ...]
-    id_key: str | None
-    text_key: str | None = None
-
-
-LMSYS = Schema("lmsys", "conversation", "role", "content", ("user",), "conversation_id")
-SHAREGPT = Schema("sharegpt", "conversations", "from", "value", ("human", "user"), "id")
+    relation_sql: str
+    params: list
+    jsonl_path: str | None = None
 
 
 @dataclass
@@ -83,198 +85,9 @@ class FileState:
 READING_SETTINGS = {"format", "schema_", "text_column", "id_column", "max_chars"}
 
 
-def _path(key: str) -> str:
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _with_id(schema: Schema, id_column: str | None) -> Schema:
-    return replace(schema, id_key=id_column) if id_column else schema
-
-
-def text_schema(text_column: str, id_column: str | None) -> Schema:
-    return Schema("text", None, "", "", (), id_column, text_key=text_column)
-
-
-def detect_schema(
-    con: duckdb.DuckDBPyConnection, relation_sql: str, params: list, step: LoadStep
-) -> Schema:
-    """Pick the schema from the step, or from the keys of the first valid records."""
-    if step.schema_ == "text" or (step.text_column and step.schema_ is None):
-        if not step.text_column:
-            raise SourceError('schema = "text" needs text_column = "<column with the prompt>"')
-        keys = _first_keys(con, relation_sql, params)
-        if step.text_column not in keys:
-            raise SourceError(
-                f"no column {step.text_column!r} in the source; its columns are "
-                f"{', '.join(sorted(keys)[:20])}"
-            )
-        return text_schema(step.text_column, step.id_column)
-    if step.schema_ in ("lmsys", "sharegpt"):
-        return _with_id(LMSYS if step.schema_ == "lmsys" else SHAREGPT, step.id_column)
-    keys = _first_keys(con, relation_sql, params)
-    if "conversation" in keys:
-        return _with_id(LMSYS, step.id_column)
-    if "conversations" in keys:
-        return _with_id(SHAREGPT, step.id_column)
-    shown = ", ".join(sorted(keys)[:12]) or "none"
-    raise SourceError(
-        "cannot tell the schema: no `conversation` (LMSYS) or `conversations` (ShareGPT) "
-        f"field; name the prompt column with text_column = ... (columns: {shown})"
-    )
-
-
-def _first_keys(con: duckdb.DuckDBPyConnection, relation_sql: str, params: list) -> set[str]:
-    """The keys of the first 100 object records.
-
-    Raises:
-        SourceError: the source holds no records at all.
-    """
-    rows = con.execute(
-        f"SELECT DISTINCT unnest(json_keys(rec)) FROM (SELECT rec FROM ({relation_sql}) "
-        "WHERE json_type(rec) = 'OBJECT' LIMIT 100)",
-        params,
-    ).fetchall()
-    if not rows and not con.execute(f"SELECT 1 FROM ({relation_sql}) LIMIT 1", params).fetchall():
-        where = params[0] if params else "the source"
-        raise SourceError(f"{where} holds no records (the file is empty)")
-    return {row[0] for row in rows}
-
-
-def _classify_sql(schema: Schema, relation_sql: str) -> tuple[str, list]:
-    """SQL yielding one row per record, in source order: skip reason (NULL = keep), fields.
-
-    Built as nested SELECTs so each JSON value is extracted once (DuckDB re-evaluates a
-    column alias at every use in the same SELECT), and the record's fields come out of one
-    multi-path `json_extract`, the conversation's first turn with them. When that turn is
-    the user's and the record has a turn count (LMSYS rows), it is the prompt: nothing
-    more is parsed. Otherwise the roles and the first user turn are read from the record
-    by path (a CASE branch DuckDB evaluates only for those rows); a conversation is never
-    copied out whole (its long replies cost a third of the load), and one stored as a JSON
-    string is decoded first and read the same way.
-    """
-    conversation = _path(schema.conversation_key) if schema.conversation_key else ""
-    top_paths = [
-        _path(schema.text_key) if schema.text_key else f"{conversation}[0]",
-        _path(schema.id_key) if schema.id_key else "$.__no_id_column__",
-        "$.model",
-        "$.language",
-        "$.turn",
-    ]
-    fields_layer = """
-        SELECT rec, left(ltrim(rec::VARCHAR), 1) = '{{' AS is_object,
-               f[1] AS top, f[2] AS raw_id, f[3] AS model, f[4] AS language, f[5] AS turn
-        FROM (SELECT rec, json_extract(rec, ?::VARCHAR[]) AS f FROM ({}))"""
-    if schema.text_key is not None:
-        conversation_layer = "SELECT *, top AS content, 1 AS user_turns FROM ({})"
-        conversation_params: list = []
-        conversation_checks = ""
-    else:
-        role, content = _path(schema.role_key)[2:], _path(schema.content_key)[2:]
-        conversation_layer = """
-            SELECT *,
-                CASE WHEN fast THEN json_extract(top, ?)
-                     ELSE json_extract(
-                        coalesce(decoded, rec),
-                        CASE WHEN decoded IS NULL THEN ? ELSE '$' END
-                            || '[' || (first_user_index - 1) || '].' || ?) END AS content
-            FROM (
-                SELECT *,
-                    CASE WHEN fast THEN 1 ELSE list_position(is_user, true) END
-                        AS first_user_index,
-                    len(list_filter(is_user, lambda u: u)) AS user_turns
-                FROM (
-                    SELECT *, list_transform(roles, lambda r: list_contains(?, r)) AS is_user
-                    FROM (
-                        SELECT *,
-                            CASE WHEN fast OR conv_type <> 'ARRAY' THEN NULL
-                                 WHEN decoded IS NULL THEN json_extract_string(rec, ?)
-                                 ELSE json_extract_string(decoded, ?) END AS roles
-                        FROM (
-                            SELECT *,
-                                CASE WHEN top_type = 'VARCHAR'
-                                     THEN coalesce(json_type(decoded), 'VARCHAR')
-                                     ELSE top_type END AS conv_type
-                            FROM (
-                                SELECT *,
-                                    CASE WHEN top_type = 'VARCHAR'
-                                         THEN TRY_CAST(json_extract_string(rec, ?) AS JSON)
-                                    END AS decoded
-                                FROM (
-                                    SELECT *,
-                                        CASE WHEN fast THEN 'ARRAY' ELSE json_type(rec, ?) END
-                                            AS top_type
-                                    FROM (
-                                        SELECT *,
-                                            coalesce(list_contains(?, top ->> ?)
-                                                AND TRY_CAST(turn ->> '$' AS INTEGER)
-                                                    IS NOT NULL, false) AS fast
-                                        FROM ({}))))))))"""
-        conversation_params = [
-            f"$.{content}",
-            conversation,
-            content,
-            list(schema.user_roles),
-            f"{conversation}[*].{role}",
-            f"$[*].{role}",
-            conversation,
-            conversation,
-            list(schema.user_roles),
-            f"$.{role}",
-        ]
-        conversation_checks = """
-                WHEN conv_type IS NULL OR conv_type = 'NULL' THEN 'no_user_turn'
-                WHEN conv_type <> 'ARRAY' THEN 'wrong_type'
-                WHEN first_user_index IS NULL OR first_user_index = 0 THEN 'no_user_turn'"""
-    part = "regexp_extract(full_id, '^(.+)_([0-9]+)$', 2)" if schema.name == "sharegpt" else "''"
-    missing_content = "'no_user_turn'" if schema.text_key is None else "'empty_text'"
-    reason_layer = f"""
-        SELECT *,
-            CASE
-                WHEN rec IS NULL THEN 'invalid_json'
-                WHEN NOT is_object THEN 'wrong_type'
-                {conversation_checks}
-                WHEN content IS NULL OR content_type = 'NULL' THEN {missing_content}
-                WHEN content_type <> 'VARCHAR' THEN 'wrong_type'
-                WHEN regexp_full_match(text, ?) THEN 'empty_text'
-                WHEN raw_id IS NOT NULL
-                     AND json_type(raw_id) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')
-                     THEN 'wrong_type'
-            END AS reason,
-            coalesce(raw_id ->> '$', 'md5:' || md5(text)) AS full_id
-        FROM (
-            SELECT *, json_type(content) AS content_type, content ->> '$' AS text
-            FROM ({{}}))"""
-    output_layer = f"""
-        SELECT
-            reason, text,
-            CASE WHEN part = '' THEN full_id
-                 ELSE regexp_extract(full_id, '^(.+)_([0-9]+)$', 1) END AS conversation_id,
-            CASE WHEN part NOT IN ('', '0') THEN 'continuation' END AS part_reason,
-            model ->> '$' AS model,
-            language ->> '$' AS language,
-            coalesce(TRY_CAST(turn ->> '$' AS INTEGER), user_turns) AS turn,
-            json_merge_patch(rec, ?) AS extra
-        FROM (SELECT *, {part} AS part FROM ({{}}))
-    """
-    # Innermost first: the relation, then the fields, conversation, reason and output layers.
-    query = relation_sql
-    for layer in (fields_layer, conversation_layer, reason_layer, output_layer):
-        query = layer.format(query)
-    # Placeholders appear outermost first in the text, so their values go in that order.
-    params = [_extra_patch(schema), _BLANK, *conversation_params, top_paths]
-    return query, params
-
-
-def _extra_patch(schema: Schema) -> str:
-    """A JSON merge patch that drops the fields stored in their own columns."""
-    keys = ["model", "language", "turn"]
-    keys += [k for k in (schema.conversation_key, schema.id_key, schema.text_key) if k]
-    return json.dumps({key: None for key in keys})
-
-
 def _ingest_batch(
     ws: Workspace,
-    parts: list[tuple[str, list]],
+    parts: list[Part],
     schema: Schema,
     step: LoadStep,
     source_name: str,
@@ -288,20 +101,20 @@ def _ingest_batch(
     with `sample`, in a seeded random order. A one-file batch read whole (no new
     conversation left out by the limit) records its `file_state` in the same transaction.
 
-    `parts` are relations (SQL, params) read in order. Staging has no window functions so
-    DuckDB classifies in parallel; the staged table's rowid keeps the source order.
+    `parts` are read in order. Staging has no window functions so DuckDB classifies in
+    parallel; the staged table's rowid keeps the source order.
     """
     con = ws.con
     with transaction(con):
-        for index, (relation_sql, relation_params) in enumerate(parts):
-            classify, classify_params = _classify_sql(schema, relation_sql)
-            head = "CREATE OR REPLACE TEMP TABLE staged AS" if index == 0 else "INSERT INTO staged"
-            con.execute(f"{head} {classify}", [*classify_params, *relation_params])
-        counts = dict(
-            con.execute(
-                "SELECT coalesce(reason, part_reason), count(*) FROM staged GROUP BY ALL"
-            ).fetchall()
-        )
+        counts: dict[str | None, int] = {}
+        for index, part in enumerate(parts):
+            for why, n in _stage(con, schema, part, first=index == 0).items():
+                counts[why] = counts.get(why, 0) + n
+        for why, n in con.execute(
+            "SELECT coalesce(reason, part_reason), count(*) FROM staged GROUP BY ALL"
+        ).fetchall():
+            counts[why] = counts.get(why, 0) + n
+        counts = {why: n for why, n in counts.items() if n}
         valid = counts.pop(None, 0)
         con.execute(
             """
@@ -379,13 +192,53 @@ def _ingest_batch(
     return inserted
 
 
+def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bool) -> dict:
+    """Classify one part's records into `staged`; return the skip counts `staged` cannot
+    tell by itself.
+
+    A JSON-lines file is read by DuckDB's typed reader (one parse per record instead of
+    three) once a census of its keys allows it; its records without any field are counted
+    by the census, by reason. Should the typed reader leave a record undecided (a
+    conversation that is not a list of turns, a record whose fields are all null), the
+    file is classified again from its records as JSON, as every other source is.
+    """
+    head = "CREATE OR REPLACE TEMP TABLE staged AS" if first else "INSERT INTO staged"
+    start = 0
+    if not first:
+        start = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM staged").fetchall()[0][0]
+    if part.jsonl_path is not None:
+        census = key_census(con, part.relation_sql, part.params)
+        typed = typed_jsonl_sql(schema, census, MAX_OBJECT_SIZE)
+        if typed is not None:
+            typed_sql, typed_params = typed
+            con.execute(f"{head} {typed_sql}", [*typed_params, part.jsonl_path])
+            unreadable, undecided = con.execute(
+                "SELECT count(*) FILTER (reason = ?), count(*) FILTER (reason = ?) "
+                "FROM staged WHERE rowid >= ?",
+                [UNREADABLE, UNDECIDED, start],
+            ).fetchall()[0]
+            if not undecided and unreadable == census.keyless:
+                missing = "no_user_turn" if schema.text_key is None else "empty_text"
+                return {
+                    UNREADABLE: -unreadable,
+                    "invalid_json": census.invalid_json,
+                    "wrong_type": census.not_object,
+                    missing: census.empty_object,
+                }
+            if not first:
+                con.execute("DELETE FROM staged WHERE rowid >= ?", [start])
+    classify, classify_params = classify_sql(schema, part.relation_sql)
+    con.execute(f"{head} {classify}", [*classify_params, *part.params])
+    return {}
+
+
 def _file_relation(fmt: str) -> str:
     """SQL reading one file (path as the parameter) as one JSON column `rec`."""
     if fmt in ("jsonl", "json"):
         layout = "newline_delimited" if fmt == "jsonl" else "array"
         return (
             f"SELECT json AS rec FROM read_json_objects(?, format='{layout}', "
-            "ignore_errors=true, maximum_object_size=33554432)"
+            f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE})"
         )
     if fmt == "parquet":
         return "SELECT to_json(t) AS rec FROM read_parquet(?) t"
@@ -394,8 +247,11 @@ def _file_relation(fmt: str) -> str:
     raise SourceError(f"unknown format {fmt!r}")
 
 
-def _local_parts(files: list) -> list[tuple[str, list]]:
-    return [(_file_relation(fmt), [str(path)]) for path, fmt in files]
+def _local_parts(files: list) -> list[Part]:
+    return [
+        Part(_file_relation(fmt), [str(path)], str(path) if fmt == "jsonl" else None)
+        for path, fmt in files
+    ]
 
 
 def _readable_files(ws: Workspace, source: LocalSource, result: LoadResult, progress) -> list:
@@ -549,11 +405,11 @@ def _load_local(
     remain). A file unchanged since a load read it whole is not read again. A random
     sample must see every file at once: one transaction."""
     parts = _local_parts(files)
-    schema = detect_schema(ws.con, *parts[0], step)
+    schema = detect_schema(ws.con, parts[0].relation_sql, parts[0].params, step)
     batches = [parts] if step.sample else [[part] for part in parts]
     unchanged: list[str] = []
     for done, batch in enumerate(batches, start=1):
-        state = None if step.sample else FileState.of(batch[0][1][0], step)
+        state = None if step.sample else FileState.of(batch[0].params[0], step)
         held = _held_if_unchanged(ws, source.name, state) if state else None
         if held is not None:
             result.already_loaded += held
@@ -565,7 +421,7 @@ def _load_local(
         except duckdb.Error as error:
             if len(batches) == 1:
                 raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
-            _skip_file(result, progress, f"cannot load {batch[0][1][0]}: {_first_line(error)}")
+            _skip_file(result, progress, f"cannot load {batch[0].params[0]}: {_first_line(error)}")
             continue
         progress(Progress("load", done, len(batches)))
         if remaining is not None:
@@ -618,7 +474,7 @@ def _load_hub(
             if schema is None:
                 schema = detect_schema(ws.con, relation, [], step)
             inserted = cap.ingest(
-                ws, [(relation, [])], schema, step, source.name, remaining, result
+                ws, [Part(relation, [])], schema, step, source.name, remaining, result
             )
         finally:
             ws.con.unregister("hub_batch")

@@ -288,6 +288,29 @@ SCHEMA_V10 = [
     """,
 ]
 
+# `queries` without UNIQUE (source, conversation_id): a load already keeps one row per
+# conversation (its dedupe is tested), and DuckDB's index behind the constraint cost a
+# 1M-row load ~0.5-1 s and held ~100 MB while a workspace is open. DuckDB cannot drop a
+# constraint, so the table is rebuilt (its columns as in v1).
+SCHEMA_V11 = [
+    """
+    CREATE TABLE queries_v11 (
+        query_id BIGINT PRIMARY KEY,
+        conversation_id VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        model VARCHAR,
+        language VARCHAR,
+        query_text VARCHAR NOT NULL,
+        turn INTEGER,
+        extra JSON,
+        loaded_at TIMESTAMP NOT NULL
+    )
+    """,
+    "INSERT INTO queries_v11 SELECT * FROM queries ORDER BY query_id",
+    "DROP TABLE queries",
+    "ALTER TABLE queries_v11 RENAME TO queries",
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
 MIGRATIONS: list[list[str]] = [
     SCHEMA_V1,
@@ -300,6 +323,7 @@ MIGRATIONS: list[list[str]] = [
     SCHEMA_V8,
     SCHEMA_V9,
     SCHEMA_V10,
+    SCHEMA_V11,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -204,6 +204,78 @@ def test_bad_rows_are_skipped_and_counted_by_reason(workspace, tmp_path):
     assert result.read == 3 + len(bad) + 1
 
 
+MIXED_RECORDS = [
+    {"conversation_id": "a", "model": "m", "conversation": [{"role": "user", "content": "hi"}]},
+    {"conversation_id": "b", "conversation": [{"role": "user", "content": 5}], "turn": 1},
+    {
+        "conversation_id": "c",
+        "conversation": [{"content": "no role"}, {"role": "user", "content": "c"}],
+    },
+    {"conversation_id": "d", "conversation": [None, {"role": "user", "content": "after null"}]},
+    {"conversation_id": "e", "conversation": [{"role": "assistant", "content": "bot only"}]},
+    {"conversation_id": "f", "conversation": [{"role": "user", "content": " \n"}], "turn": "x"},
+    {"conversation_id": 7, "conversation": [{"role": "user", "content": "int id"}]},
+    {"conversation_id": {"x": 1}, "conversation": [{"role": "user", "content": "object id"}]},
+    {"conversation_id": "g", "conversation": [], "language": "Deutsch"},
+    {"conversation": [{"role": "user", "content": "no id"}], "language": "Deutsch"},
+    {},
+    ["not", "an", "object"],
+    {"conversation_id": "h", "conversation": [{"role": "user", "content": "rare"}], "rare": [1]},
+]
+
+
+def stored_rows(ws, source):
+    return ws.con.execute(
+        "SELECT conversation_id, model, language, turn, query_text, extra FROM queries "
+        "WHERE source = ? ORDER BY query_id",
+        [source],
+    ).fetchall()
+
+
+def test_json_lines_read_by_the_typed_reader_give_what_json_records_give(
+    workspace, tmp_path, monkeypatch
+):
+    import lmsys_tui.engine.ingest as ingest
+
+    lines = write_jsonl(tmp_path / "mixed.jsonl", MIXED_RECORDS, raw_lines=("{broken json",))
+    array = tmp_path / "mixed.json"
+    array.write_text(json.dumps(MIXED_RECORDS))
+    read_as_records = []
+    classify = ingest.classify_sql
+    monkeypatch.setattr(
+        ingest, "classify_sql", lambda *a: read_as_records.append(a) or classify(*a)
+    )
+    typed = load(workspace, LoadStep(source=str(lines), schema="lmsys"))
+    assert read_as_records == []  # the typed reader decided every record
+    exact = load(workspace, LoadStep(source=str(array), schema="lmsys"))
+    assert len(read_as_records) == 1
+    assert stored_rows(workspace, "mixed.jsonl") == stored_rows(workspace, "mixed.json")
+    assert typed.skipped == {**exact.skipped, "invalid_json": 1}
+    assert exact.skipped == {"no_user_turn": 3, "empty_text": 1, "wrong_type": 3}
+    assert texts(workspace, "mixed.jsonl") == ["hi", "c", "after null", "int id", "no id", "rare"]
+    rare = workspace.con.execute(
+        "SELECT extra ->> '$.rare' FROM queries WHERE conversation_id = 'h'"
+    ).fetchall()
+    assert rare == [("[1]",), ("[1]",)]  # a key only the last record has is kept
+
+
+def test_json_lines_the_typed_reader_cannot_decide_are_read_as_json(workspace, tmp_path):
+    records = [
+        {"conversation_id": "a", "conversation": [{"role": "user", "content": "plain"}]},
+        {"conversation_id": "b", "conversation": json.dumps([{"role": "user", "content": "s"}])},
+        {
+            "conversation_id": "c",
+            "Model": "upper",
+            "conversation": [{"role": "user", "content": "c"}],
+        },
+    ]
+    result = load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "x.jsonl", records))))
+    assert result.loaded == 3 and result.skipped == {}
+    assert texts(workspace) == ["plain", "s", "c"]
+    extra = workspace.con.execute("SELECT extra FROM queries WHERE conversation_id = 'c'")
+    assert json.loads(extra.fetchall()[0][0]) == {"Model": "upper"}
+
+
 def test_loading_twice_adds_nothing_and_duplicates_in_source_count_once(workspace, tmp_path):
     rows = fixture_rows()[:4]
     path = write_jsonl(tmp_path / "dup.jsonl", rows + rows[:2])

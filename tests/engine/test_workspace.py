@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.errors import WorkspaceError
-from lmsys_tui.engine.store import SCHEMA_VERSION, migrate, schema_version
+from lmsys_tui.engine.store import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 from lmsys_tui.engine.vectors import VectorFile
 from lmsys_tui.engine.workspace import open_workspace
 from lmsys_tui.locations import data_dir
@@ -28,6 +28,22 @@ def test_migrations_run_in_order_once(tmp_path):
     assert migrate(con, steps) == 2
     assert migrate(con, steps) == 2  # nothing left to do
     assert [c[0] for c in con.execute("DESCRIBE a").fetchall()] == ["x", "y"]
+
+
+def test_queries_keep_their_rows_when_v11_rebuilds_the_table(tmp_path):
+    con = duckdb.connect(str(tmp_path / "m.duckdb"))
+    migrate(con, MIGRATIONS[:10])
+    con.execute(
+        "INSERT INTO queries VALUES (7, 'c1', 'src', 'm', 'English', 'hello', 1, '{\"k\": 1}', "
+        "TIMESTAMP '2026-01-01 00:00:00')"
+    )
+    migrate(con)
+    rows = con.execute("SELECT query_id, conversation_id, query_text, extra FROM queries")
+    assert rows.fetchall() == [(7, "c1", "hello", '{"k": 1}')]
+    with pytest.raises(duckdb.ConstraintException):  # query_id stays the primary key
+        con.execute(
+            "INSERT INTO queries VALUES (7, 'c2', 's', NULL, NULL, 'x', 1, NULL, now()::TIMESTAMP)"
+        )
 
 
 def test_a_failed_migration_leaves_the_previous_version(tmp_path):
