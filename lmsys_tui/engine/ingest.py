@@ -29,6 +29,7 @@ from .records import (
     detect_schema,
     key_census,
     typed_jsonl_sql,
+    typed_table_sql,
 )
 from .sources import HubSource, LocalSource, resolve
 from .specs import LoadStep
@@ -42,12 +43,13 @@ MAX_OBJECT_SIZE = 32 * 2**20  # one record's JSON; DuckDB's default is 16 MB
 
 
 class Part(NamedTuple):
-    """Records to stage: a relation of JSON records (SQL, params) and, for a JSON-lines
-    file, its path (DuckDB's typed reader may read it instead, see `_stage`)."""
+    """Records to stage: a relation of JSON records (SQL, params) and how a typed reader
+    may read them instead (see `_stage`): "jsonl" for a JSON-lines file, or the SQL of the
+    same rows as typed columns (Parquet, a hub batch; the same params)."""
 
     relation_sql: str
     params: list
-    jsonl_path: str | None = None
+    typed: str | None = None
 
 
 @dataclass
@@ -196,22 +198,30 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     """Classify one part's records into `staged`; return the skip counts `staged` cannot
     tell by itself.
 
-    A JSON-lines file is read by DuckDB's typed reader (one parse per record instead of
-    three) once a census of its keys allows it; its records without any field are counted
-    by the census, by reason. Should the typed reader leave a record undecided (a
-    conversation that is not a list of turns, a record whose fields are all null), the
-    file is classified again from its records as JSON, as every other source is.
+    A typed table (Parquet, a hub batch) is classified from its columns when the prompt
+    is text where the schema expects it. A JSON-lines file is read by DuckDB's typed
+    reader (one parse per record instead of three) once a census of its keys allows it;
+    its records without any field are counted by the census, by reason. Should the typed
+    reader leave a record undecided (a conversation that is not a list of turns, a record
+    whose fields are all null), the file is classified again from its records as JSON.
+    Everything else is read as JSON records.
     """
     head = "CREATE OR REPLACE TEMP TABLE staged AS" if first else "INSERT INTO staged"
     start = 0
     if not first:
         start = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM staged").fetchall()[0][0]
-    if part.jsonl_path is not None:
+    if part.typed is not None and part.typed != "jsonl":
+        typed = typed_table_sql(con, schema, part.typed, part.params)
+        if typed is not None:
+            typed_sql, typed_params = typed
+            con.execute(f"{head} {typed_sql}", [*typed_params, *part.params])
+            return {}
+    if part.typed == "jsonl":
         census = key_census(con, part.relation_sql, part.params)
         typed = typed_jsonl_sql(schema, census, MAX_OBJECT_SIZE)
         if typed is not None:
             typed_sql, typed_params = typed
-            con.execute(f"{head} {typed_sql}", [*typed_params, part.jsonl_path])
+            con.execute(f"{head} {typed_sql}", [*typed_params, *part.params])
             unreadable, undecided = con.execute(
                 "SELECT count(*) FILTER (reason = ?), count(*) FILTER (reason = ?) "
                 "FROM staged WHERE rowid >= ?",
@@ -247,11 +257,15 @@ def _file_relation(fmt: str) -> str:
     raise SourceError(f"unknown format {fmt!r}")
 
 
+_TYPED_FILES = {
+    "jsonl": "jsonl",
+    "parquet": "SELECT * FROM read_parquet(?)",
+    "csv": "SELECT * FROM read_csv(?, header=true, all_varchar=true)",
+}
+
+
 def _local_parts(files: list) -> list[Part]:
-    return [
-        Part(_file_relation(fmt), [str(path)], str(path) if fmt == "jsonl" else None)
-        for path, fmt in files
-    ]
+    return [Part(_file_relation(fmt), [str(path)], _TYPED_FILES.get(fmt)) for path, fmt in files]
 
 
 def _readable_files(ws: Workspace, source: LocalSource, result: LoadResult, progress) -> list:
@@ -474,7 +488,13 @@ def _load_hub(
             if schema is None:
                 schema = detect_schema(ws.con, relation, [], step)
             inserted = cap.ingest(
-                ws, [Part(relation, [])], schema, step, source.name, remaining, result
+                ws,
+                [Part(relation, [], "SELECT * FROM hub_batch")],
+                schema,
+                step,
+                source.name,
+                remaining,
+                result,
             )
         finally:
             ws.con.unregister("hub_batch")

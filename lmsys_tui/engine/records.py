@@ -214,6 +214,7 @@ def _reason_and_output_sql(
     checks: str,
     extra_sql: str,
     content_type_sql: str = "json_type(content)",
+    text_sql: str = "content ->> '$'",
 ) -> tuple[str, list]:
     """The layers both readers share: the skip reason (after the reader's own `checks`),
     then the stored columns. `inner_sql` yields the record's fields as JSON values
@@ -232,7 +233,7 @@ def _reason_and_output_sql(
             END AS reason,
             coalesce(raw_id ->> '$', 'md5:' || md5(text)) AS full_id
         FROM (
-            SELECT *, {content_type_sql} AS content_type, content ->> '$' AS text
+            SELECT *, {content_type_sql} AS content_type, {text_sql} AS text
             FROM ({inner_sql}))"""
     output_layer = f"""
         SELECT
@@ -260,7 +261,8 @@ def _extra_patch(schema: Schema) -> str:
     return json.dumps({key: None for key in _stored_keys(schema)})
 
 
-# The typed reader: one parse per record, for JSON-lines files whose keys are known.
+# Typed readers: DuckDB's JSON reader told each key's type (one parse per record), or a
+# table whose columns already have types (Parquet, a hub batch: no JSON at all).
 
 UNREADABLE = "__unreadable"  # typed rows with no field: their reasons come from the census
 UNDECIDED = "__undecided"  # a conversation the typed reader could not read as turns
@@ -312,46 +314,104 @@ def typed_jsonl_sql(
     as a list of turns. Rows it cannot decide get the reasons UNREADABLE (no field at all:
     invalid JSON, not an object, or `{}`, counted by the census) and UNDECIDED.
 
-    None when the keys rule it out: too many, an empty one, or two that differ only in
-    case (DuckDB's column names do not).
-
-    `extra` keeps the other fields, as `classify_sql` does, except those whose value is
-    null (the typed reader reads a null as a missing field).
+    None when the keys rule it out (see `_typed_sql`). `extra` keeps the other fields, as
+    `classify_sql` does, except those whose value is null (the typed reader reads a null
+    as a missing field).
     """
     keys = census.keys
-    folded = {key.casefold() for key in keys} | {key.casefold() for key in _stored_keys(schema)}
-    exact = set(keys) | set(_stored_keys(schema))
-    if not keys or "" in keys or len(keys) > TYPED_MAX_KEYS or len(folded) != len(exact):
+    if len(keys) > TYPED_MAX_KEYS:
         return None
     turn_type = f"STRUCT({_ident(schema.role_key)} VARCHAR, {_ident(schema.content_key)} JSON)[]"
     columns = ", ".join(
         f"{_literal(key)}: {_literal(turn_type if key == schema.conversation_key else 'JSON')}"
         for key in keys
     )
+    reader = (
+        "read_json(?, format='newline_delimited', ignore_errors=true, "
+        f"maximum_object_size={int(max_object_size)}, columns={{{columns}}})"
+    )
+    return _typed_sql(schema, keys, reader, native=False)
 
-    def field(key: str | None) -> str:
-        return _ident(key) if key in keys else "NULL::JSON"
 
-    stored = set(_stored_keys(schema))
-    others = [key for key in keys if key not in stored]
-    # DuckDB hands each field back as minified JSON text: `extra` is put together as text.
+def typed_table_sql(
+    con: duckdb.DuckDBPyConnection, schema: Schema, table_sql: str, params: list
+) -> tuple[str, list] | None:
+    """SQL that classifies the rows of `table_sql` (its parameters last) like
+    `classify_sql` would once they are turned into JSON, straight from their typed
+    columns: nothing is serialised but the small fields and `extra`.
+
+    None unless the prompt is text where the schema expects it: a VARCHAR column, or a
+    list of turns whose role and content are VARCHAR (anything else, such as a
+    conversation kept as JSON text, is read as JSON records). `extra` leaves out null
+    columns (JSON records would keep them as nulls).
+    """
+    described = con.execute(f"SELECT * FROM ({table_sql}) LIMIT 0", params).description
+    types = {name: column_type for name, column_type, *_ in described}
+    prompt_type = types.get(schema.conversation_key or schema.text_key)
+    if schema.text_key is not None:
+        fits = _is_varchar(prompt_type)
+    else:
+        turn = getattr(prompt_type, "child", None) if _type_id(prompt_type) == "list" else None
+        fields = dict(turn.children) if _type_id(turn) == "struct" else {}
+        fits = _is_varchar(fields.get(schema.role_key)) and _is_varchar(
+            fields.get(schema.content_key)
+        )
+    if not fits:
+        return None
+    return _typed_sql(schema, tuple(types), f"({table_sql})", native=True)
+
+
+def _type_id(column_type) -> str | None:
+    return getattr(column_type, "id", None)
+
+
+def _is_varchar(column_type) -> bool:
+    return _type_id(column_type) == "varchar"
+
+
+def _typed_sql(
+    schema: Schema, keys: tuple[str, ...], reader: str, native: bool
+) -> tuple[str, list] | None:
+    """The classification over a typed reader whose columns are the record's `keys`.
+
+    From DuckDB's JSON reader (`native` false) every field but the conversation is JSON
+    text, turn contents included. From a typed table every column keeps its type: small
+    fields are turned into JSON for the shared layers, the prompt is VARCHAR already.
+    None when the keys rule it out: an empty one, or two that differ only in case
+    (DuckDB's column names do not).
+    """
+    stored = _stored_keys(schema)
+    folded = {key.casefold() for key in (*keys, *stored)}
+    if not keys or "" in keys or len(folded) != len(set(keys) | set(stored)):
+        return None
+
+    def as_json(key: str | None) -> str:
+        if key not in keys:
+            return "NULL::JSON"
+        return f"to_json({_ident(key)})" if native else _ident(key)
+
+    # Each field comes back as minified JSON text: `extra` is put together as text.
     members = ", ".join(
         f"CASE WHEN {_ident(key)} IS NOT NULL "
-        f"THEN {_literal(json.dumps(key, ensure_ascii=False) + ':')} || {_ident(key)} END"
-        for key in others
+        f"THEN {_literal(json.dumps(key, ensure_ascii=False) + ':')} || {as_json(key)} END"
+        for key in keys
+        if key not in stored
     )
-    extra = f"('{{' || concat_ws(',', {members}) || '}}')" if others else "'{}'"
-    unreadable = " AND ".join(f"{_ident(key)} IS NULL" for key in keys)
-    reader = f"""
-        SELECT {field(schema.id_key)} AS raw_id, {field("model")} AS model,
-               {field("language")} AS language, {field("turn")} AS turn,
-               {unreadable} AS unreadable, {extra} AS extra,
-               {field(schema.conversation_key or schema.text_key)} AS top
-        FROM read_json(?, format='newline_delimited', ignore_errors=true,
-                       maximum_object_size={int(max_object_size)}, columns={{{columns}}})"""
-    if schema.text_key is not None:
-        inner = f"SELECT *, top AS content, 1 AS user_turns FROM ({reader})"
+    extra = f"('{{' || concat_ws(',', {members}) || '}}')" if members else "'{}'"
+    prompt_key = schema.conversation_key or schema.text_key
+    prompt = _ident(prompt_key) if prompt_key in keys else "NULL"
+    if native:
+        checks, unreadable = "", "false"
+    else:
         checks = f"\n                WHEN unreadable THEN '{UNREADABLE}'"
+        unreadable = " AND ".join(f"{_ident(key)} IS NULL" for key in keys)
+    reader_sql = f"""
+        SELECT {as_json(schema.id_key)} AS raw_id, {as_json("model")} AS model,
+               {as_json("language")} AS language, {as_json("turn")} AS turn,
+               {unreadable} AS unreadable, {extra} AS extra, {prompt} AS top
+        FROM {reader}"""
+    if schema.text_key is not None:
+        inner = f"SELECT *, top AS content, 1 AS user_turns FROM ({reader_sql})"
         params: list = []
     else:
         content = _ident(schema.content_key)
@@ -364,18 +424,23 @@ def typed_jsonl_sql(
                 FROM (
                     SELECT *, list_transform(top, lambda t: list_contains(?, t.{role}))
                         AS is_user
-                    FROM ({reader})))"""
-        checks = f"""
-                WHEN unreadable THEN '{UNREADABLE}'
-                WHEN top IS NULL THEN '{UNDECIDED}'
+                    FROM ({reader_sql})))"""
+        # A typed table's NULL conversation is a null value; the JSON reader's may be one
+        # it could not read as turns (a JSON string, say): JSON records tell those apart.
+        missing = "'no_user_turn'" if native else f"'{UNDECIDED}'"
+        checks += f"""
+                WHEN top IS NULL THEN {missing}
                 WHEN first_user_index IS NULL OR first_user_index = 0 THEN 'no_user_turn'"""
         params = [list(schema.user_roles)]
-    # The typed reader writes JSON minified: its first character tells a string.
-    content_type = (
-        "CASE WHEN content IS NULL THEN NULL WHEN content = 'null' THEN 'NULL' "
-        "WHEN starts_with(content, '\"') THEN 'VARCHAR' ELSE 'OTHER' END"
-    )
-    outer, outer_params = _reason_and_output_sql(schema, inner, checks, "extra", content_type)
+    if native:  # the prompt is VARCHAR
+        content_type, text = "CASE WHEN content IS NOT NULL THEN 'VARCHAR' END", "content"
+    else:  # JSON text, minified: its first character tells a string
+        content_type = (
+            "CASE WHEN content IS NULL THEN NULL WHEN content = 'null' THEN 'NULL' "
+            "WHEN starts_with(content, '\"') THEN 'VARCHAR' ELSE 'OTHER' END"
+        )
+        text = "content ->> '$'"
+    outer, outer_params = _reason_and_output_sql(schema, inner, checks, "extra", content_type, text)
     return outer, [*outer_params, *params]
 
 

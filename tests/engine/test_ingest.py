@@ -276,6 +276,54 @@ def test_json_lines_the_typed_reader_cannot_decide_are_read_as_json(workspace, t
     assert json.loads(extra.fetchall()[0][0]) == {"Model": "upper"}
 
 
+def test_parquet_read_from_its_columns_gives_what_json_records_give(
+    workspace, tmp_path, monkeypatch
+):
+    import lmsys_tui.engine.ingest as ingest
+
+    records = [
+        {
+            "conversation_id": "a",
+            "model": "m",
+            "turn": 2,
+            "conversation": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "first"},
+                {"role": "user", "content": "second"},
+            ],
+            "moderation": {"flagged": False, "scores": [0.5]},
+        },
+        {"conversation_id": "b", "conversation": [{"role": "assistant", "content": "bot"}]},
+        {"conversation_id": "c", "conversation": [{"role": "user", "content": " \t"}]},
+        {"conversation_id": "d", "conversation": []},
+        {"language": "Deutsch", "conversation": [{"role": "user", "content": 'é "q" \\'}]},
+        {"conversation_id": "a", "conversation": [{"role": "user", "content": "dup"}]},
+    ]
+    array = tmp_path / "chats.json"
+    array.write_text(json.dumps(records))
+    parquet = tmp_path / "chats.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{array}')) TO '{parquet}'")
+    read_as_records = []
+    classify = ingest.classify_sql
+    monkeypatch.setattr(
+        ingest, "classify_sql", lambda *a: read_as_records.append(a) or classify(*a)
+    )
+    typed = load(workspace, LoadStep(source=str(parquet)))
+    assert read_as_records == []  # classified from the columns, no JSON
+    exact = load(workspace, LoadStep(source=str(array)))
+    assert stored_rows(workspace, "chats.parquet") == stored_rows(workspace, "chats.json")
+    assert (
+        typed.skipped
+        == exact.skipped
+        == {
+            "no_user_turn": 2,
+            "empty_text": 1,
+            "duplicate_in_source": 1,
+        }
+    )
+    assert texts(workspace, "chats.parquet") == ["first", 'é "q" \\']
+
+
 def test_loading_twice_adds_nothing_and_duplicates_in_source_count_once(workspace, tmp_path):
     rows = fixture_rows()[:4]
     path = write_jsonl(tmp_path / "dup.jsonl", rows + rows[:2])
