@@ -155,20 +155,24 @@ def _ingest_batch(
             """,
             [source_name],
         ).fetchall()[0][0]
+        # Counting characters is slow (~1 s per 1M texts): only a text of more bytes than
+        # `max_chars` can have more characters.
+        too_long = "strlen(text) > ? AND length(text) > ?"
         inserted, truncated = con.execute(
-            "SELECT count(*), count(*) FILTER (length(text) > ?) "
+            f"SELECT count(*), count(*) FILTER ({too_long}) "
             "FROM kept k JOIN staged s ON s.rowid = k.staged_row",
-            [step.max_chars],
+            [step.max_chars, step.max_chars],
         ).fetchall()[0]
         con.execute(
-            """
+            f"""
             INSERT INTO queries
             SELECT (SELECT coalesce(max(query_id), 0) FROM queries) + ordinal + 1,
-                   conversation_id, ?, model, language, left(text, ?), turn, extra,
+                   conversation_id, ?, model, language,
+                   CASE WHEN {too_long} THEN left(text, ?) ELSE text END, turn, extra,
                    now()::TIMESTAMP
             FROM kept k JOIN staged s ON s.rowid = k.staged_row
             """,
-            [source_name, step.max_chars],
+            [source_name, step.max_chars, step.max_chars, step.max_chars],
         )
         for table in ("staged", "firsts", "kept"):
             con.execute(f"DROP TABLE {table}")

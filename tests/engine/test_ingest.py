@@ -405,6 +405,17 @@ def test_huge_text_is_truncated_and_counted(workspace, tmp_path):
     assert workspace.con.execute("SELECT length(query_text) FROM queries").fetchall() == [(1000,)]
 
 
+def test_max_chars_counts_characters_not_bytes(workspace, tmp_path):
+    rows = [
+        {"conversation_id": "fits", "conversation": [{"role": "user", "content": "é" * 6}]},
+        {"conversation_id": "cut", "conversation": [{"role": "user", "content": "é" * 7}]},
+    ]
+    path = write_jsonl(tmp_path / "accents.jsonl", rows)
+    result = load(workspace, LoadStep(source=str(path), max_chars=6))
+    assert result.truncated == 1
+    assert texts(workspace) == ["é" * 6, "é" * 6]
+
+
 def test_a_record_over_the_readers_buffer_loads_and_the_memory_limit_comes_back(
     workspace, tmp_path
 ):
