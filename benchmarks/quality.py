@@ -37,7 +37,7 @@ from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors, space_embedder  # noqa: E402
 from lmsys_tui.engine.enrich.languages import detect_languages  # noqa: E402
 from lmsys_tui.engine.hierarchy import build_hierarchy  # noqa: E402
-from lmsys_tui.engine.ingest import load  # noqa: E402
+from lmsys_tui.engine.load.ingest import load  # noqa: E402
 from lmsys_tui.engine.specs import (  # noqa: E402
     ClusterStep,
     EmbedStep,

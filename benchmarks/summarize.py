@@ -24,7 +24,7 @@ from _common import machine  # noqa: E402
 
 from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
 from lmsys_tui.engine.embed import embed_queries  # noqa: E402
-from lmsys_tui.engine.ingest import load  # noqa: E402
+from lmsys_tui.engine.load.ingest import load  # noqa: E402
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep  # noqa: E402
 from lmsys_tui.engine.summarize import summarize_run  # noqa: E402
 from lmsys_tui.engine.workspace import open_workspace  # noqa: E402

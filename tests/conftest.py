@@ -124,7 +124,7 @@ def lmsys_file(tmp_path_factory) -> Path:
 def embedded_workspace(tmp_path_factory, lmsys_file):
     """The fixture loaded and embedded with the real bundled model, once per session."""
     from lmsys_tui.engine.embed import embed_queries
-    from lmsys_tui.engine.ingest import load
+    from lmsys_tui.engine.load.ingest import load
     from lmsys_tui.engine.specs import EmbedStep, LoadStep
 
     root = tmp_path_factory.mktemp("embedded")

@@ -11,7 +11,7 @@ from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.embed import embed_queries
 from lmsys_tui.engine.hierarchy import build_hierarchy
 from lmsys_tui.engine.index import update_indexes
-from lmsys_tui.engine.ingest import load
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import (
     ClusterStep,
     EmbedStep,

@@ -26,8 +26,8 @@ from .errors import ClusterError, JobCancelled, JobFileError, SummaryError
 from .export import export_run
 from .hierarchy import build_hierarchy
 from .index import IndexResult, update_indexes, update_query_index, update_summary_index
-from .ingest import load
 from .keyword_index import update_keyword_index
+from .load.ingest import load
 from .progress import Progress, ProgressSink, null_sink
 from .specs import EmbedStep, JobSpec
 from .summarize import latest_run_id, latest_summary_run_id, summarize_run

@@ -7,7 +7,7 @@ import pytest
 
 from lmsys_tui.engine.embed import embed_queries, load_space_vectors
 from lmsys_tui.engine.errors import EmbedError
-from lmsys_tui.engine.ingest import load
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import EmbedStep, LoadStep
 from lmsys_tui.engine.workspace import open_workspace
 from tests.conftest import HashEmbedder, write_jsonl

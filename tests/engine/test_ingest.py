@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lmsys_tui.engine import hub
 from lmsys_tui.engine.errors import JobCancelled, SourceError
-from lmsys_tui.engine.ingest import load
+from lmsys_tui.engine.load import hub
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import LoadStep
 from tests.conftest import fixture_rows, write_jsonl
 
@@ -235,7 +235,7 @@ def stored_rows(ws, source):
 def test_json_lines_read_by_the_typed_reader_give_what_json_records_give(
     workspace, tmp_path, monkeypatch
 ):
-    import lmsys_tui.engine.ingest as ingest
+    import lmsys_tui.engine.load.ingest as ingest
 
     lines = write_jsonl(tmp_path / "mixed.jsonl", MIXED_RECORDS, raw_lines=("{broken json",))
     array = tmp_path / "mixed.json"
@@ -279,7 +279,7 @@ def test_json_lines_the_typed_reader_cannot_decide_are_read_as_json(workspace, t
 def test_parquet_read_from_its_columns_gives_what_json_records_give(
     workspace, tmp_path, monkeypatch
 ):
-    import lmsys_tui.engine.ingest as ingest
+    import lmsys_tui.engine.load.ingest as ingest
 
     records = [
         {
@@ -511,7 +511,8 @@ def test_unreachable_hub_dataset_is_a_one_line_error(tmp_path):
     # A fresh process, since datasets reads HF_HUB_OFFLINE when it is first imported.
     script = (
         "import sys; from lmsys_tui.engine.workspace import open_workspace;"
-        "from lmsys_tui.engine.ingest import load; from lmsys_tui.engine.specs import LoadStep;"
+        "from lmsys_tui.engine.load.ingest import load;"
+        "from lmsys_tui.engine.specs import LoadStep;"
         "from lmsys_tui.engine.errors import SourceError\n"
         "try:\n load(open_workspace(sys.argv[1]), LoadStep(source='nobody-here/no-such-data'))\n"
         "except SourceError as error:\n print(error)"

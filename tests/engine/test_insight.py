@@ -9,8 +9,8 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from lmsys_tui.engine.browse import NotFound
 from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.embed import embed_queries
-from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.insight.compare import compare_runs
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep
 from tests.conftest import WordHashEmbedder
 

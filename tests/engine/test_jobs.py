@@ -103,7 +103,7 @@ def _embed_with_hash(ws, step, progress):
 def test_relative_paths_in_a_job_file_are_read_beside_it(tmp_path, monkeypatch):
     from lmsys_tui.engine.errors import SourceError
     from lmsys_tui.engine.jobs import parse_job_file
-    from lmsys_tui.engine.sources import resolve
+    from lmsys_tui.engine.load.sources import resolve
 
     folder = tmp_path / "project"
     folder.mkdir()

@@ -9,13 +9,13 @@ import shutil
 import pytest
 
 from lmsys_tui.engine import keyword_index, search
-from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.keyword_index import (
     KeywordIndex,
     indexed_count,
     search_terms,
     update_keyword_index,
 )
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.search import Searcher, SearchFilters
 from lmsys_tui.engine.specs import LoadStep
 from lmsys_tui.engine.workspace import open_workspace

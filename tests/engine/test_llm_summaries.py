@@ -11,9 +11,9 @@ import pytest
 from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
-from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.llm import parse_reply
 from lmsys_tui.engine.llm_labels import ClusterSummary
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
 from lmsys_tui.engine.summarize import summarize_run
 from lmsys_tui.engine.workspace import open_workspace

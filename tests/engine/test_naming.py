@@ -13,8 +13,8 @@ from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy import Node, _balance_warnings, _balanced, level_plan
-from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.keywords import stop_words
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.naming.offline import cluster_samples, prompt_title
 from lmsys_tui.engine.naming.phrases import candidate_phrases, key_phrases, phrase_title
 from lmsys_tui.engine.naming.taxonomy import load_taxonomy

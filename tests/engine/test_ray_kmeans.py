@@ -11,7 +11,7 @@ import pytest
 from lmsys_tui.engine.cluster import cluster_space
 from lmsys_tui.engine.embed import embed_queries
 from lmsys_tui.engine.executors import ray_kmeans
-from lmsys_tui.engine.ingest import load
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep
 from lmsys_tui.engine.workspace import open_workspace
 from tests.conftest import WordHashEmbedder, write_jsonl

@@ -11,8 +11,8 @@ from lmsys_tui.engine.curation import rename_cluster
 from lmsys_tui.engine.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.export import export_run
-from lmsys_tui.engine.ingest import load
 from lmsys_tui.engine.jobs import run_job
+from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, JobSpec, LoadStep
 from tests.conftest import HashEmbedder
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 import duckdb
 
-from .errors import SourceError
-from .specs import LoadStep
+from ..errors import SourceError
+from ..specs import LoadStep
 
 _BLANK = r"[\s\p{Z}\x{200B}\x{FEFF}]*"  # RE2: a prompt of only these is empty
 

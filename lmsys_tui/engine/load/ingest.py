@@ -18,9 +18,12 @@ from typing import NamedTuple
 
 import duckdb
 
+from ..errors import JobCancelled, SourceError
+from ..progress import Progress, ProgressSink, null_sink
+from ..specs import LoadStep
+from ..store import transaction
+from ..workspace import Workspace
 from . import hub
-from .errors import JobCancelled, SourceError
-from .progress import Progress, ProgressSink, null_sink
 from .records import (
     UNDECIDED,
     UNREADABLE,
@@ -32,9 +35,6 @@ from .records import (
     typed_table_sql,
 )
 from .sources import HubSource, LocalSource, resolve
-from .specs import LoadStep
-from .store import transaction
-from .workspace import Workspace
 
 # DuckDB's memory during a load: past it, staged rows spill to disk. A 1M-row file then
 # peaks at ~1.3 GB instead of ~2.1 GB for ~0.4 s more (docs/benchmarks.md, "Ingest").

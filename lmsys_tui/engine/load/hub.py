@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from .errors import SourceError
+from ..errors import SourceError
 
 HUB_BATCH_ROWS = 50_000
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SourceError
+from ..errors import SourceError
 
 SHAREGPT_SAMPLE = "sharegpt-sample"
 HUB_PREFIX = "hf://"
