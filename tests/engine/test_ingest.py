@@ -232,23 +232,27 @@ def stored_rows(ws, source):
     ).fetchall()
 
 
-def test_json_lines_read_by_the_typed_reader_give_what_json_records_give(
-    workspace, tmp_path, monkeypatch
-):
-    import lmsys_tui.engine.load.ingest as ingest
+@pytest.fixture
+def read_as_json_records(monkeypatch) -> list:
+    """The calls of the JSON-records path: empty while the typed readers decide."""
+    from lmsys_tui.engine.load import ingest
 
+    calls: list = []
+    classify = ingest.classify_sql
+    monkeypatch.setattr(ingest, "classify_sql", lambda *a: calls.append(a) or classify(*a))
+    return calls
+
+
+def test_json_lines_read_by_the_typed_reader_give_what_json_records_give(
+    workspace, tmp_path, read_as_json_records
+):
     lines = write_jsonl(tmp_path / "mixed.jsonl", MIXED_RECORDS, raw_lines=("{broken json",))
     array = tmp_path / "mixed.json"
     array.write_text(json.dumps(MIXED_RECORDS))
-    read_as_records = []
-    classify = ingest.classify_sql
-    monkeypatch.setattr(
-        ingest, "classify_sql", lambda *a: read_as_records.append(a) or classify(*a)
-    )
     typed = load(workspace, LoadStep(source=str(lines), schema="lmsys"))
-    assert read_as_records == []  # the typed reader decided every record
+    assert read_as_json_records == []  # the typed reader decided every record
     exact = load(workspace, LoadStep(source=str(array), schema="lmsys"))
-    assert len(read_as_records) == 1
+    assert len(read_as_json_records) == 1
     assert stored_rows(workspace, "mixed.jsonl") == stored_rows(workspace, "mixed.json")
     assert typed.skipped == {**exact.skipped, "invalid_json": 1}
     assert exact.skipped == {"no_user_turn": 3, "empty_text": 1, "wrong_type": 3}
@@ -277,10 +281,8 @@ def test_json_lines_the_typed_reader_cannot_decide_are_read_as_json(workspace, t
 
 
 def test_parquet_read_from_its_columns_gives_what_json_records_give(
-    workspace, tmp_path, monkeypatch
+    workspace, tmp_path, read_as_json_records
 ):
-    import lmsys_tui.engine.load.ingest as ingest
-
     records = [
         {
             "conversation_id": "a",
@@ -303,13 +305,8 @@ def test_parquet_read_from_its_columns_gives_what_json_records_give(
     array.write_text(json.dumps(records))
     parquet = tmp_path / "chats.parquet"
     duckdb.sql(f"COPY (SELECT * FROM read_json('{array}')) TO '{parquet}'")
-    read_as_records = []
-    classify = ingest.classify_sql
-    monkeypatch.setattr(
-        ingest, "classify_sql", lambda *a: read_as_records.append(a) or classify(*a)
-    )
     typed = load(workspace, LoadStep(source=str(parquet)))
-    assert read_as_records == []  # classified from the columns, no JSON
+    assert read_as_json_records == []  # classified from the columns, no JSON
     exact = load(workspace, LoadStep(source=str(array)))
     assert stored_rows(workspace, "chats.parquet") == stored_rows(workspace, "chats.json")
     assert (
@@ -487,7 +484,7 @@ def test_hub_stream_resumes_after_interruption(workspace, tmp_path, monkeypatch)
     assert [s for (s,) in status] == ["cancelled", "complete"]
 
 
-def test_hub_limit_stops_the_stream(workspace, tmp_path, monkeypatch):
+def test_hub_limit_stops_the_stream(workspace, tmp_path, monkeypatch, read_as_json_records):
     parquet = tmp_path / "hub.parquet"
     source = write_jsonl(tmp_path / "src.jsonl", fixture_rows())
     duckdb.sql(f"COPY (SELECT * FROM read_json('{source}')) TO '{parquet}' (FORMAT parquet)")
@@ -495,6 +492,7 @@ def test_hub_limit_stops_the_stream(workspace, tmp_path, monkeypatch):
     monkeypatch.setattr(hub, "iter_hub_batches", lambda d, s: original(d, s, batch_rows=8))
     result = load(workspace, LoadStep(source=f"hf://parquet:{parquet}", limit=10))
     assert result.loaded == 10
+    assert read_as_json_records == []  # Arrow batches are classified from their columns
 
 
 def test_gated_and_offline_hub_errors_are_explained_in_one_line():
