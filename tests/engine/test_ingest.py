@@ -243,24 +243,32 @@ def read_as_json_records(monkeypatch) -> list:
     return calls
 
 
-def test_json_lines_read_by_the_typed_reader_give_what_json_records_give(
-    workspace, tmp_path, read_as_json_records
+def test_json_read_by_the_typed_reader_gives_what_json_records_give(
+    workspace, tmp_path, read_as_json_records, monkeypatch
 ):
+    from lmsys_tui.engine.load import ingest
+
     lines = write_jsonl(tmp_path / "mixed.jsonl", MIXED_RECORDS, raw_lines=("{broken json",))
     array = tmp_path / "mixed.json"
     array.write_text(json.dumps(MIXED_RECORDS))
-    typed = load(workspace, LoadStep(source=str(lines), schema="lmsys"))
+    typed_lines = load(workspace, LoadStep(source=str(lines), schema="lmsys"))
+    typed_array = load(workspace, LoadStep(source=str(array), schema="lmsys"))
     assert read_as_json_records == []  # the typed reader decided every record
-    exact = load(workspace, LoadStep(source=str(array), schema="lmsys"))
+    monkeypatch.setattr(ingest, "_TYPED_FILES", {})
+    reference = tmp_path / "records.json"
+    reference.write_text(json.dumps(MIXED_RECORDS))
+    exact = load(workspace, LoadStep(source=str(reference), schema="lmsys"))
     assert len(read_as_json_records) == 1
-    assert stored_rows(workspace, "mixed.jsonl") == stored_rows(workspace, "mixed.json")
-    assert typed.skipped == {**exact.skipped, "invalid_json": 1}
+    expected = stored_rows(workspace, "records.json")
+    assert stored_rows(workspace, "mixed.jsonl") == stored_rows(workspace, "mixed.json") == expected
+    assert typed_lines.skipped == {**exact.skipped, "invalid_json": 1}
+    assert typed_array.skipped == exact.skipped
     assert exact.skipped == {"no_user_turn": 3, "empty_text": 1, "wrong_type": 3}
     assert texts(workspace, "mixed.jsonl") == ["hi", "c", "after null", "int id", "no id", "rare"]
     rare = workspace.con.execute(
         "SELECT extra ->> '$.rare' FROM queries WHERE conversation_id = 'h'"
     ).fetchall()
-    assert rare == [("[1]",), ("[1]",)]  # a key only the last record has is kept
+    assert rare == [("[1]",)] * 3  # a key only the last record has is kept
 
 
 def test_json_lines_the_typed_reader_cannot_decide_are_read_as_json(workspace, tmp_path):
@@ -281,8 +289,10 @@ def test_json_lines_the_typed_reader_cannot_decide_are_read_as_json(workspace, t
 
 
 def test_parquet_read_from_its_columns_gives_what_json_records_give(
-    workspace, tmp_path, read_as_json_records
+    workspace, tmp_path, read_as_json_records, monkeypatch
 ):
+    from lmsys_tui.engine.load import ingest
+
     records = [
         {
             "conversation_id": "a",
@@ -307,7 +317,9 @@ def test_parquet_read_from_its_columns_gives_what_json_records_give(
     duckdb.sql(f"COPY (SELECT * FROM read_json('{array}')) TO '{parquet}'")
     typed = load(workspace, LoadStep(source=str(parquet)))
     assert read_as_json_records == []  # classified from the columns, no JSON
+    monkeypatch.setattr(ingest, "_TYPED_FILES", {})
     exact = load(workspace, LoadStep(source=str(array)))
+    assert len(read_as_json_records) == 1
     assert stored_rows(workspace, "chats.parquet") == stored_rows(workspace, "chats.json")
     assert (
         typed.skipped

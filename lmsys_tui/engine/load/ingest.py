@@ -31,7 +31,7 @@ from .records import (
     classify_sql,
     detect_schema,
     key_census,
-    typed_jsonl_sql,
+    typed_json_sql,
     typed_table_sql,
 )
 from .sources import HubSource, LocalSource, resolve
@@ -40,12 +40,14 @@ from .sources import HubSource, LocalSource, resolve
 # peaks at ~1.3 GB instead of ~2.1 GB for ~0.4 s more (docs/benchmarks.md, "Ingest").
 LOAD_MEMORY_MB = 1200
 MAX_OBJECT_SIZE = 32 * 2**20  # one record's JSON; DuckDB's default is 16 MB
+JSON_LAYOUTS = {"jsonl": "newline_delimited", "json": "array"}  # format -> DuckDB's name
 
 
 class Part(NamedTuple):
     """Records to stage: a relation of JSON records (SQL, params) and how a typed reader
-    may read them instead (see `_stage`): "jsonl" for a JSON-lines file, or the SQL of the
-    same rows as typed columns (Parquet, a hub batch; the same params)."""
+    may read them instead (see `_stage`): the layout of a JSON file for DuckDB's typed JSON
+    reader ("newline_delimited" or "array"), or the SQL of the same rows as typed columns
+    (Parquet, CSV, a hub batch; the same params)."""
 
     relation_sql: str
     params: list
@@ -203,26 +205,26 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     tell by itself.
 
     A typed table (Parquet, a hub batch) is classified from its columns when the prompt
-    is text where the schema expects it. A JSON-lines file is read by DuckDB's typed
-    reader (one parse per record instead of three) once a census of its keys allows it;
-    its records without any field are counted by the census, by reason. Should the typed
-    reader leave a record undecided (a conversation that is not a list of turns, a record
-    whose fields are all null), the file is classified again from its records as JSON.
-    Everything else is read as JSON records.
+    is text where the schema expects it. A JSON file (lines or an array) is read by
+    DuckDB's typed reader (one parse per record instead of three) once a census of its
+    keys allows it; its records without any field are counted by the census, by reason.
+    Should the typed reader leave a record undecided (a conversation that is not a list
+    of turns, a record whose fields are all null), the file is classified again from its
+    records as JSON. Everything else is read as JSON records.
     """
     head = "CREATE OR REPLACE TEMP TABLE staged AS" if first else "INSERT INTO staged"
     start = 0
     if not first:
         start = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM staged").fetchall()[0][0]
-    if part.typed is not None and part.typed != "jsonl":
+    if part.typed is not None and part.typed not in JSON_LAYOUTS.values():
         typed = typed_table_sql(con, schema, part.typed, part.params)
         if typed is not None:
             typed_sql, typed_params = typed
             con.execute(f"{head} {typed_sql}", [*typed_params, *part.params])
             return {}
-    if part.typed == "jsonl":
+    if part.typed in JSON_LAYOUTS.values():
         census = key_census(con, part.relation_sql, part.params)
-        typed = typed_jsonl_sql(schema, census, MAX_OBJECT_SIZE)
+        typed = typed_json_sql(schema, census, part.typed, MAX_OBJECT_SIZE)
         if typed is not None:
             typed_sql, typed_params = typed
             con.execute(f"{head} {typed_sql}", [*typed_params, *part.params])
@@ -248,8 +250,8 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
 
 def _file_relation(fmt: str) -> str:
     """SQL reading one file (path as the parameter) as one JSON column `rec`."""
-    if fmt in ("jsonl", "json"):
-        layout = "newline_delimited" if fmt == "jsonl" else "array"
+    if fmt in JSON_LAYOUTS:
+        layout = JSON_LAYOUTS[fmt]
         return (
             f"SELECT json AS rec FROM read_json_objects(?, format='{layout}', "
             f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE})"
@@ -262,7 +264,7 @@ def _file_relation(fmt: str) -> str:
 
 
 _TYPED_FILES = {
-    "jsonl": "jsonl",
+    **JSON_LAYOUTS,
     "parquet": "SELECT * FROM read_parquet(?)",
     "csv": "SELECT * FROM read_csv(?, header=true, all_varchar=true)",
 }

@@ -3,8 +3,8 @@ fields (conversation id, model, language, turn, the record's other fields as `ex
 
 Two readers apply the same rules. `classify_sql` takes any relation of records as JSON
 text (a file read as JSON objects, Parquet or CSV rows turned into JSON, a hub batch).
-`typed_jsonl_sql` has DuckDB's typed reader parse a JSON-lines file once, after a
-`KeyCensus` of the file named its keys (two parses and a merge patch fewer: a 1M-line load
+`typed_json_sql` has DuckDB's typed reader parse a JSON file (lines or an array) once,
+after a `KeyCensus` of the file named its keys (two parses and a merge patch fewer: a 1M-line load
 ~15 % faster, docs/benchmarks.md), and hands back to `classify_sql` whatever it cannot
 decide (a conversation that is not a list of turns).
 """
@@ -306,13 +306,14 @@ def key_census(con: duckdb.DuckDBPyConnection, relation_sql: str, params: list) 
     return KeyCensus(keys, keyless.get("invalid", 0), not_object, keyless.get("OBJECT", 0))
 
 
-def typed_jsonl_sql(
-    schema: Schema, census: KeyCensus, max_object_size: int
+def typed_json_sql(
+    schema: Schema, census: KeyCensus, layout: str, max_object_size: int
 ) -> tuple[str, list] | None:
-    """SQL that classifies a JSON-lines file (path as the last parameter) like
-    `classify_sql`, from DuckDB's typed reader: every key read as JSON, the conversation
-    as a list of turns. Rows it cannot decide get the reasons UNREADABLE (no field at all:
-    invalid JSON, not an object, or `{}`, counted by the census) and UNDECIDED.
+    """SQL that classifies a JSON file (path as the last parameter; `layout` is DuckDB's
+    "newline_delimited" or "array") like `classify_sql`, from DuckDB's typed reader: every
+    key read as JSON, the conversation as a list of turns. Rows it cannot decide get the
+    reasons UNREADABLE (no field at all: invalid JSON, not an object, or `{}`, counted by
+    the census) and UNDECIDED.
 
     None when the keys rule it out (see `_typed_sql`). `extra` keeps the other fields, as
     `classify_sql` does, except those whose value is null (the typed reader reads a null
@@ -327,7 +328,7 @@ def typed_jsonl_sql(
         for key in keys
     )
     reader = (
-        "read_json(?, format='newline_delimited', ignore_errors=true, "
+        f"read_json(?, format={_literal(layout)}, ignore_errors=true, "
         f"maximum_object_size={int(max_object_size)}, columns={{{columns}}})"
     )
     return _typed_sql(schema, keys, reader, native=False)
