@@ -271,7 +271,7 @@ TYPED_MAX_KEYS = 256  # more distinct keys than this: records are read as JSON t
 
 @dataclass(frozen=True)
 class KeyCensus:
-    """What a first pass over a JSON-lines file found: the keys of its objects (in the
+    """What a first pass over a JSON file found: the keys of its objects (in the
     order records hold them) and how many records have none."""
 
     keys: tuple[str, ...]
