@@ -288,6 +288,21 @@ def test_json_lines_the_typed_reader_cannot_decide_are_read_as_json(workspace, t
     assert json.loads(extra.fetchall()[0][0]) == {"Model": "upper"}
 
 
+def test_a_sample_over_files_read_typed_and_as_json_keeps_every_record(workspace, tmp_path):
+    typed = [
+        {"conversation_id": f"t{i}", "conversation": [{"role": "user", "content": f"t{i}"}]}
+        for i in range(3)
+    ]
+    undecided = [
+        {"conversation_id": "s", "conversation": json.dumps([{"role": "user", "content": "s"}])},
+        {"conversation_id": "u", "conversation": [{"role": "user", "content": "u"}]},
+    ]
+    folder = folder_of(tmp_path, a=typed, b=undecided)
+    result = load(workspace, LoadStep(source=str(folder), sample=True, seed=1, limit=10))
+    assert result.loaded == 5 and result.skipped == {}
+    assert sorted(texts(workspace)) == ["s", "t0", "t1", "t2", "u"]
+
+
 def test_parquet_read_from_its_columns_gives_what_json_records_give(
     workspace, tmp_path, read_as_json_records, monkeypatch
 ):
