@@ -291,7 +291,7 @@ SCHEMA_V10 = [
 # `queries` without UNIQUE (source, conversation_id): a load already keeps one row per
 # conversation (its dedupe is tested), and DuckDB's index behind the constraint cost a
 # 1M-row load ~0.5-1 s and held ~100 MB while a workspace is open. DuckDB cannot drop a
-# constraint, so the table is rebuilt (its columns as in v1).
+# constraint, so the table is rebuilt (its columns as in v1; ~1 s per 1M rows).
 SCHEMA_V11 = [
     """
     CREATE TABLE queries_v11 (
@@ -306,7 +306,7 @@ SCHEMA_V11 = [
         loaded_at TIMESTAMP NOT NULL
     )
     """,
-    "INSERT INTO queries_v11 SELECT * FROM queries ORDER BY query_id",
+    "INSERT INTO queries_v11 SELECT * FROM queries",  # in stored order (by query_id)
     "DROP TABLE queries",
     "ALTER TABLE queries_v11 RENAME TO queries",
 ]
