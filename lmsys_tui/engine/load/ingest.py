@@ -136,10 +136,13 @@ def _ingest_batch(
             order_sql, order_params = ("ORDER BY ordinal", []) if limit is not None else ("", [])
         limit_sql, limit_params = ("", []) if limit is None else ("LIMIT ?", [limit])
         # `kept` holds positions only: a copy of the staged texts would double the memory.
+        # Counting characters is slow (~1 s per 1M texts): only a text of more bytes than
+        # `max_chars` can have more characters.
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE kept AS
-            SELECT rowid AS staged_row, rowid - (SELECT min(rowid) FROM staged) AS ordinal
+            SELECT rowid AS staged_row, rowid - (SELECT min(rowid) FROM staged) AS ordinal,
+                   strlen(text) > ? AND length(text) > ? AS too_long
             FROM staged s
             WHERE rowid IN (SELECT first_row FROM firsts)
               AND NOT EXISTS (
@@ -147,34 +150,31 @@ def _ingest_batch(
                   WHERE q.source = ? AND q.conversation_id = s.conversation_id)
             {order_sql} {limit_sql}
             """,
-            [source_name, *order_params, *limit_params],
+            [step.max_chars, step.max_chars, source_name, *order_params, *limit_params],
         )
-        new_unique = con.execute(
-            """
-            SELECT count(*) FROM firsts f JOIN staged s ON s.rowid = f.first_row
-            WHERE NOT EXISTS (SELECT 1 FROM queries q
-                              WHERE q.source = ? AND q.conversation_id = s.conversation_id)
-            """,
-            [source_name],
-        ).fetchall()[0][0]
-        # Counting characters is slow (~1 s per 1M texts): only a text of more bytes than
-        # `max_chars` can have more characters.
-        too_long = "strlen(text) > ? AND length(text) > ?"
         inserted, truncated = con.execute(
-            f"SELECT count(*), count(*) FILTER ({too_long}) "
-            "FROM kept k JOIN staged s ON s.rowid = k.staged_row",
-            [step.max_chars, step.max_chars],
+            "SELECT count(*), count(*) FILTER (too_long) FROM kept"
         ).fetchall()[0]
+        new_unique = inserted  # without a limit every new conversation is kept
+        if limit is not None:
+            new_unique = con.execute(
+                """
+                SELECT count(*) FROM firsts f JOIN staged s ON s.rowid = f.first_row
+                WHERE NOT EXISTS (SELECT 1 FROM queries q
+                                  WHERE q.source = ? AND q.conversation_id = s.conversation_id)
+                """,
+                [source_name],
+            ).fetchall()[0][0]
         con.execute(
-            f"""
+            """
             INSERT INTO queries
             SELECT (SELECT coalesce(max(query_id), 0) FROM queries) + ordinal + 1,
                    conversation_id, ?, model, language,
-                   CASE WHEN {too_long} THEN left(text, ?) ELSE text END, turn, extra,
+                   CASE WHEN too_long THEN left(text, ?) ELSE text END, turn, extra,
                    now()::TIMESTAMP
             FROM kept k JOIN staged s ON s.rowid = k.staged_row
             """,
-            [source_name, step.max_chars, step.max_chars, step.max_chars],
+            [source_name, step.max_chars],
         )
         for table in ("staged", "firsts", "kept"):
             con.execute(f"DROP TABLE {table}")
