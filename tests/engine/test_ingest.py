@@ -254,7 +254,8 @@ def test_json_read_by_the_typed_reader_gives_what_json_records_give(
     typed_lines = load(workspace, LoadStep(source=str(lines), schema="lmsys"))
     typed_array = load(workspace, LoadStep(source=str(array), schema="lmsys"))
     assert read_as_json_records == []  # the typed reader decided every record
-    monkeypatch.setattr(ingest, "_TYPED_FILES", {})
+    monkeypatch.setattr(ingest, "typed_json_sql", lambda *a: None)  # the typed readers decline
+    monkeypatch.setattr(ingest, "typed_table_sql", lambda *a: None)
     reference = tmp_path / "records.json"
     reference.write_text(json.dumps(MIXED_RECORDS))
     exact = load(workspace, LoadStep(source=str(reference), schema="lmsys"))
@@ -332,7 +333,8 @@ def test_parquet_read_from_its_columns_gives_what_json_records_give(
     duckdb.sql(f"COPY (SELECT * FROM read_json('{array}')) TO '{parquet}'")
     typed = load(workspace, LoadStep(source=str(parquet)))
     assert read_as_json_records == []  # classified from the columns, no JSON
-    monkeypatch.setattr(ingest, "_TYPED_FILES", {})
+    monkeypatch.setattr(ingest, "typed_json_sql", lambda *a: None)  # the typed readers decline
+    monkeypatch.setattr(ingest, "typed_table_sql", lambda *a: None)
     exact = load(workspace, LoadStep(source=str(array)))
     assert len(read_as_json_records) == 1
     assert stored_rows(workspace, "chats.parquet") == stored_rows(workspace, "chats.json")

@@ -41,17 +41,40 @@ from .sources import HubSource, LocalSource, resolve
 LOAD_MEMORY_MB = 1200
 MAX_OBJECT_SIZE = 32 * 2**20  # one record's JSON; DuckDB's default is 16 MB
 JSON_LAYOUTS = {"jsonl": "newline_delimited", "json": "array"}  # format -> DuckDB's name
+TABLE_READERS = {  # format -> the DuckDB table function reading it (path as the parameter)
+    "parquet": "read_parquet(?)",
+    "csv": "read_csv(?, header=true, all_varchar=true)",
+}
 
 
 class Part(NamedTuple):
-    """Records to stage: a relation of JSON records (SQL, params) and how a typed reader
-    may read them instead (see `_stage`): the layout of a JSON file for DuckDB's typed JSON
-    reader ("newline_delimited" or "array"), or the SQL of the same rows as typed columns
-    (Parquet, CSV, a hub batch; the same params)."""
+    """Records to stage (see `_stage`): a relation of them as JSON records (SQL, params),
+    and how a typed reader may read them instead: a JSON file's layout for DuckDB's typed
+    JSON reader, or the SQL of the same rows as typed columns (the same params)."""
 
     relation_sql: str
     params: list
-    typed: str | None = None
+    json_layout: str | None = None
+    table_sql: str | None = None
+
+
+def _file_part(path: str, fmt: str) -> Part:
+    if fmt in JSON_LAYOUTS:
+        layout = JSON_LAYOUTS[fmt]
+        records = (
+            f"SELECT json AS rec FROM read_json_objects(?, format='{layout}', "
+            f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE})"
+        )
+        return Part(records, [path], json_layout=layout)
+    if fmt in TABLE_READERS:
+        return _table_part(TABLE_READERS[fmt], [path])
+    raise SourceError(f"unknown format {fmt!r}")
+
+
+def _table_part(reader: str, params: list) -> Part:
+    """Rows of a table: JSON records are the rows turned into JSON."""
+    records = f"SELECT to_json(t) AS rec FROM {reader} t"
+    return Part(records, params, table_sql=f"SELECT * FROM {reader}")
 
 
 @dataclass
@@ -216,15 +239,15 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     start = 0
     if not first:
         start = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM staged").fetchall()[0][0]
-    if part.typed is not None and part.typed not in JSON_LAYOUTS.values():
-        typed = typed_table_sql(con, schema, part.typed, part.params)
+    if part.table_sql is not None:
+        typed = typed_table_sql(con, schema, part.table_sql, part.params)
         if typed is not None:
             typed_sql, typed_params = typed
             con.execute(f"{head} {typed_sql}", [*typed_params, *part.params])
             return {}
-    if part.typed in JSON_LAYOUTS.values():
+    if part.json_layout is not None:
         census = key_census(con, part.relation_sql, part.params)
-        typed = typed_json_sql(schema, census, part.typed, MAX_OBJECT_SIZE)
+        typed = typed_json_sql(schema, census, part.json_layout, MAX_OBJECT_SIZE)
         if typed is not None:
             typed_sql, typed_params = typed
             con.execute(f"{head} {typed_sql}", [*typed_params, *part.params])
@@ -248,30 +271,8 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     return {}
 
 
-def _file_relation(fmt: str) -> str:
-    """SQL reading one file (path as the parameter) as one JSON column `rec`."""
-    if fmt in JSON_LAYOUTS:
-        layout = JSON_LAYOUTS[fmt]
-        return (
-            f"SELECT json AS rec FROM read_json_objects(?, format='{layout}', "
-            f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE})"
-        )
-    if fmt == "parquet":
-        return "SELECT to_json(t) AS rec FROM read_parquet(?) t"
-    if fmt == "csv":
-        return "SELECT to_json(t) AS rec FROM read_csv(?, header=true, all_varchar=true) t"
-    raise SourceError(f"unknown format {fmt!r}")
-
-
-_TYPED_FILES = {
-    **JSON_LAYOUTS,
-    "parquet": "SELECT * FROM read_parquet(?)",
-    "csv": "SELECT * FROM read_csv(?, header=true, all_varchar=true)",
-}
-
-
 def _local_parts(files: list) -> list[Part]:
-    return [Part(_file_relation(fmt), [str(path)], _TYPED_FILES.get(fmt)) for path, fmt in files]
+    return [_file_part(str(path), fmt) for path, fmt in files]
 
 
 def _readable_files(ws: Workspace, source: LocalSource, result: LoadResult, progress) -> list:
@@ -280,7 +281,8 @@ def _readable_files(ws: Workspace, source: LocalSource, result: LoadResult, prog
     good, bad = [], []
     for path, fmt in source.files:
         try:
-            ws.con.execute(f"SELECT 1 FROM ({_file_relation(fmt)}) LIMIT 1", [str(path)])
+            part = _file_part(str(path), fmt)
+            ws.con.execute(f"SELECT 1 FROM ({part.relation_sql}) LIMIT 1", part.params)
             good.append((path, fmt))
         except duckdb.Error as error:
             bad.append(f"cannot read {path} as {fmt}: {_first_line(error)}")
@@ -486,22 +488,14 @@ def _load_hub(
     """Stream a Hugging Face dataset in batches, committing each one."""
     if step.sample:
         raise SourceError("sample = true needs a local source; use limit for a hub stream")
-    relation = "SELECT to_json(t) AS rec FROM hub_batch t"
+    part = _table_part("hub_batch", [])
     schema = None
     for batch in hub.iter_hub_batches(source.location, step.split):
         ws.con.register("hub_batch", batch)
         try:
             if schema is None:
-                schema = detect_schema(ws.con, relation, [], step)
-            inserted = cap.ingest(
-                ws,
-                [Part(relation, [], "SELECT * FROM hub_batch")],
-                schema,
-                step,
-                source.name,
-                remaining,
-                result,
-            )
+                schema = detect_schema(ws.con, part.relation_sql, [], step)
+            inserted = cap.ingest(ws, [part], schema, step, source.name, remaining, result)
         finally:
             ws.con.unregister("hub_batch")
         progress(Progress("load", result.read, None))
