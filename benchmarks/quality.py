@@ -11,6 +11,9 @@ labelling at a time, and reports:
 - for each summary mode: how often a cluster's title names its majority topic (the rank
   of that topic's name among all topic names by embedding similarity to the title;
   top-1 and top-5 shares);
+- two ceilings for those shares: the cluster's centroid in place of its title, and the
+  best of the cluster's candidate phrases picked with the labels (what no choice among
+  the candidates can beat);
 - with --quickstart DIR (a workspace made by examples/quickstart.toml): its top-level
   sizes and 15 titles per summary mode.
 
@@ -38,6 +41,8 @@ from lmsys_tui.engine.embed import embed_queries, load_space_vectors, space_embe
 from lmsys_tui.engine.enrich.languages import detect_languages  # noqa: E402
 from lmsys_tui.engine.hierarchy import build_hierarchy  # noqa: E402
 from lmsys_tui.engine.load.ingest import load  # noqa: E402
+from lmsys_tui.engine.naming.offline import cluster_samples, run_centroids  # noqa: E402
+from lmsys_tui.engine.naming.phrases import class_phrases  # noqa: E402
 from lmsys_tui.engine.specs import (  # noqa: E402
     ClusterStep,
     EmbedStep,
@@ -144,6 +149,8 @@ def evaluate(workdir: Path, labelling: str, modes: list[str]) -> dict:
             "sample": [titles[c] for c in sorted(titles)[:15]],
         }
 
+    report["title_ceilings"] = title_ceilings(ws, run.run_id, embedder, majority, topics)
+
     started = time.perf_counter()
     hierarchy = build_hierarchy(
         ws,
@@ -157,6 +164,31 @@ def evaluate(workdir: Path, labelling: str, modes: list[str]) -> dict:
     )
     ws.close()
     return report
+
+
+def title_ceilings(ws, run_id: str, embedder, majority: dict, topics: list[str]) -> dict:
+    """Top-5 shares no key-phrase title can be expected to beat: the cluster's centroid
+    ranking the topic names itself, and the best single candidate phrase chosen with
+    the labels (an oracle)."""
+    name_vectors = embedder.embed(topics)
+    centroids = run_centroids(ws, run_id)
+    sample = cluster_samples(ws, run_id, 42)
+    candidates = class_phrases(sample.texts, sample.classes, languages=sample.languages)
+    centroid_ranks, phrase_ranks = [], []
+    for cluster, topic in majority.items():
+        target = topics.index(topic)
+        scores = name_vectors @ centroids[cluster]
+        centroid_ranks.append(int((scores > scores[target]).sum()) + 1)
+        phrases = [phrase for phrase, _, _ in candidates.get(cluster, [])]
+        if phrases:
+            scores = embedder.embed(phrases) @ name_vectors.T
+            phrase_ranks.append(int((scores > scores[:, [target]]).sum(axis=1).min()) + 1)
+        else:
+            phrase_ranks.append(len(topics))
+    return {
+        "centroid_top5": round(float((np.array(centroid_ranks) <= 5).mean()), 3),
+        "best_candidate_phrase_top5": round(float((np.array(phrase_ranks) <= 5).mean()), 3),
+    }
 
 
 def level_report(

@@ -16,7 +16,12 @@ from lmsys_tui.engine.hierarchy import Node, _balance_warnings, _balanced, level
 from lmsys_tui.engine.keywords import stop_words
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.naming.offline import cluster_samples, prompt_title
-from lmsys_tui.engine.naming.phrases import candidate_phrases, key_phrases, phrase_title
+from lmsys_tui.engine.naming.phrases import (
+    candidate_phrases,
+    key_phrases,
+    phrase_title,
+    topic_title,
+)
 from lmsys_tui.engine.naming.taxonomy import load_taxonomy
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
 from lmsys_tui.engine.summarize import summarize_run
@@ -74,6 +79,19 @@ def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
     fenced = "```markdown\n# [Ecma approves ECMAScript 2024](https://x.org/a) see https://y.io"
     assert prompt_title(fenced) == "Ecma approves ECMAScript 2024 see"
     assert len(prompt_title("word " * 40)) <= 60
+
+
+def test_a_topic_name_carries_the_clusters_own_phrases_within_the_title_limit():
+    # Two clusters that match one topic keep telling apart; a phrase that repeats the
+    # topic's words ("short story" under "Short stories") is left out.
+    assert topic_title("Short stories", ["short story", "dragons", "bedtime"]) == (
+        "Short stories: Dragons, bedtime"
+    )
+    assert topic_title("Short stories", ["space opera"]) == "Short stories: Space opera"
+    assert topic_title("Travel planning", []) == "Travel planning"
+    long = topic_title("Copywriting and product descriptions", ["business", "marketing plans"])
+    assert long == "Copywriting and product descriptions: Business" and len(long) <= 60
+    assert topic_title("x" * 70, ["phrase"]) == "x" * 60
 
 
 def test_each_text_leaves_out_its_own_languages_stop_words():
@@ -196,10 +214,12 @@ def test_taxonomy_mode_names_confident_clusters_by_topic(embedded_workspace, tmp
                 [strict.summary_run_id],
             ).fetchall()
         }
-    assert {title for title, _ in rows} == {"SQL queries", "Cooking and recipes", "Travel planning"}
+    topics = {"SQL queries", "Cooking and recipes", "Travel planning"}
+    assert {title.split(": ")[0] for title, _ in rows} == topics
+    assert all(": " in title and len(title) <= 60 for title, _ in rows)  # with specifics
     assert all("(similarity 0." in description for _, description in rows)
     # No confident match: the key-phrase title stays, and the description says why.
-    assert not strict_titles & {"SQL queries", "Cooking and recipes", "Travel planning"}
+    assert not {title.split(": ")[0] for title in strict_titles} & topics
 
 
 def test_an_unbalanced_top_level_is_reported_whichever_path_built_it():

@@ -20,7 +20,7 @@ from ..errors import LmsysError, SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..representatives import representatives
 from ..workspace import Workspace
-from .phrases import TITLE_CHARS, key_phrases, phrase_title
+from .phrases import TITLE_CHARS, key_phrases, phrase_title, topic_title
 from .taxonomy import Topic, match_topics
 
 _CODE_FENCE = re.compile(r"```\w*")
@@ -99,7 +99,7 @@ def offline_labels(
     """(title, description, key phrases, representative ids) per cluster, with no LLM.
 
     With a taxonomy, a cluster whose closest topic has similarity >= `min_similarity`
-    is named after that topic.
+    is named after that topic, followed by a few of its key phrases.
 
     Raises:
         SummaryError: a taxonomy is given but the space's model cannot embed its topics.
@@ -130,7 +130,7 @@ def offline_labels(
         match = matches.get(cluster_id)
         head = tail = ""
         if match and match.similarity >= min_similarity and cluster_id != -1:
-            title = match.topic.name[:60]
+            title = topic_title(match.topic.name, found)
             head = (
                 f"{match.topic.area} › {match.topic.name} (similarity {match.similarity:.2f}): "
                 f"{match.topic.description}. "

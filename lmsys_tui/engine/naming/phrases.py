@@ -383,3 +383,16 @@ def phrase_title(phrases: list[str], limit: int = TITLE_CHARS) -> str:
         return ""
     title = ", ".join(words)
     return title[0].upper() + title[1:] if title[0].islower() else title
+
+
+def topic_title(topic: str, phrases: list[str], limit: int = TITLE_CHARS) -> str:
+    """A taxonomy topic's name with up to two of the cluster's key phrases that do not
+    repeat its words ("Travel planning: Itinerary, Kyoto"): clusters that match the same
+    topic keep telling apart, and the specifics name the topic better than the name alone
+    (measured: docs/benchmarks.md, "Names and hierarchies")."""
+    topic = topic[:limit]
+    taken = {word[:4] for word in re.findall(r"\w{3,}", topic.lower())}
+    fresh = [p for p in phrases if not taken & {w[:4] for w in re.findall(r"\w{3,}", p.lower())}]
+    room = limit - len(topic) - len(": ")
+    specifics = phrase_title(fresh, room).split(", ")[:2] if room > 0 else []
+    return f"{topic}: {', '.join(specifics)}" if specifics and specifics[0] else topic

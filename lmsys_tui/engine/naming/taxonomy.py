@@ -3,8 +3,9 @@
 A taxonomy is broad areas holding topics (a short name and a one-line description): the
 packaged default (data/taxonomy.toml) or a user's TOML or CSV file. Topics are embedded
 as "name: description" in the run's space and compared with each cluster's centroid; a
-cluster takes the topic's name only at similarity >= `min_similarity`, otherwise it keeps
-its key-phrase title. The description shows the match and its similarity.
+cluster takes the topic's name (with its own key phrases, see phrases.topic_title) only
+at similarity >= `min_similarity`, otherwise it keeps its key-phrase title. The
+description shows the match and its similarity.
 """
 
 from __future__ import annotations
