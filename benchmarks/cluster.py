@@ -14,7 +14,12 @@ import time
 import numpy as np
 from _common import machine, real_prompts
 
-from lmsys_tui.engine.clustering import assign_to_centroids, hdbscan_micro, kmeans, quality_metrics
+from lmsys_tui.engine.clustering.algorithms import (
+    assign_to_centroids,
+    hdbscan_micro,
+    kmeans,
+    quality_metrics,
+)
 
 
 def synthetic(rows: int, dim: int = 384, topics: int = 500, seed: int = 0) -> np.ndarray:
@@ -76,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# cluster on {machine()}")
     if args.real:
-        from lmsys_tui.engine.embedders import SentenceTransformerEmbedder
+        from lmsys_tui.engine.embedding.embedders import SentenceTransformerEmbedder
 
         prompts = real_prompts()
         vectors = SentenceTransformerEmbedder().embed(prompts)

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine  # noqa: E402
 
-from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
-from lmsys_tui.engine.embed import embed_queries  # noqa: E402
+from lmsys_tui.engine.clustering.runs import cluster_space  # noqa: E402
+from lmsys_tui.engine.embedding.embed import embed_queries  # noqa: E402
 from lmsys_tui.engine.enrich.duplicates import find_duplicates  # noqa: E402
 from lmsys_tui.engine.load.ingest import load  # noqa: E402
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep  # noqa: E402

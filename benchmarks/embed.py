@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from _common import machine, real_prompts, write_prompts
 
-from lmsys_tui.engine import embedders
-from lmsys_tui.engine.embed import embed_queries, load_space_vectors
-from lmsys_tui.engine.embedders import SentenceTransformerEmbedder, model_path
+from lmsys_tui.engine.embedding import embedders
+from lmsys_tui.engine.embedding.embed import embed_queries, load_space_vectors
+from lmsys_tui.engine.embedding.embedders import SentenceTransformerEmbedder, model_path
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import EmbedStep, LoadStep
 from lmsys_tui.engine.workspace import open_workspace

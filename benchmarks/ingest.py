@@ -80,7 +80,7 @@ def whole_job(source: Path, folder: Path) -> dict:
     """
     started, cpu = time.perf_counter(), time.process_time()
     from lmsys_tui.engine.jobs import run_job
-    from lmsys_tui.engine.keyword_index import update_keyword_index
+    from lmsys_tui.engine.retrieval.keyword_index import update_keyword_index
     from lmsys_tui.engine.specs import JobSpec, LoadStep
     from lmsys_tui.engine.workspace import open_workspace
 

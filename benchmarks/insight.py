@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 from _common import machine
 
-from lmsys_tui.engine.assign import assign_new_queries
+from lmsys_tui.engine.clustering.assign import assign_new_queries
 from lmsys_tui.engine.insight.compare import compare_runs
 from lmsys_tui.engine.insight.facets import facet_lift
 from lmsys_tui.engine.specs import AssignStep

@@ -36,13 +36,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import labelled_rows, machine  # noqa: E402
 
-from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
-from lmsys_tui.engine.embed import embed_queries, load_space_vectors, space_embedder  # noqa: E402
+from lmsys_tui.engine.clustering.runs import cluster_space  # noqa: E402
+from lmsys_tui.engine.embedding.embed import embed_queries, load_space_vectors, space_embedder  # noqa: E402
 from lmsys_tui.engine.enrich.languages import detect_languages  # noqa: E402
-from lmsys_tui.engine.hierarchy import build_hierarchy  # noqa: E402
+from lmsys_tui.engine.hierarchy.build import build_hierarchy  # noqa: E402
 from lmsys_tui.engine.load.ingest import load  # noqa: E402
 from lmsys_tui.engine.naming.offline import cluster_samples, run_centroids  # noqa: E402
 from lmsys_tui.engine.naming.phrases import class_phrases  # noqa: E402
+from lmsys_tui.engine.naming.summarize import summarize_run  # noqa: E402
 from lmsys_tui.engine.specs import (  # noqa: E402
     ClusterStep,
     EmbedStep,
@@ -50,7 +51,6 @@ from lmsys_tui.engine.specs import (  # noqa: E402
     LoadStep,
     SummarizeStep,
 )
-from lmsys_tui.engine.summarize import summarize_run  # noqa: E402
 from lmsys_tui.engine.workspace import open_workspace  # noqa: E402
 
 MODES = ["offline", "taxonomy"]

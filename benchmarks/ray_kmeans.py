@@ -26,7 +26,7 @@ from cluster import synthetic
 
 
 def run_one(kind: str, path: Path, k: int) -> dict:
-    from lmsys_tui.engine.clustering import assign_to_centroids, kmeans
+    from lmsys_tui.engine.clustering.algorithms import assign_to_centroids, kmeans
 
     wall, cpu = time.perf_counter(), time.process_time()
     if kind == "faiss":

@@ -23,16 +23,16 @@ import numpy as np
 import pyarrow as pa
 from _common import machine, real_prompts
 
-from lmsys_tui.engine.clustering import kmeans
-from lmsys_tui.engine.index import (
+from lmsys_tui.engine.clustering.algorithms import kmeans
+from lmsys_tui.engine.retrieval.index import (
     EXPANSION_SEARCH,
     _restore,
     open_query_index,
     query_index_path,
     update_query_index,
 )
-from lmsys_tui.engine.keyword_index import update_keyword_index
-from lmsys_tui.engine.search import Searcher, SearchFilters
+from lmsys_tui.engine.retrieval.keyword_index import update_keyword_index
+from lmsys_tui.engine.retrieval.search import Searcher, SearchFilters
 from lmsys_tui.engine.store import transaction
 from lmsys_tui.engine.workspace import open_workspace
 
@@ -60,7 +60,7 @@ def real_vectors(prompts: list[str]) -> np.ndarray:
     cache = OUT / "real_vectors.npy"
     if cache.exists():
         return np.load(cache)
-    from lmsys_tui.engine.embedders import SentenceTransformerEmbedder
+    from lmsys_tui.engine.embedding.embedders import SentenceTransformerEmbedder
 
     started = time.perf_counter()
     vectors = SentenceTransformerEmbedder().embed(prompts)
@@ -279,7 +279,7 @@ def main() -> None:
     base = real_vectors(prompts)
     for rows in args.rows:
         bench(rows, prompts, base, args.searches, args.keep, args.rebuild)
-    from lmsys_tui.engine.embedders import SentenceTransformerEmbedder
+    from lmsys_tui.engine.embedding.embedders import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["warm up"])

@@ -21,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import labelled_rows, machine  # noqa: E402
 
-from lmsys_tui.engine.clustering import kmeans  # noqa: E402
-from lmsys_tui.engine.embedders import (  # noqa: E402
+from lmsys_tui.engine.clustering.algorithms import kmeans  # noqa: E402
+from lmsys_tui.engine.embedding.embedders import (  # noqa: E402
     SentenceTransformerEmbedder,
     StaticEmbedder,
     distill_static_model,

@@ -22,11 +22,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine  # noqa: E402
 
-from lmsys_tui.engine.cluster import cluster_space  # noqa: E402
-from lmsys_tui.engine.embed import embed_queries  # noqa: E402
+from lmsys_tui.engine.clustering.runs import cluster_space  # noqa: E402
+from lmsys_tui.engine.embedding.embed import embed_queries  # noqa: E402
 from lmsys_tui.engine.load.ingest import load  # noqa: E402
+from lmsys_tui.engine.naming.summarize import summarize_run  # noqa: E402
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep  # noqa: E402
-from lmsys_tui.engine.summarize import summarize_run  # noqa: E402
 from lmsys_tui.engine.workspace import open_workspace  # noqa: E402
 from tests.llm_server import ScriptedLLM  # noqa: E402
 

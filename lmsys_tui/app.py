@@ -137,7 +137,7 @@ class LmsysApp(App):
         Raises:
             LmsysError: no workspace, or the run or its space cannot be searched.
         """
-        from .engine.search import Searcher
+        from .engine.retrieval.search import Searcher
         from .engine.workspace import Workspace
 
         if self.ws is None:

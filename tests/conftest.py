@@ -123,7 +123,7 @@ def lmsys_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def embedded_workspace(tmp_path_factory, lmsys_file):
     """The fixture loaded and embedded with the real bundled model, once per session."""
-    from lmsys_tui.engine.embed import embed_queries
+    from lmsys_tui.engine.embedding.embed import embed_queries
     from lmsys_tui.engine.load.ingest import load
     from lmsys_tui.engine.specs import EmbedStep, LoadStep
 
@@ -164,7 +164,7 @@ class WordHashEmbedder:
 @pytest.fixture(scope="session", autouse=True)
 def word_hash_model():
     """Searches in the test space embed their text with the same deterministic model."""
-    from lmsys_tui.engine import embed
+    from lmsys_tui.engine.embedding import embed
 
     key = ("sentence-transformers", WordHashEmbedder.model)
     embed._SHARED_EMBEDDERS[key] = WordHashEmbedder()

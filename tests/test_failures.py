@@ -9,13 +9,13 @@ import shutil
 
 from lmsys_tui.cli import main
 from lmsys_tui.engine import jobs
-from lmsys_tui.engine.vectors import VectorFile
+from lmsys_tui.engine.embedding.vectors import VectorFile
 from lmsys_tui.engine.workspace import open_workspace
 from tests.conftest import HashEmbedder
 
 
 def _hash_embedding(monkeypatch):
-    from lmsys_tui.engine.embed import embed_queries
+    from lmsys_tui.engine.embedding.embed import embed_queries
 
     monkeypatch.setattr(
         jobs,

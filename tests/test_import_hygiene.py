@@ -26,7 +26,8 @@ def test_engine_and_batch_path_import_nothing_heavy():
 
 def test_engine_search_modules_import_nothing_heavy():
     loaded = imported_after(
-        "import lmsys_tui.engine.search, lmsys_tui.engine.index, lmsys_tui.engine.browse"
+        "import lmsys_tui.engine.retrieval.search, lmsys_tui.engine.retrieval.index, "
+        "lmsys_tui.engine.browse"
     )
     assert not any(loaded.values()), loaded
 

@@ -7,11 +7,12 @@ the same on every machine; it is registered as the space's model for in-process 
 
 from __future__ import annotations
 
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.embed import embed_queries
-from lmsys_tui.engine.hierarchy import build_hierarchy
-from lmsys_tui.engine.index import update_indexes
+from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.embedding.embed import embed_queries
+from lmsys_tui.engine.hierarchy.build import build_hierarchy
 from lmsys_tui.engine.load.ingest import load
+from lmsys_tui.engine.naming.summarize import summarize_run
+from lmsys_tui.engine.retrieval.index import update_indexes
 from lmsys_tui.engine.specs import (
     ClusterStep,
     EmbedStep,
@@ -19,7 +20,6 @@ from lmsys_tui.engine.specs import (
     LoadStep,
     SummarizeStep,
 )
-from lmsys_tui.engine.summarize import summarize_run
 from lmsys_tui.engine.workspace import open_workspace
 from tests.conftest import WordHashEmbedder, fixture_rows, write_jsonl
 

@@ -138,7 +138,7 @@ def inspect(ws, out, args) -> int:
 
 
 def query(ws, out, args) -> int:
-    from ..engine.search import Searcher
+    from ..engine.retrieval.search import Searcher
 
     detail = query_detail(ws.con, args.query_id)
     neighbours = []

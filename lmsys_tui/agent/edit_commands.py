@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ..engine import curation
 from ..engine.browse import get_run
-from ..engine.search import SearchError
+from ..engine.retrieval.search import SearchError
 from ..safe_text import one_line
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.search import Searcher, SearchError, SearchFilters
+from ..engine.retrieval.search import Searcher, SearchError, SearchFilters
 from ..safe_text import one_line
 from .output import notes_to_stderr
 

@@ -345,8 +345,8 @@ def split_cluster(
     """Re-cluster one cluster into `k` with k-means on its vectors. The largest part keeps
     the id, title and place in each hierarchy; the others get new ids, the title with
     "(part n)" added (rename them), and a leaf beside it in each hierarchy."""
-    from .clustering import kmeans
-    from .vector_chunks import require_intact
+    from .clustering.algorithms import kmeans
+    from .embedding.vector_chunks import require_intact
 
     space_id = _check_run(ws, run_id)
     if cluster_id == NOISE:
@@ -439,7 +439,7 @@ def _summary_runs(ws: Workspace, run_id: str) -> list[str]:
 
 def _refresh_summary_indexes(ws: Workspace, summary_run_ids: list[str]) -> None:
     """Re-embed changed summaries now, so searches and verify agree with the edit."""
-    from .index import update_summary_index
+    from .retrieval.index import update_summary_index
 
     for summary_run_id in summary_run_ids:
         update_summary_index(ws, summary_run_id)
@@ -474,7 +474,7 @@ def _members_with_rows(
 
 def _recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]) -> None:
     """Sizes, centroids and member distances of the clusters; hierarchy node sizes."""
-    from .clustering import centroids_of
+    from .clustering.algorithms import centroids_of
 
     members = _members_with_rows(ws, run_id, space_id, cluster_ids)
     vectors = ws.vector_file(space_id).array()

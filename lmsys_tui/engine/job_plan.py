@@ -8,7 +8,7 @@ would create, from its number of clusters and a sample of the workspace's prompt
 
 from __future__ import annotations
 
-from .costs import (
+from .llm.costs import (
     REPLY_TOKENS,
     StepPlan,
     count_tokens,
@@ -53,7 +53,7 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
         steps.append({"step": "embed", "does": does})
     new_run = None
     if spec.cluster:
-        from .cluster import describe_subset, subset_of
+        from .clustering.runs import describe_subset, subset_of
 
         subset = describe_subset(subset_of(spec.cluster))
         size = spec.cluster.n_clusters if spec.cluster.algorithm == "kmeans" else None
@@ -114,7 +114,7 @@ def _llm_plan(ws, spec: JobSpec, which: str, run_id: str | None, new_run: int | 
     if ws is not None and run_id is not None:
         if which == "summarize":
             return plan_summaries(ws, spec.summarize, run_id)
-        from .summarize import latest_summary_run_id
+        from .naming.summarize import latest_summary_run_id
 
         try:
             summary_run_id = latest_summary_run_id(ws, run_id, spec.hierarchy.summary)

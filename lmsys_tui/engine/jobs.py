@@ -16,21 +16,21 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from .assign import assign_new_queries
 from .browse import resolve_summary_run
-from .cluster import cluster_space
-from .embed import embed_queries, find_space
-from .embedders import STATIC_TRADE_OFF, make_embedder
+from .clustering.assign import assign_new_queries
+from .clustering.runs import cluster_space
+from .embedding.embed import embed_queries, find_space
+from .embedding.embedders import STATIC_TRADE_OFF, make_embedder
 from .enrich.languages import detect_languages, english_only_warning
 from .errors import ClusterError, JobCancelled, JobFileError, SummaryError
 from .export import export_run
-from .hierarchy import build_hierarchy
-from .index import IndexResult, update_indexes, update_query_index, update_summary_index
-from .keyword_index import update_keyword_index
+from .hierarchy.build import build_hierarchy
 from .load.ingest import load
+from .naming.summarize import latest_run_id, latest_summary_run_id, summarize_run
 from .progress import Progress, ProgressSink, null_sink
+from .retrieval.index import IndexResult, update_indexes, update_query_index, update_summary_index
+from .retrieval.keyword_index import update_keyword_index
 from .specs import EmbedStep, JobSpec
-from .summarize import latest_run_id, latest_summary_run_id, summarize_run
 from .workspace import Workspace
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-from .embedders import DEFAULT_EMBEDDING_MODEL
+from .embedding.embedders import DEFAULT_EMBEDDING_MODEL
 
 
 class Step(BaseModel):
@@ -16,7 +16,7 @@ class Step(BaseModel):
 def request_concurrency(concurrency: int | None, api_base: str | None) -> int:
     """Requests at once: as set, else 1 for a server on this machine (llama.cpp and
     Ollama answer one at a time: more only queue, and time out while they wait), else 8."""
-    from .llm import is_local
+    from .llm.client import is_local
 
     if concurrency:
         return concurrency

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .browse import NotFound
+from .embedding.vector_chunks import find_damage
 from .errors import WorkspaceError
-from .index import IndexCheck, check_query_index, check_summary_index, query_index_path
-from .keyword_index import indexed_count as keyword_indexed_count
-from .vector_chunks import find_damage
+from .retrieval.index import IndexCheck, check_query_index, check_summary_index, query_index_path
+from .retrieval.keyword_index import indexed_count as keyword_indexed_count
 from .workspace import Workspace
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 
 from . import DATABASE_FILE
+from .embedding.vectors import VectorFile
 from .errors import WorkspaceError
 from .store import SCHEMA_VERSION, migrate, schema_version
-from .vectors import VectorFile
 
 
 class Workspace:

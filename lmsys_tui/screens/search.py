@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 from ..engine.browse import list_runs
 from ..engine.errors import LmsysError
 from ..engine.progress import Progress
-from ..engine.search import SearchFilters
+from ..engine.retrieval.search import SearchFilters
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns

@@ -8,13 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.clustering import (
+from lmsys_tui.engine.clustering.algorithms import (
     MAX_CLUSTER_SHARE,
     kmeans,
     kmeans_plusplus_start,
     split_oversized,
 )
+from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.errors import ClusterError
 from lmsys_tui.engine.specs import ClusterStep
 from lmsys_tui.engine.workspace import open_workspace
@@ -70,7 +70,7 @@ def test_same_step_reuses_the_finished_run_and_new_seed_makes_a_new_one(embedded
 def test_kmeans_is_deterministic_under_a_seed(embedded_workspace):
     root, space = embedded_workspace
     with open_workspace(root) as ws:
-        from lmsys_tui.engine.embed import load_space_vectors
+        from lmsys_tui.engine.embedding.embed import load_space_vectors
 
         _, vectors = load_space_vectors(ws, space)
     first, _, backend = kmeans(vectors, 3, seed=5, niter=10, device="cpu")

@@ -7,13 +7,13 @@ import os
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.embed import embed_queries, load_space_vectors
+from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.embedding.embed import embed_queries, load_space_vectors
+from lmsys_tui.engine.embedding.vector_chunks import find_damage
+from lmsys_tui.engine.embedding.vectors import HEADER_BYTES
 from lmsys_tui.engine.errors import WorkspaceError
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep
-from lmsys_tui.engine.vector_chunks import find_damage
-from lmsys_tui.engine.vectors import HEADER_BYTES
 from lmsys_tui.engine.verify import verify_run
 from tests.conftest import HashEmbedder
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.embed import embed_queries, load_space_vectors
+from lmsys_tui.engine.embedding.embed import embed_queries, load_space_vectors
 from lmsys_tui.engine.errors import EmbedError
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import EmbedStep, LoadStep
@@ -95,9 +95,9 @@ def test_bundled_model_gives_normalised_vectors_that_group_topics(embedded_works
 
 
 def test_searches_embed_with_the_onnx_export_and_get_the_models_vectors(embedded_workspace):
-    from lmsys_tui.engine import embed
-    from lmsys_tui.engine.embedders import SentenceTransformerEmbedder
-    from lmsys_tui.engine.query_encoder import OnnxQueryEncoder, encoder_dir
+    from lmsys_tui.engine.embedding import embed
+    from lmsys_tui.engine.embedding.embedders import SentenceTransformerEmbedder
+    from lmsys_tui.engine.embedding.query_encoder import OnnxQueryEncoder, encoder_dir
 
     root, space = embedded_workspace
     with open_workspace(root, read_only=True) as ws:
@@ -119,8 +119,8 @@ def test_searches_embed_with_the_onnx_export_and_get_the_models_vectors(embedded
 def test_a_damaged_onnx_export_is_not_used(embedded_workspace, tmp_path):
     import shutil
 
-    from lmsys_tui.engine import embed
-    from lmsys_tui.engine.query_encoder import encoder_dir, load_query_encoder
+    from lmsys_tui.engine.embedding import embed
+    from lmsys_tui.engine.embedding.query_encoder import encoder_dir, load_query_encoder
 
     root, space = embedded_workspace
     copy = tmp_path / "ws"
@@ -135,7 +135,7 @@ def test_a_damaged_onnx_export_is_not_used(embedded_workspace, tmp_path):
         assert embed.space_embedder(ws, space).__class__.__name__ == "SentenceTransformerEmbedder"
         embed._SHARED_EMBEDDERS.pop(("sentence-transformers", "all-MiniLM-L6-v2"), None)
         # The next embed step exports it again.
-        from lmsys_tui.engine.embed import embed_queries
+        from lmsys_tui.engine.embedding.embed import embed_queries
         from lmsys_tui.engine.specs import EmbedStep
 
         messages = []
@@ -147,7 +147,7 @@ def test_a_damaged_onnx_export_is_not_used(embedded_workspace, tmp_path):
 def test_cpu_inference_uses_the_cores_other_processes_leave_idle(monkeypatch):
     import os
 
-    from lmsys_tui.engine import embedders
+    from lmsys_tui.engine.embedding import embedders
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     for others, threads in ((0, 4), (1, 3), (3, 1), (9, 1)):
@@ -159,7 +159,7 @@ def test_cpu_inference_uses_the_cores_other_processes_leave_idle(monkeypatch):
 
 
 def test_the_runnable_count_is_read_from_the_kernel():
-    from lmsys_tui.engine.embedders import _other_runnable
+    from lmsys_tui.engine.embedding.embedders import _other_runnable
 
     found = _other_runnable(samples=2)
     assert found is None or found >= 0
@@ -170,7 +170,7 @@ def test_the_gpu_pipeline_gives_encodes_vectors_in_the_texts_order(tiny_bert):
     the CPU against sentence-transformers' own encode: same vectors, same order."""
     from sentence_transformers import SentenceTransformer
 
-    from lmsys_tui.engine.embedders import encode_pipelined
+    from lmsys_tui.engine.embedding.embedders import encode_pipelined
 
     encoder = SentenceTransformer(str(tiny_bert), device="cpu")
     texts = [f"prompt {i} " + "word " * (i * 7 % 23) for i in range(37)]
@@ -185,7 +185,7 @@ def test_cpu_batches_of_a_token_budget_give_encodes_vectors_in_the_texts_order(t
     """Many short texts share a batch, a long one goes alone; the vectors are encode's."""
     from sentence_transformers import SentenceTransformer
 
-    from lmsys_tui.engine.embedders import (
+    from lmsys_tui.engine.embedding.embedders import (
         SentenceTransformerEmbedder,
         token_batches,
         token_counts,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from lmsys_tui.engine.browse import cluster_detail, list_clusters, query_detail
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.enrich.languages import detect_languages, english_only_warning
 from lmsys_tui.engine.load.ingest import load
+from lmsys_tui.engine.naming.summarize import summarize_run
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
-from lmsys_tui.engine.summarize import summarize_run
 from tests.conftest import TOPICS, WordHashEmbedder, write_jsonl
 
 TEMPLATE = (

@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from lmsys_tui.engine.browse import NotFound
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.insight.compare import compare_runs
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep
@@ -122,8 +122,8 @@ def test_facet_lift_finds_the_cluster_a_model_dominates(runs):
 def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(
     workspace, lmsys_file, tmp_path
 ):
-    from lmsys_tui.engine.assign import NEW_CLUSTER, assign_new_queries
     from lmsys_tui.engine.browse import list_clusters
+    from lmsys_tui.engine.clustering.assign import NEW_CLUSTER, assign_new_queries
     from lmsys_tui.engine.specs import AssignStep
     from tests.conftest import fixture_rows, write_jsonl
 
@@ -211,7 +211,7 @@ def test_a_run_over_a_subset_clusters_only_that_subset(runs):
 
 
 def test_a_subset_run_takes_new_queries_of_its_subset_only(runs, tmp_path):
-    from lmsys_tui.engine.assign import assign_new_queries
+    from lmsys_tui.engine.clustering.assign import assign_new_queries
     from lmsys_tui.engine.specs import AssignStep
     from tests.conftest import write_jsonl
 

@@ -95,7 +95,7 @@ def test_a_failing_step_is_recorded_on_the_job(tmp_path):
 
 
 def _embed_with_hash(ws, step, progress):
-    from lmsys_tui.engine.embed import embed_queries
+    from lmsys_tui.engine.embedding.embed import embed_queries
 
     return embed_queries(ws, step, progress, embedder=HashEmbedder())
 

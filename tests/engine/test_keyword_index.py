@@ -8,15 +8,15 @@ import shutil
 
 import pytest
 
-from lmsys_tui.engine import keyword_index, search
-from lmsys_tui.engine.keyword_index import (
+from lmsys_tui.engine.load.ingest import load
+from lmsys_tui.engine.retrieval import keyword_index, search
+from lmsys_tui.engine.retrieval.keyword_index import (
     KeywordIndex,
     indexed_count,
     search_terms,
     update_keyword_index,
 )
-from lmsys_tui.engine.load.ingest import load
-from lmsys_tui.engine.search import Searcher, SearchFilters
+from lmsys_tui.engine.retrieval.search import Searcher, SearchFilters
 from lmsys_tui.engine.specs import LoadStep
 from lmsys_tui.engine.workspace import open_workspace
 from tests.conftest import fixture_rows, write_jsonl

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.embed import embed_queries, load_space_vectors
+from lmsys_tui.engine.embedding.embed import embed_queries, load_space_vectors
 from lmsys_tui.engine.errors import EmbedError
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import EmbedStep, LoadStep

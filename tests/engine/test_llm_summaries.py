@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
-from lmsys_tui.engine.llm import parse_reply
-from lmsys_tui.engine.llm_labels import ClusterSummary
+from lmsys_tui.engine.llm.client import parse_reply
 from lmsys_tui.engine.load.ingest import load
+from lmsys_tui.engine.naming.llm_labels import ClusterSummary
+from lmsys_tui.engine.naming.summarize import summarize_run
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
-from lmsys_tui.engine.summarize import summarize_run
 from lmsys_tui.engine.workspace import open_workspace
 from tests.conftest import write_jsonl
 from tests.llm_server import INJECTED_TITLE, ScriptedLLM
@@ -47,7 +47,7 @@ class GroupEmbedder:
 
 @pytest.fixture
 def grouped(tmp_path, monkeypatch):
-    from lmsys_tui.engine import embed
+    from lmsys_tui.engine.embedding import embed
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     # Offline names rank phrases with the space's model: this one, not a hub download.
@@ -144,7 +144,7 @@ def test_replies_in_code_fences_with_extra_keys_validate():
 
 
 def test_placeholders_inside_user_text_stay_text():
-    from lmsys_tui.engine.llm import fill_template
+    from lmsys_tui.engine.llm.client import fill_template
 
     filled = fill_template("A {queries} B {contrast}", queries="say {contrast}!", contrast="C")
     assert filled == "A say {contrast}! B C"
@@ -153,7 +153,7 @@ def test_placeholders_inside_user_text_stay_text():
 def test_slow_replies_time_out_and_retries_are_bounded(monkeypatch):
     import asyncio
 
-    from lmsys_tui.engine.llm import LLMCallError, LLMClient
+    from lmsys_tui.engine.llm.client import LLMCallError, LLMClient
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with ScriptedLLM() as llm:
@@ -220,12 +220,12 @@ def test_what_a_server_accepts_is_remembered_for_the_next_pass(grouped):
 
 
 def test_a_pass_where_every_request_failed_fails_with_the_cause(grouped, monkeypatch):
-    from lmsys_tui.engine import llm
     from lmsys_tui.engine.errors import SummaryError
-    from lmsys_tui.engine.summarize import latest_summary_run_id
+    from lmsys_tui.engine.llm import client
+    from lmsys_tui.engine.naming.summarize import latest_summary_run_id
 
     root, run_id = grouped
-    monkeypatch.setattr(llm.random, "uniform", lambda low, high: 0.001)  # near-zero backoff
+    monkeypatch.setattr(client.random, "uniform", lambda low, high: 0.001)  # near-zero backoff
     with open_workspace(root) as ws:
         summarize_run(ws, SummarizeStep(alias="offline"), run_id)
         nobody = SummarizeStep(
@@ -257,7 +257,7 @@ def test_a_partial_pass_is_stored_as_partial_and_completed_by_the_next(grouped):
 
 
 def test_a_hierarchy_is_rebuilt_when_its_summaries_are_repaired(grouped):
-    from lmsys_tui.engine.hierarchy import build_hierarchy
+    from lmsys_tui.engine.hierarchy.build import build_hierarchy
     from lmsys_tui.engine.specs import HierarchyStep
 
     root, run_id = grouped
@@ -283,7 +283,7 @@ def test_a_hierarchy_is_rebuilt_when_its_summaries_are_repaired(grouped):
 def test_errors_keep_their_cause_and_repair_turns_stay_short(grouped):
     import litellm
 
-    from lmsys_tui.engine.llm import describe_error
+    from lmsys_tui.engine.llm.client import describe_error
 
     error = litellm.InternalServerError(
         message="OpenAIException - 1 validation error:\nresponse_format.type\n"
@@ -320,7 +320,7 @@ def test_plain_title_and_description_lines_are_read():
 
 
 def test_local_servers_default_to_one_request_at_a_time_and_prompts_fit_the_context():
-    from lmsys_tui.engine.llm_labels import fit_prompt
+    from lmsys_tui.engine.naming.llm_labels import fit_prompt
     from lmsys_tui.engine.specs import request_concurrency
 
     assert request_concurrency(None, "http://127.0.0.1:8080/v1") == 1
@@ -335,12 +335,12 @@ def test_local_servers_default_to_one_request_at_a_time_and_prompts_fit_the_cont
 
 
 def test_an_unreachable_llm_hierarchy_names_the_cause(grouped, monkeypatch):
-    from lmsys_tui.engine import llm
     from lmsys_tui.engine.errors import SummaryError
-    from lmsys_tui.engine.hierarchy import build_hierarchy
+    from lmsys_tui.engine.hierarchy.build import build_hierarchy
+    from lmsys_tui.engine.llm import client
     from lmsys_tui.engine.specs import HierarchyStep
 
-    monkeypatch.setattr(llm.random, "uniform", lambda low, high: 0.001)  # near-zero backoff
+    monkeypatch.setattr(client.random, "uniform", lambda low, high: 0.001)  # near-zero backoff
     root, run_id = grouped
     with open_workspace(root) as ws:
         summary = summarize_run(ws, SummarizeStep(alias="offline"), run_id)
@@ -368,7 +368,7 @@ def test_small_model_replies_are_read_generously_but_the_example_is_refused():
 def test_a_plan_comes_first_and_the_cost_cap_stops_a_pass_keeping_what_is_named(grouped):
     """gpt-4o-mini's prices from litellm's map, served by the scripted server."""
     from lmsys_tui.engine.browse import list_runs
-    from lmsys_tui.engine.costs import plan_summaries
+    from lmsys_tui.engine.llm.costs import plan_summaries
 
     root, run_id = grouped
     with ScriptedLLM() as llm, open_workspace(root) as ws:

@@ -9,11 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
-from lmsys_tui.engine.hierarchy import Node, _balance_warnings, _balanced, level_plan
-from lmsys_tui.engine.keywords import stop_words
+from lmsys_tui.engine.hierarchy.build import Node, _balance_warnings, _balanced, level_plan
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.naming.offline import cluster_samples, prompt_title
 from lmsys_tui.engine.naming.phrases import (
@@ -22,9 +21,10 @@ from lmsys_tui.engine.naming.phrases import (
     phrase_title,
     topic_title,
 )
+from lmsys_tui.engine.naming.summarize import summarize_run
 from lmsys_tui.engine.naming.taxonomy import load_taxonomy
+from lmsys_tui.engine.retrieval.keywords import stop_words
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
-from lmsys_tui.engine.summarize import summarize_run
 from lmsys_tui.engine.workspace import open_workspace
 from tests.conftest import HashEmbedder, fixture_rows, write_jsonl
 

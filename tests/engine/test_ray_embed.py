@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.embed import embed_queries, load_space_vectors
+from lmsys_tui.engine.embedding.embed import embed_queries, load_space_vectors
 from lmsys_tui.engine.errors import EmbedError
 from lmsys_tui.engine.executors import ray_embed, ray_session
 from lmsys_tui.engine.load.ingest import load

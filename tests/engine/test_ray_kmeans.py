@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.cluster import cluster_space
-from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.executors import ray_kmeans
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from lmsys_tui.engine.browse import NotFound, hierarchy_nodes
-from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.curation import rename_cluster
-from lmsys_tui.engine.embed import embed_queries
+from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.export import export_run
 from lmsys_tui.engine.jobs import run_job
@@ -20,7 +20,7 @@ from tests.conftest import HashEmbedder
 @pytest.fixture
 def two_runs(workspace, lmsys_file, monkeypatch):
     """Runs k3 (older) and k2 (newest), no summaries yet."""
-    from lmsys_tui.engine import embed
+    from lmsys_tui.engine.embedding import embed
 
     key = ("sentence-transformers", HashEmbedder().model)
     monkeypatch.setitem(embed._SHARED_EMBEDDERS, key, HashEmbedder())

@@ -7,15 +7,15 @@ import shutil
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.index import (
+from lmsys_tui.engine.jobs import run_job
+from lmsys_tui.engine.retrieval.index import (
     check_query_index,
     check_summary_index,
     query_index_path,
     summary_index_path,
     update_query_index,
 )
-from lmsys_tui.engine.jobs import run_job
-from lmsys_tui.engine.search import Searcher, SearchError, SearchFilters, snippet
+from lmsys_tui.engine.retrieval.search import Searcher, SearchError, SearchFilters, snippet
 from lmsys_tui.engine.specs import (
     ClusterStep,
     EmbedStep,
@@ -359,7 +359,7 @@ def test_a_new_load_is_searchable_by_keyword_and_the_index_step_rebuilds(search_
 
 
 def test_an_index_holding_other_vectors_is_a_mismatch(search_root, tmp_path):
-    from lmsys_tui.engine.index import _new_index, _save
+    from lmsys_tui.engine.retrieval.index import _new_index, _save
 
     root = tmp_path / "copy"
     shutil.copytree(search_root, root)
@@ -386,7 +386,7 @@ def _garble(path, offset: int, size: int) -> None:
 def test_a_garbled_index_body_is_caught_by_its_checksum_and_rebuilt(search_root, tmp_path):
     """usearch trusts its file: 3,000 random bytes mid-file crashed it, 5,000 at offset
     100 of a summary index returned wrong clusters. The checksum catches both first."""
-    from lmsys_tui.engine.index import summary_index_path
+    from lmsys_tui.engine.retrieval.index import summary_index_path
     from lmsys_tui.engine.verify import verify_run
 
     root = tmp_path / "copy"

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from lmsys_tui.engine import embedders
-from lmsys_tui.engine.embedders import STATIC_TRADE_OFF, StaticEmbedder, static_model_folder
+from lmsys_tui.engine.embedding import embedders
+from lmsys_tui.engine.embedding.embedders import (
+    STATIC_TRADE_OFF,
+    StaticEmbedder,
+    static_model_folder,
+)
 from lmsys_tui.engine.jobs import run_job
-from lmsys_tui.engine.search import Searcher
+from lmsys_tui.engine.retrieval.search import Searcher
 from lmsys_tui.engine.specs import JobSpec
 from lmsys_tui.engine.workspace import open_workspace
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmsys_tui.engine.cluster import cluster_space
+from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.errors import SummaryError
-from lmsys_tui.engine.hierarchy import build_hierarchy
-from lmsys_tui.engine.keywords import tokenize
+from lmsys_tui.engine.hierarchy.build import build_hierarchy
 from lmsys_tui.engine.naming.phrases import key_phrases
+from lmsys_tui.engine.naming.summarize import latest_summary_run_id, summarize_run
+from lmsys_tui.engine.retrieval.keywords import tokenize
 from lmsys_tui.engine.specs import ClusterStep, HierarchyStep, SummarizeStep
-from lmsys_tui.engine.summarize import latest_summary_run_id, summarize_run
 from lmsys_tui.engine.workspace import open_workspace
 
 MULTILINGUAL = {
@@ -208,7 +208,7 @@ def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monk
 
 
 def test_an_interrupted_hierarchy_keeps_its_levels_and_resumes(clustered, monkeypatch):
-    from lmsys_tui.engine import hierarchy
+    from lmsys_tui.engine.hierarchy import build as hierarchy
 
     root, run_id = clustered
     step = HierarchyStep(levels=3, merge_ratio=0.5, top_size=2)

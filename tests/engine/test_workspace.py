@@ -6,9 +6,9 @@ import duckdb
 import numpy as np
 import pytest
 
+from lmsys_tui.engine.embedding.vectors import VectorFile
 from lmsys_tui.engine.errors import WorkspaceError
 from lmsys_tui.engine.store import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
-from lmsys_tui.engine.vectors import VectorFile
 from lmsys_tui.engine.workspace import open_workspace
 from lmsys_tui.locations import data_dir
 

@@ -249,9 +249,9 @@ def _palette_has(app, text: str) -> bool:
 
 
 async def test_n_switches_the_clusters_between_key_phrase_and_taxonomy_names(ui_copy):
+    from lmsys_tui.engine.naming.summarize import summarize_run
     from lmsys_tui.engine.naming.taxonomy import load_taxonomy
     from lmsys_tui.engine.specs import SummarizeStep
-    from lmsys_tui.engine.summarize import summarize_run
     from lmsys_tui.engine.workspace import open_workspace
 
     with open_workspace(ui_copy) as ws:  # every cluster takes its closest topic's name

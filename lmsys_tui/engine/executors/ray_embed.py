@@ -31,7 +31,7 @@ class ShardEmbedder:
     """A Ray actor: loads the step's model once, embeds batches of shard rows."""
 
     def __init__(self, step_fields: dict, threads: int) -> None:
-        from ..embedders import make_embedder
+        from ..embedding.embedders import make_embedder
         from ..specs import EmbedStep
 
         self.embedder = make_embedder(EmbedStep.model_validate(step_fields))

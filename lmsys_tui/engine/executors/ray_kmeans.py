@@ -75,7 +75,7 @@ def kmeans_on_ray(step, vector_path: Path, rows: np.ndarray, progress: ProgressS
     Raises:
         ClusterError: Ray is missing, cannot be reached, or a task failed.
     """
-    from ..clustering import kmeans, unit
+    from ..clustering.algorithms import kmeans, unit
 
     n, k = len(rows), step.n_clusters
     started_here = finished = False

@@ -24,7 +24,7 @@ def connect(address: str | None, workers: int | None, error: type[Exception]) ->
     if address:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
         return False
-    from ..embedders import usable_cores
+    from ..embedding.embedders import usable_cores
 
     # One logical CPU beyond the workers: Ray Data lists and reads the shards in tasks
     # that need one, and the actors would otherwise hold every CPU (a deadlock).

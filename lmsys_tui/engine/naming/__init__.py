@@ -1,1 +1,3 @@
-"""Naming clusters and categories: key phrases and taxonomy matches, no LLM needed."""
+"""Naming clusters: summary runs (`summarize`) whose titles come from key phrases and
+taxonomy matches with no LLM (`offline`, `phrases`, `taxonomy`) or from an LLM
+(`llm_labels`)."""

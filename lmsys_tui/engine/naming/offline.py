@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..embed import space_embedder
+from ..clustering.representatives import representatives
+from ..embedding.embed import space_embedder
 from ..enrich.duplicates import copies_per_cluster
 from ..errors import LmsysError, SummaryError
 from ..progress import Progress, ProgressSink, null_sink
-from ..representatives import representatives
 from ..workspace import Workspace
 from .phrases import TITLE_CHARS, key_phrases, phrase_title, topic_title
 from .taxonomy import Topic, match_topics

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..keywords import stop_words
+from ..retrieval.keywords import stop_words
 
 CANDIDATES = 24  # c-TF-IDF candidates per class that go on to re-ranking
 MAX_TEXT_CHARS = 1500  # phrases come from the start of each text

@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from .clustering import assign_to_centroids, hdbscan_micro, kmeans, quality_metrics
-from .embed import load_space_vectors
-from .enrich.duplicates import find_duplicates
-from .errors import ClusterError
-from .progress import Progress, ProgressSink, null_sink
-from .specs import ClusterStep
-from .store import transaction, unique_id
-from .vector_chunks import require_intact
-from .workspace import Workspace
+from ..embedding.embed import load_space_vectors
+from ..embedding.vector_chunks import require_intact
+from ..enrich.duplicates import find_duplicates
+from ..errors import ClusterError
+from ..progress import Progress, ProgressSink, null_sink
+from ..specs import ClusterStep
+from ..store import transaction, unique_id
+from ..workspace import Workspace
+from .algorithms import assign_to_centroids, hdbscan_micro, kmeans, quality_metrics
 
 
 @dataclass
@@ -92,8 +92,8 @@ def subset_query_ids(ws: Workspace, subset: dict) -> np.ndarray:
     Raises:
         ClusterError: an unknown run, cluster or field, or a subset that selects nothing.
     """
-    from .browse import NotFound
-    from .insight.facets import facet_expression
+    from ..browse import NotFound
+    from ..insight.facets import facet_expression
 
     conditions, params = [], []
     for key, value in subset.get("where", {}).items():
@@ -297,7 +297,7 @@ def _cluster_here(ws: Workspace, step: ClusterStep, space_id, wanted, n_queries,
 
 def _kmeans_on_ray(ws: Workspace, step: ClusterStep, space_id, wanted, progress):
     """k-means with every point labelled on Ray; the vectors stay in their file."""
-    from .executors.ray_kmeans import kmeans_on_ray
+    from ..executors.ray_kmeans import kmeans_on_ray
 
     require_intact(ws, space_id)
     mapping = ws.con.execute(

@@ -21,14 +21,14 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from .embed import space_embedder
-from .errors import SummaryError
-from .naming.offline import ClusterSample, cluster_samples, phrase_embedding
-from .naming.phrases import key_phrases, phrase_title
-from .progress import Progress, ProgressSink, null_sink
-from .specs import HierarchyStep
-from .store import slug, transaction, unique_id
-from .workspace import Workspace
+from ..embedding.embed import space_embedder
+from ..errors import SummaryError
+from ..naming.offline import ClusterSample, cluster_samples, phrase_embedding
+from ..naming.phrases import key_phrases, phrase_title
+from ..progress import Progress, ProgressSink, null_sink
+from ..specs import HierarchyStep
+from ..store import slug, transaction, unique_id
+from ..workspace import Workspace
 
 MAX_SHARE = 0.35  # a category above this share of prompts is split when it can be
 
@@ -133,7 +133,7 @@ def build_hierarchy(
         embedder = space_embedder(ws, space_id)
     usage: dict = {}
     if step.model != "offline":
-        from .costs import check_cap, plan_hierarchy
+        from ..llm.costs import check_cap, plan_hierarchy
 
         cost_plan = plan_hierarchy(ws, step, run_id, summary_run_id)
         progress(Progress("hierarchy", 0, len(plan), cost_plan.line()))
@@ -146,8 +146,8 @@ def build_hierarchy(
         if step.model == "offline":
             parents = _merge(below, level, target, leaves, sample, embed)
         else:
-            from .llm import ReplyCache
-            from .llm_hierarchy import llm_level
+            from ..llm.client import ReplyCache
+            from .llm_levels import llm_level
 
             parents = llm_level(
                 below, level, target, step, embedder, ReplyCache(ws.con), progress, usage
@@ -158,7 +158,7 @@ def build_hierarchy(
         nodes_by_level.append(parents)
     usage.pop("cost_per_request", None)
     if usage:  # the ledger: this pass added to what an interrupted earlier pass spent
-        from .costs import add_to_ledger
+        from ..llm.costs import add_to_ledger
 
         add_to_ledger(ws.con, "hierarchy_runs", hierarchy_run_id, usage)
     ws.con.execute(

@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-from .cluster import subset_query_ids
-from .errors import ClusterError
-from .progress import Progress, ProgressSink, null_sink
-from .specs import AssignStep
-from .store import transaction
-from .workspace import Workspace
+from ..errors import ClusterError
+from ..progress import Progress, ProgressSink, null_sink
+from ..specs import AssignStep
+from ..store import transaction
+from ..workspace import Workspace
+from .runs import subset_query_ids
 
 NEW_CLUSTER = -2
 CHUNK = 50_000
@@ -50,7 +50,7 @@ def assign_new_queries(
     Raises:
         ClusterError: the run is unknown or has no centroids.
     """
-    from .curation import record_edit, resize_hierarchies
+    from ..curation import record_edit, resize_hierarchies
 
     started = time.perf_counter()
     con = ws.con
@@ -174,7 +174,7 @@ def assign_new_queries(
 def _fresh_vectors(ws: Workspace, run_id: str, space_id: str) -> tuple[np.ndarray, np.ndarray]:
     """(query ids, float32 vectors) of the space's queries that the run does not hold;
     only their rows are read from the vector file."""
-    from .vector_chunks import require_intact
+    from ..embedding.vector_chunks import require_intact
 
     require_intact(ws, space_id)
     mapping = ws.con.execute(

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .errors import SummaryError
-from .naming.offline import offline_labels
-from .naming.taxonomy import load_taxonomy
-from .progress import Progress, ProgressSink, null_sink
-from .specs import SummarizeStep
-from .store import slug, unique_id
-from .workspace import Workspace
+from ..errors import SummaryError
+from ..progress import Progress, ProgressSink, null_sink
+from ..specs import SummarizeStep
+from ..store import slug, unique_id
+from ..workspace import Workspace
+from .offline import offline_labels
+from .taxonomy import load_taxonomy
 
 
 @dataclass
@@ -116,7 +116,7 @@ def summarize_run(
     parameters = _parameters(step)
     plan = prompts = None
     if step.model not in ("offline", "taxonomy"):
-        from .costs import check_cap, plan_summaries
+        from ..llm.costs import check_cap, plan_summaries
         from .llm_labels import cluster_prompts
 
         # Built once, for the plan and for the requests; before anything is written.
@@ -160,7 +160,7 @@ def summarize_run(
         _save_summaries(ws, summary_run_id, [(c, *labels[c], None) for c in missing])
         progress(Progress("summarize", len(missing), len(missing)))
     else:
-        from .costs import add_to_ledger
+        from ..llm.costs import add_to_ledger
         from .llm_labels import llm_labels
 
         progress(Progress("summarize", 0, len(missing), plan.line()))

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LmsysError
+from ..errors import LmsysError
+from ..progress import Progress, ProgressSink, null_sink
+from ..workspace import Workspace
 from .keywords import stop_words as common_words
-from .progress import Progress, ProgressSink, null_sink
-from .workspace import Workspace
 
 # Chinese and Japanese characters: indexed as overlapping bigrams (module docstring).
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ClusterError
+from ..errors import ClusterError
 
 PLUSPLUS_SAMPLE_PER_CENTROID = 20
 REDO_WORK = 20_000_000

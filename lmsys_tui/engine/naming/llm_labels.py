@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .errors import SummaryError
-from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template, import_litellm
-from .progress import Progress, ProgressSink
-from .representatives import representatives
-from .specs import SummarizeStep, request_concurrency
-from .workspace import Workspace
+from ..clustering.representatives import representatives
+from ..errors import SummaryError
+from ..llm.client import LLMCallError, LLMClient, ReplyCache, clean, fill_template, import_litellm
+from ..progress import Progress, ProgressSink
+from ..specs import SummarizeStep, request_concurrency
+from ..workspace import Workspace
 
 CONTRAST_CLUSTERS = 2
 CONTRAST_QUERIES = 3

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .errors import EmbedError
+from ..errors import EmbedError
 
 if TYPE_CHECKING:
-    from .specs import EmbedStep
+    from ..specs import EmbedStep
 
 # The bundled model, offline: the default everywhere (specs.py reads it from here, so
 # that embedding a search text does not import pydantic).
@@ -360,7 +360,7 @@ def distill_static_model(folder: Path, source: str | None = None, progress=None)
     import tempfile
 
     if progress is not None:
-        from .progress import Progress
+        from ..progress import Progress
 
         progress(Progress("embed", 0, None, "distilling the static quick-look model (once)"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from ..errors import EmbedError
+from ..progress import Progress, ProgressSink, null_sink
+from ..store import slug, transaction, unique_id
+from ..workspace import Workspace
 from .embedders import Embedder, SentenceTransformerEmbedder, make_embedder
-from .errors import EmbedError
-from .progress import Progress, ProgressSink, null_sink
-from .store import slug, transaction, unique_id
 from .vector_chunks import find_damage, record_block, repair_vectors, require_intact
-from .workspace import Workspace
 
 if TYPE_CHECKING:  # specs imports pydantic: searches embed their text without it
-    from .specs import EmbedStep
+    from ..specs import EmbedStep
 
 _ST = "sentence-transformers"
 _PROVIDER_PREFIX = {_ST: "st", "litellm": "litellm", "model2vec": "m2v"}
@@ -54,8 +54,8 @@ def space_embedder(ws: Workspace, space_id: str) -> Embedder:
         raise EmbedError(f"no embedding space {space_id!r}")
     key = rows[0]
     if key not in _SHARED_EMBEDDERS:
+        from ..specs import EmbedStep
         from .query_encoder import load_query_encoder
-        from .specs import EmbedStep
 
         exported = load_query_encoder(ws, space_id, key[1]) if key[0] == _ST else None
         _SHARED_EMBEDDERS[key] = exported or make_embedder(EmbedStep(provider=key[0], model=key[1]))
@@ -144,7 +144,7 @@ def embed_queries(
     done = 0
     progress(Progress("embed", 0, len(pending), f"embedding into {space_id}"))
     if step.executor == "ray" and len(pending):
-        from .executors.ray_embed import embedded_on_ray
+        from ..executors.ray_embed import embedded_on_ray
 
         batches = embedded_on_ray(
             step,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .store import transaction
+from ..store import transaction
+from ..workspace import Workspace
 from .vectors import HEADER_BYTES, VectorFile
-from .workspace import Workspace
 
 __all__ = [
     "Damage",
@@ -98,7 +98,7 @@ def require_intact(ws: Workspace, space_id: str) -> None:
     Raises:
         WorkspaceError: the file is damaged; an [embed] step repairs it.
     """
-    from .errors import WorkspaceError
+    from ..errors import WorkspaceError
 
     damage = find_damage(ws, space_id)
     if damage is not None:

@@ -20,11 +20,11 @@ from importlib import resources
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import SummaryError
-from .hierarchy import Node, parent_node
-from .llm import LLMCallError, LLMClient, ReplyCache, clean, fill_template
-from .progress import Progress, ProgressSink
-from .specs import HierarchyStep, request_concurrency
+from ..errors import SummaryError
+from ..llm.client import LLMCallError, LLMClient, ReplyCache, clean, fill_template
+from ..progress import Progress, ProgressSink
+from ..specs import HierarchyStep, request_concurrency
+from .build import Node, parent_node
 
 NEIGHBOURHOOD_SIZE = 40
 CONTRAST_NODES = 5
@@ -170,7 +170,7 @@ def _neighbourhoods(nodes: list[Node], vectors: dict, seed: int) -> list[list[No
     count = max(1, math.ceil(len(nodes) / NEIGHBOURHOOD_SIZE))
     if count == 1:
         return [nodes]
-    from .clustering import kmeans
+    from ..clustering.algorithms import kmeans
 
     labels, _, _ = kmeans(np.stack([vectors[n.node_id] for n in nodes]), count, seed, 20, "cpu")
     return [[n for n, label in zip(nodes, labels, strict=True) if label == g] for g in range(count)]

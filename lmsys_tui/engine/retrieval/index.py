@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksums import file_sha256
-from .embed import space_embedder
-from .errors import IndexWriteError, WorkspaceError, describe_failure
+from ..checksums import file_sha256
+from ..embedding.embed import space_embedder
+from ..errors import IndexWriteError, WorkspaceError, describe_failure
+from ..progress import Progress, ProgressSink, null_sink
+from ..workspace import Workspace
 from .keyword_index import update_keyword_index
-from .progress import Progress, ProgressSink, null_sink
-from .workspace import Workspace
 
 METRIC = "cos"
 DTYPE = "f16"

@@ -22,13 +22,13 @@ from typing import Literal
 
 import numpy as np
 
-from .browse import cluster_title
-from .embed import space_embedder
-from .errors import LmsysError
+from ..browse import cluster_title
+from ..embedding.embed import space_embedder
+from ..errors import LmsysError
+from ..progress import ProgressSink, null_sink
+from ..workspace import Workspace
 from .index import open_query_index, open_summary_index
 from .keyword_index import KeywordIndex, KeywordIndexBusy, search_terms, update_keyword_index
-from .progress import ProgressSink, null_sink
-from .workspace import Workspace
 
 Mode = Literal["semantic", "keyword", "hybrid"]
 MODES: tuple[str, ...] = ("semantic", "keyword", "hybrid")

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksums import file_sha256
+from ..checksums import file_sha256
+from ..workspace import Workspace
 from .embedders import MAX_EMBED_CHARS, normalize
-from .workspace import Workspace
 
 MIN_COSINE = 0.999
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -15,8 +15,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from .errors import SummaryError
-from .workspace import Workspace
+from ..errors import SummaryError
+from ..workspace import Workspace
 
 REPLY_TOKENS = 150  # a typical title + description reply; replies stop at max_tokens
 SAMPLE_CLUSTERS = 25  # prompts built and counted; the rest are taken to be like them
@@ -60,7 +60,7 @@ class StepPlan:
 
 
 def _litellm():
-    from .llm import import_litellm
+    from .client import import_litellm
 
     return import_litellm()
 
@@ -117,8 +117,8 @@ def plan_summaries(ws: Workspace, step, run_id: str, prompts=None) -> StepPlan:
     """The plan of a [summarize] step with an LLM on `run_id` (clusters still unnamed in
     the summary run it would continue); `prompts` as `cluster_prompts` returns them, when
     the caller has built them already."""
-    from .llm_labels import cluster_prompts
-    from .summarize import clusters_to_name
+    from ..naming.llm_labels import cluster_prompts
+    from ..naming.summarize import clusters_to_name
 
     space_id, missing = clusters_to_name(ws, step, run_id)
     notes = []
@@ -144,8 +144,8 @@ def plan_summaries(ws: Workspace, step, run_id: str, prompts=None) -> StepPlan:
 
 def plan_hierarchy(ws: Workspace, step, run_id: str, summary_run_id: str) -> StepPlan:
     """The plan of a [hierarchy] step with an LLM: requests per level, estimated prompts."""
-    from .hierarchy import level_plan
-    from .llm_hierarchy import NEIGHBOURHOOD_SIZE
+    from ..hierarchy.build import level_plan
+    from ..hierarchy.llm_levels import NEIGHBOURHOOD_SIZE
 
     rows = ws.con.execute(
         "SELECT coalesce(s.title, ''), coalesce(s.description, '') FROM clusters c "
