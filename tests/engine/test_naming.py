@@ -14,7 +14,7 @@ from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy.build import Node, _balance_warnings, _balanced, level_plan
 from lmsys_tui.engine.load.ingest import load
-from lmsys_tui.engine.naming.offline import cluster_samples, prompt_title
+from lmsys_tui.engine.naming.offline import cluster_samples, describe, prompt_title
 from lmsys_tui.engine.naming.phrases import (
     candidate_phrases,
     key_phrases,
@@ -79,6 +79,20 @@ def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
     fenced = "```markdown\n# [Ecma approves ECMAScript 2024](https://x.org/a) see https://y.io"
     assert prompt_title(fenced) == "Ecma approves ECMAScript 2024 see"
     assert len(prompt_title("word " * 40)) <= 60
+
+
+def test_a_description_speaks_of_the_whole_cluster():
+    facts = {"size": 220, "share": 0.023, "unique": 207}
+    mixed = describe(
+        {**facts, "languages": [("English", 207), ("Dutch", 1)]}, ["dict", "python"], "a prompt"
+    )
+    assert mixed.startswith("220 prompts (2.3% of the run), 207 unique; mostly English 94%.")
+    assert "Dutch" not in mixed  # not "Dutch 0%"
+    assert 'Key phrases: dict, python. Typical: "a prompt"' in mixed
+    two = describe({**facts, "languages": [("English", 150), ("German", 70)]}, [], "x")
+    assert "mostly English 68%, German 32%." in two
+    one = describe({**facts, "unique": 220, "languages": [("Russian", 220)]}, [], "x")
+    assert one.startswith("220 prompts (2.3% of the run); Russian.")
 
 
 def test_a_topic_name_carries_the_clusters_own_phrases_within_the_title_limit():

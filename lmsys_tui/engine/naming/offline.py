@@ -193,7 +193,9 @@ def describe(facts: dict, phrases: list[str], typical: str, limit: int = DESCRIP
         parts[0] += f", {unique:,} unique"
     languages = facts["languages"]
     if languages:
-        shown = ", ".join(f"{name} {count / size:.0%}" for name, count in languages[:2])
+        # The runner-up only when it rounds to a percent or more ("English 94%, Dutch 0%").
+        named = languages[:1] + [lang for lang in languages[1:2] if lang[1] / size >= 0.005]
+        shown = ", ".join(f"{name} {count / size:.0%}" for name, count in named)
         if languages[0][1] == size:
             parts.append(languages[0][0])
         else:
