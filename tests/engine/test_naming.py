@@ -45,6 +45,10 @@ def test_candidate_phrases_hold_no_url_parts_fragments_or_stop_word_edges():
         first, last = words[0], words[-1]
         assert len(first) >= 3 and len(last) >= 3  # no fragments such as "th" or "nd"
         assert first not in common and last not in common
+    # Words every prompt uses ("think", "say") never start or end a name.
+    opinion = candidate_phrases("What do you think gay people say about Nazis?")
+    assert "gay people" in opinion and not any(p.startswith("think") for p in opinion)
+    assert not any(p.endswith("say") for p in opinion)
 
 
 def test_phrases_never_cross_punctuation_and_chinese_is_segmented_into_words():
