@@ -3,7 +3,7 @@
 `level_plan` fixes how many nodes each level has: the top level about `top_size`
 (browsable: 8-20 categories on real runs, never a lone root), the levels between shrinking
 by about `merge_ratio`, at most `levels` of them. With an LLM: Clio-style levels
-(llm_hierarchy.py). Offline: cuts of one Ward tree over the cluster centroids, a parent
+(llm_levels.py). Offline: cuts of one Ward tree over the cluster centroids, a parent
 over MAX_SHARE of the prompts split again; on labelled prompts this matched human broad
 categories better than size-weighted k-means, spectral or average-linkage grouping
 (docs/benchmarks.md). Parents are named by key phrases from their leaves' queries. A
