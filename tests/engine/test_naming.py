@@ -12,9 +12,16 @@ import pytest
 from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
-from lmsys_tui.engine.hierarchy.build import Node, _balance_warnings, _balanced, level_plan
+from lmsys_tui.engine.hierarchy.build import (
+    Node,
+    _balance_warnings,
+    _balanced,
+    _merge,
+    leaf_features,
+    level_plan,
+)
 from lmsys_tui.engine.load.ingest import load
-from lmsys_tui.engine.naming.offline import cluster_samples, describe, prompt_title
+from lmsys_tui.engine.naming.offline import ClusterSample, cluster_samples, describe, prompt_title
 from lmsys_tui.engine.naming.phrases import (
     candidate_phrases,
     key_phrases,
@@ -192,6 +199,49 @@ def test_a_category_over_the_cap_is_split_unless_it_is_one_cluster():
     assert sorted(n.node_id for g in groups for n in g) == sorted(n.node_id for n in big + small)
     lone = [_node(20, 70, 0)]  # the data's own skew: one cluster cannot be split
     assert _balanced([lone, small], cap=0.35 * 90, most=8) == [lone, small]
+
+
+def test_clusters_that_lean_to_the_same_taxonomy_area_share_a_category():
+    # Four clusters: two lean to the taxonomy's first area, two to its second. By
+    # centroids alone the nearest pairs cross the areas (a1 with b1, a2 with b2).
+    topics = load_taxonomy()
+    areas = list(dict.fromkeys(t.area for t in topics))
+    dim = 4 + len(areas)
+    area_of_text = {t.text: areas.index(t.area) for t in topics}
+
+    def unit(vector):
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    def axis(i, weight=1.0):
+        vector = np.zeros(dim, np.float32)
+        vector[i] = weight
+        return vector
+
+    def embed(texts):  # area 0 along axis 0, area 1 along axis 1, the rest elsewhere
+        where = [area_of_text.get(t, len(areas)) for t in texts]
+        return np.stack([unit(axis(a if a < 2 else min(2 + a, dim - 1))) for a in where])
+
+    centroids = {
+        "a1": unit(axis(0, 0.5) + axis(2)),
+        "b1": unit(axis(1, 0.5) + axis(2)),
+        "a2": unit(axis(0, 0.5) + axis(3)),
+        "b2": unit(axis(1, 0.5) + axis(3)),
+    }
+    leaves = [
+        Node(f"L0-{i}", 0, vector, 10, name, "", i, leaves=(i,))
+        for i, (name, vector) in enumerate(centroids.items())
+    ]
+    sample = ClusterSample(["pie crust recipe"] * 8, np.repeat(np.arange(4), 2), [None] * 8)
+    features = leaf_features(leaves, embed)
+    parents = _merge(leaves, 1, 2, leaves, features, sample, embed)
+    groups = sorted(sorted(leaves[i].title for i in p.leaves) for p in parents)
+    assert groups == [["a1", "a2"], ["b1", "b2"]]
+    alone = leaf_features(leaves, None)  # no model: centroids alone
+    grouped = _merge(leaves, 1, 2, leaves, alone, sample, None)
+    assert sorted(sorted(leaves[i].title for i in p.leaves) for p in grouped) == [
+        ["a1", "b1"],
+        ["a2", "b2"],
+    ]
 
 
 def test_the_default_taxonomy_has_hundreds_of_topics_in_broad_areas():
