@@ -257,7 +257,10 @@ class ClustersScreen(Screen):
                 return
             branch = parent.add(_label(node.title, node.size), data=None, expand=bool(needle))
             self.categories[branch.id] = node
-            for child in sorted(children.get(node.node_id, []), key=key):
+            below = node  # a category whose one child is a category holds the same
+            while len(kids := children.get(below.node_id, [])) == 1 and kids[0].level > 0:
+                below = kids[0]  # clusters: one row, not a click per level
+            for child in sorted(children.get(below.node_id, []), key=key):
                 add(branch, child)
 
         for top in sorted(children.get(None, []), key=key):

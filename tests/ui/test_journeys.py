@@ -370,6 +370,24 @@ async def test_a_highlighted_category_shows_what_it_holds(ui_root):
         assert "category · level 1" in detail and "clusters" in detail
 
 
+async def test_a_category_holding_one_category_is_one_row(ui_copy):
+    with open_workspace(ui_copy) as ws:  # each category alone under a broader one
+        ws.con.execute(
+            "INSERT INTO hierarchy_nodes SELECT hierarchy_run_id, 'L2-' || node_id, 2, NULL, "
+            "NULL, 'Broad ' || title, description, size FROM hierarchy_nodes WHERE level = 1"
+        )
+        ws.con.execute("UPDATE hierarchy_nodes SET parent_id = 'L2-' || node_id WHERE level = 1")
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        tops = list(app.screen.query_one(Tree).root.children)
+        categories = [node for node in tops if node.data is None]
+        assert len(categories) == 2
+        for category in categories:  # its clusters right under it: one click, not two
+            assert "Broad " in str(category.label)
+            assert category.children and all(c.data is not None for c in category.children)
+        shown = sorted(n.data for n in _walk(app.screen.query_one(Tree).root) if n.data is not None)
+        assert shown == sorted(c.cluster_id for c in app.screen.clusters)
+
+
 async def test_j_k_g_and_shift_g_move_in_lists_and_stay_text_in_inputs(ui_root):
     async with clusters_of_k3(ui_root) as (app, pilot):
         tree = app.screen.query_one(Tree)
