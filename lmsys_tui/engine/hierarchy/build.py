@@ -132,7 +132,7 @@ def build_hierarchy(
     if step.model == "offline":
         sample = cluster_samples(ws, run_id, seed=step.seed)
         embed = phrase_embedding(ws, space_id, progress)
-        features = leaf_features([n for n in leaves if n.cluster_id != -1], embed)
+        features = leaf_features([n for n in leaves if n.cluster_id != -1], embed) if plan else {}
     else:
         embedder = space_embedder(ws, space_id)
     usage: dict = {}
