@@ -201,13 +201,18 @@ def test_a_category_over_the_cap_is_split_unless_it_is_one_cluster():
     assert _balanced([lone, small], cap=0.35 * 90, most=8) == [lone, small]
 
 
-def test_clusters_that_lean_to_the_same_taxonomy_area_share_a_category():
-    # Four clusters: two lean to the taxonomy's first area, two to its second. By
-    # centroids alone the nearest pairs cross the areas (a1 with b1, a2 with b2).
+def test_clusters_that_lean_to_the_same_taxonomy_area_share_a_category(tmp_path):
+    # Four clusters: two lean to the packaged taxonomy's first area, two to its second.
+    # By centroids alone the nearest pairs cross the areas (a1 with b1, a2 with b2).
     topics = load_taxonomy()
     areas = list(dict.fromkeys(t.area for t in topics))
-    dim = 4 + len(areas)
-    area_of_text = {t.text: areas.index(t.area) for t in topics}
+    dim = 6 + len(areas)
+    own = tmp_path / "areas.toml"  # a user's taxonomy whose areas split the other way
+    own.write_text('[Upper]\nup = "one"\n\n[Lower]\ndown = "two"\n', encoding="utf-8")
+    # Area 0 along axis 0, area 1 along axis 1, other areas each on their own axis from 8;
+    # the user's two areas along axes 2 and 3; any other text along axis 4.
+    axis_of_text = {t.text: n if n < 2 else 6 + n for t in topics for n in [areas.index(t.area)]}
+    axis_of_text.update({"up: one": 2, "down: two": 3})
 
     def unit(vector):
         return (vector / np.linalg.norm(vector)).astype(np.float32)
@@ -217,9 +222,8 @@ def test_clusters_that_lean_to_the_same_taxonomy_area_share_a_category():
         vector[i] = weight
         return vector
 
-    def embed(texts):  # area 0 along axis 0, area 1 along axis 1, the rest elsewhere
-        where = [area_of_text.get(t, len(areas)) for t in texts]
-        return np.stack([unit(axis(a if a < 2 else min(2 + a, dim - 1))) for a in where])
+    def embed(texts):
+        return np.stack([unit(axis(axis_of_text.get(t, 4))) for t in texts])
 
     centroids = {
         "a1": unit(axis(0, 0.5) + axis(2)),
@@ -232,16 +236,15 @@ def test_clusters_that_lean_to_the_same_taxonomy_area_share_a_category():
         for i, (name, vector) in enumerate(centroids.items())
     ]
     sample = ClusterSample(["pie crust recipe"] * 8, np.repeat(np.arange(4), 2), [None] * 8)
-    features = leaf_features(leaves, embed)
-    parents = _merge(leaves, 1, 2, leaves, features, sample, embed)
-    groups = sorted(sorted(leaves[i].title for i in p.leaves) for p in parents)
-    assert groups == [["a1", "a2"], ["b1", "b2"]]
-    alone = leaf_features(leaves, None)  # no model: centroids alone
-    grouped = _merge(leaves, 1, 2, leaves, alone, sample, None)
-    assert sorted(sorted(leaves[i].title for i in p.leaves) for p in grouped) == [
-        ["a1", "b1"],
-        ["a2", "b2"],
-    ]
+
+    def groups(features, model):
+        parents = _merge(leaves, 1, 2, leaves, features, sample, model)
+        return sorted(sorted(leaves[i].title for i in p.leaves) for p in parents)
+
+    assert groups(leaf_features(leaves, embed, topics), embed) == [["a1", "a2"], ["b1", "b2"]]
+    crossing = [["a1", "b1"], ["a2", "b2"]]
+    assert groups(leaf_features(leaves, None, topics), None) == crossing  # no model
+    assert groups(leaf_features(leaves, embed, load_taxonomy(str(own))), embed) == crossing
 
 
 def test_the_default_taxonomy_has_hundreds_of_topics_in_broad_areas():

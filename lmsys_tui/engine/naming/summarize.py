@@ -7,12 +7,10 @@ it completes, so an interrupted pass resumes with the missing clusters only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -22,7 +20,7 @@ from ..specs import SummarizeStep
 from ..store import slug, unique_id
 from ..workspace import Workspace
 from .offline import offline_labels
-from .taxonomy import load_taxonomy
+from .taxonomy import load_taxonomy, taxonomy_key
 
 
 @dataclass
@@ -77,21 +75,9 @@ def _parameters(step: SummarizeStep) -> dict:
         "prompt_file": step.prompt_file,
     }
     if step.model == "taxonomy":
-        parameters["taxonomy"] = _taxonomy_key(step.taxonomy)
+        parameters["taxonomy"] = taxonomy_key(step.taxonomy)
         parameters["min_similarity"] = step.min_similarity
     return parameters
-
-
-def _taxonomy_key(path: str | None) -> str:
-    """The taxonomy file and a hash of its content: an edited file means new names."""
-    if path is None:
-        return "default"
-    file = Path(path).expanduser().resolve()
-    try:
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
-    except OSError as error:
-        raise SummaryError(f"cannot read taxonomy {file}: {error.strerror}") from None
-    return f"{file}#{digest}"
 
 
 def summarize_run(

@@ -11,6 +11,7 @@ description shows the match and its similarity.
 from __future__ import annotations
 
 import csv
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -56,6 +57,23 @@ def load_taxonomy(path: str | None = None) -> list[Topic]:
         raise SummaryError(f"cannot read taxonomy {file.resolve()}: {error}") from None
     topics = _from_csv(text, file) if file.suffix.lower() == ".csv" else _from_toml(text, file)
     return topics
+
+
+def taxonomy_key(path: str | None) -> str:
+    """The taxonomy file and a hash of its content, for run parameters: an edited file
+    means new names (or new categories).
+
+    Raises:
+        SummaryError: the file cannot be read.
+    """
+    if path is None:
+        return "default"
+    file = Path(path).expanduser().resolve()
+    try:
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+    except OSError as error:
+        raise SummaryError(f"cannot read taxonomy {file}: {error.strerror}") from None
+    return f"{file}#{digest}"
 
 
 def _from_toml(text: str, where) -> list[Topic]:
