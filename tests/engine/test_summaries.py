@@ -184,6 +184,24 @@ def test_an_offline_hierarchy_groups_by_your_taxonomy_and_notices_its_edits(clus
             build_hierarchy(ws, missing, run_id, summary)
 
 
+def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
+    root, space = embedded_workspace
+    step = HierarchyStep(levels=2, merge_ratio=0.5, top_size=2)
+    with open_workspace(root) as ws:  # a run of its own: the shared ones stay as they are
+        run_id = cluster_space(ws, ClusterStep(n_clusters=6, seed=3, run_id="noisy"), space).run_id
+        # Most prompts left unclustered, as HDBSCAN can leave them: cluster 0 becomes noise.
+        for table, extra in (("clusters", ", size = 100"), ("query_clusters", "")):
+            ws.con.execute(
+                f"UPDATE {table} SET cluster_id = -1{extra} WHERE run_id = ? AND cluster_id = 0",
+                [run_id],
+            )
+        summary = summarize_run(ws, SummarizeStep(alias="noisy"), run_id).summary_run_id
+        built = build_hierarchy(ws, step, run_id, summary)
+        again = build_hierarchy(ws, step, run_id, summary)
+    assert again.reused and built.warnings == again.warnings == []
+    assert built.largest_share == again.largest_share and built.largest_share[-1] < 0.35
+
+
 def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monkeypatch):
     from tests.llm_server import ScriptedLLM
 

@@ -95,8 +95,13 @@ def build_hierarchy(
     found = _find_run(ws, summary_run_id, step.model, parameters, "complete")
     if found:
         counts = ws.con.execute(
-            "SELECT level, count(*), max(size) / sum(size) FROM hierarchy_nodes "
-            "WHERE hierarchy_run_id = ? GROUP BY level ORDER BY level",
+            """
+            SELECT level, count(*), count(*) FILTER (NOT noise),
+                   coalesce(max(size) FILTER (NOT noise), 0) / sum(size)
+            FROM (SELECT *, coalesce(cluster_id = -1, false) OR node_id LIKE '%-noise' AS noise
+                  FROM hierarchy_nodes WHERE hierarchy_run_id = ?)
+            GROUP BY level ORDER BY level
+            """,
             [found],
         ).fetchall()
         shares = [round(float(share), 3) for *_, share in counts]
@@ -105,11 +110,11 @@ def build_hierarchy(
             run_id,
             summary_run_id,
             len(counts) - 1,
-            [n for _, n, _ in counts],
+            [n for _, n, _, _ in counts],
             True,
             0.0,
             shares,
-            _balance_warnings(shares, counts[-1][1]),
+            _balance_warnings(shares, counts[-1][2]),
         )
     leaves = _leaves(ws, run_id, summary_run_id)
     hierarchy_run_id = _find_run(ws, summary_run_id, step.model, parameters, "running")
@@ -173,11 +178,9 @@ def build_hierarchy(
         [hierarchy_run_id],
     )
     progress(Progress("hierarchy", len(plan), len(plan)))
-    shares = [
-        round(max(n.size for n in nodes) / max(sum(n.size for n in nodes), 1), 3)
-        for nodes in nodes_by_level
-    ]
-    warnings = _balance_warnings(shares, len(nodes_by_level[-1]))
+    shares = [_largest_share(nodes) for nodes in nodes_by_level]
+    top_categories = sum(1 for n in nodes_by_level[-1] if n.leaves != (-1,))
+    warnings = _balance_warnings(shares, top_categories)
     for warning in warnings:
         progress(Progress("hierarchy", len(plan), len(plan), f"warning: {warning}"))
     return HierarchyResult(
@@ -198,6 +201,13 @@ def _cap(nodes: int) -> float:
     """The largest share a category may hold among `nodes`: MAX_SHARE, more when there are
     under 6 (of 2 categories one holds at least half)."""
     return max(MAX_SHARE, 2 / max(nodes, 1))
+
+
+def _largest_share(nodes: list[Node]) -> float:
+    """The largest node's share of the level's prompts; noise (cluster -1 and its branch)
+    is no category, so it never counts as the largest."""
+    largest = max((n.size for n in nodes if n.leaves != (-1,)), default=0)
+    return round(largest / max(sum(n.size for n in nodes), 1), 3)
 
 
 def _balance_warnings(shares: list[float], top_nodes: int) -> list[str]:
