@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .agent.output import stdout_console
 from .engine.errors import LmsysError
 from .engine.workspace import open_workspace
 from .safe_text import Sanitized
@@ -77,7 +78,7 @@ def workspace_status(data_dir: Path) -> dict:
 
 
 def print_status(data_dir: Path, as_json: bool) -> int:
-    console = Console()
+    console = stdout_console()
     try:
         status = workspace_status(data_dir)
     except LmsysError as error:

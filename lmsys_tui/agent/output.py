@@ -53,13 +53,17 @@ def notes_to_stderr():
     return sink
 
 
+def stdout_console() -> Console:
+    """Tables for stdout. Piped output is read by programs and people copying ids: wide
+    enough that run ids and titles are never cut (Rich assumes 80 columns off a terminal)."""
+    width = None if sys.stdout.isatty() else 240
+    return Console(highlight=False, soft_wrap=False, width=width)
+
+
 class Output:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        # Piped output is read by programs and people copying ids: wide enough that run
-        # ids and titles are never cut (Rich assumes 80 columns off a terminal).
-        width = None if sys.stdout.isatty() else 240
-        self.console = Console(highlight=False, soft_wrap=False, width=width)
+        self.console = stdout_console()
 
     def emit(self, data, render: Callable[[], RenderableType | list[RenderableType]]) -> int:
         if self.as_json:
