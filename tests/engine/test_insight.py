@@ -81,6 +81,16 @@ def test_noise_is_its_own_row_and_a_run_is_not_compared_with_itself(runs):
     assert np.isfinite(result.ari) and 0 <= result.nmi <= 1
 
 
+def test_noise_is_matched_only_with_noise(runs):
+    runs.con.execute(
+        "UPDATE query_clusters SET cluster_id = -1 WHERE run_id = 'k3' AND query_id < 20"
+    )
+    result = compare_runs(runs.con, "k3", "k2")
+    assert result.matches and all(m.a.cluster_id != -1 for m in result.matches)
+    assert -1 in [side.cluster_id for side in result.no_counterpart_a]
+    assert any(g.cluster.cluster_id == -1 for g in result.splits)  # where noise went
+
+
 def test_wilson_interval_matches_the_textbook_values():
     from lmsys_tui.engine.insight.facets import wilson
 

@@ -1,7 +1,8 @@
 """Two clustering runs compared by the queries they share.
 
 Agreement is ARI and NMI (arithmetic mean, as scikit-learn) over the shared queries, noise
-(-1) counted as a cluster of its own. Clusters are matched one to one by Jaccard overlap
+(-1) counted as a cluster of its own. Noise is not a topic, so it is matched (and a
+counterpart) only to the other run's noise. Clusters are matched one to one by Jaccard overlap
 with an optimal assignment (scipy's linear_sum_assignment); a cluster whose queries go in
 large parts to several clusters of the other run is a split (seen from A) or a merge (seen
 from B); one that overlaps nothing much has no counterpart. Everything is computed from
@@ -138,6 +139,8 @@ def compare_runs(
         return Side(run_b, cluster, _title(titles_b, cluster), int(size_b[j]))
 
     jaccard = table / (size_a[:, None] + size_b[None, :] - table)
+    # A cluster that dissolved into noise has no counterpart; it shows as a split instead.
+    jaccard[(a_ids == -1)[:, None] != (b_ids == -1)[None, :]] = 0
     for i, j in _one_to_one(jaccard):
         if table[i, j]:
             result.matches.append(Match(side_a(i), side_b(j), int(table[i, j]), _r(jaccard[i, j])))
