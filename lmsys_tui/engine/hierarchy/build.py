@@ -65,6 +65,11 @@ class Node:
     parent_id: str | None = None
     leaves: tuple[int, ...] = ()
 
+    @property
+    def is_noise(self) -> bool:
+        """Cluster -1 or the branch holding it: kept apart, never a category."""
+        return self.leaves == (-1,)
+
 
 def build_hierarchy(
     ws: Workspace,
@@ -163,7 +168,7 @@ def build_hierarchy(
             parents = llm_level(
                 below, level, target, step, embedder, ReplyCache(ws.con), progress, usage
             )
-        if parents is None or sum(1 for p in parents if p.leaves != (-1,)) < 2:
+        if parents is None or sum(1 for p in parents if not p.is_noise) < 2:
             break  # a level of one node (a lone root) says nothing: not stored
         _save_level(ws, hierarchy_run_id, below, parents)
         nodes_by_level.append(parents)
@@ -179,7 +184,7 @@ def build_hierarchy(
     )
     progress(Progress("hierarchy", len(plan), len(plan)))
     shares = [_largest_share(nodes) for nodes in nodes_by_level]
-    top_categories = sum(1 for n in nodes_by_level[-1] if n.leaves != (-1,))
+    top_categories = sum(1 for n in nodes_by_level[-1] if not n.is_noise)
     warnings = _balance_warnings(shares, top_categories)
     for warning in warnings:
         progress(Progress("hierarchy", len(plan), len(plan), f"warning: {warning}"))
@@ -206,7 +211,7 @@ def _cap(nodes: int) -> float:
 def _largest_share(nodes: list[Node]) -> float:
     """The largest node's share of the level's prompts; noise (cluster -1 and its branch)
     is no category, so it never counts as the largest."""
-    largest = max((n.size for n in nodes if n.leaves != (-1,)), default=0)
+    largest = max((n.size for n in nodes if not n.is_noise), default=0)
     return round(largest / max(sum(n.size for n in nodes), 1), 3)
 
 
@@ -382,8 +387,8 @@ def _merge(
     the prompts; None when that would not be fewer nodes."""
     from sklearn.cluster import AgglomerativeClustering
 
-    noise = [n for n in below if n.leaves == (-1,)]
-    regular = [n for n in below if n.leaves != (-1,)]
+    noise = [n for n in below if n.is_noise]
+    regular = [n for n in below if not n.is_noise]
     if len(regular) < 2 or target >= len(regular):
         return None
     real_leaves = [n for n in leaves if n.cluster_id != -1]
@@ -466,7 +471,7 @@ def _label(parents: list[Node], sample: ClusterSample, embed) -> None:
     for index, parent in enumerate(parents):
         found = phrases.get(index, [])
         title = phrase_title(found) or parent.title or "(no key phrases)"
-        parent.title = ("Noise: " + title)[:60] if parent.leaves == (-1,) else title
+        parent.title = ("Noise: " + title)[:60] if parent.is_noise else title
         if found:
             parent.description = (f"Key phrases: {', '.join(found[:6])}. {parent.description}")[
                 :400

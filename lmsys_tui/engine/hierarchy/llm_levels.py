@@ -71,8 +71,8 @@ def llm_level(
 ) -> list[Node] | None:
     """The parents of `below` (noise excluded and kept as its own branch); None when the
     level would not be smaller. Requests, tokens and cost are added to `usage`."""
-    noise = [n for n in below if n.leaves == (-1,)]
-    regular = [n for n in below if n.leaves != (-1,)]
+    noise = [n for n in below if n.is_noise]
+    regular = [n for n in below if not n.is_noise]
     if len(regular) < 2 or target >= len(regular):
         return None
     try:

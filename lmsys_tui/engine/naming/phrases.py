@@ -393,9 +393,13 @@ def topic_title(topic: str, phrases: list[str], limit: int = TITLE_CHARS) -> str
     repeat its words ("Travel planning: Itinerary, Kyoto"): clusters that match the same
     topic keep telling apart, and the specifics name the topic better than the name alone
     (measured: docs/benchmarks.md, "Names and hierarchies")."""
+
+    def stems(text: str) -> set[str]:  # "stories" and "story" meet at "stor"
+        return {word[:4] for word in re.findall(r"\w{3,}", text.lower())}
+
     topic = topic[:limit]
-    taken = {word[:4] for word in re.findall(r"\w{3,}", topic.lower())}
-    fresh = [p for p in phrases if not taken & {w[:4] for w in re.findall(r"\w{3,}", p.lower())}]
+    taken = stems(topic)
+    fresh = [phrase for phrase in phrases if not taken & stems(phrase)]
     room = limit - len(topic) - len(": ")
     specifics = phrase_title(fresh, room).split(", ")[:2] if room > 0 else []
     return f"{topic}: {', '.join(specifics)}" if specifics and specifics[0] else topic
