@@ -54,10 +54,26 @@ def main() -> None:
 
         with open_workspace(folder / "ws") as ws:
             load(ws, LoadStep(source=str(source), text_column="prompt", id_column="id"))
+            export_started = []  # the one-off ONNX export for searches ends the step
+
+            def note_export(event) -> None:
+                if "exporting the query encoder" in event.message:
+                    export_started.append((time.perf_counter(), time.process_time()))
+
             started, cpu = time.perf_counter(), time.process_time()
-            result = embed_queries(ws, EmbedStep(device=args.device), embedder=embedder)
-            ours_rate = result.embedded / (time.perf_counter() - started)
-            ours_cpu = time.process_time() - cpu
+            result = embed_queries(
+                ws, EmbedStep(device=args.device), embedder=embedder, progress=note_export
+            )
+            finished, finished_cpu = time.perf_counter(), time.process_time()
+            ours_rate = result.embedded / (finished - started)
+            ours_cpu = finished_cpu - cpu
+            export_s, export_cpu = (
+                (finished - export_started[0][0], finished_cpu - export_started[0][1])
+                if export_started
+                else (0.0, 0.0)
+            )
+            vectors_rate = result.embedded / (finished - started - export_s)
+            vectors_cpu = ours_cpu - export_cpu
             ids, vectors = load_space_vectors(ws, result.space_id)
             texts = dict(ws.con.execute("SELECT query_id, query_text FROM queries").fetchall())
         order = {text: i for i, text in enumerate(prompts)}
@@ -71,6 +87,11 @@ def main() -> None:
         print(
             f"lmsys-tui embed   {ours_rate:8.1f} prompts/s   CPU {ours_cpu:6.1f} s   "
             f"ratio {ours_rate / plain_rate:.2f} (wall), {plain_cpu / ours_cpu:.2f} (CPU)"
+        )
+        print(
+            f"  without the one-off query-encoder export ({export_s:.1f} s): "
+            f"{vectors_rate:.1f} prompts/s, CPU {vectors_cpu:.1f} s, ratio "
+            f"{vectors_rate / plain_rate:.2f} (wall), {plain_cpu / vectors_cpu:.2f} (CPU)"
         )
         print(f"vectors vs plain  cosine mean {cosine.mean():.5f}, min {cosine.min():.5f}")
     finally:

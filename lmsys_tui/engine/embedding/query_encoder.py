@@ -22,7 +22,7 @@ import numpy as np
 
 from ..checksums import file_sha256
 from ..workspace import Workspace
-from .embedders import MAX_EMBED_CHARS, normalize
+from .embedders import CPU_TOKEN_BUDGET, MAX_EMBED_CHARS, normalize, token_batches
 
 MIN_COSINE = 0.999
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -46,7 +46,8 @@ class OnnxQueryEncoder:
         self._dim = int(manifest["dim"])
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(int(manifest["max_seq_length"]))
-        self._tokenizer.enable_padding(pad_id=int(manifest["pad_id"]))
+        self._tokenizer.no_padding()  # the saved file may pad to a fixed length; see embed
+        self._pad_id = int(manifest["pad_id"])
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # its warnings are not the user's business
         self._session = onnxruntime.InferenceSession(
@@ -56,17 +57,24 @@ class OnnxQueryEncoder:
     def dimension(self) -> int:
         return self._dim
 
-    def embed(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        parts = [
-            self._embed_batch(texts[start : start + batch_size])
-            for start in range(0, len(texts), batch_size)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, self._dim), np.float32)
-
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Vectors in the order of `texts`, batched by token count as the torch embedder
+        does on CPU: one paste among short queries would otherwise pad its whole batch to
+        the model's limit (32 real prompts with six pastes: 1.5 s -> 0.4 s)."""
         encodings = self._tokenizer.encode_batch([text[:MAX_EMBED_CHARS] for text in texts])
-        ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
-        mask = np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64)
+        tokens = np.array([len(encoding.ids) for encoding in encodings], np.int64)
+        vectors = np.zeros((len(texts), self._dim), np.float32)
+        for batch in token_batches(tokens, CPU_TOKEN_BUDGET):
+            vectors[batch] = self._embed_batch([encodings[i] for i in batch])
+        return vectors
+
+    def _embed_batch(self, encodings: list) -> np.ndarray:
+        width = max(len(encoding.ids) for encoding in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
         tokens = self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )[0]
