@@ -207,7 +207,8 @@ class ClustersScreen(Screen):
 
     def rebuild_tree(self) -> None:
         """Fill the tree: top categories down to leaves, filtered by the filter text. The
-        expanded categories and the highlighted cluster stay as they were."""
+        expanded categories and the highlighted cluster stay as they were; with none
+        highlighted yet, the first row is, so the detail pane explains it from the start."""
         tree = self.query_one(Tree)
         expanded = {_title_of(n) for n in _walk(tree.root) if n.data is None and n.is_expanded}
         highlighted = tree.cursor_node.data if tree.cursor_node is not None else None
@@ -223,6 +224,8 @@ class ClustersScreen(Screen):
                     parent.expand()
                 # New nodes get their line numbers when the tree is next drawn.
                 self.call_after_refresh(tree.move_cursor, found)
+        elif tree.cursor_line < 0 and tree.root.children:
+            self.call_after_refresh(tree.move_cursor, tree.root.children[0])
 
     def _fill_tree(self, tree: Tree) -> None:
         self.categories = {}

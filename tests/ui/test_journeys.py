@@ -64,7 +64,9 @@ async def test_runs_to_clusters_to_query_to_neighbour_and_back(ui_root):
         tree.focus()
         top = tree.root.children[0]
         assert top.data is None and not top.is_expanded  # a category
-        await pilot.press("down", "enter")
+        assert tree.cursor_node is top  # highlighted on arrival, explained beside the tree
+        assert "category · level" in static_text(app.screen, "#cluster-detail")
+        await pilot.press("enter")
         await settle(pilot)
         assert top.is_expanded
         # Down to the first leaf cluster below the category.
