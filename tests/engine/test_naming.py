@@ -84,6 +84,11 @@ def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
     classes = np.array([0, 0, 0, 1, 1, 1])
     found = key_phrases(docs, classes, {}, None, originals=True)
     assert "SQL query" in found[0]
+    headings = ["REQUIREMENTS: five years of Java"] * 2 + ["list the requirements for Java"] * 3
+    matlab = ["plot it in MATLAB"] * 3 + ["matlab plot"] * 2
+    spelled = key_phrases(headings + matlab, np.array([0] * 5 + [1] * 5), {}, None, originals=True)
+    assert "requirements" in spelled[0] and "REQUIREMENTS" not in spelled[0]
+    assert "MATLAB" in spelled[1]  # capitals that are its usual spelling stay
     title = phrase_title(["a" * 40, "second phrase", "third phrase here", "fourth"])
     assert len(title) <= 60
     assert phrase_title(["sql query", "sql", "query plan"]) == "Sql query, query plan"

@@ -24,6 +24,7 @@ from ..retrieval.keywords import stop_words
 CANDIDATES = 24  # c-TF-IDF candidates per class that go on to re-ranking
 MAX_TEXT_CHARS = 1500  # phrases come from the start of each text
 TITLE_CHARS = 60
+ACRONYM_LETTERS = 5  # a longer word in capitals is shouting unless spelled so most often
 
 _URL = re.compile(
     r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|"
@@ -323,15 +324,24 @@ def key_phrases(
 def _preferred_form(forms) -> str:
     """The most common spelling, unless a common one (at least 30 % as frequent) has
     capitals inside its words: code writes "json" and "sql", prose "JSON", "SQL" and
-    "GitHub". Capitals that only start a word ("Responds") come from sentence starts."""
+    "GitHub". Capitals that only start a word ("Responds") come from sentence starts, and
+    a long word in capitals ("REQUIREMENTS") from a heading: it wins only as the most
+    common spelling ("MATLAB")."""
     top_form, top = forms.most_common(1)[0]
     inner = [
-        (sum(ch.isupper() for word in form.split() for ch in word[1:]), n, form)
+        (sum(_inner_capitals(word) for word in form.split()), n, form)
         for form, n in forms.items()
         if n >= 0.3 * top
     ]
     best = max(inner)
     return best[2] if best[0] > 0 else top_form
+
+
+def _inner_capitals(word: str) -> int:
+    """Capitals after a word's first letter, where they name something: an acronym of up
+    to five letters ("JSON") or capitals among lower case ("GitHub"), not shouting."""
+    shouting = len(word) > ACRONYM_LETTERS and not any(ch.islower() for ch in word)
+    return 0 if shouting else sum(ch.isupper() for ch in word[1:])
 
 
 def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray):
