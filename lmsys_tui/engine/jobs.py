@@ -81,10 +81,6 @@ def relative_to_job_file(spec: JobSpec, folder: Path) -> JobSpec:
                 "taxonomy": beside(spec.summarize.taxonomy),
             }
         )
-    if spec.hierarchy:
-        updates["hierarchy"] = spec.hierarchy.model_copy(
-            update={"taxonomy": beside(spec.hierarchy.taxonomy)}
-        )
     if spec.export:
         updates["export"] = spec.export.model_copy(update={"path": beside(spec.export.path)})
     return spec.model_copy(update=updates)

@@ -193,11 +193,6 @@ class HierarchyStep(Step):
         0.2, gt=0, lt=1, description="each level has about this times the nodes below"
     )
     top_size: int = Field(12, ge=2, le=100, description="categories at the top level")
-    taxonomy: str | None = Field(
-        None,
-        description="offline: group by the broad areas of your .toml or .csv taxonomy "
-        "(default: the packaged one)",
-    )
     concurrency: PositiveInt | None = Field(
         None, description="requests at once (default 8; 1 for a server on this machine)"
     )

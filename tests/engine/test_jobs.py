@@ -111,15 +111,13 @@ def test_relative_paths_in_a_job_file_are_read_beside_it(tmp_path, monkeypatch):
     job = folder / "job.toml"
     job.write_text(
         '[load]\nsource = "data.jsonl"\n\n[summarize]\nmodel = "taxonomy"\n'
-        'taxonomy = "topics.csv"\n\n[hierarchy]\ntaxonomy = "areas.toml"\n\n'
-        '[export]\npath = "out/clusters.csv"\n',
+        'taxonomy = "topics.csv"\n\n[export]\npath = "out/clusters.csv"\n',
         encoding="utf-8",
     )
     monkeypatch.chdir(tmp_path)  # run from somewhere else
     spec = parse_job_file(job)
     assert spec.load.source == str(folder / "data.jsonl")
     assert spec.summarize.taxonomy == str(folder / "topics.csv")
-    assert spec.hierarchy.taxonomy == str(folder / "areas.toml")
     assert spec.export.path == str(folder / "out" / "clusters.csv")
     hub = folder / "hub.toml"
     hub.write_text('[load]\nsource = "lmsys/lmsys-chat-1m"\n', encoding="utf-8")

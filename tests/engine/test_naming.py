@@ -16,12 +16,10 @@ from lmsys_tui.engine.hierarchy.build import (
     Node,
     _balance_warnings,
     _balanced,
-    _merge,
-    leaf_features,
     level_plan,
 )
 from lmsys_tui.engine.load.ingest import load
-from lmsys_tui.engine.naming.offline import ClusterSample, cluster_samples, describe, prompt_title
+from lmsys_tui.engine.naming.offline import cluster_samples, describe, prompt_title
 from lmsys_tui.engine.naming.phrases import (
     candidate_phrases,
     key_phrases,
@@ -204,52 +202,6 @@ def test_a_category_over_the_cap_is_split_unless_it_is_one_cluster():
     assert sorted(n.node_id for g in groups for n in g) == sorted(n.node_id for n in big + small)
     lone = [_node(20, 70, 0)]  # the data's own skew: one cluster cannot be split
     assert _balanced([lone, small], cap=0.35 * 90, most=8) == [lone, small]
-
-
-def test_clusters_that_lean_to_the_same_taxonomy_area_share_a_category(tmp_path):
-    # Four clusters: two lean to the packaged taxonomy's first area, two to its second.
-    # By centroids alone the nearest pairs cross the areas (a1 with b1, a2 with b2).
-    topics = load_taxonomy()
-    areas = list(dict.fromkeys(t.area for t in topics))
-    dim = 6 + len(areas)
-    own = tmp_path / "areas.toml"  # a user's taxonomy whose areas split the other way
-    own.write_text('[Upper]\nup = "one"\n\n[Lower]\ndown = "two"\n', encoding="utf-8")
-    # Area 0 along axis 0, area 1 along axis 1, other areas each on their own axis from 8;
-    # the user's two areas along axes 2 and 3; any other text along axis 4.
-    axis_of_text = {t.text: n if n < 2 else 6 + n for t in topics for n in [areas.index(t.area)]}
-    axis_of_text.update({"up: one": 2, "down: two": 3})
-
-    def unit(vector):
-        return (vector / np.linalg.norm(vector)).astype(np.float32)
-
-    def axis(i, weight=1.0):
-        vector = np.zeros(dim, np.float32)
-        vector[i] = weight
-        return vector
-
-    def embed(texts):
-        return np.stack([unit(axis(axis_of_text.get(t, 4))) for t in texts])
-
-    centroids = {
-        "a1": unit(axis(0, 0.5) + axis(2)),
-        "b1": unit(axis(1, 0.5) + axis(2)),
-        "a2": unit(axis(0, 0.5) + axis(3)),
-        "b2": unit(axis(1, 0.5) + axis(3)),
-    }
-    leaves = [
-        Node(f"L0-{i}", 0, vector, 10, name, "", i, leaves=(i,))
-        for i, (name, vector) in enumerate(centroids.items())
-    ]
-    sample = ClusterSample(["pie crust recipe"] * 8, np.repeat(np.arange(4), 2), [None] * 8)
-
-    def groups(features, model):
-        parents = _merge(leaves, 1, 2, leaves, features, sample, model)
-        return sorted(sorted(leaves[i].title for i in p.leaves) for p in parents)
-
-    assert groups(leaf_features(leaves, embed, topics), embed) == [["a1", "a2"], ["b1", "b2"]]
-    crossing = [["a1", "b1"], ["a2", "b2"]]
-    assert groups(leaf_features(leaves, None, topics), None) == crossing  # no model
-    assert groups(leaf_features(leaves, embed, load_taxonomy(str(own))), embed) == crossing
 
 
 def test_the_default_taxonomy_has_hundreds_of_topics_in_broad_areas():

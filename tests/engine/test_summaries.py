@@ -165,25 +165,6 @@ def test_offline_hierarchy_invariants_and_determinism(clustered):
     assert all(title for *_, title, _ in tree)
 
 
-def test_an_offline_hierarchy_groups_by_your_taxonomy_and_notices_its_edits(clustered, tmp_path):
-    root, run_id = clustered
-    areas = tmp_path / "areas.toml"
-    areas.write_text('[Food]\nbaking = "bread"\n\n[Code]\nsql = "queries"\n', encoding="utf-8")
-    step = HierarchyStep(levels=2, merge_ratio=0.5, top_size=2)
-    own_step = step.model_copy(update={"taxonomy": str(areas)})
-    with open_workspace(root) as ws:
-        summary = summarize_run(ws, SummarizeStep(alias="h"), run_id).summary_run_id
-        packaged = build_hierarchy(ws, step, run_id, summary)
-        own = build_hierarchy(ws, own_step, run_id, summary)
-        assert not own.reused and own.hierarchy_run_id != packaged.hierarchy_run_id
-        assert build_hierarchy(ws, own_step, run_id, summary).reused
-        areas.write_text(areas.read_text() + 'python = "scripts"\n', encoding="utf-8")
-        assert not build_hierarchy(ws, own_step, run_id, summary).reused  # an edited file
-        missing = step.model_copy(update={"taxonomy": str(tmp_path / "none.toml")})
-        with pytest.raises(SummaryError, match="cannot read taxonomy .*none.toml"):
-            build_hierarchy(ws, missing, run_id, summary)
-
-
 def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
     root, space = embedded_workspace
     step = HierarchyStep(levels=2, merge_ratio=0.5, top_size=2)

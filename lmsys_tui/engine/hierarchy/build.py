@@ -3,10 +3,10 @@
 `level_plan` fixes how many nodes each level has: the top level about `top_size`
 (browsable: 8-20 categories on real runs, never a lone root), the levels between shrinking
 by about `merge_ratio`, at most `levels` of them. With an LLM: Clio-style levels
-(llm_levels.py). Offline: cuts of one Ward tree over the cluster centroids, each beside
-its profile over the packaged taxonomy's broad areas, a parent over MAX_SHARE of the
-prompts split again; on labelled prompts this matched human broad categories better than
-centroids alone, size-weighted k-means, spectral or average-linkage grouping
+(llm_levels.py). Offline: cuts of one Ward tree over the cluster centroids, a parent
+over MAX_SHARE of the prompts split again. Against human broad categories over six
+k-means seeds, no other grouping measured (size-weighted k-means, spectral, average
+linkage, Ward beside taxonomy-area profiles) did better beyond the seeds' spread
 (docs/benchmarks.md). Parents are named by key phrases from their leaves' queries. A
 level of one node is never stored. Noise (cluster -1) stays its own branch.
 """
@@ -26,14 +26,13 @@ from ..embedding.embed import space_embedder
 from ..errors import SummaryError
 from ..naming.offline import ClusterSample, cluster_samples, phrase_embedding
 from ..naming.phrases import key_phrases, phrase_title
-from ..naming.taxonomy import Topic, area_vectors, load_taxonomy, taxonomy_key
 from ..progress import Progress, ProgressSink, null_sink
 from ..specs import HierarchyStep
 from ..store import slug, transaction, unique_id
 from ..workspace import Workspace
 
 MAX_SHARE = 0.35  # a category above this share of prompts is split when it can be
-OFFLINE_GROUPING = "ward over centroids and taxonomy-area profiles"
+OFFLINE_GROUPING = "ward over centroids"
 
 
 @dataclass
@@ -95,7 +94,6 @@ def build_hierarchy(
     }
     if step.model == "offline":  # how levels group clusters: a change means a new build
         settings["grouping"] = OFFLINE_GROUPING
-        settings["taxonomy"] = taxonomy_key(step.taxonomy)
     parameters = json.dumps(settings, sort_keys=True)
     found = _find_run(ws, summary_run_id, step.model, parameters, "complete")
     if found:
@@ -143,8 +141,6 @@ def build_hierarchy(
     if step.model == "offline":
         sample = cluster_samples(ws, run_id, seed=step.seed)
         embed = phrase_embedding(ws, space_id, progress)
-        real = [n for n in leaves if n.cluster_id != -1]
-        features = leaf_features(real, embed, load_taxonomy(step.taxonomy)) if plan else {}
     else:
         embedder = space_embedder(ws, space_id)
     usage: dict = {}
@@ -160,7 +156,7 @@ def build_hierarchy(
         below = nodes_by_level[-1]
         target = plan[level - 1]
         if step.model == "offline":
-            parents = _merge(below, level, target, leaves, features, sample, embed)
+            parents = _merge(below, level, target, leaves, sample, embed)
         else:
             from ..llm.client import ReplyCache
             from .llm_levels import llm_level
@@ -355,35 +351,11 @@ def level_plan(n_leaves: int, levels: int, merge_ratio: float, top_size: int) ->
     return [*sizes, top]
 
 
-def leaf_features(leaves: list[Node], embed, topics: list[Topic]) -> dict[int, np.ndarray]:
-    """What the offline levels group leaves by: each centroid and, when the model loads,
-    its similarity profile over the broad areas of `topics` (centred over the run's
-    leaves, unit length), so clusters that lean to the same area (Python, SQL and
-    JavaScript: software development) meet earlier. On labelled prompts this raised NMI
-    against human broad categories at 12 nodes from 0.30 to 0.35 and 0.23 to 0.28;
-    areas shuffled or drawn at random did not (docs/benchmarks.md)."""
-    if not leaves:
-        return {}
-    features = np.stack([n.centroid for n in leaves])
-    if embed is not None and len(leaves) > 2:
-        profile = features @ area_vectors(topics, embed).T
-        profile -= profile.mean(axis=0)
-        profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
-        features = np.hstack([features, profile.astype(features.dtype)])
-    return {n.cluster_id: row for n, row in zip(leaves, features, strict=True)}
-
-
 def _merge(
-    below: list[Node],
-    level: int,
-    target: int,
-    leaves: list[Node],
-    features: dict[int, np.ndarray],
-    sample: ClusterSample,
-    embed,
+    below: list[Node], level: int, target: int, leaves: list[Node], sample: ClusterSample, embed
 ) -> list[Node] | None:
-    """Group `below` into `target` parents by cutting one Ward tree over the leaves'
-    features (so every level nests in the next), then split any parent over MAX_SHARE of
+    """Group `below` into `target` parents by cutting one Ward tree over the leaf
+    centroids (so every level nests in the next), then split any parent over MAX_SHARE of
     the prompts; None when that would not be fewer nodes."""
     from sklearn.cluster import AgglomerativeClustering
 
@@ -393,7 +365,7 @@ def _merge(
         return None
     real_leaves = [n for n in leaves if n.cluster_id != -1]
     cut = AgglomerativeClustering(n_clusters=target, linkage="ward").fit_predict(
-        np.stack([features[n.cluster_id] for n in real_leaves])
+        np.stack([n.centroid for n in real_leaves])
     )
     group_of_leaf = {n.cluster_id: int(g) for n, g in zip(real_leaves, cut, strict=True)}
     groups: dict[int, list[Node]] = {}
@@ -401,14 +373,7 @@ def _merge(
         votes = np.bincount([group_of_leaf[leaf] for leaf in node.leaves], minlength=target)
         groups.setdefault(int(np.argmax(votes)), []).append(node)
     cap = _cap(target) * sum(n.size for n in regular)
-    sizes = {n.cluster_id: n.size for n in real_leaves}
-
-    def vector(node: Node) -> np.ndarray:  # a node's leaves' features, by size
-        weights = np.array([sizes[leaf] for leaf in node.leaves], np.float32)
-        rows = np.stack([features[leaf] for leaf in node.leaves])
-        return (rows * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1.0)
-
-    members = _balanced(list(groups.values()), cap, 2 * target, vector)
+    members = _balanced(list(groups.values()), cap, 2 * target)
     if len(members) >= len(regular):
         return None
     members.sort(key=lambda group: (-sum(n.size for n in group), group[0].node_id))
@@ -419,12 +384,10 @@ def _merge(
     return parents
 
 
-def _balanced(
-    groups: list[list[Node]], cap: float, most: int, vector=lambda node: node.centroid
-) -> list[list[Node]]:
-    """Split the largest group in two (Ward on its nodes' vectors) while it holds more than
-    `cap` prompts and can be split, up to `most` groups: a single node that large is the
-    data's own skew and stays."""
+def _balanced(groups: list[list[Node]], cap: float, most: int) -> list[list[Node]]:
+    """Split the largest group in two (Ward on its nodes) while it holds more than `cap`
+    prompts and can be split, up to `most` groups: a single node that large is the data's
+    own skew and stays."""
     from sklearn.cluster import AgglomerativeClustering
 
     groups = [g for g in groups if g]
@@ -433,7 +396,7 @@ def _balanced(
         if sum(n.size for n in largest) <= cap or len(largest) < 2:
             break
         halves = AgglomerativeClustering(n_clusters=2, linkage="ward").fit_predict(
-            np.stack([vector(n) for n in largest])
+            np.stack([n.centroid for n in largest])
         )
         groups.remove(largest)
         groups += [

@@ -114,14 +114,3 @@ def match_topics(centroids: dict[int, np.ndarray], topics: list[Topic], embed) -
         c: Match(topics[int(b)], round(float(scores[row, b]), 3))
         for row, (c, b) in enumerate(zip(ids, best, strict=True))
     }
-
-
-def area_vectors(topics: list[Topic], embed) -> np.ndarray:
-    """One unit vector per broad area (the mean of its topics' vectors), in area order of
-    first appearance: a map of common LLM uses that groups Python, SQL and JavaScript under
-    one area even where their prompts lie far apart."""
-    vectors = embed([topic.text for topic in topics])
-    area_of = np.array([topic.area for topic in topics])
-    areas = list(dict.fromkeys(area_of))
-    means = np.stack([vectors[area_of == area].mean(axis=0) for area in areas])
-    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
