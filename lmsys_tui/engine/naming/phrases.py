@@ -142,7 +142,7 @@ _PROMPT_FILLER_BY_LANGUAGE = {
     "German": "schreibe schreib erstelle erkläre gib hallo hilf verwende bitte kannst",
     "Vietnamese": "viết giúp",  # a word per syllable
     "Chinese": "请 帮我 帮忙 写 给 告诉 解释 生成 使用 可以 需要 进行 表示 一下 如何 怎么 "
-    "什么 成为 要求",
+    "什么 成为 要求 没有 具有 知道 觉得 希望 想要 应该 能够 是否",
 }
 OTHER_PROMPT_FILLER = frozenset(
     word for words in _PROMPT_FILLER_BY_LANGUAGE.values() for word in words.split()
