@@ -87,3 +87,18 @@ def test_detected_languages_fill_the_facets_and_a_rerun_resumes(workspace, tmp_p
     warning = english_only_warning(workspace, "sentence-transformers", "all-MiniLM-L6-v2")
     assert warning and "75% of prompts" in warning and "multilingual" in warning
     assert english_only_warning(workspace, "sentence-transformers", "x-multilingual-y") is None
+
+
+def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
+    from lmsys_tui.engine.enrich.languages import detect
+
+    # lingua alone reads the first four as Dutch, French, German and Dutch.
+    english = [
+        "How do I make an HTTP request in Javascript?",
+        "what is stable diffusion",
+        "How to run PostgreSQL in Docker?",
+        "Install Node.js, TypeScript and VS Code on computer.",
+    ]
+    foreign = ["come mi chiamo?", "Geschichte über Alpacas", "hvad betyder html?"]
+    assert detect(english) == ["English"] * 4
+    assert detect(foreign) == ["Italian", "German", "Danish"]
