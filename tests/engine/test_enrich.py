@@ -102,3 +102,15 @@ def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
     foreign = ["come mi chiamo?", "Geschichte über Alpacas", "hvad betyder html?"]
     assert detect(english) == ["English"] * 4
     assert detect(foreign) == ["Italian", "German", "Danish"]
+    # Long texts too: lingua's fast mode called this one Romanian.
+    shader = (
+        "Explain code: float e,i,a,w,x,g;for(;i++<1e2;){vec3 p=vec3((FC.xy-.5*r)/r.y*g,g-3.);"
+        "p.zy*=rotate2D(.6);i<1e2?p:p+=1e-4;e=p.y;for(a=.8;a>.003;a*=.8)p.xz*=rotate2D(5.),"
+        "x=(++p.x+p.z)/a+t+t,w=exp(sin(x)-2.5)*a,o.gb+=w/4e2,p.xz-=w*cos(x),e-=w;g+=e;}"
+    )
+    french = (
+        "Peux-tu générer une histoire réconfortante pour dormir pour une personne qui doit "
+        "se lever tôt demain matin et qui a du mal à trouver le sommeil ?"
+    )
+    russian = "Напиши подробный план путешествия по Золотому кольцу России на неделю с детьми"
+    assert detect([shader, french, russian * 2]) == ["English", "French", "Russian"]
