@@ -78,6 +78,7 @@ class RunsScreen(Screen):
         from ..engine.browse import llm_cost
 
         self.runs = runs
+        self.app.prepare_search()
         table = self.query_one(DataTable)
         table.clear()
         for run in runs:

@@ -538,3 +538,26 @@ async def test_an_llm_step_shows_its_plan_before_it_starts(ui_copy):
         assert "plan: 3 clusters, 3 requests" in stage and "$" in stage
         assert "Press ctrl+s again to start" in stage
         assert screen.query_one("#jobs-table", DataTable).row_count == 1  # nothing started
+
+
+async def test_the_query_encoder_loads_in_the_background_once_the_first_screen_shows(
+    embedded_workspace,
+):
+    """Search answers its first query sooner: the ONNX encoder is ready before 3 is
+    pressed, and no index was opened (building one can take seconds)."""
+    from lmsys_tui.engine.embedding import embed
+    from lmsys_tui.engine.embedding.query_encoder import OnnxQueryEncoder
+
+    root, _ = embedded_workspace
+    key = ("sentence-transformers", "all-MiniLM-L6-v2")
+    embed._SHARED_EMBEDDERS.pop(key, None)
+    try:
+        app = make_app(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert isinstance(app.screen, RunsScreen) and app.search_prepared
+            assert isinstance(embed._SHARED_EMBEDDERS.get(key), OnnxQueryEncoder)
+            searcher = app.searchers[app.run_id]
+            assert searcher._index is None and searcher._keywords is None
+    finally:
+        embed._SHARED_EMBEDDERS.pop(key, None)
