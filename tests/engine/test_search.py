@@ -284,6 +284,10 @@ def test_an_index_of_another_space_is_refused_and_rebuilt(search_root, tmp_path)
         assert check.state == "mismatch" and "st-other-model" in check.detail
         assert update_query_index(ws, space_id).rebuilt
         assert check_query_index(ws, space_id).ok
+        path.unlink()  # as before the first build: one plain line, no alarm
+        lines = []
+        update_query_index(ws, space_id, lambda p: lines.append(p.message))
+        assert lines[-1].startswith(f"index {path.name}: built (") and "missing" not in lines[-1]
 
 
 def test_renamed_summaries_make_the_summary_index_stale(search_root, tmp_path):
