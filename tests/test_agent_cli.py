@@ -63,7 +63,14 @@ def test_clusters_inspect_hierarchy_and_query(capsys, ui_root):
 
     inspected = as_json(capsys, ui_root, "inspect", RUN, str(cluster_id), "--queries", "3")
     assert inspected["cluster"]["size"] == sizes[0] and len(inspected["queries"]) == 3
-    assert set(inspected["queries"][0]) == {"query_id", "distance", "model", "language", "text"}
+    assert set(inspected["queries"][0]) == {
+        "query_id",
+        "distance",
+        "model",
+        "language",
+        "text",
+        "copies",
+    }
 
     tree = as_json(capsys, ui_root, "hierarchy", RUN)
     assert tree["hierarchy_run_id"] == "hierarchy-offline"

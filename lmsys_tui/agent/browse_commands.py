@@ -123,13 +123,15 @@ def inspect(ws, out, args) -> int:
         head.append("\nmodels: " + ", ".join(f"{v} {n}" for v, n in detail.models[:6]))
         if tags:
             head.append("\ntags: " + ", ".join(tags))
-        shown = Table("query", "distance", "model", "language", "text")
+        copies = any(row.copies for row in queries)  # copies are counted, not listed
+        shown = Table("query", "distance", "model", "language", *["copies"] * copies, "text")
         for row in queries:
             shown.add_row(
                 str(row.query_id),
                 "-" if row.distance is None else f"{row.distance:.3f}",
                 Text(one_line(row.model, 20)),
                 Text(one_line(row.language, 12)),
+                *[f"{row.copies:,}" if row.copies else ""] * copies,
                 Text(one_line(row.text, 100)),
             )
         return [head, shown]

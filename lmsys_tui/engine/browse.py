@@ -96,6 +96,7 @@ class QueryRow:
     model: str | None
     language: str | None
     text: str
+    copies: int = 0  # copies of it in the same cluster, counted here instead of listed
 
 
 @dataclass
@@ -348,11 +349,29 @@ def cluster_detail(
     )
 
 
-def count_cluster_queries(con: duckdb.DuckDBPyConnection, run_id: str, cluster_id: int) -> int:
+# A cluster's members, and those of them that are copies of another member (exact or near,
+# as the run's duplicates step found them): those are counted on that member's row.
+_MEMBERS_AND_COPIES = """
+    WITH members AS (
+        SELECT query_id, distance FROM query_clusters WHERE run_id = $run AND cluster_id = $cluster
+    ), hidden AS (
+        SELECT d.query_id, d.canonical_id FROM duplicates d
+        WHERE d.run_id = $run AND d.query_id IN (SELECT query_id FROM members)
+          AND d.canonical_id IN (SELECT query_id FROM members)
+    )
+"""
+
+
+def count_cluster_queries(
+    con: duckdb.DuckDBPyConnection, run_id: str, cluster_id: int
+) -> tuple[int, int]:
+    """(distinct queries listed, copies counted on their rows) of a cluster."""
     return con.execute(
-        "SELECT count(*) FROM query_clusters WHERE run_id = ? AND cluster_id = ?",
-        [run_id, cluster_id],
-    ).fetchall()[0][0]
+        _MEMBERS_AND_COPIES
+        + "SELECT (SELECT count(*) FROM members) - (SELECT count(*) FROM hidden), "
+        "(SELECT count(*) FROM hidden)",
+        {"run": run_id, "cluster": cluster_id},
+    ).fetchall()[0]
 
 
 def cluster_queries(
@@ -363,15 +382,27 @@ def cluster_queries(
     limit: int = 100,
     preview_chars: int = 300,
 ) -> list[QueryRow]:
-    """One page of a cluster's queries, closest to the centroid first."""
+    """One page of a cluster's distinct queries, closest to the centroid first: a copy of
+    another query of the cluster is counted on that query's row, not listed (templated
+    prompts would otherwise fill the first page with one text)."""
     rows = con.execute(
-        """
-        SELECT q.query_id, c.distance, q.model, q.language, left(q.query_text, ?)
-        FROM query_clusters c JOIN queries q USING (query_id)
-        WHERE c.run_id = ? AND c.cluster_id = ?
-        ORDER BY c.distance NULLS LAST, q.query_id LIMIT ? OFFSET ?
+        _MEMBERS_AND_COPIES
+        + """
+        SELECT m.query_id, m.distance, q.model, q.language, left(q.query_text, $chars),
+               coalesce(k.n, 0)
+        FROM members m JOIN queries q USING (query_id)
+        LEFT JOIN (SELECT canonical_id, count(*) AS n FROM hidden GROUP BY 1) k
+               ON k.canonical_id = m.query_id
+        WHERE m.query_id NOT IN (SELECT query_id FROM hidden)
+        ORDER BY m.distance NULLS LAST, m.query_id LIMIT $limit OFFSET $offset
         """,
-        [preview_chars, run_id, cluster_id, limit, offset],
+        {
+            "run": run_id,
+            "cluster": cluster_id,
+            "chars": preview_chars,
+            "limit": limit,
+            "offset": offset,
+        },
     ).fetchall()
     return [QueryRow(*row) for row in rows]
 

@@ -17,18 +17,21 @@ COLUMNS = {  # name: (width, cell)
     "distance": (8, lambda row: "-" if row.distance is None else f"{row.distance:.3f}"),
     "model": (16, lambda row: Text(one_line(row.model, 20))),
     "language": (10, lambda row: Text(one_line(row.language, 12))),
+    "copies": (6, lambda row: f"{row.copies:,}" if row.copies else ""),
     "query": (160, lambda row: Text(one_line(row.text, 160))),
 }
 
 
 class QueryTable(DataTable):
-    """Queries of one cluster, closest to the centroid first; Enter inspects one."""
+    """A cluster's distinct queries, closest to the centroid first, each with the count of
+    its copies in the cluster; Enter inspects one."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.run_id: str | None = None
         self.cluster_id: int | None = None
         self.total = 0
+        self.copies = 0  # copies counted on the rows instead of listed
         self.loading = False
         self.shown: list[str] = []  # column names, chosen with the first page
 
@@ -36,12 +39,13 @@ class QueryTable(DataTable):
         self.run_id, self.cluster_id = run_id, cluster_id
         self.clear(columns=True)
         self.shown = []
-        self.total = 0
+        self.total = self.copies = 0
         self.load_page(0)
 
     def _choose_columns(self, rows: list[QueryRow]) -> None:
         """The query text always shows: a narrow pane keeps only the id beside it, and a
-        column empty on the first page (no model in the data) is left out."""
+        column empty on the first page (no model in the data) is left out, and the copies
+        column shows only where the cluster has copies."""
         if self.size.width and self.size.width < NARROW:
             self.shown = ["id", "query"]
         else:
@@ -50,6 +54,8 @@ class QueryTable(DataTable):
                 for name in ("model", "language")
                 if rows and all(getattr(row, name) is None for row in rows)
             }
+            if not self.copies:
+                empty.add("copies")
             self.shown = [name for name in COLUMNS if name not in empty]
         add_columns(self, [(name, COLUMNS[name][0]) for name in self.shown])
 
@@ -58,19 +64,20 @@ class QueryTable(DataTable):
         cursor = self.app.cursor()
         if cursor is None or self.run_id is None:
             return
-        total = count_cluster_queries(cursor, self.run_id, self.cluster_id)
+        total, copies = count_cluster_queries(cursor, self.run_id, self.cluster_id)
         rows = cluster_queries(cursor, self.run_id, self.cluster_id, offset, PAGE_ROWS)
-        self.app.call_from_thread(self.add_page, total, rows)
+        self.app.call_from_thread(self.add_page, total, copies, rows)
 
-    def add_page(self, total: int, rows: list[QueryRow]) -> None:
-        self.total = total
+    def add_page(self, total: int, copies: int, rows: list[QueryRow]) -> None:
+        self.total, self.copies = total, copies
         self.loading = False
         if not self.shown:
             self._choose_columns(rows)
         for row in rows:
             self.add_row(*(COLUMNS[name][1](row) for name in self.shown), key=str(row.query_id))
         more = " · scroll or G for more" if self.row_count < total else ""
-        self.border_title = f"{self.row_count:,} of {total:,} queries{more}"
+        hidden = f" (+{copies:,} copies)" if copies else ""
+        self.border_title = f"{self.row_count:,} of {total:,} queries{hidden}{more}"
 
     @on(DataTable.RowHighlighted)
     def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from lmsys_tui.engine.browse import cluster_detail, list_clusters, query_detail
+from lmsys_tui.engine.browse import (
+    cluster_detail,
+    cluster_queries,
+    count_cluster_queries,
+    list_clusters,
+    query_detail,
+)
 from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.enrich.languages import detect_languages, english_only_warning
@@ -54,6 +60,13 @@ def test_copies_are_counted_and_never_shown_twice(workspace, tmp_path):
         "SELECT query_id FROM duplicates WHERE run_id = 'c5' AND kind = 'exact' LIMIT 1"
     ).fetchall()[0][0]
     assert query_detail(con, some_copy).clusters[0].copies == 39
+    # A cluster's query list shows the haiku once, its 39 copies counted on its row.
+    listed, copies = count_cluster_queries(con, "c5", haiku)
+    rows = cluster_queries(con, "c5", haiku, limit=1000)
+    assert len(rows) == listed == info.size - copies and copies >= 39
+    haikus = [row for row in rows if "haiku" in row.text.lower()]
+    assert len(haikus) == 1 and haikus[0].copies == 39
+    assert sum(row.copies for row in rows) == copies
     # The labeller reads unique texts: the haiku cluster's description counts them.
     description = con.execute(
         "SELECT description FROM cluster_summaries WHERE summary_run_id = ? AND cluster_id = ?",

@@ -238,7 +238,7 @@ def test_a_deleted_or_corrupt_query_index_is_rebuilt(search_root, tmp_path):
         searcher = Searcher(ws, progress=lambda p: messages.append(p.message))
         assert searcher.search_queries("SQL join", mode="semantic", n=3).hits
         assert check_query_index(ws, space_id).ok
-        assert any("missing" in (m or "") for m in messages)
+        assert any("no index file; built" in (m or "") for m in messages)
 
         path.write_bytes(path.read_bytes()[:4096])
         assert check_query_index(ws, space_id).state == "corrupt"
@@ -287,7 +287,7 @@ def test_an_index_of_another_space_is_refused_and_rebuilt(search_root, tmp_path)
         path.unlink()  # as before the first build: one plain line, no alarm
         lines = []
         update_query_index(ws, space_id, lambda p: lines.append(p.message))
-        assert lines[-1].startswith(f"index {path.name}: built (") and "missing" not in lines[-1]
+        assert lines[-1].startswith(f"index {path.name}: no index file; built (")
 
 
 def test_renamed_summaries_make_the_summary_index_stale(search_root, tmp_path):

@@ -298,10 +298,10 @@ def open_query_index(ws: Workspace, space_id: str, progress: ProgressSink = null
 
 
 def _update_line(name: str, check: IndexCheck, update: IndexUpdate, rebuild: bool) -> str:
-    """One line saying why an index was (re)built and how long it took; a first build is
-    no news ("missing, no index file" read like an error after every first embed step)."""
+    """One line saying why an index was (re)built and how long it took; plain for a first
+    build ("missing, no index file" read like an error after every first embed step)."""
     if check.state == "missing" and not rebuild:
-        return f"{name}: built ({update.added:,} rows) in {update.seconds:.1f} s"
+        return f"{name}: no index file; built ({update.added:,} rows) in {update.seconds:.1f} s"
     done = "rebuilt" if update.rebuilt else f"{update.added:,} rows added"
     why = "asked to rebuild" if rebuild else f"{check.state}, {check.detail}"
     return f"{name}: {why}; {done} in {update.seconds:.1f} s"
