@@ -6,10 +6,9 @@ for texts of 120 characters and more, its accurate mode below, as its docs advis
 short text stays undetermined unless one language is clearly ahead ("hi" is not
 Vietnamese). A text in Latin letters is English unless another language is far more
 likely (technical words and code read as Dutch or French: "How do I make an HTTP request
-in Javascript?"). Measured ~1-3k
-prompts/s on 2 cores, so detection is its own step, committed chunk by chunk: an
-interrupted step resumes where it stopped. A detected language fills `queries.language`;
-`detected_languages` records which were detected.
+in Javascript?"). Measured ~1-3k prompts/s on 2 cores, so detection is its own step,
+committed chunk by chunk: an interrupted step resumes where it stopped. A detected
+language fills `queries.language`; `detected_languages` records which were detected.
 """
 
 from __future__ import annotations
