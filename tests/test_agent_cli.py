@@ -71,6 +71,10 @@ def test_clusters_inspect_hierarchy_and_query(capsys, ui_root):
         "text",
         "copies",
     }
+    code, out, _ = run(capsys, ui_root, "inspect", RUN, str(cluster_id), "--queries", "3")
+    header = next(line for line in out.splitlines() if "distance" in line)
+    has_model = any(row["model"] for row in inspected["queries"])
+    assert code == 0 and ("model" in header) == has_model and "copies" not in header
 
     tree = as_json(capsys, ui_root, "hierarchy", RUN)
     assert tree["hierarchy_run_id"] == "hierarchy-offline"

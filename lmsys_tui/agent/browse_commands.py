@@ -123,17 +123,24 @@ def inspect(ws, out, args) -> int:
         head.append("\nmodels: " + ", ".join(f"{v} {n}" for v, n in detail.models[:6]))
         if tags:
             head.append("\ntags: " + ", ".join(tags))
-        copies = any(row.copies for row in queries)  # copies are counted, not listed
-        shown = Table("query", "distance", "model", "language", *["copies"] * copies, "text")
+        # As in the TUI: a column no row fills (no model in the data, no copies) is left out.
+        cells = {
+            "query": lambda row: str(row.query_id),
+            "distance": lambda row: "-" if row.distance is None else f"{row.distance:.3f}",
+            "model": lambda row: Text(one_line(row.model, 20)),
+            "language": lambda row: Text(one_line(row.language, 12)),
+            "copies": lambda row: f"{row.copies:,}" if row.copies else "",
+            "text": lambda row: Text(one_line(row.text, 100)),
+        }
+        optional = ("model", "language", "copies")
+        names = [
+            name
+            for name in cells
+            if name not in optional or any(getattr(row, name) for row in queries)
+        ]
+        shown = Table(*names)
         for row in queries:
-            shown.add_row(
-                str(row.query_id),
-                "-" if row.distance is None else f"{row.distance:.3f}",
-                Text(one_line(row.model, 20)),
-                Text(one_line(row.language, 12)),
-                *[f"{row.copies:,}" if row.copies else ""] * copies,
-                Text(one_line(row.text, 100)),
-            )
+            shown.add_row(*(cells[name](row) for name in names))
         return [head, shown]
 
     return out.emit(data, render)
