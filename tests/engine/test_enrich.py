@@ -127,3 +127,5 @@ def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
     )
     russian = "Напиши подробный план путешествия по Золотому кольцу России на неделю с детьми"
     assert detect([shader, french, russian * 2]) == ["English", "French", "Russian"]
+    # One Latin word is too little to tell ("Javascript" read as Finnish); English stays.
+    assert detect(["Javascript", "sfdsfsdf", "thanks"]) == [None, None, "English"]

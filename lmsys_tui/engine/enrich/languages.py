@@ -6,9 +6,10 @@ for texts of 120 characters and more, its accurate mode below, as its docs advis
 short text stays undetermined unless one language is clearly ahead ("hi" is not
 Vietnamese). A text in Latin letters is English unless another language is far more
 likely (technical words and code read as Dutch or French: "How do I make an HTTP request
-in Javascript?"). Measured ~1-3k prompts/s on 2 cores, so detection is its own step,
-committed chunk by chunk: an interrupted step resumes where it stopped. A detected
-language fills `queries.language`; `detected_languages` records which were detected.
+in Javascript?"), and a single such word is English or undetermined. Measured ~1-3k
+prompts/s on 2 cores, so detection is its own step, committed chunk by chunk: an
+interrupted step resumes where it stopped. A detected language fills `queries.language`;
+`detected_languages` records which were detected.
 """
 
 from __future__ import annotations
@@ -128,13 +129,15 @@ def detect(texts: list[str]) -> list[str | None]:
 
 
 def _english_unless_far_more_likely(detector, text: str, language):
-    """English in place of `language` unless that is ENGLISH_ODDS times as likely, for
-    texts in English's letters (a text in another script is not English; the check costs
-    two confidences, ~0.3 ms)."""
+    """For texts in English's letters: English in place of `language` unless that is
+    ENGLISH_ODDS times as likely, and no language for a single word (a text in another
+    script is not English; the check costs two confidences, ~0.3 ms)."""
     from lingua import Language
 
     if language == Language.ENGLISH or not _mostly_ascii_letters(text):
         return language
+    if len(text.split()) == 1:  # "Javascript", "contiune", "sfdsfsdf": too little to tell
+        return None
     english = detector.compute_language_confidence(text, Language.ENGLISH)
     if english * ENGLISH_ODDS >= detector.compute_language_confidence(text, language):
         return Language.ENGLISH
