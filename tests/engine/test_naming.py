@@ -16,10 +16,16 @@ from lmsys_tui.engine.hierarchy.build import (
     Node,
     _balance_warnings,
     _balanced,
+    _merge,
     level_plan,
 )
 from lmsys_tui.engine.load.ingest import load
-from lmsys_tui.engine.naming.offline import cluster_samples, describe, prompt_title
+from lmsys_tui.engine.naming.offline import (
+    ClusterSample,
+    cluster_samples,
+    describe,
+    prompt_title,
+)
 from lmsys_tui.engine.naming.phrases import (
     candidate_phrases,
     key_phrases,
@@ -204,6 +210,20 @@ def test_a_category_over_the_cap_is_split_unless_it_is_one_cluster():
     assert sorted(n.node_id for g in groups for n in g) == sorted(n.node_id for n in big + small)
     lone = [_node(20, 70, 0)]  # the data's own skew: one cluster cannot be split
     assert _balanced([lone, small], cap=0.35 * 90, most=8) == [lone, small]
+
+
+def test_a_category_of_one_node_keeps_that_nodes_name():
+    # Two baking clusters share a category; SQL and the noise each stand alone.
+    leaves = [_node(0, 10, 0), _node(1, 10, 0), _node(2, 10, 1)]
+    for leaf, title in zip(leaves, ["Bread dough", "Sourdough starter", "SQL joins"], strict=True):
+        leaf.title = title
+    noise = Node("L0-noise", 0, leaves[2].centroid, 30, "Noise: odd requests", "", -1, leaves=(-1,))
+    texts = ["bake bread dough at home", "feed a sourdough starter", "join SQL tables", "hmm"]
+    sample = ClusterSample(texts * 3, np.array([0, 1, 2, -1] * 3), [None] * 12)
+    parents = _merge([*leaves, noise], 1, 2, [*leaves, noise], sample, None)
+    titles = {p.leaves: p.title for p in parents}
+    assert titles[(2,)] == "SQL joins" and titles[(-1,)] == "Noise: odd requests"
+    assert titles[(0, 1)] not in ("Bread dough", "Sourdough starter")  # named from both
 
 
 def test_the_default_taxonomy_has_hundreds_of_topics_in_broad_areas():

@@ -7,8 +7,9 @@ by about `merge_ratio`, at most `levels` of them. With an LLM: Clio-style levels
 over MAX_SHARE of the prompts split again. Against human broad categories over six
 k-means seeds, no other grouping measured (size-weighted k-means, spectral, average
 linkage, Ward beside taxonomy-area profiles) did better beyond the seeds' spread
-(docs/benchmarks.md). Parents are named by key phrases from their leaves' queries. A
-level of one node is never stored. Noise (cluster -1) stays its own branch.
+(docs/benchmarks.md). Parents are named by key phrases from their leaves' queries (a
+parent of one node by that node's name). A level of one node is never stored. Noise
+(cluster -1) stays its own branch.
 """
 
 from __future__ import annotations
@@ -377,10 +378,14 @@ def _merge(
     if len(members) >= len(regular):
         return None
     members.sort(key=lambda group: (-sum(n.size for n in group), group[0].node_id))
+    children = [*members, noise] if noise else members
     parents = [parent_node(f"L{level}-{i}", level, group) for i, group in enumerate(members)]
     if noise:
         parents.append(parent_node(f"L{level}-noise", level, noise))
     _label(parents, sample, embed)
+    for parent, kids in zip(parents, children, strict=True):
+        if len(kids) == 1:  # the same prompts: the same name ("Noise: ..." had two)
+            parent.title = kids[0].title
     return parents
 
 
