@@ -382,10 +382,7 @@ def _merge(
     parents = [parent_node(f"L{level}-{i}", level, group) for i, group in enumerate(members)]
     if noise:
         parents.append(parent_node(f"L{level}-noise", level, noise))
-    _label(parents, sample, embed)
-    for parent, kids in zip(parents, children, strict=True):
-        if len(kids) == 1:  # the same prompts: the same name ("Noise: ..." had two)
-            parent.title = kids[0].title
+    _label(parents, children, sample, embed)
     return parents
 
 
@@ -422,8 +419,10 @@ def parent_node(node_id: str, level: int, children: list[Node]) -> Node:
     return Node(node_id, level, centroid, int(sizes.sum()), "", description[:300], leaves=leaves)
 
 
-def _label(parents: list[Node], sample: ClusterSample, embed) -> None:
-    """Title each parent by key phrases of its leaves' queries against the other parents."""
+def _label(parents: list[Node], children: list[list[Node]], sample: ClusterSample, embed) -> None:
+    """Title each parent by key phrases of its leaves' queries against the other parents;
+    a parent of one node by that node's title (the same prompts: one name, where the noise
+    branch had two)."""
     parent_of_leaf = {leaf: index for index, p in enumerate(parents) for leaf in p.leaves}
     parent_classes = np.array([parent_of_leaf.get(int(c), -1) for c in sample.classes])
     keep = parent_classes >= 0
@@ -436,10 +435,13 @@ def _label(parents: list[Node], sample: ClusterSample, embed) -> None:
         originals=True,
         languages=kept.languages,
     )
-    for index, parent in enumerate(parents):
+    for index, (parent, kids) in enumerate(zip(parents, children, strict=True)):
         found = phrases.get(index, [])
         title = phrase_title(found) or parent.title or "(no key phrases)"
-        parent.title = ("Noise: " + title)[:60] if parent.is_noise else title
+        if len(kids) == 1:
+            parent.title = kids[0].title
+        else:
+            parent.title = ("Noise: " + title)[:60] if parent.is_noise else title
         if found:
             parent.description = (f"Key phrases: {', '.join(found[:6])}. {parent.description}")[
                 :400
