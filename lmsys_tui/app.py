@@ -158,13 +158,13 @@ class LmsysApp(App):
         if self.search_prepared or self.ws is None:
             return
         self.search_prepared = True
-        from .engine.embedding.query_encoder import encoder_dir
+        from .engine.embedding.query_encoder import has_export
         from .screens import search  # noqa: F401 - the import is half the preparation
 
         with self.search_lock, contextlib.suppress(Exception):  # Search reports any error
             searcher = self.searcher(self.run_id)
             space_id = searcher.space_id
-            if space_id and (encoder_dir(searcher.ws, space_id) / "model.onnx").exists():
+            if space_id and has_export(searcher.ws, space_id):
                 _ = searcher.embedder
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -32,6 +32,11 @@ def encoder_dir(ws: Workspace, space_id: str) -> Path:
     return ws.root / "models" / space_id
 
 
+def has_export(ws: Workspace, space_id: str) -> bool:
+    """Whether the space has an export on disk (not yet checked: loading checks it)."""
+    return (encoder_dir(ws, space_id) / "model.onnx").exists()
+
+
 class OnnxQueryEncoder:
     """Embeds texts like the space's sentence-transformers model, through onnxruntime."""
 
