@@ -40,6 +40,13 @@ def _common(parser: argparse.ArgumentParser, default=None) -> None:
     )
 
 
+def _optional_run(parser: argparse.ArgumentParser) -> None:
+    """A run id that may be left out: the newest run, as `latest` (any run id takes it)."""
+    parser.add_argument(
+        "run_id", nargs="?", default="latest", help="a run id, or latest (the default)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lmsys-tui",
@@ -68,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--latest", action="store_true", help="only the newest run")
 
     sub = command("clusters", "a run's clusters with titles, sizes and tags")
-    sub.add_argument("run_id")
+    _optional_run(sub)
     sub.add_argument("--summary", metavar="ALIAS|ID", help="summary run (default: newest)")
     sub.add_argument("--limit", type=_positive, metavar="N")
     sub.add_argument(
@@ -88,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--run-id", help="run whose space the neighbours come from")
 
     sub = command("hierarchy", "a run's hierarchy of categories as a tree")
-    sub.add_argument("run_id")
+    _optional_run(sub)
     sub.add_argument("--id", help="hierarchy run id (default: newest of the summary run)")
     sub.add_argument("--summary", metavar="ALIAS|ID")
 
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--limit", type=_positive, default=20, metavar="N", help="rows per list")
 
     sub = command("facets", "what sets clusters apart: facet values over/under-represented")
-    sub.add_argument("run_id")
+    _optional_run(sub)
     sub.add_argument(
         "--by", required=True, help="model, language, source, turn, flagged, or a field of the data"
     )
@@ -111,14 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--summary", metavar="ALIAS|ID")
 
     sub = command("report", "one self-contained HTML file about a run, to share")
-    sub.add_argument("run_id")
+    _optional_run(sub)
     sub.add_argument("--output", "-o", required=True, metavar="FILE.html")
     sub.add_argument("--summary", metavar="ALIAS|ID")
     sub.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
     sub = command("search", "search queries: semantic, keyword or hybrid, with filters")
     sub.add_argument("text")
-    sub.add_argument("--run-id", help="run to search in (default: newest)")
+    sub.add_argument("--run-id", help="run to search in (default: latest, the newest)")
     sub.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default="hybrid")
     sub.add_argument(
         "--within-clusters",
@@ -135,22 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("search-clusters", "clusters whose summaries match a text")
     sub.add_argument("text")
-    sub.add_argument("--run-id", help="run to search in (default: newest)")
+    sub.add_argument("--run-id", help="run to search in (default: latest, the newest)")
     sub.add_argument("--summary", metavar="ALIAS|ID")
     sub.add_argument("-k", type=_positive, default=10, help="clusters to show (1 or more)")
 
     sub = command("export", "a run, one row per query, to .csv .json .jsonl or .parquet")
-    sub.add_argument("run_id")
+    _optional_run(sub)
     sub.add_argument("--output", "-o", required=True, metavar="FILE")
     sub.add_argument("--summary", metavar="ALIAS|ID")
     sub.add_argument("--hierarchy", metavar="ID")
     sub.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
-    command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree").add_argument(
-        "run_id"
-    )
+    _optional_run(command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree"))
     sub = command("audit", "every curation edit of a run")
-    sub.add_argument("run_id")
+    _optional_run(sub)
     sub.add_argument("--cluster", type=int, help="only edits touching this cluster")
     sub.add_argument("--since", metavar="DATE", help="only edits from this date or time on")
 

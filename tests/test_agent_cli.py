@@ -368,6 +368,36 @@ def test_compare_and_facets_in_both_modes(capsys, ws_copy):
     assert code == 2 and "no facet 'colour'" in err
 
 
+def test_latest_or_no_run_id_names_the_newest_run(capsys, ws_copy):
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import ClusterStep, JobSpec
+    from lmsys_tui.engine.workspace import open_workspace
+
+    assert as_json(capsys, ws_copy, "clusters")["run_id"] == RUN
+    with open_workspace(ws_copy) as ws:
+        run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2")))
+    assert as_json(capsys, ws_copy, "clusters")["run_id"] == "k2"
+    assert as_json(capsys, ws_copy, "clusters", "latest")["run_id"] == "k2"
+    assert as_json(capsys, ws_copy, "inspect", "latest", "0")["cluster"]["run_id"] == "k2"
+    assert as_json(capsys, ws_copy, "compare", RUN, "latest")["run_b"] == "k2"
+    code, out, _ = run(capsys, ws_copy, "edit", "tag", "latest", "1", "--tag", "good")
+    assert code == 0 and "k2" in out
+    assert as_json(capsys, ws_copy, "audit")["edits"][0]["run_id"] == "k2"
+    with pytest.raises(ValueError, match="newest run"):
+        ClusterStep(run_id="latest")
+
+
+def test_a_mix_the_data_knows_nothing_of_is_left_out(capsys, ws_copy):
+    from lmsys_tui.engine.workspace import open_workspace
+
+    code, out, _ = run(capsys, ws_copy, "inspect", RUN, "0")
+    assert code == 0 and "models: " in out and "languages: " in out
+    with open_workspace(ws_copy) as ws:
+        ws.con.execute("UPDATE queries SET model = NULL")
+    code, out, _ = run(capsys, ws_copy, "inspect", RUN, "0")
+    assert code == 0 and "models: " not in out and "languages: " in out
+
+
 def test_report_is_one_self_contained_html_file(capsys, ws_copy, tmp_path):
     import html.parser
 

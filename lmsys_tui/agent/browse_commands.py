@@ -118,9 +118,9 @@ def inspect(ws, out, args) -> int:
             f"cluster {detail.cluster_id} of {detail.run_id}: {detail.size:,} queries "
             f"({detail.unique:,} unique), {detail.share:.1%} of the run\n"
         )
-        head.append(one_line(detail.description, 400) + "\n")
-        head.append("languages: " + ", ".join(f"{v} {n}" for v, n in detail.languages[:6]))
-        head.append("\nmodels: " + ", ".join(f"{v} {n}" for v, n in detail.models[:6]))
+        head.append(one_line(detail.description, 400))
+        for name, mix in detail.known_mixes():
+            head.append(f"\n{name}: " + ", ".join(f"{v} {n}" for v, n in mix[:6]))
         if tags:
             head.append("\ntags: " + ", ".join(tags))
         # As in the TUI: a column no row fills (no model in the data, no copies) is left out.

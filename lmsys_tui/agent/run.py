@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..engine.browse import LATEST, newest_run_id
 from ..engine.errors import LmsysError, describe_failure
 from ..engine.workspace import open_workspace
 from .output import Output
@@ -37,12 +38,23 @@ def handler(command: str):
     return getattr(importlib.import_module(f"{__package__}.{module}"), function)
 
 
+RUN_ARGUMENTS = ("run_id", "run_a", "run_b")  # where a command takes a clustering run
+
+
+def _name_latest_run(args: argparse.Namespace, con: duckdb.DuckDBPyConnection) -> None:
+    """Every run argument given as `latest` becomes the newest complete run's id."""
+    for name in RUN_ARGUMENTS:
+        if getattr(args, name, None) == LATEST:
+            setattr(args, name, newest_run_id(con))
+
+
 def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
     out = Output(args.json)
     try:
         with open_workspace(workspace, read_only=not write) as ws:
             if not write and not ws.con.execute("SELECT count(*) FROM queries").fetchall()[0][0]:
                 return out.fail(f"the workspace {workspace} is empty: load data with --run-job")
+            _name_latest_run(args, ws.con)
             return handler(args.command)(ws, out, args)
     except (LmsysError, ValueError) as error:
         return out.fail(error)

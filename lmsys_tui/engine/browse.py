@@ -15,6 +15,8 @@ import duckdb
 from .enrich.duplicates import copies_per_cluster
 from .errors import LmsysError
 
+UNKNOWN = "(unknown)"  # the label of queries without a value (no model, no language)
+
 
 class NotFound(LmsysError):
     """An unknown run, summary run, hierarchy, cluster or query id."""
@@ -88,6 +90,12 @@ class ClusterDetail:
     models: list[tuple[str, int]]
     representatives: list[tuple[int, str]]
 
+    def known_mixes(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        """("languages", mix) and ("models", mix), leaving out a mix that knows nothing
+        (data without a model field would show "(unknown) 100%")."""
+        mixes = [("languages", self.languages), ("models", self.models)]
+        return [(name, mix) for name, mix in mixes if any(v != UNKNOWN for v, _ in mix)]
+
 
 @dataclass
 class QueryRow:
@@ -129,7 +137,7 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
         SELECT r.run_id, r.algorithm, r.space_id, s.model, r.n_queries, r.n_clusters,
             r.description, r.metrics, r.created_at, r.edited_at
         FROM clustering_runs r JOIN embedding_spaces s USING (space_id)
-        WHERE r.status = 'complete' ORDER BY r.created_at DESC, r.run_id
+        WHERE r.status = 'complete' ORDER BY r.created_at DESC, r.run_id DESC
         """
     ).fetchall()
     runs = {row[0]: RunInfo(*row[:7], json.loads(row[7] or "{}"), row[8], row[9]) for row in rows}
@@ -166,6 +174,20 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
                 )
             )
     return list(runs.values())
+
+
+LATEST = "latest"  # what a command takes for "the newest complete run"
+
+
+def newest_run_id(con: duckdb.DuckDBPyConnection) -> str:
+    """The newest complete clustering run: the one `latest` names."""
+    rows = con.execute(
+        "SELECT run_id FROM clustering_runs WHERE status = 'complete' "
+        "ORDER BY created_at DESC, run_id DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        raise NotFound("the workspace has no clustering runs: run a job with a [cluster] step")
+    return rows[0][0]
 
 
 def require_complete_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
@@ -317,7 +339,7 @@ def cluster_detail(
     mixes = {}
     for column in ("language", "model"):
         mixes[column] = [
-            (value or "(unknown)", count)
+            (value or UNKNOWN, count)
             for value, count in con.execute(
                 f"SELECT q.{column}, count(*) FROM query_clusters c JOIN queries q "
                 "USING (query_id) WHERE c.run_id = ? AND c.cluster_id = ? "

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from .embedding.embedders import DEFAULT_EMBEDDING_MODEL
 
@@ -123,6 +131,13 @@ class ClusterStep(Step):
     ray_workers: PositiveInt | None = Field(
         None, description='executor = "ray": tasks at once (default: one per CPU)'
     )
+
+    @field_validator("run_id")
+    @classmethod
+    def _not_latest(cls, run_id: str | None) -> str | None:
+        if run_id == "latest":
+            raise ValueError('"latest" stands for the newest run in commands: pick another id')
+        return run_id
 
     @model_validator(mode="after")
     def _ray_runs_kmeans(self) -> ClusterStep:

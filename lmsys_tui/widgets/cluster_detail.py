@@ -24,7 +24,7 @@ def render_cluster_detail(
     text.append(f"{detail.share:.1%} of the run\n", style="bold")
     if detail.description:
         text.append(one_line(detail.description, 400) + "\n")
-    for name, mix in (("languages", detail.languages), ("models", detail.models)):
+    for name, mix in detail.known_mixes():
         text.append(f"\n{name}\n", style="bold")
         for value, count in mix[:top]:
             share = count / detail.size if detail.size else 0

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from ..browse import NotFound, cluster_title, require_complete_run, resolve_summary_run
+from ..browse import UNKNOWN, NotFound, cluster_title, require_complete_run, resolve_summary_run
 
 Z95 = 1.959964
 # "Stands out": the interval clears 1 and the lift itself is at least this (a 99 % vs 95 %
@@ -55,7 +55,7 @@ class Lift:
 
     @property
     def stands_out(self) -> bool:
-        return self.lift_low > 1 and self.lift >= STANDOUT_LIFT and self.value != "(unknown)"
+        return self.lift_low > 1 and self.lift >= STANDOUT_LIFT and self.value != UNKNOWN
 
 
 def wilson(count: int, total: int, z: float = Z95) -> tuple[float, float]:

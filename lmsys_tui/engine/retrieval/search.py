@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..browse import cluster_title
+from ..browse import UNKNOWN, cluster_title
 from ..embedding.embed import space_embedder
 from ..errors import LmsysError
 from ..progress import ProgressSink, null_sink
@@ -467,7 +467,7 @@ class Searcher:
             rows = [
                 FacetCount(
                     None if code == 0 else names[code - 1],
-                    "(unknown)" if code == 0 else names[code - 1],
+                    UNKNOWN if code == 0 else names[code - 1],
                     int(count),
                 )
                 for code, count in enumerate(counts)
