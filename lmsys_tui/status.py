@@ -77,6 +77,12 @@ def workspace_status(data_dir: Path) -> dict:
     }
 
 
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return " -> ".join(map(str, value))  # nodes by level
+    return "-" if value is None else str(value)
+
+
 def print_status(data_dir: Path, as_json: bool) -> int:
     console = stdout_console()
     try:
@@ -101,11 +107,7 @@ def print_status(data_dir: Path, as_json: bool) -> int:
         for column in rows[0] if rows else ["(none)"]:
             table.add_column(column)
         for row in rows:
-            cells = [
-                " -> ".join(map(str, value)) if isinstance(value, list) else str(value)
-                for value in row.values()
-            ]
-            table.add_row(*map(Text, cells))  # data, not markup
+            table.add_row(*(Text(_cell(value)) for value in row.values()))  # data, not markup
         console.print(Sanitized(table))
     console.print(
         "Run lmsys-tui on a terminal for the interactive screens.", style="dim", markup=False
