@@ -29,6 +29,8 @@ from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.query_table import QueryTable
 from ..widgets.status_line import StatusLine
 
+CATEGORY_CLUSTERS_SHOWN = 15  # a category's detail lists this many of its clusters
+
 
 class ClustersScreen(Screen):
     """Browse one run: categories down to clusters; Enter on a cluster lists its queries."""
@@ -308,9 +310,16 @@ class ClustersScreen(Screen):
         text = Text(one_line(category.title, 120) + "\n", style="bold")
         text.append(
             f"category · level {category.level} · {category.size:,} queries · "
-            f"{category.size / total:.1%} of the run · {len(leaves):,} clusters\n\n"
+            f"{category.size / total:.1%} of the run · {_count(len(leaves), 'cluster')}\n\n"
         )
-        text.append(one_line(category.description, 600))
+        text.append(one_line(category.description, 600) + "\n")
+        text.append("\nclusters, largest first\n", style="bold")
+        leaves.sort(key=lambda leaf: (-leaf.size, leaf.cluster_id))
+        for leaf in leaves[:CATEGORY_CLUSTERS_SHOWN]:
+            text.append(f"  {leaf.size:>8,} ", style="dim")
+            text.append(one_line(leaf.title, 100) + "\n")
+        if len(leaves) > CATEGORY_CLUSTERS_SHOWN:
+            text.append(f"  … and {len(leaves) - CATEGORY_CLUSTERS_SHOWN} more\n", style="dim")
         return text
 
     @on(Tree.NodeSelected, "#cluster-tree")
@@ -527,6 +536,10 @@ class ClustersScreen(Screen):
             self.query_one(Tree).focus()
         else:
             self.app.switch_mode("runs")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _within(node: TreeNode, ancestor_id: str, parents: dict) -> bool:

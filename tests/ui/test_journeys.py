@@ -370,6 +370,14 @@ async def test_a_highlighted_category_shows_what_it_holds(ui_root):
         await settle(pilot)
         detail = static_text(app.screen, "#cluster-detail")
         assert "category · level 1" in detail and "clusters" in detail
+        # Its clusters are listed with their sizes, largest first.
+        node = app.screen.categories[category.id]
+        leaves = [n for n in app.screen.nodes if n.parent_id == node.node_id]
+        listed = detail.split("clusters, largest first")[1].strip().splitlines()
+        assert len(listed) == len(leaves) >= 1
+        sizes = [int(line.split()[0].replace(",", "")) for line in listed]
+        assert sizes == sorted((leaf.size for leaf in leaves), reverse=True)
+        assert all(any(leaf.title in line for line in listed) for leaf in leaves)
 
 
 async def test_a_category_holding_one_category_is_one_row(ui_copy):
