@@ -390,12 +390,17 @@ def test_latest_or_no_run_id_names_the_newest_run(capsys, ws_copy):
 def test_a_mix_the_data_knows_nothing_of_is_left_out(capsys, ws_copy):
     from lmsys_tui.engine.workspace import open_workspace
 
+    search = ("search", "sql query", "--mode", "keyword", "--facets", "model")
     code, out, _ = run(capsys, ws_copy, "inspect", RUN, "0")
     assert code == 0 and "models: " in out and "languages: " in out
+    assert "┃ count" in run(capsys, ws_copy, *search)[1]
     with open_workspace(ws_copy) as ws:
         ws.con.execute("UPDATE queries SET model = NULL")
     code, out, _ = run(capsys, ws_copy, "inspect", RUN, "0")
     assert code == 0 and "models: " not in out and "languages: " in out
+    code, out, _ = run(capsys, ws_copy, *search)
+    assert code == 0 and "┃ count" not in out and "sql" in out.lower()
+    assert as_json(capsys, ws_copy, *search)["facets"]["model"][0]["label"] == "(unknown)"
 
 
 def test_report_is_one_self_contained_html_file(capsys, ws_copy, tmp_path):

@@ -87,7 +87,7 @@ def search(ws, out, args) -> int:
                 Text(one_line(hit.snippet, 100)),
             )
         tables = [shown]
-        for name, counts in result.facets.items():
+        for name, counts in result.known_facets().items():
             facet = Table(name, "count")
             for count in counts[:15]:
                 facet.add_row(Text(one_line(str(count.label), 60)), f"{count.count:,}")

@@ -215,7 +215,7 @@ class SearchScreen(Screen):
                 status += f" · {result.matches:,} hold the words"
             if result.within_clusters is not None:
                 status += f" · within clusters {', '.join(map(str, result.within_clusters))}"
-            for name, counts in result.facets.items():
+            for name, counts in result.known_facets().items():
                 facets.append(f"{name}\n", style="bold")
                 for facet in counts[:8]:
                     facets.append(f"  {facet.count:>6,}  {one_line(facet.label, 28)}\n")

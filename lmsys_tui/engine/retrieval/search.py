@@ -94,6 +94,15 @@ class QuerySearch:
     facets: dict[str, list[FacetCount]] = field(default_factory=dict)
     within_clusters: list[int] | None = None
 
+    def known_facets(self) -> dict[str, list[FacetCount]]:
+        """The facets to show people: one whose every hit lacks the value (data without
+        a model field) says nothing and is left out; `as_dict` keeps them all."""
+        return {
+            name: counts
+            for name, counts in self.facets.items()
+            if any(count.value is not None for count in counts)
+        }
+
     def as_dict(self) -> dict:
         return asdict(self)
 
