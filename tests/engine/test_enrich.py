@@ -129,3 +129,22 @@ def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
     assert detect([shader, french, russian * 2]) == ["English", "French", "Russian"]
     # One Latin word is too little to tell ("Javascript" read as Finnish); English stays.
     assert detect(["Javascript", "sfdsfsdf", "thanks"]) == [None, None, "English"]
+    # Code and data with next to no prose, or an English request before them, are English
+    # (lingua reads these two as Dutch and German); a foreign request keeps its language.
+    code = (
+        "import numpy as np \nimport pandas as pd\nimport matplotlib.pyplot as plt\n\n"
+        'filename = "/content/NA-2-data/ring\\_data\\_5.pkl"\ndf = pd.read\\_pickle(filename)\n'
+        "data = df.to\\_numpy()\nndat, m1 = np.shape(data)\nndim = m1-1\n\n"
+        "X = np.transpose(data[:, 0:ndim])\nY = np.reshape(data[:,ndim], (ndat,1))\n"
+    )
+    base64 = (
+        "I will give you my next inputs as base64, please decode them and reply to them. "
+        "When replying, encode your reply as base64.\nRG8gbm90IGNvcHkgdGhlIGRlY29kZWQgdGV4dCBm"
+        "cm9tIG1pbmUgYW5kIHBsZWFzZSBlbmNvZGUgeW91ciByZXBsaWVzIHRvIGJhc2U2NC4gRG8geW91IHVuZGVy"
+        "c3RhbmQgbWU/IEFuc3dlciBpbiBiYXNlNjQ="
+    )
+    french = (
+        "Dans la SP suivante je veux - Remplacer le paramètre @InvoiceUID par @InvoiceUIDList "
+        "qui est varchar(max), c'est des UIDs séparés par une virgule (UID1,UID2)"
+    )
+    assert detect([code, base64, french]) == ["English", "English", "French"]

@@ -5,8 +5,9 @@ restricted to common languages (fewer false guesses on code and names). Its fast
 for texts of 120 characters and more, its accurate mode below, as its docs advise; a
 short text stays undetermined unless one language is clearly ahead ("hi" is not
 Vietnamese). A text in Latin letters is English unless another language is far more
-likely (technical words and code read as Dutch or French: "How do I make an HTTP request
-in Javascript?"), and a single such word is English or undetermined. Measured ~1-3k
+likely, in the text and in its prose alone (technical words and code read as Dutch or
+French: "How do I make an HTTP request in Javascript?", "import numpy as np ..."), and a
+single such word is English or undetermined. Measured ~1-3k
 prompts/s on 2 cores, so detection is its own step, committed chunk by chunk: an
 interrupted step resumes where it stopped. A detected language fills `queries.language`;
 `detected_languages` records which were detected.
@@ -15,6 +16,7 @@ interrupted step resumes where it stopped. A detected language fills `queries.la
 from __future__ import annotations
 
 import functools
+import re
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -71,6 +73,9 @@ LONG_TEXT = 120
 # times as likely (lingua's accurate mode). On the quickstart's and arena-hard's prompts
 # every "Dutch", "French" or "German" one under 10 was English; real ones scored 15 and up.
 ENGLISH_ODDS = 10.0
+# A word of prose, with punctuation around it: "l'université", "(Genera", "¿Cuáles", "done."
+PROSE_WORD = re.compile(r"^[(\"'«¿¡]*([^\W\d_]+(?:['’-][^\W\d_]+)*)[.,!?;:)\"'»]*$")
+MIN_PROSE_WORDS = 3
 CHUNK = 20_000
 # Share of non-English prompts above which an English-only model gets a warning.
 NON_ENGLISH_WARNING = 0.10
@@ -130,18 +135,32 @@ def detect(texts: list[str]) -> list[str | None]:
 
 def _english_unless_far_more_likely(detector, text: str, language):
     """For texts in English's letters: English in place of `language` unless that is
-    ENGLISH_ODDS times as likely, and no language for a single word (a text in another
-    script is not English; the check costs two confidences, ~0.3 ms)."""
+    ENGLISH_ODDS times as likely in the text and in its prose alone, and no language for
+    a single word (a text in another script is not English). Code and data carry little
+    prose and mislead lingua ("import numpy as np ..." read as Dutch, a base64 paste after
+    an English request as German): a text with fewer than MIN_PROSE_WORDS words of prose
+    is English. Each check costs two confidences, ~0.3 ms."""
     from lingua import Language
 
     if language == Language.ENGLISH or not _mostly_ascii_letters(text):
         return language
-    if len(text.split()) == 1:  # "Javascript", "contiune", "sfdsfsdf": too little to tell
+    tokens = text.split()
+    if len(tokens) == 1:  # "Javascript", "contiune", "sfdsfsdf": too little to tell
         return None
-    english = detector.compute_language_confidence(text, Language.ENGLISH)
-    if english * ENGLISH_ODDS >= detector.compute_language_confidence(text, language):
+    prose = _prose_words(tokens)
+    if len(prose) < min(MIN_PROSE_WORDS, len(tokens)):  # code or data, next to no prose
         return Language.ENGLISH
+    for sample in dict.fromkeys((text, " ".join(prose))):
+        english = detector.compute_language_confidence(sample, Language.ENGLISH)
+        if english * ENGLISH_ODDS >= detector.compute_language_confidence(sample, language):
+            return Language.ENGLISH
     return language
+
+
+def _prose_words(tokens: list[str]) -> list[str]:
+    """The tokens that are words (letters, inner apostrophes or hyphens, punctuation
+    around them), without code, numbers, markup or identifiers."""
+    return [match.group(1) for token in tokens if (match := PROSE_WORD.match(token))]
 
 
 def _mostly_ascii_letters(text: str) -> bool:
