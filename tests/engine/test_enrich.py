@@ -148,3 +148,20 @@ def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
         "qui est varchar(max), c'est des UIDs séparés par une virgule (UID1,UID2)"
     )
     assert detect([code, base64, french]) == ["English", "English", "French"]
+    # A request in another script before code is in that language (lingua said English);
+    # an English one followed by a few words in another script stays English.
+    russian = (
+        "добавь в этот код кнопку рестарта и скажи куда подключать ее плюс или минус\n"
+        "#include <SPI.h>\n#include <Wire.h>\n#include <Adafruit_GFX.h>\n"
+        "#include <Adafruit_SSD1306.h>\n#define SCREEN_WIDTH 128\n#define SCREEN_HEIGHT 64\n"
+        "Adafruit_SSD1306 display(SCREEN_WIDTH, SCREEN_HEIGHT, &Wire, -1);\n"
+    )
+    chinese = (
+        "我发现我使用 rust 设置 socket 的 SO_RCVTIMEO 只能设置或者读取一次, "
+        "下一次就会失败你知道这是什么情况吗?\n```\nset SO_RCVTIMEO to 3s\n"
+        "thread 'p2p::test' panicked at quicocks/src/p2p/mod.rs:230:44:\n"
+        "called `Result::unwrap()` on an `Err` value: Os { code: 9, kind: Uncategorized, "
+        'message: "Bad file descriptor" }\nnote: run with `RUST_BACKTRACE=1`'
+    )
+    english = "What is 10 issues of ASEAN in recently?\n\n\n\n 지금 번역하기\n"
+    assert detect([russian, chinese, english * 3]) == ["Russian", "Chinese", "English"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+import unicodedata
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -76,6 +77,9 @@ ENGLISH_ODDS = 10.0
 # A word of prose, with punctuation around it: "l'université", "(Genera", "¿Cuáles", "done."
 PROSE_WORD = re.compile(r"^[(\"'«¿¡]*([^\W\d_]+(?:['’-][^\W\d_]+)*)[.,!?;:)\"'»]*$")
 MIN_PROSE_WORDS = 3
+NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
+# A Chinese character or Hangul syllable carries about as much as three Latin letters.
+WIDE_LETTER_WEIGHT = 3.0
 CHUNK = 20_000
 # Share of non-English prompts above which an English-only model gets a warning.
 NON_ENGLISH_WARNING = 0.10
@@ -128,31 +132,46 @@ def detect(texts: list[str]) -> list[str | None]:
         results = detector.detect_languages_in_parallel_of([clipped[i] for i in rows])
         for i, language in zip(rows, results, strict=True):
             if language is not None:
-                language = _english_unless_far_more_likely(accurate, clipped[i], language)
+                language = _settled(accurate, clipped[i], language)
             found[i] = language_name(language)
     return found
 
 
-def _english_unless_far_more_likely(detector, text: str, language):
-    """For texts in English's letters: English in place of `language` unless that is
-    ENGLISH_ODDS times as likely in the text and in its prose alone, and no language for
-    a single word (a text in another script is not English). Code and data carry little
-    prose and mislead lingua ("import numpy as np ..." read as Dutch, a base64 paste after
-    an English request as German): a text with fewer than MIN_PROSE_WORDS words of prose
-    is English. Each check costs two confidences, ~0.3 ms."""
+def _settled(detector, text: str, language):
+    """`language` as lingua read it, settled where code and data mislead it.
+
+    A request in another script before code ("мой код имеет функцию ... PHP 8.1
+    settings") came out English: when lingua says English but most of the prose (the
+    tokens that are words, a wide letter weighing WIDE_LETTER_WEIGHT) is in other
+    letters, its words in those letters decide. Technical English, code, tables or
+    base64 in Latin letters came out Dutch, French or German: another language than
+    English stands only when it is ENGLISH_ODDS times as likely in the text and in its
+    prose alone; a text with fewer than MIN_PROSE_WORDS words of prose is English, a
+    single word undetermined. Each check costs ~0.3 ms; a text without a letter outside
+    ASCII that lingua calls English costs nothing.
+    """
     from lingua import Language
 
-    if language == Language.ENGLISH or not _mostly_ascii_letters(text):
-        return language
+    english = language == Language.ENGLISH
+    if english and not NON_ASCII_LETTER.search(text):
+        return language  # the common case (curly quotes and emoji are not letters)
+    latin = _mostly_ascii_letters(text)
+    if not latin and not english:
+        return language  # a text in another script, read as one
     tokens = text.split()
+    prose = _prose_words(tokens)
+    if prose and _ascii_letter_share(" ".join(prose), WIDE_LETTER_WEIGHT) < 0.5:
+        others = " ".join(word for word in prose if not any(map(_is_ascii_letter, word)))
+        return detector.detect_language_of(others) or language
+    if english or not latin:
+        return language
     if len(tokens) == 1:  # "Javascript", "contiune", "sfdsfsdf": too little to tell
         return None
-    prose = _prose_words(tokens)
     if len(prose) < min(MIN_PROSE_WORDS, len(tokens)):  # code or data, next to no prose
         return Language.ENGLISH
     for sample in dict.fromkeys((text, " ".join(prose))):
-        english = detector.compute_language_confidence(sample, Language.ENGLISH)
-        if english * ENGLISH_ODDS >= detector.compute_language_confidence(sample, language):
+        odds = detector.compute_language_confidence(sample, Language.ENGLISH) * ENGLISH_ODDS
+        if odds >= detector.compute_language_confidence(sample, language):
             return Language.ENGLISH
     return language
 
@@ -163,9 +182,26 @@ def _prose_words(tokens: list[str]) -> list[str]:
     return [match.group(1) for token in tokens if (match := PROSE_WORD.match(token))]
 
 
+def _is_ascii_letter(char: str) -> bool:
+    return char.isascii() and char.isalpha()
+
+
+def _ascii_letter_share(text: str, wide_weight: float = 1.0) -> float:
+    """The share of `text`'s letters that are ASCII, a wide letter (Chinese, Japanese,
+    Korean) counting `wide_weight` letters."""
+    ascii_letters = other = 0.0
+    for ch in text:
+        if ch.isalpha():
+            if ch.isascii():
+                ascii_letters += 1
+            else:
+                other += wide_weight if unicodedata.east_asian_width(ch) in "WF" else 1.0
+    total = ascii_letters + other
+    return ascii_letters / total if total else 0.0
+
+
 def _mostly_ascii_letters(text: str) -> bool:
-    letters = [ch for ch in text if ch.isalpha()]
-    return bool(letters) and sum(ch.isascii() for ch in letters) >= 0.9 * len(letters)
+    return _ascii_letter_share(text) >= 0.9
 
 
 def detect_languages(ws: Workspace, progress: ProgressSink = null_sink) -> LanguageResult:
