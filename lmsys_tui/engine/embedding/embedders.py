@@ -32,6 +32,15 @@ CPU_TOKEN_BUDGET = 2048
 GPU_BATCH = 256  # texts a GPU batch, unless the step sets batch_size
 
 
+def embedding_dimension(encoder) -> int:
+    """A SentenceTransformer's vector size (renamed in sentence-transformers 6; 5 has
+    only the old name)."""
+    get_dimension = getattr(encoder, "get_embedding_dimension", None) or (
+        encoder.get_sentence_embedding_dimension
+    )
+    return int(get_dimension())
+
+
 class Embedder(Protocol):
     provider: str
     model: str
@@ -99,11 +108,7 @@ class SentenceTransformerEmbedder:
         return self._encoder
 
     def dimension(self) -> int:
-        encoder = self._load()
-        get_dimension = getattr(encoder, "get_embedding_dimension", None) or (
-            encoder.get_sentence_embedding_dimension
-        )
-        return int(get_dimension())
+        return embedding_dimension(self._load())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -164,7 +169,7 @@ def encode_pipelined(encoder, texts: list[str], batch_size: int) -> np.ndarray:
     import torch
 
     if not texts:
-        return np.zeros((0, encoder.get_sentence_embedding_dimension()), np.float32)
+        return np.zeros((0, embedding_dimension(encoder)), np.float32)
     order = np.argsort([-len(text) for text in texts], kind="stable")
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     device = encoder.device
