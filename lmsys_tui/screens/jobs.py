@@ -46,7 +46,8 @@ from ..engine.specs import (
     SummarizeStep,
 )
 from ..engine.workspace import Workspace, open_workspace
-from ..safe_text import one_line
+from ..job_summary import summary
+from ..safe_text import one_line, printable
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
@@ -276,7 +277,8 @@ class JobsScreen(Screen):
             self.query_one("#job-progress").display = False
             self.app.job_status = ""
         if event.state == WorkerState.SUCCESS:
-            stage.update(Text("Job finished."))
+            done = summary(event.worker.result or {}, workspace=False)
+            stage.update(Text(printable("Job finished.\n" + done).strip()))
             self.notify("Job finished", title="Jobs")
             made = (event.worker.result or {}).get("cluster", {}).get("run_id")
             if self.open_when_done and made:

@@ -169,7 +169,8 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         screen.query_one("#field-run_id", Input).value = "k2"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert "Job finished" in static_text(screen, "#job-stage")
+        done = static_text(screen, "#job-stage")
+        assert "Job finished" in done and "cluster run k2: 2 clusters over 35 queries" in done
         jobs = screen.query_one("#jobs-table", DataTable)
         assert jobs.row_count == 2 and str(jobs.get_row_at(0)[1]) == "succeeded"
         await pilot.press("1")
@@ -190,7 +191,8 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         screen.query_one("#field-alias", Input).value = "again"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert "Job finished" in static_text(screen, "#job-stage")
+        done = static_text(screen, "#job-stage")
+        assert "Job finished" in done and "(offline): 3 clusters named" in done
         assert screen.query_one("#jobs-table", DataTable).row_count == 3
     with open_workspace(ui_copy, read_only=True) as ws:
         assert ws.con.execute(
