@@ -88,6 +88,15 @@ def test_clusters_inspect_hierarchy_and_query(capsys, ui_root):
     assert detail["query"]["conversation_id"] == "sql-0"
     assert detail["query"]["clusters"][0]["run_id"] == RUN
     assert len(detail["neighbours"]) == 3
+    code, out, _ = run(capsys, ui_root, "query", str(query_id), "--neighbours", "0")
+    lines = [line.split() for line in out.splitlines()]
+    assert code == 0 and ["topic", '"sql"'] in lines  # the source's own fields too
+    assert "neighbour" not in out  # no empty table
+    hostile = query_id_of(ui_root, "hostile-markup")
+    code, out, _ = run(capsys, ui_root, "query", str(hostile), "--neighbours", "0")
+    assert code == 0 and ["model", "[red]model[/red]"] in [
+        line.split() for line in out.splitlines()
+    ]
 
 
 def _leaves(nodes):
@@ -400,6 +409,8 @@ def test_a_mix_the_data_knows_nothing_of_is_left_out(capsys, ws_copy):
     assert code == 0 and "models: " not in out and "languages: " in out
     code, out, _ = run(capsys, ws_copy, *search)
     assert code == 0 and "┃ count" not in out and "sql" in out.lower()
+    code, out, _ = run(capsys, ws_copy, "query", str(query_id_of(ws_copy, "sql-0")))
+    assert code == 0 and ["model", "-"] in [line.split() for line in out.splitlines()]
     assert as_json(capsys, ws_copy, *search)["facets"]["model"][0]["label"] == "(unknown)"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -161,7 +163,14 @@ def query(ws, out, args) -> int:
     def render():
         meta = Table.grid(padding=(0, 2))
         for name in ("query_id", "conversation_id", "source", "model", "language", "turn"):
-            meta.add_row(Text(name, style="bold"), Text(str(getattr(detail, name))))
+            value = getattr(detail, name)
+            cell = "-" if value is None else one_line(str(value), 100)
+            meta.add_row(Text(name, style="bold"), Text(cell))
+        for key, value in sorted(detail.extra.items()):  # the source's other fields, as the TUI
+            meta.add_row(
+                Text(one_line(key, 30), style="bold"),
+                Text(one_line(json.dumps(value, ensure_ascii=False), 100)),
+            )
         for membership in detail.clusters:
             meta.add_row(
                 Text(membership.run_id, style="bold"),
@@ -178,7 +187,7 @@ def query(ws, out, args) -> int:
                 str(hit.cluster_id),
                 Text(one_line(hit.snippet, 100)),
             )
-        return [meta, Text(printable(detail.text)), shown]
+        return [meta, Text(printable(detail.text)), *([shown] if neighbours else [])]
 
     return out.emit(data, render)
 
