@@ -331,6 +331,8 @@ def test_split_and_delete_are_audited_and_keep_every_query(capsys, ws_copy):
     audit = as_json(capsys, ws_copy, "audit", RUN, "--cluster", str(new_id))["edits"]
     assert [e["action"] for e in audit] == ["split", "delete"]
     assert as_json(capsys, ws_copy, "audit", RUN, "--since", "2999-01-01")["edits"] == []
+    code, out, _ = run(capsys, ws_copy, "audit", RUN, "--since", "2999-01-01")
+    assert code == 0 and out.strip() == "run k3 has no edits since 2999-01-01"
 
 
 def test_edited_titles_are_cleaned_and_limited(capsys, ws_copy):

@@ -85,6 +85,10 @@ def audit(ws, out, args) -> int:
     edits = curation.list_edits(ws.con, args.run_id, args.cluster, _since(args.since))
 
     def render():
+        if not edits:
+            scope = "" if args.cluster is None else f" touching cluster {args.cluster}"
+            since = "" if args.since is None else f" since {args.since}"
+            return Text(f"run {args.run_id} has no edits{scope}{since}")
         shown = Table("edit", "when", "action", "target", "previous", "new", "reason")
         for e in edits:
             shown.add_row(
