@@ -353,6 +353,8 @@ def test_export_refuses_to_overwrite_and_empty_searches_are_refused(capsys, ws_c
     for command in (["search", "  "], ["search-clusters", ""]):
         code, _, err = run(capsys, ws_copy, *command)
         assert code == 2 and "search text is empty" in err
+    code, out, _ = run(capsys, ws_copy, "search", "zzyzxq", "--mode", "keyword")
+    assert code == 0 and out.strip() == "keyword search in k3: no query matches 'zzyzxq'"
 
 
 def test_compare_and_facets_in_both_modes(capsys, ws_copy):
@@ -411,6 +413,7 @@ def test_a_mix_the_data_knows_nothing_of_is_left_out(capsys, ws_copy):
     assert code == 0 and "models: " not in out and "languages: " in out
     code, out, _ = run(capsys, ws_copy, *search)
     assert code == 0 and "┃ count" not in out and "sql" in out.lower()
+    assert "model" not in out.splitlines()[1]  # nor an empty model column
     code, out, _ = run(capsys, ws_copy, "query", str(query_id_of(ws_copy, "sql-0")))
     assert code == 0 and ["model", "-"] in [line.split() for line in out.splitlines()]
     assert as_json(capsys, ws_copy, *search)["facets"]["model"][0]["label"] == "(unknown)"

@@ -23,7 +23,7 @@ from ..engine.browse import (
 from ..engine.curation import cluster_tags
 from ..engine.export import latest_hierarchy
 from ..safe_text import one_line, printable
-from .output import notes_to_stderr
+from .output import filled_table, notes_to_stderr
 
 
 def runs(ws, out, args) -> int:
@@ -134,16 +134,7 @@ def inspect(ws, out, args) -> int:
             "copies": lambda row: f"{row.copies:,}" if row.copies else "",
             "text": lambda row: Text(one_line(row.text, 100)),
         }
-        optional = ("model", "language", "copies")
-        names = [
-            name
-            for name in cells
-            if name not in optional or any(getattr(row, name) for row in queries)
-        ]
-        shown = Table(*names)
-        for row in queries:
-            shown.add_row(*(cells[name](row) for name in names))
-        return [head, shown]
+        return [head, filled_table(queries, cells, ("model", "language", "copies"))]
 
     return out.emit(data, render)
 

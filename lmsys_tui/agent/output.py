@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console, RenderableType
+from rich.table import Table
 
 from ..engine.errors import LmsysError
 from ..safe_text import Sanitized
@@ -80,3 +81,16 @@ class Output:
             sys.stdout.write(to_json({"error": message}) + "\n")
         sys.stderr.write(f"error: {message}\n")  # one line, never wrapped
         return code
+
+
+def filled_table(rows: list, cells: dict[str, Callable], optional: tuple[str, ...], **options):
+    """A table with a column per cell function (column name -> function of a row), leaving
+    out each `optional` column that no row fills (a model where the data has none), as the
+    TUI does."""
+    names = [
+        name for name in cells if name not in optional or any(getattr(row, name) for row in rows)
+    ]
+    table = Table(*names, **options)
+    for row in rows:
+        table.add_row(*(cells[name](row) for name in names))
+    return table

@@ -7,7 +7,7 @@ from rich.text import Text
 
 from ..engine.retrieval.search import Searcher, SearchError, SearchFilters
 from ..safe_text import one_line
-from .output import notes_to_stderr
+from .output import filled_table, notes_to_stderr
 
 
 def _int_list(text: str | None) -> tuple[int, ...]:
@@ -66,27 +66,22 @@ def search(ws, out, args) -> int:
     )
 
     def render():
-        shown = Table(
-            "query",
-            "score",
-            "cluster",
-            "language",
-            "model",
-            "text",
-            title=f"{result.mode} search in {result.run_id or result.space_id}: "
-            f"{len(result.hits)} of {result.candidates:,} candidates"
-            + ("" if result.matches is None else f"; {result.matches:,} hold the words"),
+        where = f"{result.mode} search in {result.run_id or result.space_id}"
+        if not result.hits:
+            return Text(f"{where}: no query matches {one_line(args.text, 60)!r}")
+        # As `inspect` does: a column no hit fills (data without models) is left out.
+        cells = {
+            "query": lambda hit: str(hit.query_id),
+            "score": lambda hit: f"{hit.score:.3f}",
+            "cluster": lambda hit: "-" if hit.cluster_id is None else str(hit.cluster_id),
+            "language": lambda hit: Text(one_line(hit.language, 12)),
+            "model": lambda hit: Text(one_line(hit.model, 20)),
+            "text": lambda hit: Text(one_line(hit.snippet, 100)),
+        }
+        title = f"{where}: {len(result.hits)} of {result.candidates:,} candidates" + (
+            "" if result.matches is None else f"; {result.matches:,} hold the words"
         )
-        for hit in result.hits:
-            shown.add_row(
-                str(hit.query_id),
-                f"{hit.score:.3f}",
-                "-" if hit.cluster_id is None else str(hit.cluster_id),
-                Text(one_line(hit.language, 12)),
-                Text(one_line(hit.model, 20)),
-                Text(one_line(hit.snippet, 100)),
-            )
-        tables = [shown]
+        tables = [filled_table(result.hits, cells, ("language", "model"), title=title)]
         for name, counts in result.known_facets().items():
             facet = Table(name, "count")
             for count in counts[:15]:
