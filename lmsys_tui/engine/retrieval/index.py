@@ -202,18 +202,11 @@ def check_query_index(ws: Workspace, space_id: str, full: bool = False) -> Index
     def result(state: str, indexed: int | None = None, detail: str = "") -> IndexCheck:
         return IndexCheck(str(path), state, expected, indexed, detail)
 
-    if not path.exists():
-        return result("missing", detail="no index file")
-    manifest = _read_manifest(path)
-    if manifest is None:
-        return result("corrupt", detail="its manifest is missing or unreadable")
-    if manifest.get("space_id") != space_id:
-        return result("mismatch", detail=f"it was built for space {manifest.get('space_id')!r}")
+    manifest, problem = _file_problem(path, space_id, full)
+    if problem:
+        return result(problem[0], detail=problem[1])
     if manifest.get("dim") != dim:
         return result("mismatch", detail=f"it holds {manifest.get('dim')}-d vectors, not {dim}-d")
-    problem = _content_problem(path, manifest, full)
-    if problem:
-        return result("stale" if "older version" in problem else "corrupt", detail=problem)
     index = _restore(path, view=True)
     if index is None:
         return result("corrupt", detail="usearch cannot read it")
@@ -232,6 +225,23 @@ def check_query_index(ws: Workspace, space_id: str, full: bool = False) -> Index
     if index.size < expected:
         return result("stale", index.size, f"{expected - index.size} new vectors to add")
     return result("ok", index.size)
+
+
+def _file_problem(path: Path, space_id: str, full: bool) -> tuple[dict, tuple[str, str] | None]:
+    """An index file's manifest, and what is wrong with the file before its vectors are
+    read (state, detail), or None: missing, unreadable, another space's, changed on disk."""
+    if not path.exists():
+        return {}, ("missing", "no index file")
+    manifest = _read_manifest(path)
+    if manifest is None:
+        return {}, ("corrupt", "its manifest is missing or unreadable")
+    if manifest.get("space_id") != space_id:
+        built_for = manifest.get("space_id")
+        return manifest, ("mismatch", f"it was built for space {built_for!r}, not {space_id!r}")
+    problem = _content_problem(path, manifest, full)
+    if problem:
+        return manifest, ("stale" if "older version" in problem else "corrupt", problem)
+    return manifest, None
 
 
 def _spot_check(ws: Workspace, space_id: str, index) -> bool:
@@ -346,19 +356,9 @@ def check_summary_index(ws: Workspace, summary_run_id: str, full: bool = False) 
     def result(state: str, indexed: int | None = None, detail: str = "") -> IndexCheck:
         return IndexCheck(str(path), state, len(cluster_ids), indexed, detail)
 
-    if not path.exists():
-        return result("missing", detail="no index file")
-    manifest = _read_manifest(path)
-    if manifest is None:
-        return result("corrupt", detail="its manifest is missing or unreadable")
-    if manifest.get("space_id") != space_id:
-        return result(
-            "mismatch",
-            detail=f"it was built for space {manifest.get('space_id')!r}, not {space_id!r}",
-        )
-    problem = _content_problem(path, manifest, full)
+    manifest, problem = _file_problem(path, space_id, full)
     if problem:
-        return result("stale" if "older version" in problem else "corrupt", detail=problem)
+        return result(problem[0], detail=problem[1])
     index = _restore(path, view=True)
     if index is None or index.size != len(manifest.get("cluster_ids", [])):
         return result("corrupt", detail="unreadable or not what its manifest says")
