@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from ..browse import NotFound, newest_run_id
 from ..errors import SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..specs import SummarizeStep
@@ -42,13 +43,10 @@ class SummaryResult:
 
 
 def latest_run_id(ws: Workspace) -> str:
-    rows = ws.con.execute(
-        "SELECT run_id FROM clustering_runs WHERE status = 'complete' "
-        "ORDER BY created_at DESC, run_id DESC LIMIT 1"
-    ).fetchall()
-    if not rows:
-        raise SummaryError("no clustering run to summarize: add a [cluster] step first")
-    return rows[0][0]
+    try:
+        return newest_run_id(ws.con)
+    except NotFound:
+        raise SummaryError("no clustering run to summarize: add a [cluster] step first") from None
 
 
 def latest_summary_run_id(ws: Workspace, run_id: str, alias: str | None = None) -> str:
