@@ -179,6 +179,10 @@ def test_a_missing_text_column_and_an_empty_file_say_so(workspace, tmp_path):
     empty.write_text("")
     with pytest.raises(SourceError, match="holds no records|is empty"):
         load(workspace, LoadStep(source=str(empty)))
+    no_objects = tmp_path / "no-objects.jsonl"
+    no_objects.write_text('{not json\n[1, 2]\n"a string"\n{}\n')
+    with pytest.raises(SourceError, match="no record is an object with fields"):
+        load(workspace, LoadStep(source=str(no_objects)))
 
 
 def test_bad_rows_are_skipped_and_counted_by_reason(workspace, tmp_path):

@@ -83,16 +83,21 @@ def _first_keys(con: duckdb.DuckDBPyConnection, relation_sql: str, params: list)
     """The keys of the first 100 object records.
 
     Raises:
-        SourceError: the source holds no records at all.
+        SourceError: the source holds no records at all, or no record with a field.
     """
     rows = con.execute(
         f"SELECT DISTINCT unnest(json_keys(rec)) FROM (SELECT rec FROM ({relation_sql}) "
         "WHERE json_type(rec) = 'OBJECT' LIMIT 100)",
         params,
     ).fetchall()
-    if not rows and not con.execute(f"SELECT 1 FROM ({relation_sql}) LIMIT 1", params).fetchall():
+    if not rows:
         where = params[0] if params else "the source"
-        raise SourceError(f"{where} holds no records (the file is empty)")
+        if not con.execute(f"SELECT 1 FROM ({relation_sql}) LIMIT 1", params).fetchall():
+            raise SourceError(f"{where} holds no records (the file is empty)")
+        raise SourceError(
+            f"{where}: no record is an object with fields (invalid JSON, or arrays, strings, "
+            "numbers or {}); a chat log has one object per conversation"
+        )
     return {row[0] for row in rows}
 
 
