@@ -125,7 +125,7 @@ def test_plain_table_without_a_text_column_says_how_to_name_it(workspace, tmp_pa
         load(workspace, LoadStep(source=str(path)))
 
 
-def test_folder_of_mixed_files_and_gzip(workspace, tmp_path):
+def test_folder_of_mixed_files_gzip_and_zstd(workspace, tmp_path):
     folder = tmp_path / "logs"
     folder.mkdir()
     rows = fixture_rows()
@@ -133,8 +133,14 @@ def test_folder_of_mixed_files_and_gzip(workspace, tmp_path):
     with gzip.open(folder / "b.jsonl.gz", "wt", encoding="utf-8") as handle:
         handle.writelines(json.dumps(row) + "\n" for row in rows[10:20])
     (folder / "notes.txt").write_text("not a data file")
+    # A zstd-compressed JSON array, written by DuckDB (the standard library has no zstd).
+    write_jsonl(tmp_path / "c.jsonl", rows[20:25])
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_json('{tmp_path / 'c.jsonl'}')) TO '{folder / 'c.json.zst'}' "
+        "(FORMAT json, ARRAY true, COMPRESSION zstd)"
+    )
     result = load(workspace, LoadStep(source=str(folder)))
-    assert result.loaded == 20
+    assert result.loaded == 25
     assert result.source == "logs"
 
 

@@ -26,6 +26,7 @@ _EXTENSIONS = {
     ".json": "json",
     ".csv": "csv",
 }
+COMPRESSED = (".gz", ".zst")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -46,9 +47,10 @@ class HubSource:
 
 
 def file_format(path: Path) -> str | None:
-    """The format named by the file's extension, looking through a .gz suffix."""
+    """The format named by the file's extension, looking through a .gz or .zst suffix
+    (DuckDB reads either compression as it goes)."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
+    if suffixes and suffixes[-1] in COMPRESSED:
         suffixes = suffixes[:-1]
     return _EXTENSIONS.get(suffixes[-1]) if suffixes else None
 
@@ -87,7 +89,8 @@ def _local(path: Path, fmt: str | None, name: str, tmp_dir: Path) -> LocalSource
         if detected is None:
             raise SourceError(
                 f"{path}: unknown format {''.join(path.suffixes) or '(no extension)'}; "
-                "expected .parquet, .jsonl, .json or .csv (or set format = ...)"
+                "expected .parquet, .jsonl, .json or .csv, each also as .gz or .zst "
+                "(or set format = ...)"
             )
         files = [(path, detected)]
     source = LocalSource(name=name, location=str(path.resolve()), files=[])
@@ -121,8 +124,9 @@ def _sharegpt_sample(name: str, tmp_dir: Path) -> LocalSource:
 
 
 def _is_complete_json(path: Path) -> bool:
-    """Cheap check that a .json file ends like a complete document."""
-    if path.suffix.lower() == ".gz":
+    """Cheap check that a .json file ends like a complete document (a compressed one is
+    trusted: its end cannot be read without reading it all)."""
+    if path.suffix.lower() in COMPRESSED:
         return True
     with open(path, "rb") as handle:
         handle.seek(max(0, path.stat().st_size - 64))
