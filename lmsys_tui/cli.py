@@ -11,6 +11,7 @@ from .locations import HOME_VARIABLE, data_dir
 
 # Subcommands that change the workspace open it for writing; the rest read it.
 WRITING_COMMANDS = {"edit"}
+RUN_HELP = "a run id, or latest (the newest run)"
 
 
 def _positive(text: str) -> int:
@@ -42,9 +43,7 @@ def _common(parser: argparse.ArgumentParser, default=None) -> None:
 
 def _optional_run(parser: argparse.ArgumentParser) -> None:
     """A run id that may be left out: the newest run, as `latest` (any run id takes it)."""
-    parser.add_argument(
-        "run_id", nargs="?", default="latest", help="a run id, or latest (the default)"
-    )
+    parser.add_argument("run_id", nargs="?", default="latest", help=RUN_HELP + "; the default")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--sort", choices=["size", "title"], default="size")
 
     sub = command("inspect", "one cluster: summary, language and model mix, queries")
-    sub.add_argument("run_id")
+    sub.add_argument("run_id", help=RUN_HELP)
     sub.add_argument("cluster_id", type=int)
     sub.add_argument("--queries", type=int, default=20, metavar="N")
     sub.add_argument("--summary", metavar="ALIAS|ID")
@@ -100,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--summary", metavar="ALIAS|ID")
 
     sub = command("compare", "two runs: ARI/NMI, matched clusters, splits, merges")
-    sub.add_argument("run_a")
-    sub.add_argument("run_b")
+    sub.add_argument("run_a", help=RUN_HELP)
+    sub.add_argument("run_b", help=RUN_HELP)
     sub.add_argument("--summary-a", metavar="ALIAS|ID")
     sub.add_argument("--summary-b", metavar="ALIAS|ID")
     sub.add_argument("--limit", type=_positive, default=20, metavar="N", help="rows per list")
@@ -167,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
         edit = actions.add_parser(name, help=help_text, description=help_text)
         _common(edit, default=argparse.SUPPRESS)
-        edit.add_argument("run_id")
+        edit.add_argument("run_id", help=RUN_HELP)
         return edit
 
     rename = action("rename", "give a cluster a new title")
