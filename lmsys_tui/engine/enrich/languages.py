@@ -7,10 +7,10 @@ short text stays undetermined unless one language is clearly ahead ("hi" is not
 Vietnamese). A text in Latin letters is English unless another language is far more
 likely, in the text and in its prose alone (technical words and code read as Dutch or
 French: "How do I make an HTTP request in Javascript?", "import numpy as np ..."), and a
-single such word is English or undetermined. Measured ~1-3k
-prompts/s on 2 cores, so detection is its own step, committed chunk by chunk: an
-interrupted step resumes where it stopped. A detected language fills `queries.language`;
-`detected_languages` records which were detected.
+single such word is English or undetermined; a request in another script before code
+keeps its language. Measured ~1-3k prompts/s on 2 cores, so detection is its own step,
+committed chunk by chunk: an interrupted step resumes where it stopped. A detected
+language fills `queries.language`; `detected_languages` records which were detected.
 """
 
 from __future__ import annotations
