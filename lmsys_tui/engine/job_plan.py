@@ -33,8 +33,12 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
         limit = f", at most {spec.load.limit:,} queries" if spec.load.limit else ""
         steps.append({"step": "load", "does": f"read {spec.load.source}{limit}"})
     if spec.languages and spec.languages.enabled:
-        unknown = count("SELECT count(*) FROM queries WHERE language IS NULL") if ws else None
-        steps.append({"step": "languages", "does": _n(unknown, "queries without a language")})
+        sql = "SELECT count(*) FROM queries WHERE language IS NULL"
+        what = "queries without a language"
+        if spec.languages.redetect:
+            sql += " OR query_id IN (SELECT query_id FROM detected_languages)"
+            what += " or with a detected one"
+        steps.append({"step": "languages", "does": _n(count(sql) if ws else None, what)})
     if spec.embed:
         embedded = (
             count(

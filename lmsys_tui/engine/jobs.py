@@ -160,7 +160,9 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
         if spec.languages and spec.languages.enabled:
             step_name = "languages"
             _mark(ws, job_id, step_name)
-            result["languages"] = detect_languages(ws, progress).as_dict()
+            result["languages"] = detect_languages(
+                ws, progress, redetect=spec.languages.redetect
+            ).as_dict()
         if spec.embed:
             step_name = "embed"
             _mark(ws, job_id, step_name)

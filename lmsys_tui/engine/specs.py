@@ -62,6 +62,11 @@ class LanguagesStep(Step):
     """Detect the language of queries whose source gave none (resumable, ~1-3k/s)."""
 
     enabled: bool = Field(True, description="false skips detection")
+    redetect: bool = Field(
+        False,
+        description="detect again the languages detected before (after an upgrade of the "
+        "detector); languages the source gave are kept",
+    )
 
 
 class EmbedStep(Step):

@@ -102,6 +102,35 @@ def test_detected_languages_fill_the_facets_and_a_rerun_resumes(workspace, tmp_p
     assert english_only_warning(workspace, "sentence-transformers", "x-multilingual-y") is None
 
 
+def test_redetect_reads_detected_languages_again_and_keeps_the_sources(workspace, tmp_path):
+    from lmsys_tui.engine.job_plan import plan_job
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import JobSpec, LanguagesStep
+
+    prompt = "How do I bake a loaf of sourdough bread at home with rye flour?"
+    rows = [
+        {"conversation_id": "found", "conversation": [{"role": "user", "content": prompt}]},
+        {
+            "conversation_id": "given",
+            "conversation": [{"role": "user", "content": prompt + " Please."}],
+            "language": "Portuguese",  # what the source says stands, right or wrong
+        },
+    ]
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "two.jsonl", rows))))
+    detect_languages(workspace)
+    # An older detector's reading, kept until asked to detect again.
+    workspace.con.execute("UPDATE queries SET language = 'Dutch' WHERE conversation_id = 'found'")
+    workspace.con.execute("UPDATE detected_languages SET language = 'Dutch'")
+    spec = JobSpec(languages=LanguagesStep(redetect=True))
+    (plan,) = plan_job(workspace, spec)
+    assert plan["does"] == "1 queries without a language or with a detected one"
+    result = run_job(workspace, spec)["languages"]
+    assert result["detected"] == 1 and result["already_known"] == 1
+    found = dict(workspace.con.execute("SELECT conversation_id, language FROM queries").fetchall())
+    assert found == {"found": "English", "given": "Portuguese"}
+    assert run_job(workspace, JobSpec(languages=LanguagesStep()))["languages"]["detected"] == 0
+
+
 def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
     from lmsys_tui.engine.enrich.languages import detect
 

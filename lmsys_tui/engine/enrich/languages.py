@@ -204,9 +204,21 @@ def _mostly_ascii_letters(text: str) -> bool:
     return _ascii_letter_share(text) >= 0.9
 
 
-def detect_languages(ws: Workspace, progress: ProgressSink = null_sink) -> LanguageResult:
-    """Detect the language of every query that has none and was not tried yet."""
+def detect_languages(
+    ws: Workspace, progress: ProgressSink = null_sink, redetect: bool = False
+) -> LanguageResult:
+    """Detect the language of every query that has none and was not tried yet;
+    `redetect`: forget earlier detections first (never a language the source gave), so
+    an improved detector reads them again; interrupted, a rerun without `redetect`
+    resumes where it stopped (with it, it starts over)."""
     started = time.perf_counter()
+    if redetect:
+        with transaction(ws.con):
+            ws.con.execute(
+                "UPDATE queries SET language = NULL "
+                "WHERE query_id IN (SELECT query_id FROM detected_languages)"
+            )
+            ws.con.execute("DELETE FROM detected_languages")
     known = ws.con.execute(
         "SELECT count(*) FROM queries WHERE language IS NOT NULL "
         "AND query_id NOT IN (SELECT query_id FROM detected_languages)"
