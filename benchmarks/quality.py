@@ -73,7 +73,7 @@ def prepare(workdir: Path, labelling: str):
     for table in ("hierarchy_nodes", "hierarchy_runs", "cluster_summaries", "summary_runs"):
         ws.con.execute(f"DELETE FROM {table}")  # measure naming afresh each time
     load(ws, LoadStep(source=str(source)))
-    detect_languages(ws)  # as the quickstart does: key phrases use each text's language
+    detect_languages(ws, redetect=True)  # as the quickstart does, with this version's detector
     space_id = embed_queries(ws, EmbedStep()).space_id
     return ws, space_id, rows
 
