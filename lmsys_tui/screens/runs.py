@@ -90,7 +90,8 @@ class RunsScreen(Screen):
                 f"{run.n_queries:,}",
                 Text(run.embedding_model),
                 run.created_at.strftime("%Y-%m-%d %H:%M"),
-                Text(", ".join(s.alias or s.summary_run_id for s in run.summary_runs) or "-"),
+                # An alias, else the namer ("offline", "taxonomy", an LLM): an id would be cut.
+                Text(", ".join(s.alias or s.model for s in run.summary_runs) or "-"),
                 str(len(run.hierarchies)),
                 "-" if (cost := llm_cost(run)) is None else f"${cost:.4f}",
                 key=run.run_id,

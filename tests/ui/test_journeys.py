@@ -96,6 +96,21 @@ async def test_runs_to_clusters_to_query_to_neighbour_and_back(ui_root):
         assert isinstance(app.screen, ClustersScreen)
 
 
+async def test_the_runs_table_names_summaries_by_alias_else_by_their_namer(ui_copy):
+    from lmsys_tui.engine.naming.summarize import summarize_run
+    from lmsys_tui.engine.specs import SummarizeStep
+
+    with open_workspace(ui_copy) as ws:  # no alias: its id would be cut in the column
+        summarize_run(ws, SummarizeStep(model="taxonomy"), "k3")
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        column = [str(label) for label in (c.label for c in table.columns.values())]
+        cell = table.get_row_at(0)[column.index("summaries")]
+        assert str(cell) == "taxonomy, offline"
+
+
 async def test_cluster_filter_and_sort(ui_root):
     async with clusters_of_k3(ui_root) as (app, pilot):
         screen = app.screen
