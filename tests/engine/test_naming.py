@@ -83,6 +83,9 @@ def test_requests_in_other_languages_never_name_a_cluster():
     assert "escribe" not in candidate_phrases("Escribe un poema", stop_words("Spanish"))
     story = candidate_phrases("主角没有名字，写一部小说", stop_words("Chinese"))
     assert {"主角", "小说"} <= story and not {"没有", "写"} & story  # "has no", "write"
+    # Forms of stop words the lists miss ("какой" is listed, "какое" was a title word).
+    which = candidate_phrases("Какое натуральное число в виде суммы", stop_words("Russian"))
+    assert {"натуральное число", "суммы"} <= which and not {"какое", "виде"} & which
 
 
 def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():

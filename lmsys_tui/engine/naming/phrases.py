@@ -130,13 +130,15 @@ PROMPT_FILLER = frozenset(
 
 # The same kind of words in the languages most common in chat logs after English: the
 # requests themselves ("write", "come up with", "explain"), never a topic. Stop-word lists
-# leave them in, and a cluster of one language would be named by them ("Напиши, ответ").
+# leave them in, and a cluster of one language would be named by them ("Напиши, ответ"),
+# as by the forms of stop words the lists miss ("какой" is one, "какое" was a title word).
 _PROMPT_FILLER_BY_LANGUAGE = {
     "Russian": "напиши напишите написать придумай придумайте придумать расскажи объясни "
     "объяснить используй используя сделай сделать помоги найди найти определите определи "
-    "ответ ответь дай создай создать привет пожалуйста",
+    "ответ ответь дай создай создать привет пожалуйста "
+    "какое какие каким каких какую какими виде",
     "Spanish": "escribe escriba crea genera explica dame hola ayúdame puedes quiero necesito",
-    "Portuguese": "escreva crie gere explique diga olá ajude faça quero preciso",
+    "Portuguese": "escreva crie gere explique diga olá ajude faça quero preciso todas todos",
     "Italian": "scrivi spiega dammi dimmi ciao aiutami puoi voglio",
     "French": "écris écrivez crée génère explique donne bonjour fais peux veux",
     "German": "schreibe schreib erstelle erkläre gib hallo hilf verwende bitte kannst",
