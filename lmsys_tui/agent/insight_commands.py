@@ -27,7 +27,7 @@ def compare(ws, out, args) -> int:
             "title in B",
             "size",
             "jaccard",
-            title=f"matched clusters (one to one, {len(result.matches):,})",
+            title=f"matched clusters (one to one, {len(result.matches):,}; strongest first)",
         )
         for match in result.matches[: args.limit]:
             matches.add_row(

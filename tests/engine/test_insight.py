@@ -52,6 +52,8 @@ def test_comparison_agrees_with_scikit_learn_and_finds_the_split(runs):
             1 for q in shared if a[q] == match.a.cluster_id and b[q] == match.b.cluster_id
         )
         assert match.overlap == together
+    jaccards = [m.jaccard for m in result.matches]
+    assert jaccards == sorted(jaccards, reverse=True)  # strongest first
     # k3 has one more cluster: some k2 cluster is split across k3's, or k3's extra one
     # takes from both k2 clusters.
     assert result.splits or result.merges

@@ -144,7 +144,9 @@ def compare_runs(
     for i, j in _one_to_one(jaccard):
         if table[i, j]:
             result.matches.append(Match(side_a(i), side_b(j), int(table[i, j]), _r(jaccard[i, j])))
-    result.matches.sort(key=lambda m: (-m.a.size, m.a.cluster_id))
+    # Strongest first: what both runs agree on leads; where a large cluster went when its
+    # best partner was taken is what the splits and merges below say.
+    result.matches.sort(key=lambda m: (-m.jaccard, -m.a.size, m.a.cluster_id))
     share_of_a = table / size_a[:, None]
     share_of_b = (table / size_b[None, :]).T
     result.splits = _regroupings(share_of_a, side_a, b_ids, titles_b)
