@@ -41,6 +41,7 @@ class SearchScreen(Screen):
         super().__init__()
         self._debounce: Timer | None = None
         self.target = "queries"
+        self.has_models = True  # until the searcher finds the data has none
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,7 +80,18 @@ class SearchScreen(Screen):
     def warm_up(self) -> None:
         """Load the embedding model and open the index before the first keystroke needs them."""
         with self.app.search_lock, contextlib.suppress(LmsysError):  # a search reports it
-            self.app.searcher(self.app.run_id).warm_up(self._warm_up_progress)
+            searcher = self.app.searcher(self.app.run_id)
+            searcher.warm_up(self._warm_up_progress)
+            if not searcher.models:
+                self.app.call_from_thread(self._without_models)
+
+    def _without_models(self) -> None:
+        """Data without a model field: no model column or filter that could only be empty."""
+        self.has_models = False
+        self.query_one("#filter-model", Input).display = False
+        if self.target == "queries":
+            self._set_columns()
+            self.schedule()
 
     def _warm_up_progress(self, event: Progress) -> None:
         """Building the keyword index after a load takes seconds at 1M: say so."""
@@ -125,7 +137,7 @@ class SearchScreen(Screen):
                     ("query", 60),
                     ("cluster", 7),
                     ("language", 10),
-                    ("model", 14),
+                    *([("model", 14)] if self.has_models else []),
                 ],
             )
         else:
@@ -201,15 +213,16 @@ class SearchScreen(Screen):
             status = f"{len(result)} clusters"
         else:
             for hit in result.hits:
-                table.add_row(
+                cells = [
                     str(hit.query_id),
                     f"{hit.score:.3f}",
                     Text(one_line(hit.snippet, 160)),
                     "-" if hit.cluster_id is None else str(hit.cluster_id),
                     Text(one_line(hit.language, 12)),
-                    Text(one_line(hit.model, 18)),
-                    key=f"q{hit.query_id}",
-                )
+                ]
+                if self.has_models:
+                    cells.append(Text(one_line(hit.model, 18)))
+                table.add_row(*cells, key=f"q{hit.query_id}")
             status = f"{len(result.hits)} shown of {result.candidates:,} candidates · {result.mode}"
             if result.matches is not None:
                 status += f" · {result.matches:,} hold the words"

@@ -156,6 +156,24 @@ async def test_search_filter_and_open(ui_root):
         assert isinstance(app.screen, InspectorScreen)
 
 
+async def test_search_has_no_model_column_or_filter_for_data_without_models(ui_copy):
+    with open_workspace(ui_copy) as ws:
+        ws.con.execute("UPDATE queries SET model = NULL")
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        screen = app.screen
+        await wait_until(pilot, lambda: not screen.has_models)
+        await pilot.press(*"sql join")
+        await wait_until(pilot, lambda: "candidates" in static_text(screen, "#search-status"))
+        results = screen.query_one("#search-results", DataTable)
+        labels = [str(column.label) for column in results.columns.values()]
+        assert results.row_count > 0 and "model" not in labels and "language" in labels
+        assert not screen.query_one("#filter-model", Input).display
+        assert "model" not in static_text(screen, "#search-facets")
+
+
 async def test_hostile_query_text_is_shown_literally(ui_root):
     app = make_app(ui_root)
     async with app.run_test(size=SIZE) as pilot:
