@@ -92,7 +92,10 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
 
 
 def _n(value: int | None, what: str) -> str:
-    return f"{value:,} {what}" if value is not None else f"{what}: counted when it runs"
+    """ "12 queries to embed", "1 query to embed"; unknown before the step runs."""
+    if value is None:
+        return f"{what}: counted when it runs"
+    return f"{value:,} {what.replace('queries', 'query', 1) if value == 1 else what}"
 
 
 def _run(run_id: str | None) -> str:

@@ -123,7 +123,7 @@ def test_redetect_reads_detected_languages_again_and_keeps_the_sources(workspace
     workspace.con.execute("UPDATE detected_languages SET language = 'Dutch'")
     spec = JobSpec(languages=LanguagesStep(redetect=True))
     (plan,) = plan_job(workspace, spec)
-    assert plan["does"] == "1 queries without a language or with a detected one"
+    assert plan["does"] == "1 query without a language or with a detected one"
     result = run_job(workspace, spec)["languages"]
     assert result["detected"] == 1 and result["already_known"] == 1
     found = dict(workspace.con.execute("SELECT conversation_id, language FROM queries").fetchall())
