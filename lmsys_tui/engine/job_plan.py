@@ -92,7 +92,8 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
 
 
 def _n(value: int | None, what: str) -> str:
-    """ "12 queries to embed", "1 query to embed"; unknown before the step runs."""
+    """A count and what it counts (12 queries to embed, 1 query to embed), or what the
+    step will count when it runs (no workspace to count in yet)."""
     if value is None:
         return f"{what}: counted when it runs"
     return f"{value:,} {what.replace('queries', 'query', 1) if value == 1 else what}"
