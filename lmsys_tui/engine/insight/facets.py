@@ -100,9 +100,9 @@ def value_totals(con: duckdb.DuckDBPyConnection, run_id: str, by: str) -> dict[s
     expression = facet_expression(con, by)
     return dict(
         con.execute(
-            f"SELECT coalesce({expression}, '(unknown)'), count(*) FROM query_clusters c "
+            f"SELECT coalesce({expression}, ?), count(*) FROM query_clusters c "
             "JOIN queries q USING (query_id) WHERE c.run_id = ? GROUP BY ALL",
-            [run_id],
+            [UNKNOWN, run_id],
         ).fetchall()
     )
 
@@ -139,14 +139,14 @@ def facet_lift(
         f"""
         SELECT cluster_id, value, n, sum(n) OVER (PARTITION BY cluster_id) AS size
         FROM (
-            SELECT c.cluster_id, coalesce({expression}, '(unknown)') AS value, count(*) AS n
+            SELECT c.cluster_id, coalesce({expression}, ?) AS value, count(*) AS n
             FROM query_clusters c JOIN queries q USING (query_id)
             WHERE c.run_id = ? AND (?::INTEGER IS NULL OR c.cluster_id = ?)
             GROUP BY ALL
         )
         QUALIFY (?::VARCHAR IS NULL OR value = ?) AND n >= ?
         """,
-        [run_id, cluster_id, cluster_id, value, value, min_count],
+        [UNKNOWN, run_id, cluster_id, cluster_id, value, value, min_count],
     ).fetchall()
     total = sum(totals.values())
     summary_run_id = resolve_summary_run(con, run_id, summary)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
-from ..browse import NotFound, list_clusters, resolve_summary_run
+from ..browse import UNKNOWN, NotFound, list_clusters, resolve_summary_run
 
 
 @dataclass
@@ -108,9 +108,9 @@ def language_mix(
         clusters = list_clusters(con, run_id, resolve_summary_run(con, run_id, summary))
         group_of = {c.cluster_id: c.title for c in clusters[:rows]}
     counted = con.execute(
-        "SELECT c.cluster_id, coalesce(q.language, '(unknown)'), count(*) FROM query_clusters c "
+        "SELECT c.cluster_id, coalesce(q.language, ?), count(*) FROM query_clusters c "
         "JOIN queries q USING (query_id) WHERE c.run_id = ? GROUP BY ALL",
-        [run_id],
+        [UNKNOWN, run_id],
     ).fetchall()
     totals: dict[str, int] = {}
     for _, language, n in counted:
