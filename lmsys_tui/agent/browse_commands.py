@@ -22,6 +22,7 @@ from ..engine.browse import (
 )
 from ..engine.curation import cluster_tags
 from ..engine.export import latest_hierarchy
+from ..query_cells import query_cells
 from ..safe_text import one_line, printable
 from .output import filled_table, notes_to_stderr
 
@@ -126,14 +127,8 @@ def inspect(ws, out, args) -> int:
         if tags:
             head.append("\ntags: " + ", ".join(tags))
         # As in the TUI: a column no row fills (no model in the data, no copies) is left out.
-        cells = {
-            "query": lambda row: str(row.query_id),
-            "distance": lambda row: "-" if row.distance is None else f"{row.distance:.3f}",
-            "model": lambda row: Text(one_line(row.model, 20)),
-            "language": lambda row: Text(one_line(row.language, 12)),
-            "copies": lambda row: f"{row.copies:,}" if row.copies else "",
-            "text": lambda row: Text(one_line(row.text, 100)),
-        }
+        # The id column is headed "query", as in `search`.
+        cells = {"query" if k == "query_id" else k: f for k, f in query_cells(100).items()}
         return [head, filled_table(queries, cells, ("model", "language", "copies"))]
 
     return out.emit(data, render)

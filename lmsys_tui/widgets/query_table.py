@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on, work
 from textual.widgets import DataTable
 
 from ..engine.browse import QueryRow, cluster_queries, count_cluster_queries
-from ..safe_text import one_line
+from ..query_cells import query_cells
 from .tables import add_columns
 
 PAGE_ROWS = 200
 NARROW = 60  # below this many columns only the id and the query text are shown
+_CELLS = query_cells(160)
 COLUMNS = {  # name: (width, cell)
-    "id": (8, lambda row: str(row.query_id)),
-    "distance": (8, lambda row: "-" if row.distance is None else f"{row.distance:.3f}"),
-    "model": (16, lambda row: Text(one_line(row.model, 20))),
-    "language": (10, lambda row: Text(one_line(row.language, 12))),
-    "copies": (6, lambda row: f"{row.copies:,}" if row.copies else ""),
-    "query": (160, lambda row: Text(one_line(row.text, 160))),
+    "id": (8, _CELLS["query_id"]),
+    "distance": (8, _CELLS["distance"]),
+    "model": (16, _CELLS["model"]),
+    "language": (10, _CELLS["language"]),
+    "copies": (6, _CELLS["copies"]),
+    "query": (160, _CELLS["text"]),
 }
 
 
