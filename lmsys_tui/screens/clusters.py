@@ -136,11 +136,21 @@ class ClustersScreen(Screen):
             title.append(f" ({names.model} names; n: next of {len(run.summary_runs)})")
         title.append("  ·  " + ("hierarchy" if nodes else "flat list"))
         self.query_one("#run-title", Static).update(title)
-        self.rebuild_tree()
+        self.rebuild_tree(self.pending_cluster)
         if self.pending_cluster is not None:
             self.open_cluster(self.pending_cluster)
-        elif self.detail_cluster is not None:  # reloaded after a job or an edit
+            return
+        if self.detail_cluster is not None:  # reloaded after a job or an edit
             self.load_detail(self.detail_cluster)
+        table = self.query_one(QueryTable)
+        listed = table.cluster_id
+        if listed is not None and table.run_id == run.run_id:  # its queries may have moved
+            if any(c.cluster_id == listed for c in clusters):
+                table.show_cluster(run.run_id, listed, keep_row=True)
+            else:  # merged away
+                self._close_queries()
+        elif listed is not None:  # another run
+            self._close_queries()
 
     def action_undo(self) -> None:
         """Reverse the run's newest edit, recorded in the audit trail like any edit."""
@@ -197,35 +207,53 @@ class ClustersScreen(Screen):
         self.load()
 
     def open_cluster(self, cluster_id: int) -> None:
-        """Show a cluster's detail and queries (once the run is loaded)."""
+        """Show a cluster's detail and queries (once the run is loaded), highlighted in
+        the tree."""
         if self.run_id is None:
             self.pending_cluster = cluster_id
             return
         self.pending_cluster = None
+        tree = self.query_one(Tree)
+        if tree.cursor_node is None or tree.cursor_node.data != cluster_id:
+            self._highlight(cluster_id)
         self.load_detail(cluster_id)
         table = self.query_one(QueryTable)
         table.show_cluster(self.run_id, cluster_id)
+        self.query_one("#detail-pane").add_class("with-queries")
         table.focus()
 
-    def rebuild_tree(self) -> None:
+    def _close_queries(self) -> None:
+        """Empty and hide the query list, so that it never lists another cluster than the
+        one the detail pane shows; the detail then has the whole pane."""
+        self.query_one(QueryTable).close()
+        self.query_one("#detail-pane").remove_class("with-queries")
+
+    def _highlight(self, cluster_id: int) -> None:
+        """Move the tree's cursor to a cluster, its categories opened."""
+        tree = self.query_one(Tree)
+        found = next((n for n in _walk(tree.root) if n.data == cluster_id), None)
+        if found is not None:
+            for parent in _ancestors(found):
+                parent.expand()
+            # New nodes get their line numbers when the tree is next drawn.
+            self.call_after_refresh(tree.move_cursor, found)
+
+    def rebuild_tree(self, highlight: int | None = None) -> None:
         """Fill the tree: top categories down to leaves, filtered by the filter text. The
-        expanded categories and the highlighted cluster stay as they were; with none
-        highlighted yet, the first row is, so the detail pane explains it from the start."""
+        expanded categories and the highlighted cluster (or `highlight`) stay as they were;
+        with none highlighted yet, the first row is, so the detail pane explains it from
+        the start."""
         tree = self.query_one(Tree)
         expanded = {_title_of(n) for n in _walk(tree.root) if n.data is None and n.is_expanded}
-        highlighted = tree.cursor_node.data if tree.cursor_node is not None else None
+        if highlight is None and tree.cursor_node is not None:
+            highlight = tree.cursor_node.data
         tree.clear()
         self._fill_tree(tree)
         for node in _walk(tree.root):
             if node.data is None and _title_of(node) in expanded:
                 node.expand()
-        if highlighted is not None:
-            found = next((n for n in _walk(tree.root) if n.data == highlighted), None)
-            if found is not None:
-                for parent in _ancestors(found):
-                    parent.expand()
-                # New nodes get their line numbers when the tree is next drawn.
-                self.call_after_refresh(tree.move_cursor, found)
+        if highlight is not None:
+            self._highlight(highlight)
         elif tree.cursor_line < 0 and tree.root.children:
             self.call_after_refresh(tree.move_cursor, tree.root.children[0])
 
@@ -279,23 +307,24 @@ class ClustersScreen(Screen):
 
     @on(Input.Changed, "#cluster-filter")
     def _filter(self) -> None:
-        """Refilter; the detail pane and query list follow the first match when the
-        cluster they showed is filtered out (never a stale list beside the matches)."""
+        """Refilter; the detail pane follows the first match when the cluster it showed
+        is filtered out, and the query list closes (never a stale list beside the
+        matches)."""
         self.rebuild_tree()
         visible = [n.data for n in _walk(self.query_one(Tree).root) if n.data is not None]
         if self.run_id is None or self.detail_cluster in visible:
             return
-        table = self.query_one(QueryTable)
+        self._close_queries()
         if visible:
             self.load_detail(visible[0])
-            table.show_cluster(self.run_id, visible[0])
         else:
             self.detail_cluster = None
             self.query_one("#cluster-detail", Static).update("")
-            table.clear()
 
     @on(Tree.NodeHighlighted, "#cluster-tree")
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        if event.node.data != self.query_one(QueryTable).cluster_id:
+            self._close_queries()  # Enter lists the highlighted cluster's queries
         if event.node.data is not None:
             self.load_detail(event.node.data)
             return
@@ -341,10 +370,13 @@ class ClustersScreen(Screen):
             return
         tags = cluster_tags(cursor, self.run_id).get(cluster_id, [])
         lifts = self._standing_out(cursor, cluster_id)
-        self.app.call_from_thread(
-            self.query_one("#cluster-detail", Static).update,
-            render_cluster_detail(detail, tags, lifts),
-        )
+        self.app.call_from_thread(self._show_detail, detail, tags, lifts)
+
+    def _show_detail(self, detail, tags, lifts) -> None:
+        pane = self.query_one("#cluster-detail", Static)
+        # The pane's width less its padding and a scrollbar's column.
+        width = pane.size.width - pane.styles.padding.width - 1
+        pane.update(render_cluster_detail(detail, tags, lifts, width=max(width, 0) or None))
 
     def _standing_out(self, cursor, cluster_id: int) -> list:
         """The cluster's model and language values clearly over-represented against the run

@@ -7,13 +7,21 @@ from rich.text import Text
 from ..engine.browse import ClusterDetail
 from ..safe_text import one_line
 
-BAR_WIDTH = 24
+BAR_WIDTH = 24  # at most; a narrow pane gets shorter bars, never a wrapped share
+LABEL_WIDTH = 18
+MIX_LINE_EXTRA = 2 + LABEL_WIDTH + 1 + 7  # indent, value, space, " 100.0%"
 
 
 def render_cluster_detail(
-    detail: ClusterDetail, tags: list[str] = (), lifts: list = (), top: int = 5
+    detail: ClusterDetail,
+    tags: list[str] = (),
+    lifts: list = (),
+    top: int = 5,
+    width: int | None = None,
 ) -> Text:
-    """`lifts`: (facet, Lift) pairs clearly over-represented in the cluster."""
+    """`lifts`: (facet, Lift) pairs clearly over-represented in the cluster; `width`: the
+    columns the text has (the mix bars shrink to fit)."""
+    bar_width = BAR_WIDTH if not width else max(4, min(BAR_WIDTH, width - MIX_LINE_EXTRA))
     text = Text()
     text.append(one_line(detail.title, 120), style="bold")
     for tag in tags:
@@ -28,9 +36,9 @@ def render_cluster_detail(
         text.append(f"\n{name}\n", style="bold")
         for value, count in mix[:top]:
             share = count / detail.size if detail.size else 0
-            bar = "█" * max(1, round(share * BAR_WIDTH))
-            text.append(f"  {one_line(value, 18):<18} ")
-            text.append(f"{bar:<{BAR_WIDTH}}", style="cyan")
+            bar = "█" * max(1, round(share * bar_width))
+            text.append(f"  {one_line(value, LABEL_WIDTH):<{LABEL_WIDTH}} ")
+            text.append(f"{bar:<{bar_width}}", style="cyan")
             text.append(f" {share:5.1%}\n")
         if len(mix) > top:
             text.append(f"  … and {len(mix) - top} more\n", style="dim")

@@ -34,13 +34,27 @@ class QueryTable(DataTable):
         self.copies = 0  # copies counted on the rows instead of listed
         self.loading = False
         self.shown: list[str] = []  # column names, chosen with the first page
+        self.restore_row = 0  # where the cursor goes when the first page arrives
+        self.listing = 0  # counts lists shown: a page for an earlier one is dropped
 
-    def show_cluster(self, run_id: str, cluster_id: int) -> None:
+    def show_cluster(self, run_id: str, cluster_id: int, keep_row: bool = False) -> None:
+        """List a cluster's queries from the top; `keep_row`: the same list again (after an
+        edit), the cursor back on the row it was on."""
+        row = self.cursor_row if keep_row else 0
+        self.close()
         self.run_id, self.cluster_id = run_id, cluster_id
+        self.restore_row = row
+        self.load_page(0)
+
+    def close(self) -> None:
+        """List nothing (a page still loading is dropped when it arrives)."""
+        self.run_id = self.cluster_id = None
+        self.listing += 1
         self.clear(columns=True)
         self.shown = []
         self.total = self.copies = 0
-        self.load_page(0)
+        self.loading = False
+        self.border_title = None
 
     def _choose_columns(self, rows: list[QueryRow]) -> None:
         """The query text always shows: a narrow pane keeps only the id beside it, and a
@@ -62,22 +76,30 @@ class QueryTable(DataTable):
     @work(thread=True, exclusive=True, group="query-page", exit_on_error=False)
     def load_page(self, offset: int) -> None:
         cursor = self.app.cursor()
-        if cursor is None or self.run_id is None:
+        run_id, cluster_id, listing = self.run_id, self.cluster_id, self.listing
+        if cursor is None or run_id is None:
             return
-        total, copies = count_cluster_queries(cursor, self.run_id, self.cluster_id)
-        rows = cluster_queries(cursor, self.run_id, self.cluster_id, offset, PAGE_ROWS)
-        self.app.call_from_thread(self.add_page, total, copies, rows)
+        total, copies = count_cluster_queries(cursor, run_id, cluster_id)
+        rows = cluster_queries(cursor, run_id, cluster_id, offset, PAGE_ROWS)
+        self.app.call_from_thread(self.add_page, listing, total, copies, rows)
 
-    def add_page(self, total: int, copies: int, rows: list[QueryRow]) -> None:
+    def add_page(self, listing: int, total: int, copies: int, rows: list[QueryRow]) -> None:
+        if listing != self.listing:
+            return  # closed, or listed again, while this page loaded
         self.total, self.copies = total, copies
         self.loading = False
-        if not self.shown:
+        first_page = not self.shown
+        if first_page:
             self._choose_columns(rows)
         for row in rows:
             self.add_row(*(COLUMNS[name][1](row) for name in self.shown), key=str(row.query_id))
+        if first_page and self.restore_row:
+            self.move_cursor(row=min(self.restore_row, self.row_count - 1))
         more = " · scroll or G for more" if self.row_count < total else ""
         hidden = f" (+{copies:,} copies)" if copies else ""
-        self.border_title = f"{self.row_count:,} of {total:,} queries{hidden}{more}"
+        self.border_title = (
+            f"cluster {self.cluster_id}: {self.row_count:,} of {total:,} queries{hidden}{more}"
+        )
 
     @on(DataTable.RowHighlighted)
     def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:

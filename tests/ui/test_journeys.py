@@ -372,14 +372,14 @@ async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root
         table = screen.query_one(QueryTable)
         # At 80 columns the query text stays: only the id is kept beside it.
         assert [str(column.label) for column in table.columns.values()] == ["id", "query"]
-        # Filter to another cluster: the detail and the query list follow it.
+        # Filter to another cluster: the detail follows it, the other's queries go.
         others = " ".join(c.title.lower() for c in screen.clusters if c is not smallest)
         word = next(w for w in smallest.title.lower().split(", ") if w not in others)
         await pilot.press("f")
         await pilot.press(*word)
         await settle(pilot)
         assert screen.detail_cluster == smallest.cluster_id
-        assert screen.query_one(QueryTable).cluster_id == smallest.cluster_id
+        assert table.cluster_id is None and table.row_count == 0 and not table.display
         # Escape clears the filter, then leaves the field; the screen stays.
         field = screen.query_one("#cluster-filter", Input)
         await pilot.press("escape")
@@ -394,6 +394,46 @@ async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root
         screen.rebuild_tree()
         again = next(n for n in _walk(tree.root) if str(n.label) == str(category.label))
         assert again.is_expanded
+
+
+async def test_the_query_list_never_lists_another_cluster_than_the_detail(ui_root):
+    from lmsys_tui.widgets.query_table import QueryTable
+
+    async with clusters_of_k3(ui_root, size=(80, 24)) as (app, pilot):
+        screen = app.screen
+        tree = screen.query_one(Tree)
+        table = screen.query_one(QueryTable)
+        detail = screen.query_one("#cluster-detail")
+        leaves = [n for n in _walk(tree.root) if n.data is not None]
+        first, second = leaves[0], leaves[1]
+        for leaf in (first, second):
+            leaf.parent.expand()
+        await settle(pilot)
+        tree.focus()
+        tree.move_cursor(first)
+        await settle(pilot)
+        assert not table.display  # nothing listed: the detail has the pane
+        await pilot.press("enter")
+        await settle(pilot)
+        assert table.display and table.cluster_id == first.data and table.row_count
+        assert table.border_title.startswith(f"cluster {first.data}: ")
+        assert detail.region.height <= screen.query_one("#detail-pane").region.height // 2
+        await pilot.press("escape")  # back to the tree, the list still open
+        await settle(pilot)
+        assert tree.has_focus and table.cluster_id == first.data
+        tree.move_cursor(second)
+        await settle(pilot)
+        assert screen.detail_cluster == second.data
+        assert table.cluster_id is None and table.row_count == 0 and not table.display
+        # A category's detail lists all its clusters, even at 80 x 24.
+        category = next(n for n in _walk(tree.root) if n.data is None)
+        tree.move_cursor(category)
+        await settle(pilot)
+        node = screen.categories[category.id]
+        held = [n for n in screen.nodes if n.parent_id == node.node_id]
+        shown = static_text(screen, "#cluster-detail").split("largest first")[1]
+        assert len(shown.strip().splitlines()) == len(held)
+        assert detail.region.height >= detail.virtual_size.height  # none of it cut off
 
 
 async def test_a_highlighted_category_shows_what_it_holds(ui_root):

@@ -60,12 +60,14 @@ async def test_the_query_table_loads_more_rows_as_the_cursor_moves_down(ui_root,
         await settle(pilot)
         table = screen.query_one("#cluster-queries", DataTable)
         assert table.row_count == 4
-        assert table.border_title == f"4 of {biggest.size} queries · scroll or G for more"
+        assert table.border_title == (
+            f"cluster {biggest.cluster_id}: 4 of {biggest.size} queries · scroll or G for more"
+        )
         for _ in range(biggest.size):
             await pilot.press("down")
         await settle(pilot)
         assert table.row_count == biggest.size
-        assert table.border_title == f"{biggest.size} of {biggest.size} queries"  # all loaded
+        assert table.border_title.endswith(f": {biggest.size} of {biggest.size} queries")  # all
 
 
 async def test_the_welcome_key_starts_the_quickstart_job(tmp_path, monkeypatch):
@@ -196,3 +198,28 @@ async def test_p_shows_sizes_a_map_with_the_cluster_marked_and_the_language_mix(
         assert sum(screen.mix.counts.sum(axis=1)) == 35
         await pilot.press("escape")
         assert app.screen is clusters
+
+
+async def test_a_moved_query_leaves_the_open_list_and_the_cursor_stays(ui_copy):
+    from lmsys_tui.widgets.query_table import QueryTable
+
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run("k3")
+        await settle(pilot)
+        screen = app.screen
+        biggest, other = sorted(screen.clusters, key=lambda c: -c.size)[:2]
+        screen.open_cluster(biggest.cluster_id)
+        await settle(pilot)
+        table = screen.query_one(QueryTable)
+        await pilot.press("down", "down")
+        moved = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        before = table.row_count
+        await pilot.press("v")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(other.cluster_id)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: table.row_count == before - 1)
+        assert table.cluster_id == biggest.cluster_id and table.cursor_row == 2
+        assert moved not in [key.value for key in table.rows]
