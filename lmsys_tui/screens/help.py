@@ -48,7 +48,14 @@ HELP = [
             ("y / Y", "copy the text / the id"),
         ],
     ),
-    ("Search", [("ctrl+o", "semantic / keyword / hybrid"), ("ctrl+t", "queries / clusters")]),
+    (
+        "Search",
+        [
+            ("enter / down", "from a field to the results"),
+            ("ctrl+o", "semantic / keyword / hybrid"),
+            ("ctrl+t", "queries / clusters"),
+        ],
+    ),
     ("Jobs", [("ctrl+s", "start the job in the form"), ("ctrl+x", "cancel the running job")]),
 ]
 

@@ -35,6 +35,7 @@ class SearchScreen(Screen):
         Binding("ctrl+o", "cycle_mode", "Mode", id="mode"),
         Binding("ctrl+t", "cycle_target", "Queries/clusters", id="target"),
         Binding("escape", "back", "Back", id="back"),
+        Binding("down", "to_results", "Results", show=False),  # from a field: fields ignore it
     ]
 
     def __init__(self) -> None:
@@ -42,6 +43,7 @@ class SearchScreen(Screen):
         self._debounce: Timer | None = None
         self.target = "queries"
         self.has_models = True  # until the searcher finds the data has none
+        self.results_wanted = False  # Enter before the results came: go to them when they do
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -69,7 +71,10 @@ class SearchScreen(Screen):
     def on_mount(self) -> None:
         self._set_columns()
         self.query_one("#search-status", Static).update(
-            Text("Type to search. Ctrl+O switches mode, Ctrl+T queries/clusters.")
+            Text(
+                "Type to search; Enter or ↓ goes to the results. Ctrl+O switches mode, "
+                "Ctrl+T queries/clusters."
+            )
         )
         self.watch(self.app, "generation", lambda _: self.load_runs(), init=False)
         self.watch(self.app, "run_id", self._run_changed, init=False)
@@ -152,6 +157,21 @@ class SearchScreen(Screen):
             self._debounce.stop()
         self._debounce = self.set_timer(DEBOUNCE_SECONDS, self._start_search)
 
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        """Enter in a field: to the results, now or when the search under way ends."""
+        if not self.action_to_results():
+            if self._debounce is not None:
+                self._debounce.stop()
+            self.results_wanted = self._start_search()
+
+    def action_to_results(self) -> bool:
+        table = self.query_one("#search-results", DataTable)
+        if table.row_count:
+            self.results_wanted = False
+            table.focus()
+        return table.row_count > 0
+
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "search-target":
@@ -161,10 +181,11 @@ class SearchScreen(Screen):
             self.app.run_id = str(event.value)
         self.schedule()
 
-    def _start_search(self) -> None:
+    def _start_search(self) -> bool:
+        """Search for the fields' text, unless there is none (then False)."""
         text = self.query_one("#search-input", Input).value.strip()
         if not text:
-            return
+            return False
         filters = SearchFilters(
             language=self.query_one("#filter-language", Input).value.strip() or None,
             model=self.query_one("#filter-model", Input).value.strip() or None,
@@ -173,6 +194,7 @@ class SearchScreen(Screen):
         mode = str(self.query_one("#search-mode", Select).value)
         self.query_one("#search-status", Static).update(Text("searching…"))
         self.run_search(text, mode, self.target, filters)
+        return True
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def run_search(self, text: str, mode: str, target: str, filters: SearchFilters) -> None:
@@ -194,6 +216,7 @@ class SearchScreen(Screen):
             self.app.call_from_thread(self.show_results, target, result)
 
     def show_error(self, message: str) -> None:
+        self.results_wanted = False
         self.query_one("#search-status", Static).update(Text(one_line(message), style="red"))
 
     def show_results(self, target: str, result) -> None:
@@ -236,6 +259,9 @@ class SearchScreen(Screen):
                     facets.append(f"  … {len(counts) - 8} more\n", style="dim")
         self.query_one("#search-facets", Static).update(facets)
         self.query_one("#search-status", Static).update(Text(status))
+        wanted, self.results_wanted = self.results_wanted, False
+        if wanted:
+            self.action_to_results()
 
     @on(DataTable.RowSelected, "#search-results")
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -156,6 +156,28 @@ async def test_search_filter_and_open(ui_root):
         assert isinstance(app.screen, InspectorScreen)
 
 
+async def test_enter_or_down_in_the_search_field_goes_to_the_results(ui_root):
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        screen = app.screen
+        field = screen.query_one("#search-input", Input)
+        results = screen.query_one("#search-results", DataTable)
+        await pilot.press("down")  # nothing to go to yet: the field keeps the keys
+        assert field.has_focus
+        await pilot.press(*"sql join", "enter")  # before the results come
+        await wait_until(pilot, lambda: results.has_focus)
+        assert results.row_count > 0 and results.cursor_row == 0
+        await pilot.press("down", "escape")
+        assert field.has_focus and field.value == "sql join"
+        await pilot.press("down")
+        assert results.has_focus
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InspectorScreen)
+
+
 async def test_search_has_no_model_column_or_filter_for_data_without_models(ui_copy):
     with open_workspace(ui_copy) as ws:
         ws.con.execute("UPDATE queries SET model = NULL")
