@@ -17,7 +17,7 @@ HELP = [
             ("/", "search"),
             ("ctrl+p", "command palette: go to a run, a cluster or a query id"),
             ("ctrl+r", "reopen the workspace (after a batch job)"),
-            ("escape", "back (clears a filter first)"),
+            ("escape", "back (clears a filter or leaves a field first)"),
             ("j k g G", "down, up, first, last in a list or tree"),
             ("?", "this help"),
             ("q", "quit"),
@@ -38,6 +38,8 @@ HELP = [
             ("u", "undo the run's newest edit (rename, tag, move)"),
             ("n", "next names: key phrases, taxonomy, LLM summary runs"),
             ("e", "export the run to a file (Parquet, CSV, JSON)"),
+            ("z", "zoom in: cluster the highlighted cluster or category again"),
+            ("p", "pictures: sizes, a map of the clusters, the language mix"),
         ],
     ),
     (
@@ -46,6 +48,7 @@ HELP = [
             ("t / n", "text / neighbours"),
             ("enter", "inspect a neighbour"),
             ("y / Y", "copy the text / the id"),
+            ("o", "open the text in $PAGER"),
         ],
     ),
     (
@@ -56,7 +59,14 @@ HELP = [
             ("ctrl+t", "queries / clusters"),
         ],
     ),
-    ("Jobs", [("ctrl+s", "start the job in the form"), ("ctrl+x", "cancel the running job")]),
+    (
+        "Jobs",
+        [
+            ("ctrl+s", "start the job in the form"),
+            ("ctrl+x", "cancel the running job"),
+            ("escape", "leave a field: digits switch screens again"),
+        ],
+    ),
 ]
 
 

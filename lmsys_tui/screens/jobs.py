@@ -70,6 +70,7 @@ class JobsScreen(Screen):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start job", id="start"),
         Binding("ctrl+x", "cancel", "Cancel job", id="cancel"),
+        Binding("escape", "back", "Back", id="back"),
     ]
 
     def __init__(self) -> None:
@@ -88,7 +89,9 @@ class JobsScreen(Screen):
                     allow_blank=False,
                     id="job-step",
                 )
-                yield VerticalScroll(id="job-form")
+                # Not focusable: Tab goes from the step to its first field, and digits typed
+                # there are not read as screen keys.
+                yield VerticalScroll(id="job-form", can_focus=False)
                 yield Static(id="job-form-error", classes="error")
                 yield Button("Start (ctrl+s)", id="job-start", variant="primary")
             with Vertical(id="job-status-pane"):
@@ -157,12 +160,8 @@ class JobsScreen(Screen):
                     "" if info.default in (None, ...) or info.is_required() else str(info.default)
                 )
                 widgets.append(
-                    Input(
-                        value=default,
-                        placeholder=info.description or "",
-                        id=f"field-{key}",
-                        select_on_focus=False,
-                    )
+                    # A default is there to be replaced: Tab in and type, as in a web form.
+                    Input(value=default, placeholder=info.description or "", id=f"field-{key}")
                 )
         await form.mount_all(widgets)
 
@@ -196,6 +195,13 @@ class JobsScreen(Screen):
             message = describe_validation_error("form", "", error).removeprefix("form: ")
             self.query_one("#job-form-error", Static).update(Text(one_line(message), "red"))
             return None
+
+    def action_back(self) -> None:
+        """Escape leaves a form field (digits then switch screens again), then the screen."""
+        if isinstance(self.focused, Input):
+            self.query_one("#job-step", Select).focus()
+        else:
+            self.app.switch_mode("runs")
 
     # -- running ---------------------------------------------------------------------------
 

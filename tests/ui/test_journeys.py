@@ -220,7 +220,9 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         screen = app.screen
         screen.query_one("#job-step").value = "cluster"
         await pilot.pause()
-        screen.query_one("#field-n_clusters", Input).value = "2"
+        screen.query_one("#job-step").focus()
+        await pilot.press("tab", "tab", "2")  # past the algorithm, to the number of clusters
+        assert app.screen is screen and app.focused.id == "field-n_clusters"
         screen.query_one("#field-run_id", Input).value = "k2"
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -228,7 +230,10 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         assert "Job finished" in done and "cluster run k2: 2 clusters over 35 queries" in done
         jobs = screen.query_one("#jobs-table", DataTable)
         assert jobs.row_count == 2 and str(jobs.get_row_at(0)[1]) == "succeeded"
-        await pilot.press("1")
+        await pilot.press("1")  # typed into the field it is in
+        assert app.screen is screen
+        assert screen.query_one("#field-n_clusters", Input).value == "21"
+        await pilot.press("escape", "1")  # out of the field, then to Runs
         await settle(pilot)
         runs = app.screen.query_one(DataTable)
         assert {str(runs.get_row_at(i)[0]) for i in range(runs.row_count)} == {"k3", "k2"}

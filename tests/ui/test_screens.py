@@ -223,3 +223,31 @@ async def test_a_moved_query_leaves_the_open_list_and_the_cursor_stays(ui_copy):
         await wait_until(pilot, lambda: table.row_count == before - 1)
         assert table.cluster_id == biggest.cluster_id and table.cursor_row == 2
         assert moved not in [key.value for key in table.rows]
+
+
+def test_the_help_names_every_key_of_every_screen():
+    from lmsys_tui.app import LmsysApp
+    from lmsys_tui.screens.help import HELP
+    from lmsys_tui.screens.inspector import InspectorScreen
+    from lmsys_tui.screens.jobs import JobsScreen
+    from lmsys_tui.screens.runs import RunsScreen
+    from lmsys_tui.screens.search import SearchScreen
+
+    sections = {name: " ".join(key for key, _ in keys) for name, keys in HELP}
+    screens = {
+        "everywhere": LmsysApp,
+        "Runs": RunsScreen,
+        "Clusters": ClustersScreen,
+        "Query Inspector": InspectorScreen,
+        "Search": SearchScreen,
+        "Jobs": JobsScreen,
+    }
+    missing = []
+    for name, screen in screens.items():
+        listed = (sections[name] + " " + sections["everywhere"]).replace(",", " ").split()
+        for binding in screen.BINDINGS:
+            keys = binding.key.replace("question_mark", "?").replace("slash", "/")
+            shown = binding.show or name == "everywhere"
+            if shown and not any(key in listed for key in keys.split(",")):
+                missing.append(f"{name}: {binding.key} ({binding.description})")
+    assert not missing
