@@ -22,6 +22,8 @@ from ..safe_text import one_line, printable
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
+META_NAME_WIDTH = 12  # the metadata names' column
+
 
 class InspectorScreen(Screen):
     """One query; Enter on a neighbour inspects it, Escape goes back."""
@@ -114,19 +116,27 @@ class InspectorScreen(Screen):
         )
         self.query_one("#query-text", Static).update(Text(printable(detail.text) or "(empty)"))
         meta = Text()
-        for name, value in (
+        fields = [
             ("conversation", detail.conversation_id),
             ("source", detail.source),
             ("model", detail.model),
             ("language", detail.language),
             ("turn", detail.turn),
             ("loaded", detail.loaded_at.strftime("%Y-%m-%d %H:%M")),
-        ):
-            meta.append(f"{name:>12}  ", style="bold")
-            meta.append(one_line("-" if value is None else str(value), 60) + "\n")
-        for key, value in sorted(detail.extra.items()):
-            meta.append(f"{one_line(key, 12):>12}  ", style="bold")
-            meta.append(one_line(json.dumps(value, ensure_ascii=False), 60) + "\n")
+        ]
+        extra = sorted(detail.extra.items())
+        fields += [(key, json.dumps(value, ensure_ascii=False)) for key, value in extra]
+        pane = self.query_one("#query-meta", Static)
+        # Values wrap under themselves, not under the names (padding and a scrollbar off;
+        # not laid out yet: no wrapping).
+        room = pane.size.width - pane.styles.padding.width - 1 - META_NAME_WIDTH - 2
+        room = max(12, room) if pane.size.width else 60
+        for name, value in fields:
+            meta.append(f"{one_line(name, META_NAME_WIDTH):>{META_NAME_WIDTH}}  ", style="bold")
+            value = Text(one_line("-" if value is None else str(value), 60))
+            indent = Text("\n" + " " * (META_NAME_WIDTH + 2))
+            meta.append_text(indent.join(value.wrap(self.app.console, room, overflow="fold")))
+            meta.append("\n")
         meta.append("\nclusters\n", style="bold")
         for membership in detail.clusters:
             meta.append(f"  {one_line(membership.run_id, 40)}\n", style="dim")

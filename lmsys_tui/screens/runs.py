@@ -102,9 +102,8 @@ class RunsScreen(Screen):
         elif self.app.ws is None and self.app.workspace_error:
             message = Text(f"{self.app.workspace_error}. Ctrl+R reopens it.", style="bold")
         elif runs:
-            message = Text(
-                "Enter opens a run; space marks one, c compares it with the highlighted run."
-            )
+            current = self._current()
+            message = describe_run(current) if current else Text(HINT)
         else:
             message = Text("No clustering runs yet: start one from Jobs (4) or with --run-job.")
         detail.update(message)
@@ -114,6 +113,13 @@ class RunsScreen(Screen):
         if not self.runs or table.cursor_row is None:
             return None
         return self.runs[min(table.cursor_row, len(self.runs) - 1)]
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self) -> None:
+        """What the highlighted run is, in full: a narrow table cuts columns off."""
+        run = self._current()
+        if run is not None:
+            self.query_one("#run-detail", Static).update(describe_run(run))
 
     @on(DataTable.RowSelected, "#runs-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -141,6 +147,57 @@ class RunsScreen(Screen):
         from .compare import CompareScreen
 
         self.app.push_screen(CompareScreen(other.run_id, run.run_id))
+
+
+HINT = "Enter opens a run; space marks one, c compares it with the highlighted run."
+
+
+def describe_run(run: RunInfo) -> Text:
+    """A run in a few lines: what it clustered, its sizes, its names and hierarchies."""
+    from ..engine.browse import llm_cost
+
+    metrics = run.metrics
+    text = Text(one_line(run.run_id, 80), style="bold")
+    if run.edited_at:
+        text.append(f"  edited {run.edited_at:%Y-%m-%d %H:%M}", style="yellow")
+    text.append(
+        f"\n{run.algorithm} · {run.n_clusters:,} clusters of {run.n_queries:,} queries · "
+        f"{one_line(run.embedding_model, 40)} · {run.created_at:%Y-%m-%d %H:%M}\n"
+    )
+    facts = []
+    if "size_min" in metrics:
+        facts.append(
+            f"sizes {metrics['size_min']:,}-{metrics['size_max']:,} "
+            f"(median {metrics.get('size_median', 0):,.0f})"
+        )
+    if metrics.get("noise_share"):
+        facts.append(f"noise {metrics['noise_share']:.0%}")
+    if metrics.get("silhouette") is not None:
+        facts.append(f"silhouette {metrics['silhouette']:.3f}")
+    copies = metrics.get("duplicates") or {}
+    if copies.get("exact") or copies.get("near"):
+        facts.append(f"copies {copies.get('exact', 0):,} exact, {copies.get('near', 0):,} near")
+    if facts:
+        text.append(" · ".join(facts) + "\n")
+    if run.description:
+        text.append(one_line(run.description, 200) + "\n", style="italic")
+    names = [
+        (s.alias or s.model) + (" (partial)" if s.status == "partial" else "")
+        for s in run.summary_runs
+    ]
+    text.append("names: ", style="bold")
+    text.append(
+        one_line(", ".join(names), 120) if names else "none yet (a summarize job names them)"
+    )
+    for hierarchy in run.hierarchies:
+        levels = " -> ".join(f"{n:,}" for n in hierarchy.nodes_by_level)
+        text.append("\nhierarchy: ", style="bold")
+        text.append(f"{levels} nodes ({one_line(hierarchy.model, 40)} names)")
+    if (cost := llm_cost(run)) is not None:
+        text.append("\nLLM cost: ", style="bold")
+        text.append(f"${cost:.4f}")
+    text.append("\n\n" + HINT, style="dim")
+    return text
 
 
 def compare_runs(left: RunInfo, right: RunInfo) -> Text:

@@ -22,7 +22,15 @@ async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numb
         await settle(pilot)
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
-        await pilot.press("space", "down", "c")
+        # The highlighted run, described in full below the table.
+        shown = static_text(app.screen, "#run-detail")
+        assert shown.startswith("k2\nkmeans · 2 clusters of 35 queries")
+        assert "names: none yet" in shown and "hierarchy" not in shown
+        await pilot.press("down")
+        shown = static_text(app.screen, "#run-detail")
+        assert shown.startswith("k3\n") and "names: offline" in shown
+        assert "hierarchy: 3 -> 2 nodes" in shown and "three topics" in shown
+        await pilot.press("up", "space", "down", "c")
         await settle(pilot)
         compare = app.screen
         assert isinstance(compare, CompareScreen)
