@@ -4,6 +4,8 @@ when this screen opens, never at start-up."""
 
 from __future__ import annotations
 
+import itertools
+
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -72,6 +74,9 @@ class PicturesScreen(Screen):
         sizes_plot = self.query_one("#sizes-plot").plt
         sizes_plot.clear_data()
         sizes_plot.bar(list(range(1, len(sizes) + 1)), sizes)
+        if sizes:  # counts: whole, evenly spaced ticks (plotext's own were 0, 99.3, 149, ...)
+            ticks = size_ticks(max(sizes))
+            sizes_plot.yticks(ticks, [f"{tick:,}" for tick in ticks])
         sizes_plot.title(f"cluster sizes ({len(sizes):,})")
         sizes_plot.xlabel("rank, largest first")
         self.query_one("#sizes-plot").refresh()
@@ -98,3 +103,10 @@ class PicturesScreen(Screen):
                 cells.append(Text(share_text(int(n), total), style=shade))
             table.add_row(Text(one_line(category, 40)), *cells)
         self.query_one("#language-mix", Static).update(table)
+
+
+def size_ticks(largest: int, most: int = 5) -> list[int]:
+    """Up to `most` ticks from 0 in steps of 1, 2 or 5 times a power of ten."""
+    steps = (factor * 10**power for power in itertools.count() for factor in (1, 2, 5))
+    step = next(step for step in steps if largest // step < most)
+    return list(range(0, largest + 1, step))

@@ -200,7 +200,11 @@ async def test_p_shows_sizes_a_map_with_the_cluster_marked_and_the_language_mix(
             whole = Region(0, 0, plot.size.width, plot.size.height)
             return "\n".join(strip.text for strip in plot.render_lines(whole))
 
-        assert "cluster sizes" in drawn("#sizes-plot")
+        sizes = drawn("#sizes-plot")
+        assert "cluster sizes" in sizes
+        # Sizes are counts: whole ticks from 0 (13 queries at most: 0, 5, 10).
+        axis = [line.split("┤")[0].strip() for line in sizes.splitlines() if "┤" in line]
+        assert sorted(axis, key=int) == ["0", "5", "10"]
         assert f"X = {biggest.title[:20]}" in drawn("#map-plot")
         assert {"English", "Arabic"} <= set(screen.mix.languages)
         assert sum(screen.mix.counts.sum(axis=1)) == 35
