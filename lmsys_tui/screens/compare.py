@@ -29,11 +29,14 @@ class CompareScreen(Screen):
         super().__init__()
         self.run_a, self.run_b = run_a, run_b
         self.sides: dict[str, tuple[int | None, int | None]] = {}
+        self.explained: dict[str, Text] = {}  # row key -> the row in words, titles whole
+        self.result: Comparison | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text(f"comparing {self.run_a} with {self.run_b}…"), id="compare-title")
         yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="compare-detail", classes="detail")
         yield StatusLine()
         yield Footer()
 
@@ -79,11 +82,13 @@ class CompareScreen(Screen):
         )
         table = self.query_one(DataTable)
         table.clear()
-        self.sides = {}
+        self.sides, self.explained = {}, {}
+        self.result = result
 
-        def add(kind, a, b, overlap: str) -> None:
+        def add(kind, a, b, overlap: str, parts=()) -> None:
             key = f"{len(self.sides)}"
             self.sides[key] = (a.cluster_id if a else None, b.cluster_id if b else None)
+            self.explained[key] = explain_row(kind, a, b, overlap, parts)
             table.add_row(
                 kind,
                 str(a.cluster_id) if a else "",
@@ -100,15 +105,21 @@ class CompareScreen(Screen):
             add("match", match.a, match.b, f"jaccard {match.jaccard:.2f}")
         for group in result.splits:
             parts = ", ".join(f"{p.cluster_id}: {p.share:.0%}" for p in group.parts)
-            add(Text("split", style="yellow"), group.cluster, None, f"into {parts}")
+            add(Text("split", style="yellow"), group.cluster, None, f"into {parts}", group.parts)
         for group in result.merges:
             parts = ", ".join(f"{p.cluster_id}: {p.share:.0%}" for p in group.parts)
-            add(Text("merge", style="yellow"), None, group.cluster, f"of {parts}")
+            add(Text("merge", style="yellow"), None, group.cluster, f"of {parts}", group.parts)
         for side in result.no_counterpart_a:
             add(Text("only in A", style="dim"), side, None, "")
         for side in result.no_counterpart_b:
             add(Text("only in B", style="dim"), None, side, "")
         table.focus()
+
+    @on(DataTable.RowHighlighted, "#compare-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The row in words: its titles whole, which a narrow table cuts."""
+        explained = self.explained.get(event.row_key.value)
+        self.query_one("#compare-detail", Static).update(explained or "")
 
     @on(DataTable.RowSelected, "#compare-table")
     def _selected(self) -> None:
@@ -127,3 +138,21 @@ class CompareScreen(Screen):
         self.app.pop_screen()
         self.app.run_id = run_id
         self.app.open_cluster(cluster)
+
+
+def explain_row(kind, a, b, overlap: str, parts=()) -> Text:
+    """One row of the comparison spelled out: each side's cluster, title and size, and for
+    a split or merge, each part's share and title."""
+    text = Text()
+    text.append(kind if isinstance(kind, Text) else Text(kind, style="bold"))
+    for letter, side in (("A", a), ("B", b)):
+        if side is not None:
+            text.append(f"\n{letter} {side.cluster_id} ({side.size:,}): ", style="bold")
+            text.append(one_line(side.title, 200))
+    other = "B" if a is not None else "A"
+    for part in parts:
+        text.append(f"\n  {other} {part.cluster_id} {part.share:.0%}: ", style="bold")
+        text.append(one_line(part.title, 200))
+    if overlap and not parts:
+        text.append(f"\n{overlap}", style="dim")
+    return text

@@ -39,6 +39,14 @@ async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numb
         rows = compare.query_one(DataTable)
         kinds = [str(rows.get_row_at(i)[0]) for i in range(rows.row_count)]
         assert kinds.count("match") == 2 and "split" in kinds  # A = k2 (marked), B = k3
+        # The highlighted row in words below the table, each title whole.
+        first_b = next(m for m in compare.result.matches).b
+        explained = static_text(compare, "#compare-detail")
+        assert explained.startswith("match\nA ") and f"B {first_b.cluster_id} (" in explained
+        assert first_b.title in explained and "jaccard" in explained
+        await pilot.press(*["down"] * kinds.index("split"))
+        explained = static_text(compare, "#compare-detail")
+        assert explained.startswith("split\nA ") and explained.count("\n  B ") >= 2
         await pilot.press("escape")
         shown = static_text(app.screen, "#run-detail")
         assert "k2" in shown and "k3" in shown and "silhouette" in shown
