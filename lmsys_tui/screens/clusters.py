@@ -122,6 +122,7 @@ class ClustersScreen(Screen):
         self.query_one(Tree).clear()
 
     def show(self, run, summary_run_id, clusters, nodes) -> None:
+        same_run = self.run_id == run.run_id  # else its cluster ids mean other clusters
         self.run_id, self.summary_run_id = run.run_id, summary_run_id
         self.summary_runs = run.summary_runs
         self.clusters, self.nodes = clusters, nodes
@@ -136,7 +137,7 @@ class ClustersScreen(Screen):
             title.append(f" ({names.model} names; n: next of {len(run.summary_runs)})")
         title.append("  ·  " + ("hierarchy" if nodes else "flat list"))
         self.query_one("#run-title", Static).update(title)
-        self.rebuild_tree(self.pending_cluster)
+        self.rebuild_tree(self.pending_cluster, keep=same_run)
         if self.pending_cluster is not None:
             self.open_cluster(self.pending_cluster)
             return
@@ -235,27 +236,45 @@ class ClustersScreen(Screen):
         if found is not None:
             for parent in _ancestors(found):
                 parent.expand()
-            # New nodes get their line numbers when the tree is next drawn.
-            self.call_after_refresh(tree.move_cursor, found)
+            self.call_after_refresh(tree.move_cursor, found)  # once it has a line
 
-    def rebuild_tree(self, highlight: int | None = None) -> None:
-        """Fill the tree: top categories down to leaves, filtered by the filter text. The
-        expanded categories and the highlighted cluster (or `highlight`) stay as they were;
-        with none highlighted yet, the first row is, so the detail pane explains it from
-        the start."""
+    def rebuild_tree(self, highlight: int | None = None, keep: bool = True) -> None:
+        """Fill the tree: top categories down to leaves, filtered by the filter text. With
+        `keep` the expanded categories and the highlighted row (or cluster `highlight`)
+        stay as they were; where that row is gone (filtered out), or for another run, the
+        first matching cluster or the first row is highlighted, and the detail pane
+        follows it."""
         tree = self.query_one(Tree)
         expanded = {_title_of(n) for n in _walk(tree.root) if n.data is None and n.is_expanded}
-        if highlight is None and tree.cursor_node is not None:
-            highlight = tree.cursor_node.data
+        if not keep:
+            expanded = set()
+        elif highlight is None:
+            highlight = self._row_key(tree.cursor_node)
         tree.clear()
+        tree.cursor_line = -1  # clear() keeps the line: the new row there would go unannounced
         self._fill_tree(tree)
         for node in _walk(tree.root):
             if node.data is None and _title_of(node) in expanded:
                 node.expand()
-        if highlight is not None:
-            self._highlight(highlight)
-        elif tree.cursor_line < 0 and tree.root.children:
-            self.call_after_refresh(tree.move_cursor, tree.root.children[0])
+        rows = list(_walk(tree.root))
+        target = next((n for n in rows if self._row_key(n) == highlight), None)
+        if target is None and self.query_one("#cluster-filter", Input).value.strip():
+            target = next((n for n in rows if n.data is not None), None)  # the first match
+        if target is None and tree.root.children:
+            target = tree.root.children[0]
+        if target is not None:
+            for parent in _ancestors(target):
+                parent.expand()
+            # New nodes get their line numbers when the tree is next drawn.
+            self.call_after_refresh(tree.move_cursor, target)
+
+    def _row_key(self, node) -> int | str | None:
+        """What a tree row shows, kept across rebuilds: a cluster id, or a category's
+        hierarchy node id."""
+        if node is None or node.data is not None:
+            return None if node is None else node.data
+        category = self.categories.get(node.id)
+        return category.node_id if category is not None else None
 
     def _fill_tree(self, tree: Tree) -> None:
         self.categories = {}
@@ -307,17 +326,11 @@ class ClustersScreen(Screen):
 
     @on(Input.Changed, "#cluster-filter")
     def _filter(self) -> None:
-        """Refilter; the detail pane follows the first match when the cluster it showed
-        is filtered out, and the query list closes (never a stale list beside the
-        matches)."""
+        """Refilter; the highlight (and so the detail pane) moves to the first match when
+        its row is filtered out, and with nothing left the pane empties."""
         self.rebuild_tree()
-        visible = [n.data for n in _walk(self.query_one(Tree).root) if n.data is not None]
-        if self.run_id is None or self.detail_cluster in visible:
-            return
-        self._close_queries()
-        if visible:
-            self.load_detail(visible[0])
-        else:
+        if not self.query_one(Tree).root.children:
+            self._close_queries()
             self.detail_cluster = None
             self.query_one("#cluster-detail", Static).update("")
 

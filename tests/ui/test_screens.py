@@ -271,3 +271,27 @@ def test_the_help_names_every_key_of_every_screen():
             if shown and not any(key in listed for key in keys.split(",")):
                 missing.append(f"{name}: {binding.key} ({binding.description})")
     assert not missing
+
+
+async def test_another_run_never_shows_the_last_runs_detail(ui_copy):
+    with open_workspace(ui_copy) as ws:
+        run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2")))
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        tree = screen.query_one(Tree)
+        # A category, then a cluster whose id k2 has too (ids of another run are other
+        # clusters).
+        for wanted in (lambda n: n.data is None, lambda n: n.data in (0, 1)):
+            tree.root.expand_all()
+            await settle(pilot)
+            row = [n for n in _walk(tree.root) if wanted(n)][-1]
+            tree.move_cursor(row)
+            await settle(pilot)
+            assert tree.cursor_node is row and tree.cursor_line > 0
+            app.open_run("k2")  # as a zoom does when its run is made
+            await settle(pilot)
+            first = tree.root.children[0]
+            assert tree.cursor_node is first and screen.detail_cluster == first.data
+            assert static_text(screen, "#cluster-detail").startswith(f"cluster {first.data}\n")
+            app.open_run("k3")
+            await settle(pilot)
