@@ -76,6 +76,19 @@ class TreeNode:
     size: int
     description: str | None = None
 
+    @property
+    def is_special(self) -> bool:
+        """Noise, or new queries, or the branch holding them: listed after the clusters."""
+        return (self.cluster_id is not None and self.cluster_id < 0) or self.node_id.endswith(
+            "-noise"
+        )
+
+    def order(self, sort: str = "size") -> tuple:
+        """Sort key among siblings: special ones last, then largest first (or by title)."""
+        if sort == "title":
+            return (self.is_special, self.title.lower(), self.node_id)
+        return (self.is_special, -self.size, self.node_id)
+
 
 @dataclass
 class ClusterDetail:
@@ -268,13 +281,19 @@ def list_clusters(
         )
         for cluster_id, size, title, description in rows
     ]
+    return sort_clusters(clusters, sort)
+
+
+def sort_clusters(clusters: list[ClusterInfo], sort: str = "size") -> list[ClusterInfo]:
+    """Largest first (or by title), noise and new queries after the clusters."""
     if sort == "title":
-        return sorted(clusters, key=lambda c: (c.title.lower(), c.cluster_id))
-    return sorted(clusters, key=lambda c: (-c.size, c.cluster_id))
+        return sorted(clusters, key=lambda c: (c.cluster_id < 0, c.title.lower(), c.cluster_id))
+    return sorted(clusters, key=lambda c: (c.cluster_id < 0, -c.size, c.cluster_id))
 
 
 def hierarchy_nodes(con: duckdb.DuckDBPyConnection, hierarchy_run_id: str) -> list[TreeNode]:
-    """Every node of a hierarchy, top level first, biggest first within a level.
+    """Every node of a hierarchy, top level first, biggest first within a level (noise
+    last).
 
     A leaf shows its cluster's current title and description in the hierarchy's summary run
     (renames and merges after the build included); categories keep the titles they were
@@ -290,16 +309,16 @@ def hierarchy_nodes(con: duckdb.DuckDBPyConnection, hierarchy_run_id: str) -> li
             ON s.summary_run_id = h.summary_run_id AND s.cluster_id = n.cluster_id
             AND n.cluster_id IS NOT NULL
         WHERE n.hierarchy_run_id = ?
-        ORDER BY n.level DESC, n.size DESC, n.node_id
         """,
         [hierarchy_run_id],
     ).fetchall()
     if not rows:
         raise NotFound(f"no hierarchy {hierarchy_run_id!r}")
-    return [
+    nodes = [
         TreeNode(node_id, level, parent, cluster, title or node_id, size, description)
         for node_id, level, parent, cluster, title, size, description in rows
     ]
+    return sorted(nodes, key=lambda node: (-node.level, *node.order()))
 
 
 def check_hierarchy_of_run(con: duckdb.DuckDBPyConnection, run_id: str, hierarchy_run_id: str):

@@ -21,6 +21,7 @@ from ..engine.browse import (
     list_clusters,
     list_runs,
     resolve_summary_run,
+    sort_clusters,
 )
 from ..engine.curation import cluster_tags
 from ..engine.insight.facets import facet_lift, value_totals
@@ -288,11 +289,9 @@ class ClustersScreen(Screen):
         children: dict[str | None, list[TreeNode]] = {}
         for node in self.nodes:
             children.setdefault(node.parent_id, []).append(node)
-        key = (
-            (lambda n: (-n.size, n.node_id))
-            if self.sort == "size"
-            else (lambda n: (n.title.lower(), n.node_id))
-        )
+
+        def key(node: TreeNode) -> tuple:
+            return node.order(self.sort)
 
         def matches(node: TreeNode) -> bool:
             own = titles.get(node.cluster_id, node.title) if node.level == 0 else node.title
@@ -405,12 +404,7 @@ class ClustersScreen(Screen):
 
     def action_toggle_sort(self) -> None:
         self.sort = "title" if self.sort == "size" else "size"
-        self.clusters = sorted(
-            self.clusters,
-            key=(lambda c: (-c.size, c.cluster_id))
-            if self.sort == "size"
-            else (lambda c: (c.title.lower(), c.cluster_id)),
-        )
+        self.clusters = sort_clusters(self.clusters, self.sort)
         self.rebuild_tree()
         self.notify(f"Sorted by {self.sort}")
 

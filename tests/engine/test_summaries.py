@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmsys_tui.engine.browse import hierarchy_nodes, list_clusters
 from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy.build import build_hierarchy
@@ -179,8 +180,15 @@ def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
         summary = summarize_run(ws, SummarizeStep(alias="noisy"), run_id).summary_run_id
         built = build_hierarchy(ws, step, run_id, summary)
         again = build_hierarchy(ws, step, run_id, summary)
+        clusters = list_clusters(ws.con, run_id, summary)
+        nodes = hierarchy_nodes(ws.con, built.hierarchy_run_id)
     assert again.reused and built.warnings == again.warnings == []
     assert built.largest_share == again.largest_share and built.largest_share[-1] < 0.35
+    # The largest, yet listed after the clusters, at every level of the tree too.
+    assert clusters[-1].cluster_id == -1 and clusters[-1].size > clusters[0].size
+    for level in {node.level for node in nodes}:
+        row = [node for node in nodes if node.level == level]
+        assert row[-1].is_special and not any(node.is_special for node in row[:-1])
 
 
 def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monkeypatch):

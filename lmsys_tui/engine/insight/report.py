@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ...safe_text import strip_controls
-from ..browse import get_run, hierarchy_nodes, list_clusters, resolve_summary_run
+from ..browse import TreeNode, get_run, hierarchy_nodes, list_clusters, resolve_summary_run
 from ..export import ExportError, latest_hierarchy
 from ..workspace import Workspace
 from .facets import facet_lift, value_totals
@@ -146,11 +146,11 @@ def _hierarchy(con, hierarchy_run_id: str, stands_out: dict[int, list[str]]) -> 
             lift = f" <span class=lift>{_e(extra)}</span>" if extra else ""
             return f"<li>{label}{lift}</li>"
         inner = "".join(
-            render(child) for child in sorted(children.get(node.node_id, []), key=lambda n: -n.size)
+            render(child) for child in sorted(children.get(node.node_id, []), key=TreeNode.order)
         )
         return f"<li><details><summary>{label}</summary><ul>{inner}</ul></details></li>"
 
-    tops = sorted(children.get(None, []), key=lambda n: -n.size)
+    tops = sorted(children.get(None, []), key=TreeNode.order)
     return "<ul>" + "".join(render(top) for top in tops) + "</ul>"
 
 
