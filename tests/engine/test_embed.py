@@ -165,9 +165,10 @@ def test_the_runnable_count_is_read_from_the_kernel():
     assert found is None or found >= 0
 
 
-def test_the_gpu_pipeline_gives_encodes_vectors_in_the_texts_order(tiny_bert):
+def test_the_gpu_pipeline_gives_encodes_vectors_in_the_texts_order(tiny_bert, caplog):
     """The CUDA path (tokenize the next batch while the model runs this one) checked on
-    the CPU against sentence-transformers' own encode: same vectors, same order."""
+    the CPU against sentence-transformers' own encode: same vectors, same order, and no
+    deprecation warning from sentence-transformers in the job's output."""
     from sentence_transformers import SentenceTransformer
 
     from lmsys_tui.engine.embedding.embedders import encode_pipelined
@@ -179,6 +180,7 @@ def test_the_gpu_pipeline_gives_encodes_vectors_in_the_texts_order(tiny_bert):
     assert found.shape == expected.shape
     assert np.min(np.sum(found * expected, axis=1)) > 0.99999
     assert encode_pipelined(encoder, [], batch_size=5).shape == (0, 32)
+    assert not [r for r in caplog.records if "deprecated" in r.getMessage()]
 
 
 def test_cpu_batches_of_a_token_budget_give_encodes_vectors_in_the_texts_order(tiny_bert):

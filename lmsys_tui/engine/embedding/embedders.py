@@ -173,11 +173,13 @@ def encode_pipelined(encoder, texts: list[str], batch_size: int) -> np.ndarray:
     order = np.argsort([-len(text) for text in texts], kind="stable")
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     device = encoder.device
+    # sentence-transformers 6 names it preprocess and warns on tokenize; 5 has tokenize.
+    preprocess = getattr(encoder, "preprocess", None) or encoder.tokenize
     out: np.ndarray | None = None
     with ThreadPoolExecutor(1) as tokenizer, torch.inference_mode():
 
         def tokenize(batch):
-            return tokenizer.submit(encoder.tokenize, [texts[i] for i in batch])
+            return tokenizer.submit(preprocess, [texts[i] for i in batch])
 
         pending = tokenize(batches[0])
         for number, batch in enumerate(batches):
