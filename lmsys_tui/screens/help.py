@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -74,12 +76,15 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="close")]
 
     def compose(self) -> ComposeResult:
-        text = Text()
+        parts = []
         for section, keys in HELP:
-            text.append(f"{section}\n", style="bold")
+            parts.append(Text(section, style="bold"))
+            # A grid: on a narrow terminal a description wraps in its own column.
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(justify="right", no_wrap=True, min_width=18, style="bold cyan")
+            grid.add_column(ratio=1)
             for key, what in keys:
-                text.append(f"  {key:>16}  ", style="bold cyan")
-                text.append(f"{what}\n")
-            text.append("\n")
+                grid.add_row(key, what)
+            parts += [grid, Text()]
         with VerticalScroll(id="help"):
-            yield Static(text)
+            yield Static(Group(*parts))

@@ -25,8 +25,8 @@ class WelcomeScreen(ModalScreen[None]):
         text.append("Press ")
         text.append("l", style="bold reverse")
         text.append(
-            " to load the bundled ShareGPT sample (~9.4k real prompts), embed it with the\n"
-            "bundled model, cluster it into 50 topics, name them and build a hierarchy\n"
+            " to load the bundled ShareGPT sample (~9.4k real prompts), embed it with the "
+            "bundled model, cluster it into 50 topics, name them and build a hierarchy "
             "(about 2 minutes, offline).\n\n"
         )
         text.append("Or run a job file headless, then press Ctrl+R here:\n")
