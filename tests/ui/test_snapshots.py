@@ -152,3 +152,8 @@ def _walk(node):
     for child in node.children:
         yield child
         yield from _walk(child)
+
+
+def test_welcome_fits_80_columns(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert snap(snap_compare, make_app(Path("empty-workspace")), size=(80, 24))
