@@ -142,17 +142,15 @@ class ClustersScreen(Screen):
         if self.pending_cluster is not None:
             self.open_cluster(self.pending_cluster)
             return
-        if self.detail_cluster is not None:  # reloaded after a job or an edit
+        if same_run and self.detail_cluster is not None:  # reloaded after a job or an edit
             self.load_detail(self.detail_cluster)
         table = self.query_one(QueryTable)
-        listed = table.cluster_id
-        if listed is not None and table.run_id == run.run_id:  # its queries may have moved
-            if any(c.cluster_id == listed for c in clusters):
-                table.show_cluster(run.run_id, listed, keep_row=True)
-            else:  # merged away
+        if table.cluster_id is not None:
+            listed = table.cluster_id
+            if same_run and any(c.cluster_id == listed for c in clusters):
+                table.show_cluster(run.run_id, listed, keep_row=True)  # its queries may move
+            else:  # another run, or merged away
                 self._close_queries()
-        elif listed is not None:  # another run
-            self._close_queries()
 
     def action_undo(self) -> None:
         """Reverse the run's newest edit, recorded in the audit trail like any edit."""
@@ -232,12 +230,15 @@ class ClustersScreen(Screen):
 
     def _highlight(self, cluster_id: int) -> None:
         """Move the tree's cursor to a cluster, its categories opened."""
-        tree = self.query_one(Tree)
-        found = next((n for n in _walk(tree.root) if n.data == cluster_id), None)
+        found = next((n for n in _walk(self.query_one(Tree).root) if n.data == cluster_id), None)
         if found is not None:
-            for parent in _ancestors(found):
-                parent.expand()
-            self.call_after_refresh(tree.move_cursor, found)  # once it has a line
+            self._move_to(found)
+
+    def _move_to(self, node) -> None:
+        for parent in _ancestors(node):
+            parent.expand()
+        # New nodes get their line numbers when the tree is next drawn.
+        self.call_after_refresh(self.query_one(Tree).move_cursor, node)
 
     def rebuild_tree(self, highlight: int | None = None, keep: bool = True) -> None:
         """Fill the tree: top categories down to leaves, filtered by the filter text. With
@@ -264,16 +265,15 @@ class ClustersScreen(Screen):
         if target is None and tree.root.children:
             target = tree.root.children[0]
         if target is not None:
-            for parent in _ancestors(target):
-                parent.expand()
-            # New nodes get their line numbers when the tree is next drawn.
-            self.call_after_refresh(tree.move_cursor, target)
+            self._move_to(target)
 
     def _row_key(self, node) -> int | str | None:
         """What a tree row shows, kept across rebuilds: a cluster id, or a category's
         hierarchy node id."""
-        if node is None or node.data is not None:
-            return None if node is None else node.data
+        if node is None:
+            return None
+        if node.data is not None:
+            return node.data
         category = self.categories.get(node.id)
         return category.node_id if category is not None else None
 

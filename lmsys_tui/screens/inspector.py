@@ -133,9 +133,9 @@ class InspectorScreen(Screen):
         room = max(12, room) if pane.size.width else 60
         for name, value in fields:
             meta.append(f"{one_line(name, META_NAME_WIDTH):>{META_NAME_WIDTH}}  ", style="bold")
-            value = Text(one_line("-" if value is None else str(value), 60))
+            shown = Text(one_line("-" if value is None else str(value), 60))
             indent = Text("\n" + " " * (META_NAME_WIDTH + 2))
-            meta.append_text(indent.join(value.wrap(self.app.console, room, overflow="fold")))
+            meta.append_text(indent.join(shown.wrap(self.app.console, room, overflow="fold")))
             meta.append("\n")
         meta.append("\nclusters\n", style="bold")
         for membership in detail.clusters:

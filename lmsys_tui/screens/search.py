@@ -160,12 +160,16 @@ class SearchScreen(Screen):
     @on(Input.Submitted)
     def _submitted(self) -> None:
         """Enter in a field: to the results, now or when the search under way ends."""
-        if not self.action_to_results():
+        if not self._focus_results():
             if self._debounce is not None:
                 self._debounce.stop()
             self.results_wanted = self._start_search()
 
-    def action_to_results(self) -> bool:
+    def action_to_results(self) -> None:
+        self._focus_results()
+
+    def _focus_results(self) -> bool:
+        """Focus the results, if there are any (then True)."""
         table = self.query_one("#search-results", DataTable)
         if table.row_count:
             self.results_wanted = False
@@ -261,7 +265,7 @@ class SearchScreen(Screen):
         self.query_one("#search-status", Static).update(Text(status))
         wanted, self.results_wanted = self.results_wanted, False
         if wanted:
-            self.action_to_results()
+            self._focus_results()
 
     @on(DataTable.RowSelected, "#search-results")
     def _open(self, event: DataTable.RowSelected) -> None:
