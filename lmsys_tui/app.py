@@ -214,10 +214,11 @@ class LmsysApp(App):
         self.screen.open_cluster(cluster_id)
 
     def start_quickstart(self) -> None:
-        """Load the bundled sample and run the whole pipeline, as the quickstart job does."""
+        """Load the bundled sample and run the whole pipeline, as the quickstart job does,
+        then open the run it made: what the person pressed `l` to see."""
         from .engine.specs import quickstart_spec
 
-        self.start_job(quickstart_spec())
+        self.start_job(quickstart_spec(), open_run=True)
 
     @work(group="navigation")
     async def start_job(self, spec, open_run: bool = False) -> None:

@@ -27,7 +27,7 @@ class WelcomeScreen(ModalScreen[None]):
         text.append(
             " to load the bundled ShareGPT sample (~9.4k real prompts), embed it with the "
             "bundled model, cluster it into 50 topics, name them and build a hierarchy "
-            "(about 2 minutes, offline).\n\n"
+            "(about 2 minutes, offline), then open its clusters.\n\n"
         )
         text.append("Or run a job file headless, then press Ctrl+R here:\n")
         text.append("  lmsys-tui --run-job examples/quickstart.toml\n\n", style="bold")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import DataTable, Tree
 
 from lmsys_tui.app import make_app
 from lmsys_tui.engine.jobs import run_job
@@ -91,7 +91,8 @@ async def test_the_welcome_key_starts_the_quickstart_job(tmp_path, monkeypatch):
 
     def fake_run_job(ws, spec, progress):
         started.append(spec)
-        return {}
+        made = {"run_id": "made-by-the-quickstart", "n_clusters": 50, "n_queries": 9434}
+        return {"cluster": {**made, "reused": True, "metrics": {}}}
 
     monkeypatch.setattr("lmsys_tui.engine.jobs.run_job", fake_run_job)
     app = make_app(tmp_path / "new-workspace")
@@ -101,8 +102,9 @@ async def test_the_welcome_key_starts_the_quickstart_job(tmp_path, monkeypatch):
         await wait_until(pilot, lambda: bool(started))
         assert started[0].load.source == "sharegpt-sample"
         assert started[0].cluster.n_clusters == 50 and started[0].hierarchy.levels == 3
-        await wait_until(pilot, lambda: "finished" in static_text(app.screen, "#job-stage"))
-        assert isinstance(app.screen.query_one("#job-stage"), Static)
+        # Done, it opens the run it made.
+        await wait_until(pilot, lambda: isinstance(app.screen, ClustersScreen))
+        assert app.run_id == "made-by-the-quickstart"
 
 
 def test_the_quickstart_file_and_the_welcome_job_agree():
