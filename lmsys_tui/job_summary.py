@@ -85,7 +85,11 @@ def _usage_text(usage: dict) -> str:
     """What an LLM step asked for and cost, or nothing for an offline one."""
     if not usage:
         return ""
+    cost = f"${usage['cost']:.4f}"
+    if usage.get("unpriced"):  # litellm knows no price: $0 would be a guess
+        cost = "no price known" if not usage["cost"] else f"{cost} + replies with no price"
+    cached = f", {usage['cache_hits']:,} answers from the cache" if usage.get("cache_hits") else ""
     return (
         f"; {usage['requests']:,} requests, {usage['retries']:,} retries, "
-        f"{usage['prompt_tokens'] + usage['completion_tokens']:,} tokens, ${usage['cost']:.4f}"
+        f"{usage['prompt_tokens'] + usage['completion_tokens']:,} tokens, {cost}{cached}"
     )

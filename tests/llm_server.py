@@ -67,8 +67,12 @@ class ScriptedLLM:
 
     def reply(self, body: dict) -> tuple[int, dict, dict]:
         """(status, headers, JSON body) for one request, with usage counted as a real
-        server counts it (about 4 characters a token), so costs scale with the prompt."""
+        server counts it (about 4 characters a token), so costs scale with the prompt, and
+        the model named as asked (OpenAI's own names are priced by litellm, a local one's
+        are not)."""
         status, headers, answer = self._reply(body)
+        if "model" in answer:  # servers name the model that answered, as it was asked for
+            answer["model"] = body.get("model", "scripted")
         if "usage" in answer:
             prompt = sum(len(str(m.get("content", ""))) for m in body["messages"])
             reply = answer["choices"][0]["message"]["content"]

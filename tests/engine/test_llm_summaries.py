@@ -17,6 +17,7 @@ from lmsys_tui.engine.naming.llm_labels import ClusterSummary
 from lmsys_tui.engine.naming.summarize import summarize_run
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
 from lmsys_tui.engine.workspace import open_workspace
+from lmsys_tui.job_summary import _usage_text
 from tests.conftest import write_jsonl
 from tests.llm_server import INJECTED_TITLE, ScriptedLLM
 
@@ -198,6 +199,10 @@ def test_local_servers_name_every_cluster(grouped, flavor):
             "SELECT status FROM summary_runs WHERE summary_run_id = ?", [result.summary_run_id]
         ).fetchall()[0][0]
     assert (result.summarized, result.failed, status) == (len(GROUPS), 0, "complete")
+    # litellm has no price for a local model: its cost is unknown, not $0.
+    usage = result.usage
+    assert 0 < usage["unpriced"] <= usage["requests"] and usage["cost"] == 0
+    assert _usage_text(usage).endswith(" tokens, no price known")
     assert llm.most_in_flight == 1  # a server on this machine gets one request at a time
     assert all(body["max_tokens"] == 400 for body in llm.bodies)
     formats = llm.response_formats
@@ -394,3 +399,5 @@ def test_a_plan_comes_first_and_the_cost_cap_stops_a_pass_keeping_what_is_named(
         (run,) = list_runs(ws.con)
         (ledger,) = [s.usage for s in run.summary_runs]  # both passes, added up
         assert ledger["requests"] == first.usage["requests"] + second.usage["requests"]
+        assert ledger["unpriced"] == 0 and ledger["cost"] > 0  # a model litellm prices
+        assert _usage_text(ledger).endswith(f"${ledger['cost']:.4f}")

@@ -114,7 +114,8 @@ async def _level(
 
 
 def _add_usage(usage: dict, stats) -> None:
-    for name in ("requests", "retries", "prompt_tokens", "completion_tokens", "cache_hits"):
+    counts = ("requests", "retries", "prompt_tokens", "completion_tokens", "cache_hits", "unpriced")
+    for name in counts:
         usage[name] = usage.get(name, 0) + getattr(stats, name)
     usage["cost"] = round(usage.get("cost", 0.0) + stats.cost, 6)
 

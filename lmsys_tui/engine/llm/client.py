@@ -46,6 +46,7 @@ class CallStats:
     completion_tokens: int = 0
     cost: float = 0.0
     cache_hits: int = 0
+    unpriced: int = 0  # replies litellm has no price for (a local or unlisted model)
 
 
 class RateLimiter:
@@ -228,8 +229,10 @@ class LLMClient:
         if usage:
             self.stats.prompt_tokens += usage.prompt_tokens or 0
             self.stats.completion_tokens += usage.completion_tokens or 0
-        with contextlib.suppress(Exception):  # unknown models have no price
+        try:
             self.stats.cost += litellm.completion_cost(completion_response=response) or 0.0
+        except Exception:  # noqa: BLE001 - litellm raises for a model it has no price for
+            self.stats.unpriced += 1
 
 
 def import_litellm():

@@ -217,6 +217,7 @@ def llm_labels(
         "completion_tokens": stats.completion_tokens,
         "cost": round(stats.cost, 6),
         "cache_hits": stats.cache_hits,
+        "unpriced": stats.unpriced,
     }
     if client.capped:
         progress(
