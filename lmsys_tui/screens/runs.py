@@ -154,7 +154,7 @@ HINT = "Enter opens a run; space marks one, c compares it with the highlighted r
 
 def describe_run(run: RunInfo) -> Text:
     """A run in a few lines: what it clustered, its sizes, its names and hierarchies."""
-    from ..engine.browse import llm_cost
+    from ..engine.browse import llm_cost, llm_usage
 
     metrics = run.metrics
     text = Text(one_line(run.run_id, 80), style="bold")
@@ -193,9 +193,11 @@ def describe_run(run: RunInfo) -> Text:
         levels = " -> ".join(f"{n:,}" for n in hierarchy.nodes_by_level)
         text.append("\nhierarchy: ", style="bold")
         text.append(f"{levels} nodes ({one_line(hierarchy.model, 40)} names)")
-    if (cost := llm_cost(run)) is not None:
-        text.append("\nLLM cost: ", style="bold")
-        text.append(f"${cost:.4f}")
+    if (usage := llm_usage(run)) is not None:
+        cost = llm_cost(run)
+        text.append("\nLLM: ", style="bold")
+        text.append(f"{usage['requests']:,} requests, ")
+        text.append("no price known" if cost is None and usage["unpriced"] else f"${cost or 0:.4f}")
     text.append("\n\n" + HINT, style="dim")
     return text
 

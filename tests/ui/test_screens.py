@@ -297,3 +297,26 @@ async def test_another_run_never_shows_the_last_runs_detail(ui_copy):
             assert static_text(screen, "#cluster-detail").startswith(f"cluster {first.data}\n")
             app.open_run("k3")
             await settle(pilot)
+
+
+def test_a_runs_llm_spend_is_told_and_an_unknown_price_is_not_zero():
+    from datetime import datetime
+
+    from lmsys_tui.engine.browse import HierarchyInfo, RunInfo, SummaryRunInfo
+    from lmsys_tui.screens.runs import describe_run
+
+    when = datetime(2026, 1, 2, 3, 4)
+
+    def run(*ledgers) -> RunInfo:
+        names = [
+            SummaryRunInfo(f"s{i}", None, "m", when, "complete", u) for i, u in enumerate(ledgers)
+        ]
+        tree = HierarchyInfo("h", "s0", "offline", [3, 2])
+        return RunInfo("r", "kmeans", "sp", "mini", 35, 3, None, {}, when, None, names, [tree])
+
+    paid = {"requests": 3, "cost": 0.0123, "unpriced": 0}
+    local = {"requests": 4, "cost": 0.0, "unpriced": 4}
+    assert "LLM" not in str(describe_run(run(None)))  # offline names
+    assert "\nLLM: 3 requests, $0.0123\n" in str(describe_run(run(paid)))
+    assert "\nLLM: 7 requests, $0.0123\n" in str(describe_run(run(paid, local)))
+    assert "\nLLM: 4 requests, no price known\n" in str(describe_run(run(local)))
