@@ -9,6 +9,7 @@ from lmsys_tui.engine.browse import hierarchy_nodes, list_clusters
 from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy.build import build_hierarchy
+from lmsys_tui.engine.insight.pictures import language_mix
 from lmsys_tui.engine.naming.phrases import key_phrases
 from lmsys_tui.engine.naming.summarize import latest_summary_run_id, summarize_run
 from lmsys_tui.engine.retrieval.keywords import tokenize
@@ -182,6 +183,7 @@ def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
         again = build_hierarchy(ws, step, run_id, summary)
         clusters = list_clusters(ws.con, run_id, summary)
         nodes = hierarchy_nodes(ws.con, built.hierarchy_run_id)
+        mix = language_mix(ws.con, run_id, built.hierarchy_run_id)
     assert again.reused and built.warnings == again.warnings == []
     assert built.largest_share == again.largest_share and built.largest_share[-1] < 0.35
     # The largest, yet listed after the clusters, at every level of the tree too.
@@ -189,6 +191,7 @@ def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
     for level in {node.level for node in nodes}:
         row = [node for node in nodes if node.level == level]
         assert row[-1].is_special and not any(node.is_special for node in row[:-1])
+    assert mix.categories[-1].startswith("Noise: ")  # the pictures' and report's table too
 
 
 def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monkeypatch):

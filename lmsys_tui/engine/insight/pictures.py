@@ -124,7 +124,11 @@ def language_mix(
     for cluster, language, n in counted:
         if cluster in group_of:
             counts[row_of[group_of[cluster]], column_of.get(language, len(columns) - 1)] += n
-    order = np.argsort(-counts.sum(axis=1), kind="stable")[:rows]
+    # Largest first; noise (a group of negative cluster ids only) after the clusters.
+    special = set(categories) - {title for cluster, title in group_of.items() if cluster >= 0}
+    sizes = counts.sum(axis=1)
+    order = sorted(range(len(categories)), key=lambda i: (categories[i] in special, -sizes[i]))
+    order = order[:rows]
     return LanguageMix(columns, [categories[i] for i in order], counts[order])
 
 
