@@ -261,11 +261,12 @@ class LmsysApp(App):
         self.screen.query_one("#search-input").focus()
 
     def action_move(self, where: str) -> None:
-        """j/k/g/G on the focused table or tree, as the arrow, Home and End keys."""
+        """j/k/g/G on the focused table, tree or scrolling pane, as the arrow, Home and End
+        keys."""
         widget = self.focused
         names = {
-            "down": ["action_cursor_down"],
-            "up": ["action_cursor_up"],
+            "down": ["action_cursor_down", "action_scroll_down"],
+            "up": ["action_cursor_up", "action_scroll_up"],
             "first": ["action_scroll_top", "action_scroll_home"],
             "last": ["action_scroll_bottom", "action_scroll_end"],
         }[where]

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, Tree
 
@@ -79,7 +79,9 @@ class ClustersScreen(Screen):
                 )
                 yield Tree("clusters", id="cluster-tree")
             with Vertical(id="detail-pane"):
-                yield Static(id="cluster-detail", classes="detail")
+                # Focusable: Tab reaches it and the arrows scroll what a short pane cuts.
+                with VerticalScroll(id="cluster-detail-scroll"):
+                    yield Static(id="cluster-detail", classes="detail")
                 yield QueryTable(id="cluster-queries")
         yield StatusLine()
         yield Footer()
@@ -386,8 +388,7 @@ class ClustersScreen(Screen):
 
     def _show_detail(self, detail, tags, lifts) -> None:
         pane = self.query_one("#cluster-detail", Static)
-        # The pane's width less its padding and a scrollbar's column.
-        width = pane.size.width - pane.styles.padding.width - 1
+        width = pane.size.width - pane.styles.padding.width  # its scroll pane has the bar
         pane.update(render_cluster_detail(detail, tags, lifts, width=max(width, 0) or None))
 
     def _standing_out(self, cursor, cluster_id: int) -> list:
@@ -564,14 +565,17 @@ class ClustersScreen(Screen):
 
     def action_back(self) -> None:
         """Escape closes the innermost thing: the filter (clear it, then leave it), the
-        query list, then the screen."""
+        query list or the detail (back to the tree), then the screen."""
         field = self.query_one("#cluster-filter", Input)
         if field.has_focus:
             if field.value:
                 field.value = ""
             else:
                 self.query_one(Tree).focus()
-        elif self.query_one(QueryTable).has_focus:
+        elif (
+            self.query_one(QueryTable).has_focus
+            or self.query_one("#cluster-detail-scroll").has_focus
+        ):
             self.query_one(Tree).focus()
         else:
             self.app.switch_mode("runs")

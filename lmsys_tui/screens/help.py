@@ -33,6 +33,7 @@ HELP = [
             ("f", "filter by title"),
             ("s", "sort by size or title"),
             ("enter on a query", "inspect it"),
+            ("tab", "to the detail pane: the arrows and j/k scroll it"),
             ("r / t", "rename / tag the highlighted cluster"),
             ("m", "merge other clusters into the highlighted one"),
             ("v", "move the highlighted query to another cluster"),

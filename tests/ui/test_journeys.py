@@ -430,7 +430,7 @@ async def test_the_query_list_never_lists_another_cluster_than_the_detail(ui_roo
         screen = app.screen
         tree = screen.query_one(Tree)
         table = screen.query_one(QueryTable)
-        detail = screen.query_one("#cluster-detail")
+        detail = screen.query_one("#cluster-detail-scroll")
         leaves = [n for n in _walk(tree.root) if n.data is not None]
         first, second = leaves[0], leaves[1]
         for leaf in (first, second):
@@ -460,7 +460,28 @@ async def test_the_query_list_never_lists_another_cluster_than_the_detail(ui_roo
         held = [n for n in screen.nodes if n.parent_id == node.node_id]
         shown = static_text(screen, "#cluster-detail").split("largest first")[1]
         assert len(shown.strip().splitlines()) == len(held)
-        assert detail.region.height >= detail.virtual_size.height  # none of it cut off
+        assert detail.max_scroll_y == 0  # none of it cut off
+
+
+async def test_a_detail_longer_than_its_pane_scrolls_from_the_keyboard(ui_root):
+    async with clusters_of_k3(ui_root, size=(80, 24)) as (app, pilot):
+        screen = app.screen
+        biggest = max(screen.clusters, key=lambda c: c.size)
+        screen.open_cluster(biggest.cluster_id)  # the query list takes half the pane
+        await settle(pilot)
+        detail = screen.query_one("#cluster-detail-scroll")
+        assert detail.max_scroll_y > 0  # the models and representatives are cut
+        screen.query_one(Tree).focus()
+        await pilot.press("tab")
+        assert detail.has_focus
+        await pilot.press("j", "j")
+        await settle(pilot)
+        assert detail.scroll_y == 2
+        await pilot.press("G")
+        await settle(pilot)
+        assert detail.scroll_y == detail.max_scroll_y
+        await pilot.press("escape")
+        assert screen.query_one(Tree).has_focus and app.screen is screen
 
 
 async def test_a_highlighted_category_shows_what_it_holds(ui_root):
