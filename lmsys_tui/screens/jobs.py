@@ -95,7 +95,9 @@ class JobsScreen(Screen):
                 yield Static(id="job-form-error", classes="error")
                 yield Button("Start (ctrl+s)", id="job-start", variant="primary")
             with Vertical(id="job-status-pane"):
-                yield Static(id="job-stage", classes="status")
+                # A finished job's summary can be longer than the pane: Tab, then scroll.
+                with VerticalScroll(id="job-stage-scroll"):
+                    yield Static(id="job-stage", classes="status")
                 yield ProgressBar(id="job-progress", show_eta=False)
                 yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
         yield StatusLine()
