@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -39,7 +39,8 @@ class RunsScreen(Screen):
         with Vertical():
             yield Static("Clustering runs", classes="title")
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-            yield Static(id="run-detail", classes="detail")
+            with VerticalScroll(id="run-detail-scroll"):  # Tab, then the arrows scroll it
+                yield Static(id="run-detail", classes="detail")
         yield StatusLine()
         yield Footer()
 
