@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
@@ -63,7 +63,7 @@ class SearchScreen(Screen):
         yield Static(id="search-status", classes="status")
         with Horizontal():
             yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="facets-pane"):
+            with VerticalScroll(id="facets-pane"):  # Tab, then the arrows scroll it
                 yield Static(id="search-facets", classes="detail")
         yield StatusLine()
         yield Footer()
@@ -285,7 +285,7 @@ class SearchScreen(Screen):
         select.value = "clusters" if select.value == "queries" else "queries"
 
     def action_back(self) -> None:
-        if self.query_one("#search-results").has_focus:
+        if self.query_one("#search-results").has_focus or self.query_one("#facets-pane").has_focus:
             self.query_one("#search-input").focus()
         else:
             self.app.switch_mode("clusters")
