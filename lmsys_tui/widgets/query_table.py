@@ -93,7 +93,7 @@ class QueryTable(DataTable):
             self._choose_columns(rows)
         for row in rows:
             self.add_row(*(COLUMNS[name][1](row) for name in self.shown), key=str(row.query_id))
-        if first_page and self.restore_row:
+        if first_page and self.restore_row and self.row_count:
             self.move_cursor(row=min(self.restore_row, self.row_count - 1))
         more = " · scroll or G for more" if self.row_count < total else ""
         hidden = f" (+{copies:,} copies)" if copies else ""
