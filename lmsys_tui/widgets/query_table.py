@@ -44,7 +44,7 @@ class QueryTable(DataTable):
         self.close()
         self.run_id, self.cluster_id = run_id, cluster_id
         self.restore_row = row
-        self.load_page(0)
+        self.load_page(0, max(PAGE_ROWS, row + PAGE_ROWS))  # down to the row, and a page on
 
     def close(self) -> None:
         """List nothing (a page still loading is dropped when it arrives)."""
@@ -74,13 +74,13 @@ class QueryTable(DataTable):
         add_columns(self, [(name, COLUMNS[name][0]) for name in self.shown])
 
     @work(thread=True, exclusive=True, group="query-page", exit_on_error=False)
-    def load_page(self, offset: int) -> None:
+    def load_page(self, offset: int, limit: int = PAGE_ROWS) -> None:
         cursor = self.app.cursor()
         run_id, cluster_id, listing = self.run_id, self.cluster_id, self.listing
         if cursor is None or run_id is None:
             return
         total, copies = count_cluster_queries(cursor, run_id, cluster_id)
-        rows = cluster_queries(cursor, run_id, cluster_id, offset, PAGE_ROWS)
+        rows = cluster_queries(cursor, run_id, cluster_id, offset, limit)
         self.app.call_from_thread(self.add_page, listing, total, copies, rows)
 
     def add_page(self, listing: int, total: int, copies: int, rows: list[QueryRow]) -> None:
