@@ -23,6 +23,7 @@ from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 
 META_NAME_WIDTH = 12  # the metadata names' column
+MIN_VALUE_WIDTH = 16  # narrower, and each value goes under its name
 
 
 class InspectorScreen(Screen):
@@ -127,15 +128,19 @@ class InspectorScreen(Screen):
         extra = sorted(detail.extra.items())
         fields += [(key, json.dumps(value, ensure_ascii=False)) for key, value in extra]
         pane = self.query_one("#query-meta", Static)
-        # Values wrap under themselves, not under the names (padding and a scrollbar off;
-        # not laid out yet: no wrapping).
-        room = pane.size.width - pane.styles.padding.width - 1 - META_NAME_WIDTH - 2
-        room = max(12, room) if pane.size.width else 60
+        # Values wrap under themselves, not under the names; a narrow pane puts each value
+        # under its name (width less padding and a scrollbar; not laid out yet: no wrap).
+        width = pane.size.width - pane.styles.padding.width - 1 if pane.size.width else 80
+        beside = width - META_NAME_WIDTH - 2 >= MIN_VALUE_WIDTH
+        indent = META_NAME_WIDTH + 2 if beside else 2
         for name, value in fields:
-            meta.append(f"{one_line(name, META_NAME_WIDTH):>{META_NAME_WIDTH}}  ", style="bold")
+            if beside:
+                meta.append(f"{one_line(name, META_NAME_WIDTH):>{META_NAME_WIDTH}}  ", style="bold")
+            else:
+                meta.append(f"{one_line(name, width)}\n  ", style="bold")
             shown = Text(one_line("-" if value is None else str(value), 60))
-            indent = Text("\n" + " " * (META_NAME_WIDTH + 2))
-            meta.append_text(indent.join(shown.wrap(self.app.console, room, overflow="fold")))
+            lines = shown.wrap(self.app.console, max(width - indent, 4), overflow="fold")
+            meta.append_text(Text("\n" + " " * indent).join(lines))
             meta.append("\n")
         meta.append("\nclusters\n", style="bold")
         for membership in detail.clusters:
