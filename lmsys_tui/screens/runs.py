@@ -76,8 +76,6 @@ class RunsScreen(Screen):
         self.app.call_from_thread(self.show, runs)
 
     def show(self, runs: list[RunInfo]) -> None:
-        from ..engine.browse import llm_cost
-
         self.runs = runs
         self.app.prepare_search()
         table = self.query_one(DataTable)
@@ -94,7 +92,7 @@ class RunsScreen(Screen):
                 # An alias, else the namer ("offline", "taxonomy", an LLM): an id would be cut.
                 Text(", ".join(s.alias or s.model for s in run.summary_runs) or "-"),
                 str(len(run.hierarchies)),
-                "-" if (cost := llm_cost(run)) is None else f"${cost:.4f}",
+                cost_cell(run),
                 key=run.run_id,
             )
         detail = self.query_one("#run-detail", Static)
@@ -153,6 +151,17 @@ class RunsScreen(Screen):
 HINT = "Enter opens a run; space marks one, c compares it with the highlighted run."
 
 
+def cost_cell(run: RunInfo) -> str:
+    """What the run's LLM names cost: dollars, "no price" (a model litellm cannot price,
+    a local one's), or "-" (offline names)."""
+    from ..engine.browse import llm_cost, llm_usage
+
+    if (cost := llm_cost(run)) is not None:
+        return f"${cost:.4f}"
+    usage = llm_usage(run)
+    return "no price" if usage and usage["unpriced"] else "-"
+
+
 def describe_run(run: RunInfo) -> Text:
     """A run in a few lines: what it clustered, its sizes, its names and hierarchies."""
     from ..engine.browse import llm_cost, llm_usage
@@ -195,10 +204,10 @@ def describe_run(run: RunInfo) -> Text:
         text.append("\nhierarchy: ", style="bold")
         text.append(f"{levels} nodes ({one_line(hierarchy.model, 40)} names)")
     if (usage := llm_usage(run)) is not None:
-        cost = llm_cost(run)
         text.append("\nLLM: ", style="bold")
         text.append(f"{usage['requests']:,} requests, ")
-        text.append("no price known" if cost is None and usage["unpriced"] else f"${cost or 0:.4f}")
+        unknown = llm_cost(run) is None and usage["unpriced"]
+        text.append("no price known" if unknown else f"${usage['cost']:.4f}")
     text.append("\n\n" + HINT, style="dim")
     return text
 

@@ -306,7 +306,7 @@ def test_a_runs_llm_spend_is_told_and_an_unknown_price_is_not_zero():
     from datetime import datetime
 
     from lmsys_tui.engine.browse import HierarchyInfo, RunInfo, SummaryRunInfo
-    from lmsys_tui.screens.runs import describe_run
+    from lmsys_tui.screens.runs import cost_cell, describe_run
 
     when = datetime(2026, 1, 2, 3, 4)
 
@@ -323,3 +323,5 @@ def test_a_runs_llm_spend_is_told_and_an_unknown_price_is_not_zero():
     assert "\nLLM: 3 requests, $0.0123\n" in str(describe_run(run(paid)))
     assert "\nLLM: 7 requests, $0.0123\n" in str(describe_run(run(paid, local)))
     assert "\nLLM: 4 requests, no price known\n" in str(describe_run(run(local)))
+    cells = [cost_cell(run(*ledgers)) for ledgers in ((None,), (paid,), (paid, local), (local,))]
+    assert cells == ["-", "$0.0123", "$0.0123", "no price"]  # the table's LLM cost column
