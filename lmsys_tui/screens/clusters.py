@@ -507,10 +507,18 @@ class ClustersScreen(Screen):
             cluster=ClusterStep(
                 n_clusters=k, within=Within(run_id=self.run_id, clusters=cluster_ids)
             ),
-            summarize=SummarizeStep(model="offline"),
+            summarize=SummarizeStep(model=self._free_namer()),
         )
         self.notify(f"Zooming into {size:,} queries: {k} clusters", markup=False)
         self.app.start_job(spec, open_run=True)
+
+    def _free_namer(self) -> str:
+        """The names shown now, for a zoom, when they cost nothing (key phrases or taxonomy
+        topics); an LLM's are not asked for unbidden, so key phrases then."""
+        shown = next(
+            (r.model for r in self.summary_runs if r.summary_run_id == self.summary_run_id), None
+        )
+        return "taxonomy" if shown == "taxonomy" else "offline"
 
     def _leaves_of(self, category) -> list[int]:
         """Cluster ids under a hierarchy node (its branch may be collapsed, so unbuilt)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from textual.widgets import DataTable, Input, Select, Static, Tree
 from textual.worker import WorkerCancelled
 
@@ -630,7 +631,14 @@ async def test_digits_typed_into_a_field_stay_there_and_focus_selects_nothing(ui
         assert app.focused is box and box.selection.is_empty, box.selection
 
 
-async def test_z_zooms_into_a_cluster_and_opens_the_new_run(ui_copy):
+@pytest.mark.parametrize("names", ["offline", "taxonomy"])
+async def test_z_zooms_into_a_cluster_and_opens_the_new_run(ui_copy, names):
+    from lmsys_tui.engine.naming.summarize import summarize_run
+    from lmsys_tui.engine.specs import SummarizeStep
+
+    if names == "taxonomy":  # the newest names, so the ones shown: the zoom keeps them
+        with open_workspace(ui_copy) as ws:
+            summarize_run(ws, SummarizeStep(model="taxonomy"), "k3")
     async with clusters_of_k3(ui_copy) as (app, pilot):
         screen = app.screen
         biggest = max(screen.clusters, key=lambda c: c.size)
@@ -650,7 +658,11 @@ async def test_z_zooms_into_a_cluster_and_opens_the_new_run(ui_copy):
         (description,) = ws.con.execute(
             "SELECT description FROM clustering_runs WHERE run_id = ?", [app.run_id]
         ).fetchall()[0]
+        namers = ws.con.execute(
+            "SELECT model FROM summary_runs WHERE run_id = ?", [app.run_id]
+        ).fetchall()
     assert description == f"clusters {biggest.cluster_id} of k3"
+    assert namers == [(names,)]  # free names as the parent's; an LLM's never unbidden
 
 
 async def test_an_llm_step_shows_its_plan_before_it_starts(ui_copy):
