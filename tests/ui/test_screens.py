@@ -226,11 +226,7 @@ async def test_a_moved_query_leaves_the_open_list_and_the_cursor_stays(ui_copy, 
     from lmsys_tui.widgets.query_table import QueryTable
 
     monkeypatch.setattr(query_table, "PAGE_ROWS", 4)  # the cursor on a later page
-    app = make_app(ui_copy)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.open_run("k3")
-        await settle(pilot)
+    async with clusters_of_k3(ui_copy) as (app, pilot):
         screen = app.screen
         biggest, other = sorted(screen.clusters, key=lambda c: -c.size)[:2]
         screen.open_cluster(biggest.cluster_id)
