@@ -34,6 +34,8 @@ from .screens.welcome import WelcomeScreen
 if TYPE_CHECKING:
     from .engine.workspace import Workspace
 
+NARROW_COLUMNS = 100  # a terminal narrower than this gets the narrow layouts (app.tcss)
+
 
 def _screen(module: str, name: str):
     """A mode's screen, its module imported when the mode is first shown."""
@@ -170,9 +172,15 @@ class LmsysApp(App):
     # -- lifecycle -------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.on_resize()
         self.switch_mode("runs")
         # After the first frame: the worker's imports would hold the GIL while it is drawn.
         self.call_after_refresh(self._open_at_start)
+
+    def on_resize(self, event=None) -> None:
+        """A terminal under 100 columns gets the narrow layouts of app.tcss (`App.-narrow`):
+        the clusters tree takes half the width."""
+        self.set_class(self.size.width < NARROW_COLUMNS, "-narrow")
 
     @work(thread=True, exclusive=True, group="workspace", exit_on_error=False)
     def _open_at_start(self) -> None:

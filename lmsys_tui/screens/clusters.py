@@ -31,7 +31,6 @@ from ..widgets.query_table import QueryTable
 from ..widgets.status_line import StatusLine
 
 CATEGORY_CLUSTERS_SHOWN = 15  # a category's detail lists this many of its clusters
-NARROW_COLUMNS = 100  # below this, the tree and the detail share the width equally
 
 
 class ClustersScreen(Screen):
@@ -89,15 +88,9 @@ class ClustersScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(Tree).show_root = False
-        self.on_resize()
         self.watch(self.app, "run_id", lambda _: self.load(), init=False)
         self.watch(self.app, "generation", lambda _: self.load(), init=False)
         self.load()
-
-    def on_resize(self, event=None) -> None:
-        """Under 100 columns the tree gets half the width: its titles are what one
-        navigates by, and at 2/5 of 80 columns they were cut near 20 characters."""
-        self.set_class(self.app.size.width < NARROW_COLUMNS, "-narrow")
 
     @work(thread=True, exclusive=True, group="clusters", exit_on_error=False)
     def load(self) -> None:
