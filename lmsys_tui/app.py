@@ -180,7 +180,9 @@ class LmsysApp(App):
     def on_resize(self, event=None) -> None:
         """A terminal under 100 columns gets the narrow layouts of app.tcss (`App.-narrow`):
         the clusters tree takes half the width."""
-        self.set_class(self.size.width < NARROW_COLUMNS, "-narrow")
+        # Before App's own handler: self.size is still the old size here.
+        width = event.size.width if event is not None else self.size.width
+        self.set_class(width < NARROW_COLUMNS, "-narrow")
 
     @work(thread=True, exclusive=True, group="workspace", exit_on_error=False)
     def _open_at_start(self) -> None:

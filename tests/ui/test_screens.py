@@ -321,3 +321,14 @@ def test_a_runs_llm_spend_is_told_and_an_unknown_price_is_not_zero():
     assert "\nLLM: 4 requests, no price known\n" in str(describe_run(run(local)))
     cells = [cost_cell(run(*ledgers)) for ledgers in ((None,), (paid,), (paid, local), (local,))]
     assert cells == ["-", "$0.0123", "$0.0123", "no price"]  # the table's LLM cost column
+
+
+async def test_the_clusters_tree_takes_half_a_narrow_terminal_and_two_fifths_of_a_wide_one(
+    ui_root,
+):
+    async with clusters_of_k3(ui_root, size=(80, 24)) as (app, pilot):
+        tree = app.screen.query_one("#tree-pane")
+        assert app.has_class("-narrow") and tree.outer_size.width == 40
+        await pilot.resize_terminal(150, 40)
+        await settle(pilot)
+        assert not app.has_class("-narrow") and tree.outer_size.width == 60
