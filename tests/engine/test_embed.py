@@ -184,19 +184,18 @@ def test_the_gpu_pipeline_gives_encodes_vectors_in_the_texts_order(tiny_bert, ca
 
 
 def test_cpu_batches_of_a_token_budget_give_encodes_vectors_in_the_texts_order(tiny_bert):
-    """Many short texts share a batch, a long one goes alone; the vectors are encode's."""
+    """Many short texts share a batch, a long one goes alone; the vectors (texts tokenized
+    once, each batch cut to its own padding) are encode's."""
     from sentence_transformers import SentenceTransformer
 
-    from lmsys_tui.engine.embedding.embedders import (
-        SentenceTransformerEmbedder,
-        token_batches,
-        token_counts,
-    )
+    from lmsys_tui.engine.embedding.embedders import SentenceTransformerEmbedder, token_batches
 
     texts = [f"prompt {i} " + "word " * (i * 7 % 23) for i in range(37)] + ["long " * 1000]
     encoder = SentenceTransformer(str(tiny_bert), device="cpu")
-    tokens = token_counts(encoder, texts)
-    assert tokens[-1] == encoder.max_seq_length  # truncated as the model reads it
+    # Tokens the model reads of each text (the long one truncated), as the embedder counts.
+    tokens = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_seq_length)
+    tokens = np.array([len(ids) for ids in tokens["input_ids"]])
+    assert tokens[-1] == encoder.max_seq_length
     batches = token_batches(tokens, budget=64)
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(texts)))
     assert batches[0].tolist() == [len(texts) - 1]  # the longest first, alone
