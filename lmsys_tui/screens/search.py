@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
@@ -44,6 +44,7 @@ class SearchScreen(Screen):
         self.target = "queries"
         self.has_models = True  # until the searcher finds the data has none
         self.results_wanted = False  # Enter before the results came: go to them when they do
+        self.hits: dict[str, Text] = {}  # row key -> the hit in words, for the line below
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -62,7 +63,10 @@ class SearchScreen(Screen):
             )
         yield Static(id="search-status", classes="status")
         with Horizontal():
-            yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="results-pane"):
+                yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
+                # The highlighted hit whole: a narrow table cuts its text and columns.
+                yield Static(id="search-hit", classes="detail")
             with VerticalScroll(id="facets-pane"):  # Tab, then the arrows scroll it
                 yield Static(id="search-facets", classes="detail")
         yield StatusLine()
@@ -70,6 +74,7 @@ class SearchScreen(Screen):
 
     def on_mount(self) -> None:
         self._set_columns()
+        self._show_hit(None)
         self.query_one("#search-status", Static).update(
             Text(
                 "Type to search; Enter or ↓ goes to the results. Ctrl+O switches mode, "
@@ -226,9 +231,16 @@ class SearchScreen(Screen):
     def show_results(self, target: str, result) -> None:
         table = self.query_one("#search-results", DataTable)
         table.clear()
+        self.hits = {}
+        self._show_hit(None)
         facets = Text()
         if target == "clusters":
             for hit in result:
+                self.hits[f"c{hit.cluster_id}"] = Text.assemble(
+                    (one_line(hit.title, 120), "bold"),
+                    f"\ncluster {hit.cluster_id} · {hit.size:,} queries · ",
+                    one_line(hit.description, 300),
+                )
                 table.add_row(
                     str(hit.cluster_id),
                     f"{hit.score:.3f}",
@@ -239,7 +251,9 @@ class SearchScreen(Screen):
                 )
             status = f"{len(result)} clusters"
         else:
+            titles = {f.value: f.label for f in result.facets.get("cluster", [])}
             for hit in result.hits:
+                self.hits[f"q{hit.query_id}"] = describe_hit(hit, titles.get(hit.cluster_id))
                 cells = [
                     str(hit.query_id),
                     f"{hit.score:.3f}",
@@ -267,6 +281,15 @@ class SearchScreen(Screen):
         if wanted:
             self._focus_results()
 
+    @on(DataTable.RowHighlighted, "#search-results")
+    def _hit_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_hit(self.hits.get(event.row_key.value))
+
+    def _show_hit(self, described: Text | None) -> None:
+        line = self.query_one("#search-hit", Static)
+        line.update(described or "")
+        line.display = described is not None  # no empty bordered strip
+
     @on(DataTable.RowSelected, "#search-results")
     def _open(self, event: DataTable.RowSelected) -> None:
         key = str(event.row_key.value)
@@ -289,3 +312,18 @@ class SearchScreen(Screen):
             self.query_one("#search-input").focus()
         else:
             self.app.switch_mode("clusters")
+
+
+def describe_hit(hit, cluster_title: str | None) -> Text:
+    """A query hit in words: its text (as much as three lines hold), then its cluster,
+    language and model."""
+    text = Text(one_line(hit.snippet, 300))
+    where = [
+        "no cluster" if hit.cluster_id is None else f"cluster {hit.cluster_id}",
+        *([one_line(cluster_title, 60)] if cluster_title else []),
+    ]
+    text.append("\n" + ": ".join(where), style="bold")
+    for value in (hit.language, hit.model):
+        if value:
+            text.append(f" · {one_line(value, 30)}", style="dim")
+    return text

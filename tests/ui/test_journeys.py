@@ -170,6 +170,13 @@ async def test_enter_or_down_in_the_search_field_goes_to_the_results(ui_root):
         await pilot.press(*"sql join", "enter")  # before the results come
         await wait_until(pilot, lambda: results.has_focus)
         assert results.row_count > 0 and results.cursor_row == 0
+        # The highlighted hit whole below the table, with its cluster's title.
+        await pilot.press("down", "up")
+        shown = static_text(screen, "#search-hit")
+        text, where = shown.rsplit("\n", 1)
+        assert text == str(results.get_row_at(0)[2])
+        cluster = str(results.get_row_at(0)[3])
+        assert where.startswith(f"cluster {cluster}: ") and "English" in where
         await pilot.press("down", "escape")
         assert field.has_focus and field.value == "sql join"
         await pilot.press("down")
