@@ -212,6 +212,9 @@ def require_complete_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         raise NotFound(f"no clustering run {run_id!r}")
 
 
+LEDGER_TOTALS = ("requests", "cost", "unpriced")
+
+
 def llm_usage(run: RunInfo) -> dict | None:
     """The ledgers of the run's LLM summaries and hierarchies added up (requests, cost,
     unpriced replies); None when no LLM named anything."""
@@ -220,16 +223,6 @@ def llm_usage(run: RunInfo) -> dict | None:
     if not ledgers:
         return None
     return {key: sum(ledger.get(key, 0) for ledger in ledgers) for key in LEDGER_TOTALS}
-
-
-LEDGER_TOTALS = ("requests", "cost", "unpriced")
-
-
-def llm_cost(run: RunInfo) -> float | None:
-    """What the run's LLM summaries and hierarchies cost in all, from their ledgers; None
-    when nothing was paid (offline names, or models without a price)."""
-    usage = llm_usage(run)
-    return round(usage["cost"], 6) if usage and usage["cost"] else None
 
 
 def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunInfo:

@@ -242,9 +242,9 @@ class ClustersScreen(Screen):
         # New nodes get their line numbers when the tree is next drawn.
         self.call_after_refresh(self.query_one(Tree).move_cursor, node)
 
-    def rebuild_tree(self, highlight: int | None = None, keep: bool = True) -> None:
+    def rebuild_tree(self, highlight: int | str | None = None, keep: bool = True) -> None:
         """Fill the tree: top categories down to leaves, filtered by the filter text. With
-        `keep` the expanded categories and the highlighted row (or cluster `highlight`)
+        `keep` the expanded categories and the highlighted row (or `highlight`, a row key)
         stay as they were; where that row is gone (filtered out), or for another run, the
         first matching cluster or the first row is highlighted, and the detail pane
         follows it."""

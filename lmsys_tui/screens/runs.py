@@ -153,18 +153,23 @@ HINT = "Enter opens a run; space marks one, c compares it with the highlighted r
 
 def cost_cell(run: RunInfo) -> str:
     """What the run's LLM names cost: dollars, "no price" (a model litellm cannot price,
-    a local one's), or "-" (offline names)."""
-    from ..engine.browse import llm_cost, llm_usage
+    a local one's), or "-" (offline names, or nothing paid)."""
+    from ..engine.browse import llm_usage
 
-    if (cost := llm_cost(run)) is not None:
-        return f"${cost:.4f}"
     usage = llm_usage(run)
-    return "no price" if usage and usage["unpriced"] else "-"
+    if usage is None or not (usage["cost"] or usage["unpriced"]):
+        return "-"
+    return "no price" if _price_unknown(usage) else f"${round(usage['cost'], 6):.4f}"
+
+
+def _price_unknown(usage: dict) -> bool:
+    """Nothing priced, yet replies litellm could not price: the cost is unknown, not $0."""
+    return not usage["cost"] and bool(usage["unpriced"])
 
 
 def describe_run(run: RunInfo) -> Text:
     """A run in a few lines: what it clustered, its sizes, its names and hierarchies."""
-    from ..engine.browse import llm_cost, llm_usage
+    from ..engine.browse import llm_usage
 
     metrics = run.metrics
     text = Text(one_line(run.run_id, 80), style="bold")
@@ -206,8 +211,7 @@ def describe_run(run: RunInfo) -> Text:
     if (usage := llm_usage(run)) is not None:
         text.append("\nLLM: ", style="bold")
         text.append(f"{usage['requests']:,} requests, ")
-        unknown = llm_cost(run) is None and usage["unpriced"]
-        text.append("no price known" if unknown else f"${usage['cost']:.4f}")
+        text.append("no price known" if _price_unknown(usage) else f"${usage['cost']:.4f}")
     text.append("\n\n" + HINT, style="dim")
     return text
 
