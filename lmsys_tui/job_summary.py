@@ -34,9 +34,11 @@ def summary(result: dict, workspace: bool = True) -> str:
         run = result["cluster"]
         how = "reused" if run["reused"] else f"{run['seconds']:.1f} s"
         silhouette = run["metrics"].get("silhouette")
+        noise = run["metrics"].get("noise_share")
         lines.append(
-            f"cluster run {run['run_id']}: {run['n_clusters']} clusters over "
-            f"{run['n_queries']:,} queries ({how})"
+            f"cluster run {run['run_id']}: {run['n_clusters']} clusters"
+            + (f" and {noise:.0%} noise" if noise else "")
+            + f" over {run['n_queries']:,} queries ({how})"
             + (f", silhouette {silhouette}" if silhouette is not None else "")
         )
         copies = run["metrics"].get("duplicates")

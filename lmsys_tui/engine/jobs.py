@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from .browse import resolve_summary_run
 from .clustering.assign import assign_new_queries
-from .clustering.runs import cluster_space
+from .clustering.runs import cluster_space, sparse_hdbscan_warning
 from .embedding.embed import embed_queries, find_space
 from .embedding.embedders import STATIC_TRADE_OFF, make_embedder
 from .enrich.languages import detect_languages, english_only_warning
@@ -181,7 +181,11 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             step_name = "cluster"
             _mark(ws, job_id, step_name)
             space_id = _space_for_cluster(ws, spec.embed)
-            result["cluster"] = cluster_space(ws, spec.cluster, space_id, progress).as_dict()
+            clustered = cluster_space(ws, spec.cluster, space_id, progress)
+            result["cluster"] = clustered.as_dict()
+            if warning := sparse_hdbscan_warning(spec.cluster, clustered):
+                result.setdefault("warnings", []).append(warning)
+                progress(Progress("cluster", 3, 3, f"warning: {warning}"))
         if spec.assign:
             step_name = "assign"
             _mark(ws, job_id, step_name)

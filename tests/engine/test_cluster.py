@@ -14,10 +14,11 @@ from lmsys_tui.engine.clustering.algorithms import (
     kmeans_plusplus_start,
     split_oversized,
 )
-from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.clustering.runs import cluster_space, sparse_hdbscan_warning
 from lmsys_tui.engine.errors import ClusterError
 from lmsys_tui.engine.specs import ClusterStep
 from lmsys_tui.engine.workspace import open_workspace
+from lmsys_tui.job_summary import summary
 
 
 def members(ws, run_id):
@@ -131,3 +132,21 @@ def test_kmeans_plusplus_seeds_one_point_in_each_separated_blob():
     assert sorted(nearest_blob.tolist()) == list(range(8))
     assert all((np.abs(points - seed).sum(axis=1) < 1e-6).any() for seed in seeds)
     assert np.array_equal(seeds, kmeans_plusplus_start(points, 8, seed=5))
+
+
+def test_a_mostly_noise_hdbscan_run_says_what_min_cluster_size_counts(embedded_workspace):
+    root, space = embedded_workspace
+    coarse = ClusterStep(algorithm="hdbscan", micro_clusters=15, min_cluster_size=8, run_id="c")
+    fine = ClusterStep(algorithm="hdbscan", micro_clusters=15, min_cluster_size=2, run_id="f")
+    with open_workspace(root) as ws:
+        sparse = cluster_space(ws, coarse, space)
+        dense = cluster_space(ws, fine, space)
+    warning = sparse_hdbscan_warning(coarse, sparse)
+    assert sparse.metrics["noise_share"] > 0.5, sparse.metrics
+    assert warning.startswith(f"hdbscan found {sparse.n_clusters} clusters and left ")
+    assert "min_cluster_size = 8 counts micro-clusters (15 here, ~2 queries each)" in warning
+    assert sparse_hdbscan_warning(fine, dense) is None, dense.metrics  # 3 topics, 30 queries
+    printed = summary({"data_dir": str(root), "cluster": sparse.as_dict(), "warnings": [warning]})
+    noise = f"{sparse.metrics['noise_share']:.0%} noise over 30 queries"
+    assert f"{sparse.n_clusters} clusters and {noise}" in printed
+    assert printed.endswith(f"warning: {warning}")

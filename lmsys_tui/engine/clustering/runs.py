@@ -56,6 +56,38 @@ def _parameters(step: ClusterStep) -> dict:
     return parameters
 
 
+# HDBSCAN results a user would not want to browse as they are: mostly noise, or a few
+# clusters of a set large enough to hold many topics.
+SPARSE_NOISE_SHARE = 0.5
+SPARSE_CLUSTERS = 5
+MANY_TOPICS_QUERIES = 1000
+
+
+def sparse_hdbscan_warning(step: ClusterStep, result: ClusterResult) -> str | None:
+    """Why an HDBSCAN run came out mostly noise or nearly one topic, and what to change.
+
+    `min_cluster_size` counts micro-clusters, not queries: a value usual for plain
+    HDBSCAN (15) leaves 2 clusters and 58 % noise of 2,178 real prompts, 3 leaves 13.
+    """
+    metrics = result.metrics
+    noise = metrics.get("noise_share", 0.0)
+    few = result.n_clusters < SPARSE_CLUSTERS and result.n_queries >= MANY_TOPICS_QUERIES
+    if step.algorithm != "hdbscan" or (noise <= SPARSE_NOISE_SHARE and not few):
+        return None
+    found = (
+        f"hdbscan found {result.n_clusters} clusters and left {noise:.0%} of "
+        f"{result.n_queries:,} queries as noise"
+    )
+    micro = metrics.get("micro_clusters")
+    if step.min_cluster_size > 2 and micro:
+        return (
+            f"{found}: min_cluster_size = {step.min_cluster_size} counts micro-clusters "
+            f"({micro:,} here, ~{result.n_queries // micro:,} queries each); "
+            "a smaller value finds more and smaller clusters"
+        )
+    return f'{found}: k-means (algorithm = "kmeans") puts every query in a cluster'
+
+
 def subset_of(step: ClusterStep) -> dict:
     """The step's subset as plain data (empty: every embedded query)."""
     subset: dict = {}
