@@ -79,8 +79,14 @@ def workspace_status(data_dir: Path) -> dict:
 
 def _cell(value) -> str:
     if isinstance(value, list):
-        return " -> ".join(map(str, value))  # nodes by level
+        return " -> ".join(map(_cell, value))  # nodes by level
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"  # counts: 999,672 as every other screen writes them
     return "-" if value is None else str(value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def print_status(data_dir: Path, as_json: bool) -> int:
@@ -103,9 +109,13 @@ def print_status(data_dir: Path, as_json: bool) -> int:
         ("Summary runs", status["summary_runs"]),
         ("Hierarchies", status["hierarchies"]),
     ):
+        if not rows:  # a title over an empty table wraps to its width ("Hierarchie / s")
+            console.print(f"{title}: none", markup=False, highlight=False)
+            continue
         table = Table(title=title, title_justify="left")
-        for column in rows[0] if rows else ["(none)"]:
-            table.add_column(column)
+        for column in rows[0]:
+            numbers = all(_is_number(row[column]) or row[column] is None for row in rows)
+            table.add_column(column, justify="right" if numbers else "left")
         for row in rows:
             table.add_row(*(Text(_cell(value)) for value in row.values()))  # data, not markup
         console.print(Sanitized(table))

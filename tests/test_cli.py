@@ -136,3 +136,20 @@ def test_reading_an_older_workspace_upgrades_it_first(tmp_path, capsys):
     con = duckdb.connect(str(tmp_path / "ws" / "lmsys.duckdb"), read_only=True)
     assert schema_version(con) == SCHEMA_VERSION
     con.close()
+
+
+def test_status_says_what_a_workspace_lacks_in_a_line_and_writes_counts_as_counts(tmp_path, capsys):
+    from lmsys_tui.engine.workspace import open_workspace
+    from lmsys_tui.status import _cell
+
+    open_workspace(tmp_path / "ws").close()  # a workspace, still empty
+    assert main(["--data-dir", str(tmp_path / "ws"), "status"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    for title in ("Sources", "Embedding spaces", "Clustering runs", "Hierarchies"):
+        assert f"{title}: none" in printed  # not a title wrapped over an empty table
+    assert (_cell(999672), _cell([1200, 40]), _cell(0.0568), _cell(None)) == (
+        "999,672",
+        "1,200 -> 40",
+        "0.0568",
+        "-",
+    )
