@@ -130,6 +130,7 @@ def test_search_and_search_clusters(capsys, ui_root):
         "model",
         "language",
         "cluster_id",
+        "copies",  # other candidates with the same text, shown once
     }
     clusters = as_json(capsys, ui_root, "search-clusters", "sql", "--run-id", RUN, "-k", "2")
     assert len(clusters["clusters"]) == 2 and clusters["summary_run_id"] == "summary-offline"

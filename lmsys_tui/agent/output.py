@@ -88,7 +88,7 @@ def filled_table(rows: list, cells: dict[str, Callable], optional: tuple[str, ..
     out each `optional` column that no row fills (a model where the data has none), as the
     TUI does."""
     names = [
-        name for name in cells if name not in optional or any(getattr(row, name) for row in rows)
+        name for name in cells if name not in optional or any(cells[name](row) for row in rows)
     ]
     table = Table(*names, **options)
     for row in rows:

@@ -66,13 +66,15 @@ def search(ws, out, args) -> int:
     )
 
     def render():
-        where = f"{result.mode} search in {result.run_id or result.space_id}"
+        scope = result.run_id or result.space_id or "every query (nothing embedded yet)"
+        where = f"{result.mode} search in {scope}"
         if not result.hits:
             return Text(f"{where}: no query matches {one_line(args.text, 60)!r}")
         # As `inspect` does: a column no hit fills (data without models) is left out.
         cells = {
             "query": lambda hit: str(hit.query_id),
             "score": lambda hit: f"{hit.score:.3f}",
+            "asked": lambda hit: f"{hit.copies + 1:,}x" if hit.copies else "",
             "cluster": lambda hit: "-" if hit.cluster_id is None else str(hit.cluster_id),
             "language": lambda hit: Text(one_line(hit.language, 12)),
             "model": lambda hit: Text(one_line(hit.model, 20)),
@@ -81,7 +83,7 @@ def search(ws, out, args) -> int:
         title = f"{where}: {len(result.hits)} of {result.candidates:,} candidates" + (
             "" if result.matches is None else f"; {result.matches:,} hold the words"
         )
-        tables = [filled_table(result.hits, cells, ("language", "model"), title=title)]
+        tables = [filled_table(result.hits, cells, ("asked", "language", "model"), title=title)]
         for name, counts in result.known_facets().items():
             facet = Table(name, "count")
             for count in counts[:15]:

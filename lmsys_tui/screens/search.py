@@ -257,7 +257,7 @@ class SearchScreen(Screen):
                 cells = [
                     str(hit.query_id),
                     f"{hit.score:.3f}",
-                    Text(one_line(hit.snippet, 160)),
+                    _query_cell(hit),
                     "-" if hit.cluster_id is None else str(hit.cluster_id),
                     Text(one_line(hit.language, 12)),
                 ]
@@ -265,6 +265,8 @@ class SearchScreen(Screen):
                     cells.append(Text(one_line(hit.model, 18)))
                 table.add_row(*cells, key=f"q{hit.query_id}")
             status = f"{len(result.hits)} shown of {result.candidates:,} candidates · {result.mode}"
+            if result.space_id is None:
+                status += " (nothing embedded yet)"
             if result.matches is not None:
                 status += f" · {result.matches:,} hold the words"
             if result.within_clusters is not None:
@@ -314,6 +316,12 @@ class SearchScreen(Screen):
             self.app.switch_mode("clusters")
 
 
+def _query_cell(hit) -> Text:
+    """A hit's snippet, led by how many times its text was asked ("×14") when copied."""
+    cell = Text(f"×{hit.copies + 1:,} ", style="bold") if hit.copies else Text()
+    return cell.append(one_line(hit.snippet, 160))
+
+
 def describe_hit(hit, cluster_title: str | None) -> Text:
     """A query hit in words: its text (as much as three lines hold), then its cluster,
     language and model."""
@@ -326,4 +334,6 @@ def describe_hit(hit, cluster_title: str | None) -> Text:
     for value in (hit.language, hit.model):
         if value:
             text.append(f" · {one_line(value, 30)}", style="dim")
+    if hit.copies:
+        text.append(f" · asked {hit.copies + 1:,} times or more (copies shown once)", style="dim")
     return text

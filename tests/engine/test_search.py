@@ -362,6 +362,33 @@ def test_a_new_load_is_searchable_by_keyword_and_the_index_step_rebuilds(search_
         assert [s["rebuilt"] for s in index["summaries"]] == [True]
 
 
+def test_copies_of_a_text_are_one_hit_that_counts_them(search_root, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(search_root, root)
+    asked = ["Zanzibar ferry times?", "zanzibar  ferry times", "ZANZIBAR ferry-times!!"] * 3
+    rows = [
+        {"conversation_id": f"c{i}", "conversation": [{"role": "user", "content": text}]}
+        for i, text in enumerate([*asked, "Zanzibar spice tour"])
+    ]
+    with open_workspace(root) as ws:
+        run_job(ws, JobSpec(load=LoadStep(source=str(write_jsonl(tmp_path / "z.jsonl", rows)))))
+        # A pool of 4 holds copies of one text only: it widens until 2 distinct texts show.
+        found = Searcher(ws, run_id="k3").search_queries("zanzibar", "keyword", n=2, pool=4)
+    assert found.matches == 10
+    assert [hit.copies for hit in found.hits] == [8, 0]
+    assert found.hits[1].snippet == "Zanzibar spice tour"
+    assert found.hits[0].snippet in asked
+
+
+def test_hybrid_search_before_anything_is_embedded_says_it_used_the_words(tmp_path):
+    rows = [{"conversation_id": "a", "conversation": [{"role": "user", "content": "Zanzibar?"}]}]
+    with open_workspace(tmp_path / "ws") as ws:
+        run_job(ws, JobSpec(load=LoadStep(source=str(write_jsonl(tmp_path / "z.jsonl", rows)))))
+        found = Searcher(ws).search_queries("zanzibar", "hybrid")
+        assert found.mode == "keyword" and found.space_id is None and found.run_id is None
+        assert [hit.snippet for hit in found.hits] == ["Zanzibar?"]
+
+
 def test_an_index_holding_other_vectors_is_a_mismatch(search_root, tmp_path):
     from lmsys_tui.engine.retrieval.index import _new_index, _save
 

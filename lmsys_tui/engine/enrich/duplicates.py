@@ -20,6 +20,9 @@ from ..store import transaction
 from ..workspace import Workspace
 
 NEAR_COSINE = 0.95
+# A text's identity for exact copies: lowercased, whitespace, punctuation and symbols
+# collapsed, hashed (DuckDB SQL over `query_text`; search folds copies the same way).
+NORMALISED_TEXT_HASH = r"hash(trim(regexp_replace(lower(query_text), '[\s\pP\pS]+', ' ', 'g')))"
 _BLOCK_CELLS = 32_000_000  # similarity cells computed at once (128 MB)
 
 
@@ -30,10 +33,9 @@ def find_duplicates(
     started = time.perf_counter()
     progress(Progress("duplicates", 0, 2, f"exact copies in {run_id}"))
     exact = ws.con.execute(
-        r"""
+        rf"""
         WITH members AS (
-            SELECT c.query_id, c.cluster_id, c.distance,
-                   hash(trim(regexp_replace(lower(q.query_text), '[\s\pP\pS]+', ' ', 'g'))) AS h
+            SELECT c.query_id, c.cluster_id, c.distance, {NORMALISED_TEXT_HASH} AS h
             FROM query_clusters c JOIN queries q USING (query_id)
             WHERE c.run_id = ?
         )

@@ -9,7 +9,9 @@ answered by exact search over the vectors it allows; a broad one by an ANN searc
 until enough results pass.
 
 Facets count the candidates a search ranked: the `pool` best keyword matches, the `pool`
-nearest queries for semantic search, and the union of both for hybrid search.
+nearest queries for semantic search, and the union of both for hybrid search. A text
+and its exact copies are one hit that counts them; when copies leave fewer than the hits
+asked for, the pool widens (to MAX_POOL candidates at most).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from ..browse import UNKNOWN, cluster_title
 from ..embedding.embed import space_embedder
+from ..enrich.duplicates import NORMALISED_TEXT_HASH
 from ..errors import LmsysError
 from ..progress import ProgressSink, null_sink
 from ..workspace import Workspace
@@ -44,6 +47,7 @@ ANN_COST_PER_RESULT = 9.0
 KEYWORD_COST_PER_ALLOWED = 7.0
 KEYWORD_COST_PER_HIT = 0.6
 RRF_K = 60
+MAX_POOL = 4800  # candidates a search widens to when copies of a few texts fill its pool
 NOT_IN_RUN = -2  # cluster code of a query the run did not cluster (embedded later)
 SNIPPET_CHARS = 160
 
@@ -71,6 +75,8 @@ class QueryHit:
     model: str | None
     language: str | None
     cluster_id: int | None
+    # Other candidates of the search with the same text (an exact copy), shown once.
+    copies: int = 0
 
 
 @dataclass
@@ -250,20 +256,32 @@ class Searcher:
         mask, within = self._mask(filters)
         terms = search_terms(text) if mode != "semantic" else []
         matches = None
-        if mode == "keyword" or (mode == "hybrid" and self.space_id is None):
-            docs, scores, matches = self._keyword(terms, mask, max(n, pool))
-        elif mode == "semantic":
-            docs, scores = self._semantic(self.embedder.embed([text])[0], mask, max(n, pool), n)
-        else:
-            docs, scores, matches = self._hybrid(text, terms, mask, max(n, pool), n)
-        order = _top(docs, scores, self.query_ids, n)
-        top = docs[order]
+        if mode == "hybrid" and self.space_id is None:
+            mode = "keyword"  # nothing embedded yet: the words alone, and the result says so
+        vector = None if mode == "keyword" else self.embedder.embed([text])[0]
+        count = max(n, pool)
+        while True:  # copies are shown once: widen the pool while they leave too few hits
+            if mode == "keyword":
+                docs, scores, matches = self._keyword(terms, mask, count)
+            elif mode == "semantic":
+                docs, scores = self._semantic(vector, mask, count, n)
+            else:
+                docs, scores, matches = self._hybrid(vector, terms, mask, count, n)
+            order = _top(docs, scores, self.query_ids, len(docs))
+            kept, copies = self._fold_copies(docs[order], n)
+            if len(kept) >= n or len(docs) < count or count >= MAX_POOL:
+                break
+            count *= 4
+        order = order[kept]
+        hits = self._hits(docs[order], scores[order], terms)
+        for hit, count in zip(hits, copies, strict=True):
+            hit.copies = count
         return QuerySearch(
             text=text,
             mode=mode,
             run_id=self.run_id,
             space_id=self.space_id,
-            hits=self._hits(top, scores[order], terms),
+            hits=hits,
             candidates=len(docs),
             matches=matches,
             facets={name: self._facet(name, docs) for name in facets},
@@ -440,10 +458,9 @@ class Searcher:
         return docs[known], scores[known]
 
     def _hybrid(
-        self, text: str, terms: list[str], mask: np.ndarray | None, pool: int, needed: int
+        self, vector: np.ndarray, terms: list[str], mask: np.ndarray | None, pool: int, needed: int
     ) -> tuple[np.ndarray, np.ndarray, int | None]:
         """Reciprocal-rank fusion of the semantic pool and the best keyword matches."""
-        vector = self.embedder.embed([text])[0]
         semantic_docs, semantic_scores = self._semantic(vector, mask, pool, needed)
         keyword_docs, keyword_scores_, matches = self._keyword(terms, mask, pool)
         fused: dict[int, float] = {}
@@ -486,8 +503,40 @@ class Searcher:
 
     def _cluster_label(self, cluster_id: int) -> str:
         if cluster_id == NOT_IN_RUN:
-            return "(not in this run)"
+            return "(not in this run)" if self.run_id else "(no clustering run yet)"
         return cluster_title(cluster_id, self.titles.get(cluster_id))
+
+    def _fold_copies(self, ranked: np.ndarray, n: int) -> tuple[np.ndarray, list[int]]:
+        """Of candidates best first, the positions of the first `n` distinct texts, and
+        how many other candidates copy each (exact copies, as a run's copies are found).
+
+        Real logs repeat prompts (a greeting, a benchmark pasted by many users): the same
+        text filled the results a dozen times over.
+        """
+        query_ids = self.query_ids[ranked].tolist()
+        con = self.ws.con.cursor()
+        try:
+            text_of = dict(
+                con.execute(
+                    f"SELECT query_id, {NORMALISED_TEXT_HASH} FROM queries "
+                    "WHERE query_id IN (SELECT unnest($ids::BIGINT[]))",
+                    {"ids": query_ids},
+                ).fetchall()
+            )
+        finally:
+            con.close()
+        shown: dict = {}  # text -> its index among the kept
+        kept: list[int] = []
+        copies: list[int] = []
+        for position, query_id in enumerate(query_ids):
+            text = text_of.get(query_id, ("no text", query_id))
+            if text in shown:
+                copies[shown[text]] += 1
+            elif len(kept) < n:
+                shown[text] = len(kept)
+                kept.append(position)
+                copies.append(0)
+        return np.asarray(kept, dtype=np.int64), copies
 
     def _hits(self, docs: np.ndarray, scores: np.ndarray, terms: list[str]) -> list[QueryHit]:
         query_ids = self.query_ids[docs].tolist()
