@@ -16,12 +16,22 @@ RUN_HELP = "a run id, or latest (the newest run)"
 
 def _positive(text: str) -> int:
     """An argparse type: a whole number of at least 1 (`-n -1` once returned 298 hits)."""
+    return _at_least(text, 1)
+
+
+def _count(text: str) -> int:
+    """An argparse type: how many rows to list, 0 for none (`--queries -5` once ended in
+    DuckDB's "LIMIT/OFFSET cannot be negative")."""
+    return _at_least(text, 0)
+
+
+def _at_least(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {minimum} or more, got {value}")
     return value
 
 
@@ -78,19 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--summary", metavar="ALIAS|ID", help="summary run (default: newest)")
     sub.add_argument("--limit", type=_positive, metavar="N")
     sub.add_argument(
-        "--examples", type=int, default=0, metavar="K", help="K queries closest to each centroid"
+        "--examples", type=_count, default=0, metavar="K", help="K queries closest to each centroid"
     )
     sub.add_argument("--sort", choices=["size", "title"], default="size")
 
     sub = command("inspect", "one cluster: summary, language and model mix, queries")
     sub.add_argument("run_id", help=RUN_HELP)
     sub.add_argument("cluster_id", type=int)
-    sub.add_argument("--queries", type=int, default=20, metavar="N")
+    sub.add_argument("--queries", type=_count, default=20, metavar="N", help="queries to list")
     sub.add_argument("--summary", metavar="ALIAS|ID")
 
     sub = command("query", "one query: text, metadata, cluster in every run, neighbours")
     sub.add_argument("query_id", type=int)
-    sub.add_argument("--neighbours", type=int, default=10, metavar="N")
+    sub.add_argument("--neighbours", type=_count, default=10, metavar="N")
     sub.add_argument("--run-id", help="run whose space the neighbours come from")
 
     sub = command("hierarchy", "a run's hierarchy of categories as a tree")
@@ -131,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="only inside the clusters whose summaries match TEXT",
     )
-    sub.add_argument("--top-clusters", type=int, default=3, metavar="N")
+    sub.add_argument("--top-clusters", type=_positive, default=3, metavar="N")
     sub.add_argument("--cluster-ids", metavar="1,2")
     sub.add_argument("--language")
     sub.add_argument("--model")

@@ -268,6 +268,19 @@ def test_a_filter_value_no_query_has_is_said_and_counts_must_be_positive(capsys,
     with pytest.raises(SystemExit) as caught:
         main(["--data-dir", str(ui_root), "search", "sql", "-n", "-1"])
     assert caught.value.code == 2 and "expected 1 or more" in capsys.readouterr().err
+    # Lists may be empty, never negative (DuckDB's LIMIT error, a usearch array dump).
+    for args in (
+        ["inspect", RUN, "0", "--queries", "-5"],
+        ["clusters", "--examples", "-2"],
+        ["query", "1", "--neighbours", "-1"],
+        ["search", "sql", "--within-clusters", "sql", "--top-clusters", "0"],
+    ):
+        with pytest.raises(SystemExit) as caught:
+            main(["--data-dir", str(ui_root), *args])
+        err = capsys.readouterr().err
+        assert caught.value.code == 2 and "Exception" not in err and "array" not in err, err
+        assert "expected 0 or more" in err or "expected 1 or more" in err
+    assert main(["--data-dir", str(ui_root), "inspect", RUN, "0", "--queries", "0"]) == 0
 
 
 def test_undo_reverses_renames_tags_and_moves_as_audited_edits(capsys, ws_copy):

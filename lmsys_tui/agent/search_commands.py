@@ -74,7 +74,7 @@ def search(ws, out, args) -> int:
         cells = {
             "query": lambda hit: str(hit.query_id),
             "score": lambda hit: f"{hit.score:.3f}",
-            "asked": lambda hit: f"{hit.copies + 1:,}x" if hit.copies else "",
+            "asked": lambda hit: f"×{hit.copies + 1:,}" if hit.copies else "",
             "cluster": lambda hit: "-" if hit.cluster_id is None else str(hit.cluster_id),
             "language": lambda hit: Text(one_line(hit.language, 12)),
             "model": lambda hit: Text(one_line(hit.model, 20)),

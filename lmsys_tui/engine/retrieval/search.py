@@ -274,8 +274,8 @@ class Searcher:
             count *= 4
         order = order[kept]
         hits = self._hits(docs[order], scores[order], terms)
-        for hit, count in zip(hits, copies, strict=True):
-            hit.copies = count
+        for hit, copied in zip(hits, copies, strict=True):
+            hit.copies = copied
         return QuerySearch(
             text=text,
             mode=mode,
