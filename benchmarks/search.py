@@ -24,6 +24,7 @@ import pyarrow as pa
 from _common import machine, real_prompts
 
 from lmsys_tui.engine.clustering.algorithms import kmeans
+from lmsys_tui.engine.enrich.duplicates import find_duplicates
 from lmsys_tui.engine.retrieval.index import (
     EXPANSION_SEARCH,
     _restore,
@@ -166,6 +167,14 @@ def bench(
             build_workspace(folder / "ws", prompts, vectors, first)
         with open_workspace(folder / "ws") as ws:
             space = "st-all-minilm-l6-v2"
+            if not ws.con.execute("SELECT count(*) FROM duplicates").fetchall()[0][0]:
+                started = time.perf_counter()  # as the cluster step does: search folds them
+                copies = find_duplicates(ws, "bench", space)
+                print(
+                    f"  copies marked: {copies['exact']:,} exact, {copies['near']:,} near "
+                    f"({time.perf_counter() - started:.1f} s)",
+                    flush=True,
+                )
             started = time.perf_counter()
             keywords = update_keyword_index(ws)
             print(

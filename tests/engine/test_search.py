@@ -373,11 +373,18 @@ def test_copies_of_a_text_are_one_hit_that_counts_them(search_root, tmp_path):
     with open_workspace(root) as ws:
         run_job(ws, JobSpec(load=LoadStep(source=str(write_jsonl(tmp_path / "z.jsonl", rows)))))
         # A pool of 4 holds copies of one text only: it widens until 2 distinct texts show.
-        found = Searcher(ws, run_id="k3").search_queries("zanzibar", "keyword", n=2, pool=4)
-    assert found.matches == 10
-    assert [hit.copies for hit in found.hits] == [8, 0]
-    assert found.hits[1].snippet == "Zanzibar spice tour"
-    assert found.hits[0].snippet in asked
+        # Run k3 predates these rows: their texts are read to tell copies.
+        before = Searcher(ws, run_id="k3").search_queries("zanzibar", "keyword", n=2, pool=4)
+        # A run that holds them marked their copies: search reads its marks, not the texts.
+        run_job(ws, JobSpec(embed=EmbedStep(device="cpu"), cluster=ClusterStep(n_clusters=3)))
+        searcher = Searcher(ws)
+        searcher._text_hashes = lambda query_ids: pytest.fail("texts read for a run's copies")
+        after = searcher.search_queries("zanzibar", "keyword", n=2, pool=4)
+    for found in (before, after):
+        assert found.matches == 10
+        assert [hit.copies for hit in found.hits] == [8, 0]
+        assert found.hits[1].snippet == "Zanzibar spice tour"
+        assert found.hits[0].snippet in asked
 
 
 def test_hybrid_search_before_anything_is_embedded_says_it_used_the_words(tmp_path):

@@ -166,10 +166,14 @@ class Searcher:
                     coalesce(list_position($languages::VARCHAR[], q.language), 0)::INTEGER
                         AS language,
                     coalesce(list_position($models::VARCHAR[], q.model), 0)::INTEGER
-                        AS model
+                        AS model,
+                    CASE WHEN c.cluster_id IS NULL THEN -1
+                        ELSE coalesce(d.canonical_id, q.query_id) END AS copy_of
                 FROM queries q
                 LEFT JOIN embeddings e ON e.query_id = q.query_id AND e.space_id = $space
                 LEFT JOIN query_clusters c ON c.query_id = q.query_id AND c.run_id = $run
+                LEFT JOIN duplicates d
+                    ON d.query_id = q.query_id AND d.run_id = $run AND d.kind = 'exact'
                 ORDER BY q.query_id
                 """,
                 {
@@ -188,6 +192,9 @@ class Searcher:
         self.clusters = np.asarray(arrays["cluster_id"], dtype=np.int32)
         self.language_codes = np.asarray(arrays["language"], dtype=np.int32)
         self.model_codes = np.asarray(arrays["model"], dtype=np.int32)
+        # The query whose text each one copies exactly, as the run marked copies (itself
+        # when none; -1 for a query the run does not hold: its text is read when needed).
+        self.copy_of = np.asarray(arrays["copy_of"], dtype=np.int64)
         self.doc_of_query = np.full(int(self.query_ids.max(initial=0)) + 1, -1, dtype=np.int64)
         self.doc_of_query[self.query_ids] = np.arange(len(self.query_ids))
         embedded = self.rows >= 0
@@ -513,10 +520,31 @@ class Searcher:
         Real logs repeat prompts (a greeting, a benchmark pasted by many users): the same
         text filled the results a dozen times over.
         """
-        query_ids = self.query_ids[ranked].tolist()
+        texts: list = self.copy_of[ranked].tolist()
+        outside = [position for position, text in enumerate(texts) if text < 0]
+        if outside:  # not in the run (loaded after it, or no run yet): hash their texts
+            query_ids = self.query_ids[ranked[outside]].tolist()
+            hashes = self._text_hashes(query_ids)
+            for position, query_id in zip(outside, query_ids, strict=True):
+                texts[position] = ("text", hashes.get(query_id, query_id))
+        shown: dict = {}  # text -> its index among the kept
+        kept: list[int] = []
+        copies: list[int] = []
+        for position, text in enumerate(texts):
+            if text in shown:
+                copies[shown[text]] += 1
+            elif len(kept) < n:
+                shown[text] = len(kept)
+                kept.append(position)
+                copies.append(0)
+        return np.asarray(kept, dtype=np.int64), copies
+
+    def _text_hashes(self, query_ids: list[int]) -> dict[int, int]:
+        """Each query's text identity for exact copies, as a run's copies are found: ~10 ms
+        per 300 texts, so only for queries without the run's marks."""
         con = self.ws.con.cursor()
         try:
-            text_of = dict(
+            return dict(
                 con.execute(
                     f"SELECT query_id, {NORMALISED_TEXT_HASH} FROM queries "
                     "WHERE query_id IN (SELECT unnest($ids::BIGINT[]))",
@@ -525,18 +553,6 @@ class Searcher:
             )
         finally:
             con.close()
-        shown: dict = {}  # text -> its index among the kept
-        kept: list[int] = []
-        copies: list[int] = []
-        for position, query_id in enumerate(query_ids):
-            text = text_of.get(query_id, ("no text", query_id))
-            if text in shown:
-                copies[shown[text]] += 1
-            elif len(kept) < n:
-                shown[text] = len(kept)
-                kept.append(position)
-                copies.append(0)
-        return np.asarray(kept, dtype=np.int64), copies
 
     def _hits(self, docs: np.ndarray, scores: np.ndarray, terms: list[str]) -> list[QueryHit]:
         query_ids = self.query_ids[docs].tolist()
