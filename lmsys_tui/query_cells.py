@@ -21,3 +21,8 @@ def query_cells(text_chars: int) -> dict[str, Callable[[QueryRow], str | Text]]:
         "copies": lambda row: f"{row.copies:,}" if row.copies else "",
         "text": lambda row: Text(one_line(row.text, text_chars)),
     }
+
+
+def copies_phrase(count: int) -> str:
+    """A number of copies in words: "1 copy", "3 copies"."""
+    return f"{count:,} {'copy' if count == 1 else 'copies'}"

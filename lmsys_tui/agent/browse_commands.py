@@ -22,7 +22,7 @@ from ..engine.browse import (
 )
 from ..engine.curation import cluster_tags
 from ..engine.export import latest_hierarchy
-from ..query_cells import query_cells
+from ..query_cells import copies_phrase, query_cells
 from ..safe_text import one_line, printable
 from .output import filled_table, notes_to_stderr
 
@@ -158,11 +158,12 @@ def query(ws, out, args) -> int:
                 Text(one_line(json.dumps(value, ensure_ascii=False), 100)),
             )
         for membership in detail.clusters:
+            copies = membership.copies
             meta.add_row(
                 Text(membership.run_id, style="bold"),
                 Text(
                     f"cluster {membership.cluster_id}: {one_line(membership.title, 80)}"
-                    + (f" ({membership.copies:,} copies in this run)" if membership.copies else "")
+                    + (f" ({copies_phrase(copies)} in this run)" if copies else "")
                 ),
             )
         shown = Table("neighbour", "similarity", "cluster", "text")

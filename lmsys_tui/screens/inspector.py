@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.browse import NotFound, QueryDetail, query_detail
 from ..engine.errors import LmsysError
+from ..query_cells import copies_phrase
 from ..safe_text import one_line, printable
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
@@ -148,7 +149,7 @@ class InspectorScreen(Screen):
             meta.append(f"    {membership.cluster_id}: {one_line(membership.title, 50)}\n")
             if membership.copies:
                 meta.append(
-                    f"    {membership.copies:,} copies of this text in the run\n", style="dim"
+                    f"    {copies_phrase(membership.copies)} of this text in the run\n", style="dim"
                 )
         if not detail.clusters:
             meta.append("  not in any run yet\n", style="dim")
