@@ -127,6 +127,17 @@ def test_facet_lift_finds_the_cluster_a_model_dominates(runs):
     assert {lift.value for lift in by_topic} == {"sql", "cooking", "travel"}
     with pytest.raises(NotFound, match="no facet 'colour': use one of .*topic"):
         facet_lift(con, "k3", "colour")
+    # A source loaded after a thousand rows of another still has its fields named.
+    con.execute(
+        "INSERT INTO queries SELECT 1000 + i, 'b' || i, 'bulk', NULL, NULL, 'x', 1, "
+        "'{\"x\": 1}', now()::TIMESTAMP FROM range(1000) t(i)"
+    )
+    con.execute(
+        "INSERT INTO queries VALUES (5000, 'l', 'late', NULL, NULL, 'y', 1, "
+        '\'{"mood": "calm"}\', now()::TIMESTAMP)'
+    )
+    with pytest.raises(NotFound, match="no facet 'colour': use one of .*mood.*topic"):
+        facet_lift(con, "k3", "colour")
     with pytest.raises(NotFound, match="has model = 'gpt-5'"):
         facet_lift(con, "k3", "model", value="gpt-5")
 
