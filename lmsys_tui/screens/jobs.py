@@ -133,8 +133,8 @@ class JobsScreen(Screen):
             annotation = info.annotation
             if _structured(annotation):  # where/within tables: job files and `z` set them
                 continue
-            label = Label(Text(f"{key}" + ("" if info.is_required() else " (optional)")))
-            widgets.append(label)
+            label = Text(f"{key}" + ("" if info.is_required() else " (optional)"))
+            widgets.append(Label(label))
             choices = _literal_choices(annotation)
             if annotation is bool:
                 widgets.append(Checkbox(key, value=bool(info.default), id=f"field-{key}"))
@@ -165,6 +165,10 @@ class JobsScreen(Screen):
                     # A default is there to be replaced: Tab in and type, as in a web form.
                     Input(value=default, placeholder=info.description or "", id=f"field-{key}")
                 )
+            shown_as_placeholder = isinstance(widgets[-1], Input) and not widgets[-1].value
+            if info.description and not shown_as_placeholder:
+                # What a default or a choice means ("counted in micro-clusters") was hidden.
+                label.append(f"\n{info.description}", style="dim")
         await form.mount_all(widgets)
 
     def _run_ids(self) -> list[str]:

@@ -228,6 +228,10 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         screen = app.screen
         screen.query_one("#job-step").value = "cluster"
         await pilot.pause()
+        # What a default means is said under the field's name, not hidden in a placeholder.
+        labels = {str(label.render()) for label in screen.query("#job-form Label")}
+        size = "min_cluster_size (optional)\nhdbscan: smallest cluster, counted in micro-clusters"
+        assert size in labels
         screen.query_one("#job-step").focus()
         await pilot.press("tab", "tab", "2")  # past the algorithm, to the number of clusters
         assert app.screen is screen and app.focused.id == "field-n_clusters"
