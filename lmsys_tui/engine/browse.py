@@ -12,7 +12,7 @@ from datetime import datetime
 
 import duckdb
 
-from .enrich.duplicates import copies_per_cluster
+from .enrich.duplicates import copies_per_cluster, repeated_members_sql
 from .errors import LmsysError
 
 UNKNOWN = "(unknown)"  # the label of queries without a value (no model, no language)
@@ -371,9 +371,16 @@ def cluster_detail(
                 [run_id, cluster_id],
             ).fetchall()
         ]
-    if representative_ids:
-        ids = list(representative_ids)[:examples]
-    else:
+    ids = []
+    if representative_ids:  # chosen when the cluster was named: an edit may have moved some
+        still_here = con.execute(
+            "SELECT query_id FROM query_clusters WHERE run_id = ? AND cluster_id = ? "
+            "AND query_id IN (SELECT unnest(?::BIGINT[]))",
+            [run_id, cluster_id, list(representative_ids)],
+        ).fetchall()
+        members = {query_id for (query_id,) in still_here}
+        ids = [query_id for query_id in representative_ids if query_id in members][:examples]
+    if not ids:
         ids = [row.query_id for row in cluster_queries(con, run_id, cluster_id, 0, examples)]
     texts = dict(
         con.execute(
@@ -395,15 +402,14 @@ def cluster_detail(
     )
 
 
-# A cluster's members, and those of them that are copies of another member (exact or near,
-# as the run's duplicates step found them): those are counted on that member's row.
-_MEMBERS_AND_COPIES = """
+# A cluster's members, and those of them that repeat a text another member shows (exact
+# or near copies, as the run's duplicates step found them): counted on that member's row.
+_MEMBERS_AND_COPIES = f"""
     WITH members AS (
         SELECT query_id, distance FROM query_clusters WHERE run_id = $run AND cluster_id = $cluster
     ), hidden AS (
-        SELECT d.query_id, d.canonical_id FROM duplicates d
-        WHERE d.run_id = $run AND d.query_id IN (SELECT query_id FROM members)
-          AND d.canonical_id IN (SELECT query_id FROM members)
+        SELECT query_id, shown_as AS canonical_id
+        FROM ({repeated_members_sql("$run", "$cluster")})
     )
 """
 

@@ -10,6 +10,7 @@ from lmsys_tui.engine.browse import (
     query_detail,
 )
 from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.curation import move_queries
 from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.enrich.languages import detect_languages, english_only_warning
 from lmsys_tui.engine.load.ingest import load
@@ -75,6 +76,21 @@ def test_copies_are_counted_and_never_shown_twice(workspace, tmp_path):
         [summary.summary_run_id, haiku],
     ).fetchall()[0][0]
     assert f"{info.unique:,} unique" in description
+
+    # Moving the original haiku away leaves its 39 copies behind: there they are the text's
+    # only members, so the cluster counts, lists and represents it once, not zero times.
+    original = con.execute(
+        "SELECT DISTINCT canonical_id FROM duplicates WHERE run_id = 'c5' AND kind = 'exact'"
+    ).fetchall()[0][0]
+    other = next(c for c in range(5) if c != haiku)
+    move_queries(workspace, "c5", [original], other)
+    moved = cluster_detail(con, "c5", haiku, summary.summary_run_id, examples=10)
+    listed, copies = count_cluster_queries(con, "c5", haiku)
+    assert moved.unique == listed == moved.size - copies
+    assert moved.size == 39 and copies == 38  # the first of the 39 copies shows the text
+    shown = [text.lower().strip("!") for _, text in moved.representatives]
+    assert shown == ["write a haiku about autumn leaves"]  # 39 copies of one text: one row
+    assert original not in [query_id for query_id, _ in moved.representatives]  # moved away
 
 
 def test_detected_languages_fill_the_facets_and_a_rerun_resumes(workspace, tmp_path):

@@ -1,11 +1,12 @@
 """Representative queries of each cluster: the nearest to its centroid plus a diverse
-sample chosen by maximal marginal relevance (MMR), seeded. Copies (the `duplicates`
-table) are never chosen, so no text is shown twice."""
+sample chosen by maximal marginal relevance (MMR), seeded. Copies of another query of the
+cluster (the `duplicates` table) are never chosen, so no text is shown twice."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..enrich.duplicates import repeated_members_sql
 from ..workspace import Workspace
 
 
@@ -14,9 +15,9 @@ def representatives(
 ) -> dict[int, list[int]]:
     """Up to `per_cluster` query ids per cluster: half nearest, half MMR-diverse."""
     pool = ws.con.execute(
-        """
+        f"""
         SELECT cluster_id, query_id, distance FROM query_clusters
-        WHERE run_id = ? AND query_id NOT IN (SELECT query_id FROM duplicates WHERE run_id = ?)
+        WHERE run_id = ? AND query_id NOT IN (SELECT query_id FROM ({repeated_members_sql()}))
         QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY distance, query_id) <= ?
              OR row_number() OVER (PARTITION BY cluster_id ORDER BY hash(query_id + ?)) <= ?
         ORDER BY cluster_id, distance, query_id

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..clustering.representatives import representatives
 from ..embedding.embed import space_embedder
-from ..enrich.duplicates import copies_per_cluster
+from ..enrich.duplicates import copies_per_cluster, repeated_members_sql
 from ..errors import LmsysError, SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..workspace import Workspace
@@ -50,11 +50,11 @@ class ClusterSample:
 def cluster_samples(ws: Workspace, run_id: str, seed: int) -> ClusterSample:
     """A seeded sample of up to KEYWORD_SAMPLE unique query texts per cluster."""
     sample = ws.con.execute(
-        """
+        f"""
         SELECT c.cluster_id, left(q.query_text, 2000) AS text, q.language
         FROM query_clusters c JOIN queries q USING (query_id)
         WHERE c.run_id = ? AND c.query_id NOT IN (
-            SELECT query_id FROM duplicates WHERE run_id = ?)
+            SELECT query_id FROM ({repeated_members_sql()}))
         QUALIFY row_number() OVER (PARTITION BY c.cluster_id ORDER BY hash(c.query_id + ?)) <= ?
         ORDER BY c.cluster_id, c.query_id
         """,
