@@ -22,7 +22,7 @@ from ..engine.browse import (
 )
 from ..engine.curation import cluster_tags
 from ..engine.export import latest_hierarchy
-from ..query_cells import copies_phrase, query_cells
+from ..query_cells import copies_phrase, hit_text_cell, query_cells
 from ..safe_text import one_line, printable
 from .output import filled_table, notes_to_stderr
 
@@ -172,7 +172,7 @@ def query(ws, out, args) -> int:
                 str(hit.query_id),
                 f"{hit.score:.3f}",
                 str(hit.cluster_id),
-                Text(one_line(hit.snippet, 100)),
+                hit_text_cell(hit, 100),
             )
         return [meta, Text(printable(detail.text)), *([shown] if neighbours else [])]
 

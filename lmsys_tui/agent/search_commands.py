@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.retrieval.search import Searcher, SearchError, SearchFilters
+from ..query_cells import hit_text_cell
 from ..safe_text import one_line
 from .output import filled_table, notes_to_stderr
 
@@ -74,16 +75,15 @@ def search(ws, out, args) -> int:
         cells = {
             "query": lambda hit: str(hit.query_id),
             "score": lambda hit: f"{hit.score:.3f}",
-            "asked": lambda hit: f"×{hit.copies + 1:,}" if hit.copies else "",
             "cluster": lambda hit: "-" if hit.cluster_id is None else str(hit.cluster_id),
             "language": lambda hit: Text(one_line(hit.language, 12)),
             "model": lambda hit: Text(one_line(hit.model, 20)),
-            "text": lambda hit: Text(one_line(hit.snippet, 100)),
+            "text": lambda hit: hit_text_cell(hit, 100),
         }
         title = f"{where}: {len(result.hits)} of {result.candidates:,} candidates" + (
             "" if result.matches is None else f"; {result.matches:,} hold the words"
         )
-        tables = [filled_table(result.hits, cells, ("asked", "language", "model"), title=title)]
+        tables = [filled_table(result.hits, cells, ("language", "model"), title=title)]
         for name, counts in result.known_facets().items():
             facet = Table(name, "count")
             for count in counts[:15]:

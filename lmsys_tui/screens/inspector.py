@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.browse import NotFound, QueryDetail, query_detail
 from ..engine.errors import LmsysError
-from ..query_cells import copies_phrase
+from ..query_cells import copies_phrase, hit_text_cell
 from ..safe_text import one_line, printable
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
@@ -165,7 +165,7 @@ class InspectorScreen(Screen):
                 str(hit.query_id),
                 f"{hit.score:.3f}",
                 "-" if hit.cluster_id is None else str(hit.cluster_id),
-                Text(one_line(hit.snippet, 140)),
+                hit_text_cell(hit, 140),
                 key=str(hit.query_id),
             )
 

@@ -18,6 +18,7 @@ from ..engine.browse import list_runs
 from ..engine.errors import LmsysError
 from ..engine.progress import Progress
 from ..engine.retrieval.search import SearchFilters
+from ..query_cells import hit_text_cell
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
@@ -257,7 +258,7 @@ class SearchScreen(Screen):
                 cells = [
                     str(hit.query_id),
                     f"{hit.score:.3f}",
-                    _query_cell(hit),
+                    hit_text_cell(hit, 160),
                     "-" if hit.cluster_id is None else str(hit.cluster_id),
                     Text(one_line(hit.language, 12)),
                 ]
@@ -314,12 +315,6 @@ class SearchScreen(Screen):
             self.query_one("#search-input").focus()
         else:
             self.app.switch_mode("clusters")
-
-
-def _query_cell(hit) -> Text:
-    """A hit's snippet, led by how many times its text was asked ("×14") when copied."""
-    cell = Text(f"×{hit.copies + 1:,} ", style="bold") if hit.copies else Text()
-    return cell.append(one_line(hit.snippet, 160))
 
 
 def describe_hit(hit, cluster_title: str | None) -> Text:

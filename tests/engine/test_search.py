@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -380,6 +381,11 @@ def test_copies_of_a_text_are_one_hit_that_counts_them(search_root, tmp_path):
         searcher = Searcher(ws)
         searcher._text_hashes = lambda query_ids: pytest.fail("texts read for a run's copies")
         after = searcher.search_queries("zanzibar", "keyword", n=2, pool=4)
+        # A copy's neighbours are other texts, each once: not its own 8 copies.
+        copy = after.hits[0].query_id
+        neighbours = searcher.similar(copy, n=5)
+    texts = {" ".join(re.findall(r"[a-z]+", hit.snippet.lower())) for hit in neighbours}
+    assert len(neighbours) == len(texts) == 5 and "zanzibar ferry times" not in texts
     for found in (before, after):
         assert found.matches == 10
         assert [hit.copies for hit in found.hits] == [8, 0]

@@ -274,15 +274,10 @@ class Searcher:
                 docs, scores = self._semantic(vector, mask, count, n)
             else:
                 docs, scores, matches = self._hybrid(vector, terms, mask, count, n)
-            order = _top(docs, scores, self.query_ids, len(docs))
-            kept, copies = self._fold_copies(docs[order], n)
-            if len(kept) >= n or len(docs) < count or count >= MAX_POOL:
+            hits = self._shown_hits(docs, scores, n, terms)
+            if len(hits) >= n or len(docs) < count or count >= MAX_POOL:
                 break
             count *= 4
-        order = order[kept]
-        hits = self._hits(docs[order], scores[order], terms)
-        for hit, copied in zip(hits, copies, strict=True):
-            hit.copies = copied
         return QuerySearch(
             text=text,
             mode=mode,
@@ -308,11 +303,14 @@ class Searcher:
         if mask is not None:
             mask = mask.copy()
             mask[doc] = False
-        docs, scores = self._semantic(vector, mask, n + 1)
-        keep = docs != doc
-        docs, scores = docs[keep], scores[keep]
-        order = _top(docs, scores, self.query_ids, n)
-        return self._hits(docs[order], scores[order], [])
+        count = n + 1
+        while True:  # its own copies are left out and others' shown once, as in a search
+            docs, scores = self._semantic(vector, mask, count)
+            keep = docs != doc
+            hits = self._shown_hits(docs[keep], scores[keep], n, [], leave_out=doc)
+            if len(hits) >= n or len(docs) < count or count >= MAX_POOL:
+                return hits
+            count *= 4
 
     def _doc(self, query_id: int) -> int:
         doc = int(np.searchsorted(self.query_ids, query_id))
@@ -513,31 +511,55 @@ class Searcher:
             return "(not in this run)" if self.run_id else "(no clustering run yet)"
         return cluster_title(cluster_id, self.titles.get(cluster_id))
 
-    def _fold_copies(self, ranked: np.ndarray, n: int) -> tuple[np.ndarray, list[int]]:
-        """Of candidates best first, the positions of the first `n` distinct texts, and
-        how many other candidates copy each (exact copies, as a run's copies are found).
+    def _shown_hits(
+        self,
+        docs: np.ndarray,
+        scores: np.ndarray,
+        n: int,
+        terms: list[str],
+        leave_out: int | None = None,
+    ) -> list[QueryHit]:
+        """The best `n` candidates with distinct texts, each counting the other candidates
+        that copy it (exact copies, as a run's copies are found); copies of `leave_out`'s
+        text (a neighbour search's own query) are left out. Fewer than `n` when copies
+        fill the candidates.
 
         Real logs repeat prompts (a greeting, a benchmark pasted by many users): the same
         text filled the results a dozen times over.
         """
-        texts: list = self.copy_of[ranked].tolist()
-        outside = [position for position, text in enumerate(texts) if text < 0]
-        if outside:  # not in the run (loaded after it, or no run yet): hash their texts
-            query_ids = self.query_ids[ranked[outside]].tolist()
-            hashes = self._text_hashes(query_ids)
-            for position, query_id in zip(outside, query_ids, strict=True):
-                texts[position] = ("text", hashes.get(query_id, query_id))
+        order = _top(docs, scores, self.query_ids, len(docs))
+        ranked = docs[order]
+        texts = self._texts(ranked if leave_out is None else np.append(ranked, leave_out))
         shown: dict = {}  # text -> its index among the kept
+        if leave_out is not None:
+            shown[texts.pop()] = None
         kept: list[int] = []
         copies: list[int] = []
         for position, text in enumerate(texts):
             if text in shown:
-                copies[shown[text]] += 1
+                if shown[text] is not None:
+                    copies[shown[text]] += 1
             elif len(kept) < n:
                 shown[text] = len(kept)
                 kept.append(position)
                 copies.append(0)
-        return np.asarray(kept, dtype=np.int64), copies
+        positions = np.asarray(kept, dtype=np.int64)
+        hits = self._hits(ranked[positions], scores[order][positions], terms)
+        for hit, copied in zip(hits, copies, strict=True):
+            hit.copies = copied
+        return hits
+
+    def _texts(self, docs: np.ndarray) -> list:
+        """Each doc's text identity for telling copies: the query whose text it copies, as
+        the run marked them, else (not in the run) a hash of its normalised text."""
+        texts: list = self.copy_of[docs].tolist()
+        outside = [position for position, text in enumerate(texts) if text < 0]
+        if outside:  # loaded after the run, or no run yet
+            query_ids = self.query_ids[docs[outside]].tolist()
+            hashes = self._text_hashes(query_ids)
+            for position, query_id in zip(outside, query_ids, strict=True):
+                texts[position] = ("text", hashes.get(query_id, query_id))
+        return texts
 
     def _text_hashes(self, query_ids: list[int]) -> dict[int, int]:
         """Each query's text identity for exact copies, as a run's copies are found: ~10 ms
