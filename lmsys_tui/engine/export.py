@@ -99,10 +99,12 @@ def export_run(
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE export_rows AS
-            SELECT q.query_id, q.conversation_id, q.model, q.language, q.query_text,
+            SELECT q.query_id, q.conversation_id, q.source, q.model, q.language, q.query_text,
+                d.canonical_id AS copy_of, d.kind AS copy_kind,
                 c.cluster_id, c.distance, s.title AS cluster_title,
                 s.description AS cluster_description{category_columns}
             FROM query_clusters c JOIN queries q USING (query_id)
+            LEFT JOIN duplicates d ON d.run_id = c.run_id AND d.query_id = c.query_id
             LEFT JOIN cluster_summaries s
                 ON s.summary_run_id = ? AND s.cluster_id = c.cluster_id
             LEFT JOIN export_ancestors a ON a.cluster_id = c.cluster_id

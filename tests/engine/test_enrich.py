@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
+
 from lmsys_tui.engine.browse import (
     cluster_detail,
     cluster_queries,
@@ -13,6 +15,7 @@ from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.curation import move_queries
 from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.enrich.languages import detect_languages, english_only_warning
+from lmsys_tui.engine.export import export_run
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.naming.summarize import summarize_run
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
@@ -76,6 +79,12 @@ def test_copies_are_counted_and_never_shown_twice(workspace, tmp_path):
         [summary.summary_run_id, haiku],
     ).fetchall()[0][0]
     assert f"{info.unique:,} unique" in description
+    # An export says which query each copy copies, so a reader can count texts once.
+    exported = export_run(workspace, "c5", tmp_path / "c5.parquet")
+    rows = pq.read_table(exported.path).to_pylist()
+    exact = [row for row in rows if row["copy_kind"] == "exact"]
+    assert len(exact) == 39 and len({row["copy_of"] for row in exact}) == 1
+    assert all(row["copy_of"] is None for row in rows if row["copy_kind"] is None)
 
     # Moving the original haiku away leaves its 39 copies behind: there they are the text's
     # only members, so the cluster counts, lists and represents it once, not zero times.
