@@ -68,7 +68,7 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
                 "does": f"{spec.cluster.algorithm}"
                 + (f", {size} clusters" if size else "")
                 + (f" over {subset}" if subset else "")
-                + " (an identical earlier run is reused)",
+                + " (an identical earlier run, if there is one, is reused)",
             }
         )
     if spec.assign:
