@@ -3,6 +3,8 @@ shown on the Jobs screen. Plain text from the job's result dict; imports nothing
 
 from __future__ import annotations
 
+from .wording import count_of
+
 
 def summary(result: dict, workspace: bool = True) -> str:
     """A few lines a person reads after a job (the first names the workspace, unless
@@ -60,7 +62,8 @@ def summary(result: dict, workspace: bool = True) -> str:
         )
     if "summarize" in result:
         summary = result["summarize"]
-        how = "reused" if summary["reused"] else f"{summary['summarized']:,} clusters named"
+        named = f"{count_of(summary['summarized'], 'cluster')} named"
+        how = "reused" if summary["reused"] else named
         if summary["failed"]:
             how += f", {summary['failed']:,} failed (run the job again to retry them)"
         how += _usage_text(summary["usage"])

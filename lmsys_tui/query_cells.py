@@ -23,11 +23,6 @@ def query_cells(text_chars: int) -> dict[str, Callable[[QueryRow], str | Text]]:
     }
 
 
-def copies_phrase(count: int) -> str:
-    """A number of copies in words: "1 copy", "3 copies"."""
-    return f"{count:,} {'copy' if count == 1 else 'copies'}"
-
-
 def hit_text_cell(hit, chars: int) -> Text:
     """A search hit's or neighbour's snippet, led by how many times its text was asked
     ("×14") when the results fold copies of it."""

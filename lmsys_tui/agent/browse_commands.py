@@ -22,8 +22,9 @@ from ..engine.browse import (
 )
 from ..engine.curation import cluster_tags
 from ..engine.export import latest_hierarchy
-from ..query_cells import copies_phrase, hit_text_cell, query_cells
+from ..query_cells import hit_text_cell, query_cells
 from ..safe_text import one_line, printable
+from ..wording import count_of
 from .output import filled_table, notes_to_stderr
 
 
@@ -163,7 +164,7 @@ def query(ws, out, args) -> int:
                 Text(membership.run_id, style="bold"),
                 Text(
                     f"cluster {membership.cluster_id}: {one_line(membership.title, 80)}"
-                    + (f" ({copies_phrase(copies)} in this run)" if copies else "")
+                    + (f" ({count_of(copies, 'copy', 'copies')} in this run)" if copies else "")
                 ),
             )
         shown = Table("neighbour", "similarity", "cluster", "text")

@@ -8,6 +8,7 @@ from rich.text import Text
 from ..engine.insight.compare import compare_runs
 from ..engine.insight.facets import facet_lift
 from ..safe_text import one_line
+from ..wording import count_of
 
 
 def compare(ws, out, args) -> int:
@@ -51,7 +52,7 @@ def compare(ws, out, args) -> int:
                 "title",
                 "size",
                 f"parts in {other}",
-                title=f"{len(groups):,} clusters {name}",
+                title=f"{count_of(len(groups), 'cluster')} {name}",
             )
             for group in groups[: args.limit]:
                 parts = "; ".join(

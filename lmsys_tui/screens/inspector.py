@@ -18,10 +18,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..engine.browse import NotFound, QueryDetail, query_detail
 from ..engine.errors import LmsysError
-from ..query_cells import copies_phrase, hit_text_cell
+from ..query_cells import hit_text_cell
 from ..safe_text import one_line, printable
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
+from ..wording import count_of
 
 META_NAME_WIDTH = 12  # the metadata names' column
 MIN_VALUE_WIDTH = 16  # narrower, and each value goes under its name
@@ -148,9 +149,8 @@ class InspectorScreen(Screen):
             meta.append(f"  {one_line(membership.run_id, 40)}\n", style="dim")
             meta.append(f"    {membership.cluster_id}: {one_line(membership.title, 50)}\n")
             if membership.copies:
-                meta.append(
-                    f"    {copies_phrase(membership.copies)} of this text in the run\n", style="dim"
-                )
+                copies = count_of(membership.copies, "copy", "copies")
+                meta.append(f"    {copies} of this text in the run\n", style="dim")
         if not detail.clusters:
             meta.append("  not in any run yet\n", style="dim")
         self.query_one("#query-meta", Static).update(meta)

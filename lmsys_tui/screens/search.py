@@ -22,6 +22,7 @@ from ..query_cells import hit_text_cell
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
+from ..wording import count_of
 
 DEBOUNCE_SECONDS = 0.06
 MODE_OPTIONS = [("hybrid", "hybrid"), ("semantic", "semantic"), ("keyword", "keyword")]
@@ -250,7 +251,7 @@ class SearchScreen(Screen):
                     Text(one_line(hit.description, 120)),
                     key=f"c{hit.cluster_id}",
                 )
-            status = f"{len(result)} clusters"
+            status = count_of(len(result), "cluster")
         else:
             titles = {f.value: f.label for f in result.facets.get("cluster", [])}
             for hit in result.hits:

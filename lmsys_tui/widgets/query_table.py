@@ -6,7 +6,8 @@ from textual import on, work
 from textual.widgets import DataTable
 
 from ..engine.browse import QueryRow, cluster_queries, count_cluster_queries
-from ..query_cells import copies_phrase, query_cells
+from ..query_cells import query_cells
+from ..wording import count_of
 from .tables import add_columns
 
 PAGE_ROWS = 200
@@ -96,7 +97,7 @@ class QueryTable(DataTable):
         if first_page and self.restore_row and self.row_count:
             self.move_cursor(row=min(self.restore_row, self.row_count - 1))
         more = " · scroll or G for more" if self.row_count < total else ""
-        hidden = f" (+{copies_phrase(copies)})" if copies else ""
+        hidden = f" (+{count_of(copies, 'copy', 'copies')})" if copies else ""
         self.border_title = (
             f"cluster {self.cluster_id}: {self.row_count:,} of {total:,} queries{hidden}{more}"
         )

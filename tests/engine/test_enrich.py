@@ -19,7 +19,7 @@ from lmsys_tui.engine.export import export_run
 from lmsys_tui.engine.load.ingest import load
 from lmsys_tui.engine.naming.summarize import summarize_run
 from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep, SummarizeStep
-from lmsys_tui.query_cells import copies_phrase
+from lmsys_tui.wording import count_of
 from tests.conftest import TOPICS, WordHashEmbedder, write_jsonl
 
 TEMPLATE = (
@@ -72,7 +72,7 @@ def test_copies_are_counted_and_never_shown_twice(workspace, tmp_path):
     haikus = [row for row in rows if "haiku" in row.text.lower()]
     assert len(haikus) == 1 and haikus[0].copies == 39
     assert sum(row.copies for row in rows) == copies
-    assert (copies_phrase(1), copies_phrase(39)) == ("1 copy", "39 copies")  # as shown
+    assert [count_of(n, "copy", "copies") for n in (1, 39)] == ["1 copy", "39 copies"]
     # The labeller reads unique texts: the haiku cluster's description counts them.
     description = con.execute(
         "SELECT description FROM cluster_summaries WHERE summary_run_id = ? AND cluster_id = ?",
