@@ -331,5 +331,5 @@ def describe_hit(hit, cluster_title: str | None) -> Text:
         if value:
             text.append(f" · {one_line(value, 30)}", style="dim")
     if hit.copies:
-        text.append(f" · asked {hit.copies + 1:,} times or more (copies shown once)", style="dim")
+        text.append(f" · asked {hit.copies + 1:,} times (copies shown once)", style="dim")
     return text

@@ -381,6 +381,9 @@ def test_copies_of_a_text_are_one_hit_that_counts_them(search_root, tmp_path):
         searcher = Searcher(ws)
         searcher._text_hashes = lambda query_ids: pytest.fail("texts read for a run's copies")
         after = searcher.search_queries("zanzibar", "keyword", n=2, pool=4)
+        # The count is the run's, not the candidates' (4 here, all copies of one text).
+        first = searcher.search_queries("zanzibar ferry", "keyword", n=1, pool=4)
+        assert first.candidates == 4 and first.hits[0].copies == 8
         # A copy's neighbours are other texts, each once: not its own 8 copies.
         copy = after.hits[0].query_id
         neighbours = searcher.similar(copy, n=5)

@@ -75,7 +75,8 @@ class QueryHit:
     model: str | None
     language: str | None
     cluster_id: int | None
-    # Other candidates of the search with the same text (an exact copy), shown once.
+    # Other queries of the run with the same text (exact copies), shown once; for a query
+    # the run does not hold, the other candidates of the search with its text.
     copies: int = 0
 
 
@@ -195,6 +196,9 @@ class Searcher:
         # The query whose text each one copies exactly, as the run marked copies (itself
         # when none; -1 for a query the run does not hold: its text is read when needed).
         self.copy_of = np.asarray(arrays["copy_of"], dtype=np.int64)
+        # How many of the run's queries have each text, by the query it copies.
+        in_run = self.copy_of[self.copy_of >= 0]
+        self.text_counts = np.bincount(in_run, minlength=int(in_run.max(initial=0)) + 1)
         self.doc_of_query = np.full(int(self.query_ids.max(initial=0)) + 1, -1, dtype=np.int64)
         self.doc_of_query[self.query_ids] = np.arange(len(self.query_ids))
         embedded = self.rows >= 0
@@ -545,8 +549,9 @@ class Searcher:
                 copies.append(0)
         positions = np.asarray(kept, dtype=np.int64)
         hits = self._hits(ranked[positions], scores[order][positions], terms)
-        for hit, copied in zip(hits, copies, strict=True):
-            hit.copies = copied
+        for hit, position, copied in zip(hits, kept, copies, strict=True):
+            text = texts[position]  # the run's own count when it holds the query
+            hit.copies = int(self.text_counts[text]) - 1 if isinstance(text, int) else copied
         return hits
 
     def _texts(self, docs: np.ndarray) -> list:
