@@ -142,6 +142,22 @@ def test_facet_lift_finds_the_cluster_a_model_dominates(runs):
         facet_lift(con, "k3", "model", value="gpt-5")
 
 
+def test_a_rare_value_on_a_few_queries_does_not_stand_out():
+    from lmsys_tui.engine.insight.facets import Lift, wilson
+
+    def lift(count: int, size: int, overall: float) -> Lift:
+        low, high = wilson(count, size)
+        share = count / size
+        return Lift(0, "c", "Indonesian", count, size, share, overall, share / overall,
+                    low / overall, high / overall)  # fmt: skip
+
+    # 1 prompt of 186 in a language the run holds twice in 9,434: "25x", interval above 1.
+    single = lift(1, 186, 2 / 9434)
+    assert single.lift_low > 1 and single.lift > 20 and not single.stands_out
+    assert lift(6, 186, 12 / 9434).stands_out  # the same share on six prompts does
+    assert not lift(6, 186, 6 / 100).stands_out  # and a common value at its usual share not
+
+
 def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(
     workspace, lmsys_file, tmp_path
 ):

@@ -22,6 +22,10 @@ Z95 = 1.959964
 # "Stands out": the interval clears 1 and the lift itself is at least this (a 99 % vs 95 %
 # difference is certain on a big cluster, and says nothing).
 STANDOUT_LIFT = 1.5
+# ...and held by at least this many of the cluster's queries: a value rare in the run
+# clears the interval on a single query (1 Indonesian prompt of 186 read as "25x" when the
+# run held 2 in 9,434), which says nothing about the cluster.
+STANDOUT_MIN_COUNT = 5
 # Facets with a column of their own; anything else is looked up in `extra` by name.
 COLUMNS = {
     "model": "q.model",
@@ -55,7 +59,12 @@ class Lift:
 
     @property
     def stands_out(self) -> bool:
-        return self.lift_low > 1 and self.lift >= STANDOUT_LIFT and self.value != UNKNOWN
+        return (
+            self.lift_low > 1
+            and self.lift >= STANDOUT_LIFT
+            and self.count >= STANDOUT_MIN_COUNT
+            and self.value != UNKNOWN
+        )
 
 
 def wilson(count: int, total: int, z: float = Z95) -> tuple[float, float]:
