@@ -155,7 +155,8 @@ class SearchScreen(Screen):
         else:
             add_columns(
                 table,
-                [("cluster", 7), ("score", 6), ("title", 40), ("size", 8), ("description", 120)],
+                # The size before the title: a narrow terminal cuts the title, not the size.
+                [("cluster", 7), ("score", 6), ("size", 7), ("title", 40), ("description", 120)],
             )
 
     @on(Input.Changed)
@@ -246,8 +247,8 @@ class SearchScreen(Screen):
                 table.add_row(
                     str(hit.cluster_id),
                     f"{hit.score:.3f}",
+                    Text(f"{hit.size:,}", justify="right"),
                     Text(one_line(hit.title, 60)),
-                    f"{hit.size:,}",
                     Text(one_line(hit.description, 120)),
                     key=f"c{hit.cluster_id}",
                 )

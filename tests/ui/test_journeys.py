@@ -204,6 +204,27 @@ async def test_search_has_no_model_column_or_filter_for_data_without_models(ui_c
         assert "model" not in static_text(screen, "#search-facets")
 
 
+async def test_cluster_search_shows_each_size_on_an_80_column_terminal(ui_root):
+    with open_workspace(ui_root, read_only=True) as ws:
+        sizes = dict(ws.con.execute("SELECT run_id || cluster_id, size FROM clusters").fetchall())
+    app = make_app(ui_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "ctrl+t", *"sql join")
+        screen = app.screen
+        await wait_until(pilot, lambda: "clusters" in static_text(screen, "#search-status"))
+        results = screen.query_one("#search-results", DataTable)
+        labels = [str(column.label) for column in results.columns.values()]
+        size_at = labels.index("size")
+        widths = [column.get_render_width(results) for column in results.columns.values()]
+        assert sum(widths[: size_at + 1]) <= results.scrollable_content_region.width
+        first = results.get_row_at(0)
+        assert (
+            str(first[size_at])
+            == f"{sizes[screen.query_one('#filter-run', Select).value + str(first[0])]:,}"
+        )
+
+
 async def test_hostile_query_text_is_shown_literally(ui_root):
     app = make_app(ui_root)
     async with app.run_test(size=SIZE) as pilot:
