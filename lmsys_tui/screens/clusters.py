@@ -133,12 +133,13 @@ class ClustersScreen(Screen):
         title.append(run.run_id, style="bold")
         title.append(f"  {run.n_clusters:,} clusters of {run.n_queries:,} queries")
         names = next((r for r in run.summary_runs if r.summary_run_id == summary_run_id), None)
-        title.append(f"  ·  {summary_run_id or 'no summaries'}")
+        # A run made by a lone cluster step has neither: say which step gives them.
+        title.append(f"  ·  {summary_run_id or 'no names yet (Jobs: a summarize step)'}")
         if names and names.status == "partial":
             title.append(" (partial: some clusters failed; rerun the job)", style="bold")
         if names and len(run.summary_runs) > 1:
             title.append(f" ({names.model} names; n: next of {len(run.summary_runs)})")
-        title.append("  ·  " + ("hierarchy" if nodes else "flat list"))
+        title.append("  ·  " + ("hierarchy" if nodes else "flat list (no hierarchy step yet)"))
         self.query_one("#run-title", Static).update(title)
         self.rebuild_tree(self.pending_cluster, keep=same_run)
         if self.pending_cluster is not None:

@@ -60,7 +60,8 @@ async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numb
         tree = app.screen.query_one(Tree)
         labels = sorted(str(node.label).split(maxsplit=1)[1] for node in tree.root.children)
         assert labels == ["cluster 0", "cluster 1"]  # no summaries, no hierarchy: flat
-        assert "no summaries" in static_text(app.screen, "#run-title")
+        title = static_text(app.screen, "#run-title")
+        assert "no names yet (Jobs: a summarize step)" in title and "no hierarchy step" in title
 
 
 async def test_the_query_table_loads_more_rows_as_the_cursor_moves_down(ui_root, monkeypatch):
