@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -77,6 +82,48 @@ def test_unknown_model_name_is_a_one_line_error(workspace, tmp_path, monkeypatch
     with pytest.raises(EmbedError, match="cannot load embedding model") as caught:
         embed_queries(workspace, EmbedStep(model=str(tmp_path / "no-such-model"), device="cpu"))
     assert "\n" not in str(caught.value)
+
+
+# In a fresh process: huggingface_hub reads HF_HOME and HF_HUB_OFFLINE when imported.
+_OFFLINE_HUB = textwrap.dedent(
+    """
+    import os, shutil, time
+    from pathlib import Path
+    from lmsys_tui.engine.embedding.embedders import SentenceTransformerEmbedder, model_path
+    from lmsys_tui.engine.errors import EmbedError
+
+    repo = Path(os.environ["HF_HOME"]) / "hub" / "models--sentence-transformers--cached-minilm"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    shutil.copytree(model_path("all-MiniLM-L6-v2"), repo / "snapshots" / ("0" * 40))
+    started = time.perf_counter()
+    try:
+        SentenceTransformerEmbedder("sentence-transformers/not-cached", device="cpu").dimension()
+    except EmbedError as error:
+        print("error:", error)
+    print("seconds:", round(time.perf_counter() - started))
+    cached = SentenceTransformerEmbedder("sentence-transformers/cached-minilm", device="cpu")
+    print("dimension:", cached.embed(["hello"]).shape[1])
+    """
+)
+
+
+def test_offline_a_hub_model_loads_from_the_cache_or_fails_at_once(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
+    # Nothing listens on port 9: the hub is refused at once, as when a machine is offline.
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT="http://127.0.0.1:9")
+    done = subprocess.run(
+        [sys.executable, "-c", _OFFLINE_HUB], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    assert lines["error"] == (
+        "cannot load embedding model 'sentence-transformers/not-cached': http://127.0.0.1:9 "
+        "cannot be reached and the model is not in the Hugging Face cache; the bundled "
+        "all-MiniLM-L6-v2 works offline"
+    )
+    assert int(lines["seconds"]) < 30  # huggingface_hub alone retried for over a minute
+    assert lines["dimension"] == "384"  # a cached model loads offline
 
 
 def test_bundled_model_gives_normalised_vectors_that_group_topics(embedded_workspace):

@@ -86,8 +86,12 @@ class SentenceTransformerEmbedder:
 
     def _load(self):
         if self._encoder is None:
+            offline = False
             if self.model.lower() in BUNDLED_NAMES:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model needs no hub
+            elif not Path(self.model).expanduser().exists() and not hub_reachable():
+                go_offline()  # a cached copy still loads, at once
+                offline = True
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
@@ -98,6 +102,11 @@ class SentenceTransformerEmbedder:
                 self._encoder = SentenceTransformer(model_path(self.model), device=device)
             except Exception as error:  # hub, file and format errors all mean "cannot load"
                 first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                if offline:
+                    first_line = (
+                        f"{hub_endpoint()} cannot be reached and the model is not in the "
+                        "Hugging Face cache; the bundled all-MiniLM-L6-v2 works offline"
+                    )
                 raise EmbedError(
                     f"cannot load embedding model {self.model!r}: {first_line[:200]}"
                 ) from None
@@ -281,6 +290,42 @@ def resolve_precision(precision: str, device: str) -> str:
     if device == "cuda":
         return "fp16"
     return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection (True when offline mode is
+    already on: nothing to decide). Offline, huggingface_hub retries each file for over a
+    minute before it looks in its cache; one connection attempt says so in milliseconds
+    (a DNS failure) or `timeout` seconds (a dropped packet)."""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return True
+    url = urlparse(hub_endpoint())
+    try:
+        socket.create_connection(
+            (url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)),
+            timeout=timeout,
+        ).close()
+    except OSError:
+        return False
+    return True
+
+
+def go_offline() -> None:
+    """Hugging Face libraries read the cache only, from now on in this process. The
+    constant is read when huggingface_hub is imported, so it is set both ways."""
+    import sys
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
 
 
 def model_path(model: str) -> str:
