@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -564,6 +565,20 @@ def test_unreachable_hub_dataset_is_a_one_line_error(tmp_path):
     )
     assert done.stdout.startswith("cannot reach the Hugging Face hub for nobody-here/no-such-data")
     assert done.stdout.count("\n") == 1
+
+
+def test_a_hub_dataset_with_no_network_fails_at_once(workspace, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # refused, as on a machine offline
+    started = time.perf_counter()
+    with pytest.raises(SourceError) as caught:
+        load(workspace, LoadStep(source="lmsys/lmsys-chat-1m"))
+    assert str(caught.value) == (
+        "cannot reach the Hugging Face hub (http://127.0.0.1:9) to stream lmsys/lmsys-chat-1m: "
+        "check the network, or load a local copy of its files (a folder of Parquet or JSON "
+        "lines)"
+    )
+    assert time.perf_counter() - started < 10  # datasets alone retried for 26 s and more
 
 
 def test_sharegpt_sample_reads_every_complete_record(workspace):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..errors import EmbedError
+from ..hf_hub import go_offline, hub_endpoint, hub_unreachable
 
 if TYPE_CHECKING:
     from ..specs import EmbedStep
@@ -89,7 +90,7 @@ class SentenceTransformerEmbedder:
             offline = False
             if self.model.lower() in BUNDLED_NAMES:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model needs no hub
-            elif not Path(self.model).expanduser().exists() and not hub_reachable():
+            elif not Path(self.model).expanduser().exists() and hub_unreachable():
                 go_offline()  # a cached copy still loads, at once
                 offline = True
             from sentence_transformers import SentenceTransformer
@@ -290,42 +291,6 @@ def resolve_precision(precision: str, device: str) -> str:
     if device == "cuda":
         return "fp16"
     return "bf16" if cpu_has_bf16() else "fp32"
-
-
-def hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face hub answers a TCP connection (True when offline mode is
-    already on: nothing to decide). Offline, huggingface_hub retries each file for over a
-    minute before it looks in its cache; one connection attempt says so in milliseconds
-    (a DNS failure) or `timeout` seconds (a dropped packet)."""
-    import socket
-    from urllib.parse import urlparse
-
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return True
-    url = urlparse(hub_endpoint())
-    try:
-        socket.create_connection(
-            (url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)),
-            timeout=timeout,
-        ).close()
-    except OSError:
-        return False
-    return True
-
-
-def go_offline() -> None:
-    """Hugging Face libraries read the cache only, from now on in this process. The
-    constant is read when huggingface_hub is imported, so it is set both ways."""
-    import sys
-
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    constants = sys.modules.get("huggingface_hub.constants")
-    if constants is not None:
-        constants.HF_HUB_OFFLINE = True
 
 
 def model_path(model: str) -> str:

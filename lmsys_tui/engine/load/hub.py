@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 from ..errors import SourceError
+from ..hf_hub import hub_endpoint, hub_unreachable
 
 HUB_BATCH_ROWS = 50_000
 
@@ -23,8 +24,15 @@ def iter_hub_batches(dataset: str, split: str, batch_rows: int = HUB_BATCH_ROWS)
     except ImportError:
         raise SourceError("loading from the hub needs the datasets package") from None
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    from_hub = not (":" in dataset and not dataset.startswith("hf"))
+    if from_hub and hub_unreachable():  # streaming needs it: say so now, not after retries
+        raise SourceError(
+            f"cannot reach the Hugging Face hub ({hub_endpoint()}) to stream {dataset}: "
+            "check the network, or load a local copy of its files (a folder of Parquet or "
+            "JSON lines)"
+        )
     try:
-        if ":" in dataset and not dataset.startswith("hf"):
+        if not from_hub:
             builder, data_files = dataset.split(":", 1)
             stream = datasets.load_dataset(
                 builder, data_files=data_files, split=split, streaming=True
