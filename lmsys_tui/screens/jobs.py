@@ -64,6 +64,9 @@ STEPS: dict[str, type[BaseModel]] = {
 }
 
 
+THEN_NAME_AND_GROUP = "then name the new run by key phrases and build its hierarchy"
+
+
 class JobsScreen(Screen):
     """Past jobs, a form for a new one, and the running job's progress."""
 
@@ -169,6 +172,12 @@ class JobsScreen(Screen):
             if info.description and not shown_as_placeholder:
                 # What a default or a choice means ("counted in micro-clusters") was hidden.
                 label.append(f"\n{info.description}", style="dim")
+        if self.step == "cluster":  # a run without names or categories shows "cluster 7"
+            # First: the form is longer than the pane, and this changes what the job does.
+            widgets[:0] = [
+                Checkbox("+ names, hierarchy", value=True, id="then-name-and-group"),
+                Label(Text(THEN_NAME_AND_GROUP, style="dim")),
+            ]
         await form.mount_all(widgets)
 
     def _run_ids(self) -> list[str]:
@@ -184,9 +193,14 @@ class JobsScreen(Screen):
         await self.build_form()
 
     def read_form(self) -> JobSpec | None:
-        """The form as a one-step JobSpec, or None after showing what is wrong."""
+        """The form as a JobSpec (one step; a cluster step with naming and a hierarchy
+        unless unticked), or None after showing what is wrong."""
         values = {}
+        then_name_and_group = False
         for widget in self.query_one("#job-form").query("Input, Select, Checkbox"):
+            if widget.id == "then-name-and-group":
+                then_name_and_group = widget.value
+                continue
             key = widget.id.removeprefix("field-")
             if isinstance(widget, Input):
                 if widget.value.strip():
@@ -194,7 +208,10 @@ class JobsScreen(Screen):
             elif isinstance(widget, Checkbox) or widget.value is not Select.NULL:
                 values[key] = widget.value
         try:
-            return JobSpec.model_validate({self.step: values})
+            steps = {self.step: values}
+            if then_name_and_group:  # the defaults: this job's run, offline names
+                steps.update(summarize={}, hierarchy={})
+            return JobSpec.model_validate(steps)
         except ValidationError as error:
             from ..engine.jobs import describe_validation_error
 

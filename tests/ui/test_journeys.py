@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from textual.widgets import DataTable, Input, Select, Static, Tree
+from textual.widgets import Checkbox, DataTable, Input, Select, Static, Tree
 from textual.worker import WorkerCancelled
 
 from lmsys_tui.app import make_app
@@ -254,13 +254,20 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         size = "min_cluster_size (optional)\nhdbscan: smallest cluster, counted in micro-clusters"
         assert size in labels
         screen.query_one("#job-step").focus()
-        await pilot.press("tab", "tab", "2")  # past the algorithm, to the number of clusters
+        # Past naming and grouping (ticked) and the algorithm, to the number of clusters.
+        await pilot.press("tab", "tab", "tab", "2")
         assert app.screen is screen and app.focused.id == "field-n_clusters"
         screen.query_one("#field-run_id", Input).value = "k2"
+        then = screen.query_one("#then-name-and-group", Checkbox)
+        then.value = False  # unticked: the cluster step alone
+        assert screen.read_form().summarize is None
+        then.value = True
         await pilot.press("ctrl+s")
         await settle(pilot)
         done = static_text(screen, "#job-stage")
         assert "Job finished" in done and "cluster run k2: 2 clusters over 35 queries" in done
+        # Named and grouped in the same job, as the form's ticked box says.
+        assert "(offline): 2 clusters named" in done and "hierarchy hierarchy-" in done
         jobs = screen.query_one("#jobs-table", DataTable)
         assert jobs.row_count == 2 and str(jobs.get_row_at(0)[1]) == "succeeded"
         await pilot.press("1")  # typed into the field it is in
