@@ -6,6 +6,7 @@ from rich.text import Text
 
 from ..engine.browse import ClusterDetail
 from ..safe_text import one_line
+from ..wording import percent
 
 BAR_WIDTH = 24  # at most; a narrow pane gets shorter bars, never a wrapped share
 LABEL_WIDTH = 18
@@ -48,8 +49,8 @@ def render_cluster_detail(
             text.append(f"  {by} {one_line(lift.value, 24)}: ")
             text.append(f"{lift.lift:.1f}x", style="green")
             text.append(
-                f" ({lift.lift_low:.1f}-{lift.lift_high:.1f}), {lift.share:.0%} here vs "
-                f"{lift.overall_share:.0%} overall\n"
+                f" ({lift.lift_low:.1f}-{lift.lift_high:.1f}), {percent(lift.share)} here vs "
+                f"{percent(lift.overall_share)} overall\n"
             )
     if detail.representatives:
         text.append("\nrepresentative queries\n", style="bold")

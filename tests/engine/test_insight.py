@@ -144,6 +144,7 @@ def test_facet_lift_finds_the_cluster_a_model_dominates(runs):
 
 def test_a_rare_value_on_a_few_queries_does_not_stand_out():
     from lmsys_tui.engine.insight.facets import Lift, wilson
+    from lmsys_tui.wording import percent
 
     def lift(count: int, size: int, overall: float) -> Lift:
         low, high = wilson(count, size)
@@ -156,6 +157,8 @@ def test_a_rare_value_on_a_few_queries_does_not_stand_out():
     assert single.lift_low > 1 and single.lift > 20 and not single.stands_out
     assert lift(6, 186, 12 / 9434).stands_out  # the same share on six prompts does
     assert not lift(6, 186, 6 / 100).stands_out  # and a common value at its usual share not
+    # A rare value's share overall is not shown as "0%" (a 56x lift over nothing).
+    assert [percent(p) for p in (30 / 9434, 2 / 9434, 0.18, 0.0)] == ["0.3%", "<0.1%", "18%", "0%"]
 
 
 def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(

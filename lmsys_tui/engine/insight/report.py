@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ...safe_text import strip_controls
+from ...wording import percent
 from ..browse import TreeNode, get_run, hierarchy_nodes, list_clusters, resolve_summary_run
 from ..export import ExportError, latest_hierarchy
 from ..workspace import Workspace
@@ -126,8 +127,8 @@ def _stands_out(con, run_id: str, summary_run_id: str | None) -> dict[int, list[
                 shown = found.setdefault(lift.cluster_id, [])
                 if len(shown) < 4:
                     shown.append(
-                        f"{by} {lift.value}: {lift.lift:.1f}x ({lift.share:.0%} vs "
-                        f"{lift.overall_share:.0%})"
+                        f"{by} {lift.value}: {lift.lift:.1f}x ({percent(lift.share)} vs "
+                        f"{percent(lift.overall_share)})"
                     )
     return found
 
