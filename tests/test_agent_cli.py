@@ -82,6 +82,10 @@ def test_clusters_inspect_hierarchy_and_query(capsys, ui_root):
     assert sorted(leaf["cluster_id"] for leaf in leaves) == [0, 1, 2]
     code, out, _ = run(capsys, ui_root, "hierarchy", RUN)
     assert code == 0 and "[cluster" in out
+    # A category of one cluster stays in the JSON; the tree shows the cluster in its place.
+    lone = next(node for node in tree["nodes"] if len(node["children"]) == 1)["children"][0]
+    line = next(line for line in out.splitlines() if f"[cluster {lone['cluster_id']}]" in line)
+    assert line.startswith(("├── ", "└── ")), out
 
     query_id = query_id_of(ui_root, "sql-0")
     detail = as_json(capsys, ui_root, "query", str(query_id), "--neighbours", "3")

@@ -10,6 +10,7 @@ from rich.tree import Tree
 
 from ..engine.browse import (
     NotFound,
+    TreeNode,
     check_hierarchy_of_run,
     cluster_detail,
     cluster_queries,
@@ -19,6 +20,7 @@ from ..engine.browse import (
     list_runs,
     query_detail,
     resolve_summary_run,
+    shown_node,
 )
 from ..engine.curation import cluster_tags
 from ..engine.export import latest_hierarchy
@@ -211,16 +213,17 @@ def hierarchy(ws, out, args) -> int:
     def render():
         tree = Tree(Text(f"{hierarchy_run_id} ({args.run_id})", style="bold"))
 
-        def add(branch, node):
-            label = Text(one_line(node["title"], 80))
-            label.append(f"  {node['size']:,}", style="dim")
-            if node["cluster_id"] is not None:
-                label.append(f"  [cluster {node['cluster_id']}]", style="dim")
+        def add(branch, node: TreeNode):
+            node = shown_node(node, children)  # a lone child in its category's place
+            label = Text(one_line(node.title, 80))
+            label.append(f"  {node.size:,}", style="dim")
+            if node.cluster_id is not None:
+                label.append(f"  [cluster {node.cluster_id}]", style="dim")
             sub = branch.add(label)
-            for child in node["children"]:
+            for child in children.get(node.node_id, []):
                 add(sub, child)
 
-        for node in top:
+        for node in children.get(None, []):
             add(tree, node)
         return tree
 

@@ -296,6 +296,16 @@ def sort_clusters(clusters: list[ClusterInfo], sort: str = "size") -> list[Clust
     return sorted(clusters, key=lambda c: (c.cluster_id < 0, -c.size, c.cluster_id))
 
 
+def shown_node(node: TreeNode, children: dict[str | None, list[TreeNode]]) -> TreeNode:
+    """What a tree display shows for `node`: a category with one child holds exactly what
+    that child holds (the quickstart's category "SQL, CSV, column" over its one cluster
+    "SQL, CSV, column"), so the child stands in its place, down to a cluster or a category
+    with several children. The stored hierarchy (and JSON) keeps every level."""
+    while len(kids := children.get(node.node_id, [])) == 1:
+        node = kids[0]
+    return node
+
+
 def hierarchy_nodes(con: duckdb.DuckDBPyConnection, hierarchy_run_id: str) -> list[TreeNode]:
     """Every node of a hierarchy, top level first, biggest first within a level (noise
     last).

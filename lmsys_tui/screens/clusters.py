@@ -21,6 +21,7 @@ from ..engine.browse import (
     list_clusters,
     list_runs,
     resolve_summary_run,
+    shown_node,
     sort_clusters,
 )
 from ..engine.curation import cluster_tags
@@ -305,16 +306,14 @@ class ClustersScreen(Screen):
         def add(parent, node: TreeNode) -> None:
             if needle and not matches(node):
                 return
+            node = shown_node(node, children)  # one row, not a click per lone child
             if node.level == 0:
                 title = titles.get(node.cluster_id, node.title)
                 parent.add_leaf(_label(title, node.size), data=node.cluster_id)
                 return
             branch = parent.add(_label(node.title, node.size), data=None, expand=bool(needle))
             self.categories[branch.id] = node
-            below = node  # a category whose one child is a category holds the same
-            while len(kids := children.get(below.node_id, [])) == 1 and kids[0].level > 0:
-                below = kids[0]  # clusters: one row, not a click per level
-            for child in sorted(children.get(below.node_id, []), key=key):
+            for child in sorted(children.get(node.node_id, []), key=key):
                 add(branch, child)
 
         for top in sorted(children.get(None, []), key=key):

@@ -543,20 +543,27 @@ async def test_a_highlighted_category_shows_what_it_holds(ui_root):
         assert all(any(leaf.title in line for line in listed) for leaf in leaves)
 
 
-async def test_a_category_holding_one_category_is_one_row(ui_copy):
+async def test_a_category_with_one_child_shows_the_child_in_its_place(ui_copy):
     with open_workspace(ui_copy) as ws:  # each category alone under a broader one
         ws.con.execute(
             "INSERT INTO hierarchy_nodes SELECT hierarchy_run_id, 'L2-' || node_id, 2, NULL, "
             "NULL, 'Broad ' || title, description, size FROM hierarchy_nodes WHERE level = 1"
         )
         ws.con.execute("UPDATE hierarchy_nodes SET parent_id = 'L2-' || node_id WHERE level = 1")
+        lone = ws.con.execute(
+            "SELECT cluster_id FROM hierarchy_nodes n WHERE level = 0 AND (SELECT count(*) "
+            "FROM hierarchy_nodes m WHERE m.parent_id = n.parent_id) = 1"
+        ).fetchall()
     async with clusters_of_k3(ui_copy) as (app, pilot):
         tops = list(app.screen.query_one(Tree).root.children)
         categories = [node for node in tops if node.data is None]
-        assert len(categories) == 2
-        for category in categories:  # its clusters right under it: one click, not two
-            assert "Broad " in str(category.label)
-            assert category.children and all(c.data is not None for c in category.children)
+        # The category of two clusters, its clusters right under it: one click, not two.
+        assert len(categories) == 1 and "Broad " not in str(categories[0].label)
+        assert len(categories[0].children) == 2
+        assert all(c.data is not None for c in categories[0].children)
+        # The cluster alone in its category (and that one alone in a broader one) is a row
+        # of its own at the top, not two categories to open first.
+        assert lone and [node.data for node in tops if node.data is not None] == [lone[0][0]]
         shown = sorted(n.data for n in _walk(app.screen.query_one(Tree).root) if n.data is not None)
         assert shown == sorted(c.cluster_id for c in app.screen.clusters)
 

@@ -16,7 +16,14 @@ from pathlib import Path
 
 from ...safe_text import strip_controls
 from ...wording import percent
-from ..browse import TreeNode, get_run, hierarchy_nodes, list_clusters, resolve_summary_run
+from ..browse import (
+    TreeNode,
+    get_run,
+    hierarchy_nodes,
+    list_clusters,
+    resolve_summary_run,
+    shown_node,
+)
 from ..export import ExportError, latest_hierarchy
 from ..workspace import Workspace
 from .facets import facet_lift, value_totals
@@ -141,6 +148,7 @@ def _hierarchy(con, hierarchy_run_id: str, stands_out: dict[int, list[str]]) -> 
     total = sum(n.size for n in children.get(None, [])) or 1
 
     def render(node) -> str:
+        node = shown_node(node, children)
         label = f"{_e(node.title)} <span class=dim>({node.size:,}, {node.size / total:.1%})</span>"
         if node.cluster_id is not None:
             extra = "; ".join(stands_out.get(node.cluster_id, []))
