@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 from urllib.parse import urlparse
+from urllib.request import getproxies
 
 
 def hub_endpoint() -> str:
@@ -18,11 +19,15 @@ def hub_endpoint() -> str:
 
 
 def hub_unreachable(timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the hub fails (False when offline mode is on already:
-    the libraries then read their caches without trying, nothing to decide)."""
+    """Whether a TCP connection to the hub fails. False without trying when offline mode
+    is on already (the libraries then read their caches, nothing to decide) or when a
+    proxy is set (where one is needed, a direct connection fails on a working network)."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         return False
     url = urlparse(hub_endpoint())
+    proxies = getproxies()
+    if proxies.get(url.scheme) or proxies.get("all"):
+        return False
     try:
         socket.create_connection(
             (url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)),

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from lmsys_tui.engine import hf_hub
 from lmsys_tui.engine.errors import JobCancelled, SourceError
 from lmsys_tui.engine.load import hub
 from lmsys_tui.engine.load.ingest import load
@@ -568,7 +569,8 @@ def test_unreachable_hub_dataset_is_a_one_line_error(tmp_path):
 
 
 def test_a_hub_dataset_with_no_network_fails_at_once(workspace, monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for name in ("HF_HUB_OFFLINE", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # refused, as on a machine offline
     started = time.perf_counter()
     with pytest.raises(SourceError) as caught:
@@ -579,6 +581,8 @@ def test_a_hub_dataset_with_no_network_fails_at_once(workspace, monkeypatch):
         "lines)"
     )
     assert time.perf_counter() - started < 10  # datasets alone retried for 26 s and more
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
+    assert not hf_hub.hub_unreachable()  # behind a proxy a direct connection proves nothing
 
 
 def test_sharegpt_sample_reads_every_complete_record(workspace):
