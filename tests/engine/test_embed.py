@@ -96,6 +96,8 @@ _OFFLINE_HUB = textwrap.dedent(
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("0" * 40)
     shutil.copytree(model_path("all-MiniLM-L6-v2"), repo / "snapshots" / ("0" * 40))
+    SentenceTransformerEmbedder(device="cpu").dimension()  # the bundled model: no hub
+    print("offline after the bundled model:", os.environ.get("HF_HUB_OFFLINE"))
     started = time.perf_counter()
     try:
         SentenceTransformerEmbedder("sentence-transformers/not-cached", device="cpu").dimension()
@@ -128,6 +130,8 @@ def test_offline_a_hub_model_loads_from_the_cache_or_fails_at_once(tmp_path):
     )
     assert int(lines["seconds"]) < 30  # huggingface_hub alone retried for over a minute
     assert lines["dimension"] == "384"  # a cached model loads offline
+    # Loading the bundled model left the process online: a hub model after it may download.
+    assert lines["offline after the bundled model"] == "None"
 
 
 def test_bundled_model_gives_normalised_vectors_that_group_topics(embedded_workspace):

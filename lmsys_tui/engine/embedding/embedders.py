@@ -87,12 +87,13 @@ class SentenceTransformerEmbedder:
 
     def _load(self):
         if self._encoder is None:
-            offline = False
-            if self.model.lower() in BUNDLED_NAMES:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model needs no hub
-            elif not Path(self.model).expanduser().exists() and hub_unreachable():
+            # The bundled model and a local folder load without the hub; only a hub name
+            # asks whether it answers. (Offline mode stays off for them: it is process-wide,
+            # and a hub model loaded later in the same TUI would then fail online.)
+            local = self.model.lower() in BUNDLED_NAMES or Path(self.model).expanduser().exists()
+            offline = not local and hub_unreachable()
+            if offline:
                 go_offline()  # a cached copy still loads, at once
-                offline = True
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
