@@ -16,6 +16,13 @@ def iter_hub_batches(dataset: str, split: str, batch_rows: int = HUB_BATCH_ROWS)
 
     `dataset` is a hub name, or a builder such as "parquet:/path/file.parquet" (for tests).
     """
+    from_hub = not (":" in dataset and not dataset.startswith("hf"))
+    if from_hub and hub_unreachable():  # streaming needs it: say so before any import or retry
+        raise SourceError(
+            f"cannot reach the Hugging Face hub ({hub_endpoint()}) to stream {dataset}: "
+            "check the network, or load a local copy of its files (a folder of Parquet or "
+            "JSON lines)"
+        )
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import pyarrow as pa
 
@@ -24,13 +31,6 @@ def iter_hub_batches(dataset: str, split: str, batch_rows: int = HUB_BATCH_ROWS)
     except ImportError:
         raise SourceError("loading from the hub needs the datasets package") from None
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    from_hub = not (":" in dataset and not dataset.startswith("hf"))
-    if from_hub and hub_unreachable():  # streaming needs it: say so now, not after retries
-        raise SourceError(
-            f"cannot reach the Hugging Face hub ({hub_endpoint()}) to stream {dataset}: "
-            "check the network, or load a local copy of its files (a folder of Parquet or "
-            "JSON lines)"
-        )
     try:
         if not from_hub:
             builder, data_files = dataset.split(":", 1)
