@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--sort", choices=["size", "title"], default="size")
 
     sub = command("inspect", "one cluster: summary, language and model mix, queries")
-    sub.add_argument("run_id", help=RUN_HELP)
+    _optional_run(sub)  # `inspect 3` is cluster 3 of the newest run
     sub.add_argument("cluster_id", type=int)
     sub.add_argument("--queries", type=_count, default=20, metavar="N", help="queries to list")
     sub.add_argument("--summary", metavar="ALIAS|ID")

@@ -411,6 +411,8 @@ def test_latest_or_no_run_id_names_the_newest_run(capsys, ws_copy):
     assert as_json(capsys, ws_copy, "clusters")["run_id"] == "k2"
     assert as_json(capsys, ws_copy, "clusters", "latest")["run_id"] == "k2"
     assert as_json(capsys, ws_copy, "inspect", "latest", "0")["cluster"]["run_id"] == "k2"
+    assert as_json(capsys, ws_copy, "inspect", "1")["cluster"]["run_id"] == "k2"
+    assert as_json(capsys, ws_copy, "inspect", RUN, "1")["cluster"]["run_id"] == RUN
     assert as_json(capsys, ws_copy, "compare", RUN, "latest")["run_b"] == "k2"
     code, out, _ = run(capsys, ws_copy, "edit", "tag", "latest", "1", "--tag", "good")
     assert code == 0 and "k2" in out
