@@ -28,6 +28,7 @@ from ..engine.curation import cluster_tags
 from ..engine.insight.facets import facet_lift, value_totals
 from ..safe_text import one_line
 from ..widgets.cluster_detail import render_cluster_detail
+from ..widgets.cluster_tree import ClusterTree
 from ..widgets.query_table import QueryTable
 from ..widgets.status_line import StatusLine
 
@@ -78,7 +79,7 @@ class ClustersScreen(Screen):
                     id="cluster-filter",
                     select_on_focus=False,
                 )
-                yield Tree("clusters", id="cluster-tree")
+                yield ClusterTree("clusters", id="cluster-tree")
             with Vertical(id="detail-pane"):
                 # Focusable: Tab reaches it and the arrows scroll what a short pane cuts.
                 with VerticalScroll(id="cluster-detail-scroll"):

@@ -30,6 +30,7 @@ HELP = [
         "Clusters",
         [
             ("enter", "expand a category; list a cluster's queries"),
+            ("right / left", "open a category, step in; close it, step out (also l / h)"),
             ("f", "filter by title"),
             ("s", "sort by size or title"),
             ("enter on a query", "inspect it"),

@@ -543,6 +543,26 @@ async def test_a_highlighted_category_shows_what_it_holds(ui_root):
         assert all(any(leaf.title in line for line in listed) for leaf in leaves)
 
 
+async def test_the_arrows_open_a_category_step_in_and_back_out(ui_root):
+    async with clusters_of_k3(ui_root) as (app, pilot):
+        tree = app.screen.query_one(Tree)
+        category = next(n for n in _walk(tree.root) if n.data is None)
+        category.collapse()
+        tree.focus()
+        tree.move_cursor(category)
+        await settle(pilot)
+        await pilot.press("right")
+        assert category.is_expanded and tree.cursor_node is category
+        await pilot.press("right")
+        assert tree.cursor_node is category.children[0]
+        await pilot.press("left")  # a cluster has nothing to close: out to its category
+        assert tree.cursor_node is category and category.is_expanded
+        await pilot.press("h")
+        assert not category.is_expanded
+        await pilot.press("left")  # a top category: nowhere further out
+        assert tree.cursor_node is category
+
+
 async def test_a_category_with_one_child_shows_the_child_in_its_place(ui_copy):
     with open_workspace(ui_copy) as ws:  # each category alone under a broader one
         ws.con.execute(
