@@ -89,8 +89,10 @@ def _screen_text(screen) -> str:
         for row in range(table.row_count):
             parts.extend(str(cell) for cell in table.get_row_at(row))
         parts.append(str(table.border_title or ""))
+    from tests.ui.test_journeys import shown_text
+
     for static in screen.query(Static):
-        parts.append(str(static.render()))
+        parts.append(shown_text(static))
     return "\n".join(parts)
 
 

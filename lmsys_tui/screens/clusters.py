@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -347,7 +349,7 @@ class ClustersScreen(Screen):
         if category is not None:  # a category: what it holds, not an empty pane
             self.query_one("#cluster-detail", Static).update(self._category_detail(category))
 
-    def _category_detail(self, category: TreeNode) -> Text:
+    def _category_detail(self, category: TreeNode) -> Group:
         total = sum(c.size for c in self.clusters) or 1
         parents = {n.node_id: n.parent_id for n in self.nodes}  # once, not once per leaf
         leaves = [n for n in self.nodes if n.level == 0 and _within(n, category.node_id, parents)]
@@ -357,14 +359,16 @@ class ClustersScreen(Screen):
             f"{category.size / total:.1%} of the run · {_count(len(leaves), 'cluster')}\n\n"
         )
         text.append(one_line(category.description, 600) + "\n")
-        text.append("\nclusters, largest first\n", style="bold")
+        text.append("\nclusters, largest first", style="bold")
         leaves.sort(key=lambda leaf: (-leaf.size, leaf.cluster_id))
+        sizes = Table.grid(padding=(0, 1), pad_edge=True)  # a wrapped title keeps its column
+        sizes.add_column(justify="right", style="dim")
+        sizes.add_column()
         for leaf in leaves[:CATEGORY_CLUSTERS_SHOWN]:
-            text.append(f"  {leaf.size:>8,} ", style="dim")
-            text.append(one_line(leaf.title, 100) + "\n")
-        if len(leaves) > CATEGORY_CLUSTERS_SHOWN:
-            text.append(f"  … and {len(leaves) - CATEGORY_CLUSTERS_SHOWN} more\n", style="dim")
-        return text
+            sizes.add_row(f"{leaf.size:,}", Text(one_line(leaf.title, 100)))
+        more = len(leaves) - CATEGORY_CLUSTERS_SHOWN
+        rest = [Text(f"  … and {more} more", style="dim")] if more > 0 else []
+        return Group(text, sizes, *rest)
 
     @on(Tree.NodeSelected, "#cluster-tree")
     def _selected(self, event: Tree.NodeSelected) -> None:

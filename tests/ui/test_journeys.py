@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 from textual.widgets import Checkbox, DataTable, Input, Select, Static, Tree
 from textual.worker import WorkerCancelled
 
@@ -49,7 +51,18 @@ async def clusters_of_k3(root, size=SIZE):
 
 
 def static_text(screen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
+    return shown_text(screen.query_one(selector, Static))
+
+
+def shown_text(static: Static) -> str:
+    """What a Static shows, as plain text (a layout of several parts rendered unwrapped)."""
+    content = static.content
+    if isinstance(content, str | Text):
+        return str(content)
+    console = Console(width=200, color_system=None)
+    with console.capture() as captured:
+        console.print(content)
+    return captured.get()
 
 
 async def test_runs_to_clusters_to_query_to_neighbour_and_back(ui_root):
