@@ -11,7 +11,9 @@ from ..wording import count_of
 from .tables import add_columns
 
 PAGE_ROWS = 200
-NARROW = 60  # below this many columns only the id and the query text are shown
+TEXT_ROOM = 40  # columns the query text keeps: the other columns go first, in DROP_ORDER
+DROP_ORDER = ["model", "distance", "language", "copies"]
+CELL_PADDING = 2  # a DataTable pads each cell by one column on either side
 _CELLS = query_cells(160)
 COLUMNS = {  # name: (width, cell)
     "id": (8, _CELLS["query_id"]),
@@ -58,20 +60,26 @@ class QueryTable(DataTable):
         self.border_title = None
 
     def _choose_columns(self, rows: list[QueryRow]) -> None:
-        """The query text always shows: a narrow pane keeps only the id beside it, and a
-        column empty on the first page (no model in the data) is left out, and the copies
-        column shows only where the cluster has copies."""
-        if self.size.width and self.size.width < NARROW:
-            self.shown = ["id", "query"]
-        else:
-            empty = {
-                name
-                for name in ("model", "language")
-                if rows and all(getattr(row, name) is None for row in rows)
-            }
-            if not self.copies:
-                empty.add("copies")
-            self.shown = [name for name in COLUMNS if name not in empty]
+        """The query text keeps TEXT_ROOM columns of the pane: model, distance, language
+        and copies give way in that order (the id always stays). A column empty on the
+        first page (no model in the data) is left out, and copies show only where the
+        cluster has copies."""
+        empty = {
+            name
+            for name in ("model", "language")
+            if rows and all(getattr(row, name) is None for row in rows)
+        }
+        if not self.copies:
+            empty.add("copies")
+        shown = [name for name in COLUMNS if name not in empty]
+        width = self.size.width
+        for name in DROP_ORDER:
+            beside = sum(COLUMNS[n][0] + CELL_PADDING for n in shown if n != "query")
+            if not width or width - beside >= TEXT_ROOM + CELL_PADDING:
+                break
+            if name in shown:
+                shown.remove(name)
+        self.shown = shown
         add_columns(self, [(name, COLUMNS[name][0]) for name in self.shown])
 
     @work(thread=True, exclusive=True, group="query-page", exit_on_error=False)

@@ -436,6 +436,24 @@ async def test_every_bound_key_on_every_screen_leaves_the_app_running(ui_copy):
                 await settle(pilot)
 
 
+@pytest.mark.parametrize("size", [(100, 30), (140, 30)])
+async def test_a_clusters_query_text_keeps_room_beside_the_other_columns(ui_root, size):
+    from lmsys_tui.widgets.query_table import QueryTable
+
+    async with clusters_of_k3(ui_root, size=size) as (app, pilot):
+        screen = app.screen
+        screen.open_cluster(max(screen.clusters, key=lambda c: c.size).cluster_id)
+        await settle(pilot)
+        table = screen.query_one(QueryTable)
+        columns = list(table.columns.values())
+        names = [str(column.label) for column in columns]
+        assert names[0] == "id" and names[-1] == "query"
+        before_text = sum(column.get_render_width(table) for column in columns[:-1])
+        assert table.size.width - before_text >= 40
+        if size[0] >= 140:  # a wide pane keeps more than the id
+            assert len(names) > 2
+
+
 async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root):
     from lmsys_tui.widgets.query_table import QueryTable
 
