@@ -25,21 +25,25 @@ from .job_summary import summary
 
 
 class PlainProgress:
-    """One line per message, and per stage at most one line every `interval` seconds."""
+    """One line per new message, and per stage at most one count line every `interval`
+    seconds (a message repeated with each chunk's count is a count line)."""
 
     def __init__(self, stream: TextIO, interval: float = 5.0) -> None:
         self.stream = stream
         self.interval = interval
         self._last: dict[str, float] = {}
+        self._message: dict[str, str] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
         now = time.monotonic()
         finished = event.total is not None and event.done >= event.total
-        if event.message:
+        if event.message and event.message != self._message.get(event.stage):
             line = f"{event.stage}: {event.message}"
+            self._message[event.stage] = event.message
         elif finished or now - self._last.get(event.stage, 0.0) >= self.interval:
             total = f"/{event.total:,}" if event.total is not None else ""
-            line = f"{event.stage}: {event.done:,}{total}"
+            message = f"{event.message} " if event.message else ""
+            line = f"{event.stage}: {message}{event.done:,}{total}"
         else:
             return
         self._last[event.stage] = now

@@ -108,6 +108,13 @@ def test_plain_progress_prints_messages_and_throttles_counts():
     for done in range(1, 101):
         sink(Progress("embed", done, 100))
     assert stream.getvalue().splitlines() == ["embed: loading model", "embed: 100/100"]
+    # A message sent again with each chunk's count reads as counts, not as repeats.
+    for done in (0, 50, 100):
+        sink(Progress("index", done, 100, "indexing space"))
+    assert stream.getvalue().splitlines()[2:] == [
+        "index: indexing space",
+        "index: indexing space 100/100",
+    ]
 
 
 def test_summary_shows_source_names_literally(tmp_path):
