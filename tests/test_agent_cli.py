@@ -13,6 +13,7 @@ from lmsys_tui.cli import main
 from tests.ui_workspace import query_id_of
 
 RUN = "k3"
+NO_OPENAI_KEY = "openai/gpt-4o-mini needs OPENAI_API_KEY set in the environment, and it is not set"
 
 
 @pytest.fixture
@@ -477,8 +478,10 @@ def test_report_is_one_self_contained_html_file(capsys, ws_copy, tmp_path):
     assert code == 2 and "exists" in err
 
 
-def test_dry_run_prints_each_steps_plan_and_writes_nothing(capsys, ws_copy, tmp_path):
+def test_dry_run_prints_each_steps_plan_and_writes_nothing(capsys, ws_copy, tmp_path, monkeypatch):
     from lmsys_tui.engine.workspace import open_workspace
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
     job = tmp_path / "job.toml"
     job.write_text(
@@ -495,6 +498,7 @@ def test_dry_run_prints_each_steps_plan_and_writes_nothing(capsys, ws_copy, tmp_
     assert steps["embed"]["does"].endswith("0 queries to embed")
     llm = steps["summarize"]["llm"]
     assert (llm["items"], llm["requests"]) == (3, 3) and llm["cost"] > 0
+    assert steps["summarize"]["does"].endswith("will fail: " + NO_OPENAI_KEY)
     assert "llm" not in steps["hierarchy"]  # offline: nothing to pay
     with open_workspace(ws_copy, read_only=True) as ws:
         assert (ws.count("jobs"), ws.count("summary_runs")) == before
@@ -502,3 +506,6 @@ def test_dry_run_prints_each_steps_plan_and_writes_nothing(capsys, ws_copy, tmp_
     fresh = tmp_path / "new-ws"
     assert main(["--data-dir", str(fresh), "--run-job", str(job), "--dry-run"]) == 0
     assert "dry run" in capsys.readouterr().out and not fresh.exists()
+    # The same job, run: it stops before its embed step, with the same line.
+    assert main(["--data-dir", str(ws_copy), "--run-job", str(job)]) == 1
+    assert capsys.readouterr().err.strip() == "error: " + NO_OPENAI_KEY

@@ -29,6 +29,7 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
         (lambda sql, params=(): ws.con.execute(sql, list(params)).fetchall()[0][0]) if ws else None
     )
     queries = count("SELECT count(*) FROM queries") if ws else None
+    missing = missing_keys(spec)
     if spec.load:
         limit = f", at most {spec.load.limit:,} queries" if spec.load.limit else ""
         steps.append({"step": "load", "does": f"read {spec.load.source}{limit}"})
@@ -54,6 +55,8 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
         if spec.embed.executor == "ray":
             where = f" on Ray ({spec.embed.ray_address or 'a local Ray'})"
         does = f"{spec.embed.model}: " + _n(pending, "queries to embed") + where
+        if problem := missing.get("embed"):
+            does += f"; will fail: {problem}"
         steps.append({"step": "embed", "does": does})
     new_run = None
     if spec.cluster:
@@ -83,6 +86,8 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
             plan = _llm_plan(ws, spec, which, run_now, new_run)
             entry["llm"] = plan.as_dict() if plan else None
             entry["does"] += f"; {plan.line()}" if plan else "; cost unknown until the run exists"
+            if problem := missing.get(which):
+                entry["does"] += f"; will fail: {problem}"
         steps.append(entry)
     if spec.index:
         steps.append({"step": "index", "does": "rebuild" if spec.index.rebuild else "update"})
@@ -163,3 +168,18 @@ def _estimate_new_run(ws, spec: JobSpec, which: str, clusters: int) -> StepPlan:
         notes,
     )
     return plan
+
+
+def missing_keys(spec: JobSpec) -> dict[str, str]:
+    """Per step, the API key it needs and the environment lacks (LLM names and
+    categories, API embeddings)."""
+    from .llm.client import missing_key
+
+    found = {}
+    if spec.embed and spec.embed.provider == "litellm":
+        found["embed"] = missing_key(spec.embed.model, spec.embed.api_base)
+    for name in ("summarize", "hierarchy"):
+        step = getattr(spec, name)
+        if step is not None and step.model not in OFFLINE:
+            found[name] = missing_key(step.model, step.api_base)
+    return {name: problem for name, problem in found.items() if problem}

@@ -22,9 +22,10 @@ from .clustering.runs import cluster_space, sparse_hdbscan_warning
 from .embedding.embed import embed_queries, find_space
 from .embedding.embedders import STATIC_TRADE_OFF, make_embedder
 from .enrich.languages import detect_languages, english_only_warning
-from .errors import ClusterError, JobCancelled, JobFileError, SummaryError
+from .errors import ClusterError, EmbedError, JobCancelled, JobFileError, SummaryError
 from .export import export_run
 from .hierarchy.build import build_hierarchy
+from .job_plan import missing_keys
 from .load.ingest import load
 from .naming.summarize import latest_run_id, latest_summary_run_id, summarize_run
 from .progress import Progress, ProgressSink, null_sink
@@ -151,6 +152,7 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
     indexes = IndexResult()
     step_name = None
     try:
+        check_keys(spec)
         if spec.load:
             step_name = "load"
             _mark(ws, job_id, step_name)
@@ -247,6 +249,16 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
     _finish(ws, job_id, "succeeded", result, None)
     progress(Progress("job", 1, 1, "done"))
     return result
+
+
+def check_keys(spec: JobSpec) -> None:
+    """Before any step runs: a missing key fails the job at once, not after the load and
+    embed steps and a retried request per cluster."""
+    problems = missing_keys(spec)
+    if "embed" in problems:
+        raise EmbedError(problems["embed"])
+    if problems:
+        raise SummaryError(next(iter(problems.values())))
 
 
 def _target_run(ws: Workspace, run_id: str | None, result: dict) -> str:

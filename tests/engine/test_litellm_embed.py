@@ -91,3 +91,13 @@ def test_a_failing_api_is_a_one_line_error_without_the_key(workspace, lmsys_file
         embed_queries(workspace, step)
     assert "\n" not in str(caught.value) and "sk-test" not in str(caught.value)
     assert workspace.count("embeddings") == 0
+
+
+def test_a_server_on_this_machine_embeds_without_a_key(
+    workspace, lmsys_file, api_base, monkeypatch
+):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    load(workspace, LoadStep(source=str(lmsys_file), limit=3))
+    step = EmbedStep(provider="litellm", model="openai/test-embed", api_base=api_base)
+    assert embed_queries(workspace, step).embedded == 3
+    assert {r["auth"] for r in EmbeddingServer.requests} == {"Bearer no-key-needed"}

@@ -401,3 +401,41 @@ def test_a_plan_comes_first_and_the_cost_cap_stops_a_pass_keeping_what_is_named(
         assert ledger["requests"] == first.usage["requests"] + second.usage["requests"]
         assert ledger["unpriced"] == 0 and ledger["cost"] > 0  # a model litellm prices
         assert _usage_text(ledger).endswith(f"${ledger['cost']:.4f}")
+
+
+def test_a_server_on_this_machine_needs_no_key_in_the_environment(grouped, monkeypatch):
+    root, run_id = grouped
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with ScriptedLLM(flavor="vllm") as llm, open_workspace(root) as ws:
+        llm.fixed.add("ALWAYSBAD")
+        step = SummarizeStep(model="openai/local-model", api_base=llm.api_base)
+        result = summarize_run(ws, step, run_id)
+    assert (result.summarized, result.failed) == (len(GROUPS), 0)
+    assert llm.authorizations == {"Bearer no-key-needed"}  # a placeholder, never a real key
+
+
+def test_a_refused_key_stops_the_pass_after_one_request(grouped):
+    root, run_id = grouped
+    with ScriptedLLM(required_key="sk-the-right-one") as llm, open_workspace(root) as ws:
+        step = SummarizeStep(model="openai/scripted", api_base=llm.api_base)
+        with pytest.raises(SummaryError, match="refused the key.*Incorrect API key"):
+            summarize_run(ws, step, run_id)
+    assert len(llm.bodies) == 1  # not once per cluster, and not retried
+
+
+def test_a_job_without_its_llm_key_fails_before_any_step_runs(tmp_path, monkeypatch):
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import JobSpec
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    rows = [{"conversation_id": "1", "conversation": [{"role": "user", "content": "hi"}]}]
+    spec = JobSpec(
+        load=LoadStep(source=str(write_jsonl(tmp_path / "one.jsonl", rows))),
+        summarize=SummarizeStep(model="openai/gpt-4o-mini"),
+    )
+    with open_workspace(tmp_path / "ws") as ws:
+        with pytest.raises(SummaryError, match="needs OPENAI_API_KEY set in the environment"):
+            run_job(ws, spec)
+        loaded = ws.con.execute("SELECT count(*) FROM queries").fetchall()[0][0]
+        job = ws.con.execute("SELECT status, error FROM jobs").fetchall()[0]
+    assert loaded == 0 and job[0] == "failed" and "OPENAI_API_KEY" in job[1]

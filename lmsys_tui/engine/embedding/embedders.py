@@ -315,12 +315,17 @@ class LiteLLMEmbedder:
         self._dimension: int | None = None
 
     def _call(self, texts: list[str]) -> np.ndarray:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
+        from ..llm.client import import_litellm, placeholder_key
 
+        litellm = import_litellm()
+        key = placeholder_key(self.model, self.api_base)  # a server on this machine
         try:
             response = litellm.embedding(
-                model=self.model, input=texts, api_base=self.api_base, num_retries=3
+                model=self.model,
+                input=texts,
+                api_base=self.api_base,
+                num_retries=3,
+                **({"api_key": key} if key else {}),
             )
         except Exception as error:  # provider errors vary; report one line, never the key
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]

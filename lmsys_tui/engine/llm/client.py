@@ -124,7 +124,9 @@ class LLMClient:
         self.mode_index = _ACCEPTED_MODE.get((api_base, model), 0)
         self.stats = CallStats()
         self.cache = cache
-        self.unreachable: str | None = None  # set once the server cannot be reached at all
+        # Set once no request can succeed (the server unreachable, the key refused).
+        self.fatal: str | None = None
+        self.api_key = placeholder_key(model, api_base)  # only ever for a local server
         self.first_error: str | None = None  # the first failure a caller chose to absorb
 
     async def structured(self, prompt: str, schema: type[T]) -> T:
@@ -168,10 +170,12 @@ class LLMClient:
         litellm = import_litellm()
         attempt = 0
         while True:
-            if self.unreachable:  # no point in every other cluster retrying for minutes
-                raise LLMCallError(self.unreachable)
+            if self.fatal:  # no point in every other cluster retrying for minutes
+                raise LLMCallError(self.fatal)
             await self.limiter.wait()
             async with self.semaphore:
+                if self.fatal:  # found while this request waited for its turn
+                    raise LLMCallError(self.fatal)
                 self._check_cap()  # here, where requests go out one at a time
                 mode = RESPONSE_MODES[self.mode_index]  # read late: another call may have
                 # found that the server refuses a response_format
@@ -183,6 +187,7 @@ class LLMClient:
                         api_base=self.api_base,
                         timeout=self.timeout,
                         num_retries=0,
+                        **({"api_key": self.api_key} if self.api_key else {}),
                         **({"max_tokens": self.max_tokens} if self.max_tokens else {}),
                         **_response_format(schema, mode),
                     )
@@ -199,8 +204,11 @@ class LLMClient:
             if not _retryable(failure, status) or attempt >= self.max_retries:
                 message = describe_error(failure)
                 if _unreachable(failure):
-                    self.unreachable = f"cannot reach {self.api_base or self.model}: {message}"
-                    message = self.unreachable
+                    self.fatal = f"cannot reach {self.api_base or self.model}: {message}"
+                    message = self.fatal
+                elif _refused_key(failure, status):
+                    self.fatal = f"{self.model} refused the key: {message}"
+                    message = self.fatal
                 raise LLMCallError(message) from None
             delay = _retry_after(failure)
             if delay is None:
@@ -296,6 +304,35 @@ def _unreachable(error: Exception) -> bool:
     )
 
 
+def missing_key(model: str, api_base: str | None) -> str | None:
+    """One line naming the key `model` needs and the environment lacks (litellm's own
+    check of each provider's variables), or None: nothing missing, a server on this
+    machine (it gets a placeholder key), or a provider litellm cannot tell about."""
+    if is_local(api_base):
+        return None
+    try:
+        found = import_litellm().validate_environment(model=model, api_base=api_base)
+    except Exception:  # noqa: BLE001 - an unknown provider: the first request will say
+        return None
+    # An address variable (OLLAMA_API_BASE) has a default; only keys are required.
+    keys = [key for key in found.get("missing_keys", []) if not key.endswith("_BASE")]
+    if found.get("keys_in_environment") or not keys:
+        return None
+    return f"{model} needs {' or '.join(keys)} set in the environment, and it is not set"
+
+
+def placeholder_key(model: str, api_base: str | None) -> str | None:
+    """A key for a server on this machine when the environment has none: llama.cpp,
+    vLLM and Ollama ignore it, but the OpenAI client refuses to send without one."""
+    if not is_local(api_base):
+        return None
+    try:
+        found = import_litellm().validate_environment(model=model, api_base=api_base)
+    except Exception:  # noqa: BLE001 - nothing to fill in
+        return None
+    return None if found.get("keys_in_environment") else "no-key-needed"
+
+
 def is_local(api_base: str | None) -> bool:
     """A server on this machine (llama.cpp, vLLM, Ollama): usually one request at a time."""
     if not api_base:
@@ -304,7 +341,20 @@ def is_local(api_base: str | None) -> bool:
     return host.startswith(_LOCAL_HOSTS)
 
 
+def _refused_key(error: Exception, status: int | None) -> bool:
+    """No key, or one the provider refuses: every other request would fail the same way."""
+    text = str(error).lower()
+    return (
+        status in (401, 403)
+        or type(error).__name__ in ("AuthenticationError", "PermissionDeniedError")
+        or "missing credentials" in text
+        or "api_key client option must be set" in text
+    )
+
+
 def _retryable(error: Exception, status: int | None) -> bool:
+    if _refused_key(error, status):
+        return False  # litellm reports a missing key as an InternalServerError
     if status in _RETRY_STATUS:
         return True
     name = type(error).__name__
