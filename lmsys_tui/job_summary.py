@@ -60,6 +60,11 @@ def summary(result: dict, workspace: bool = True) -> str:
                 else ""
             )
         )
+        if copies := added.get("copies"):
+            lines.append(
+                f"  copies in the run now: {copies['exact']:,} exact and {copies['near']:,} "
+                "near-duplicates"
+            )
     if "summarize" in result:
         summary = result["summarize"]
         named = f"{count_of(summary['summarized'], 'cluster')} named"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from lmsys_tui.engine.browse import (
@@ -27,6 +28,7 @@ TEMPLATE = (
     "answer politely in two short sentences, mention our opening hours and thank them "
     "for writing to us today. Customer message: my {} arrived broken"
 )
+COLUMNS = {"text_column": "prompt", "id_column": "id"}
 
 
 def _rows():
@@ -221,3 +223,52 @@ def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
     )
     english = "What is 10 issues of ASEAN in recently?\n\n\n\n 지금 번역하기\n"
     assert detect([russian, chinese, english * 3]) == ["Russian", "Chinese", "English"]
+
+
+def test_new_copies_point_at_the_text_the_cluster_already_shows():
+    from lmsys_tui.engine.enrich.duplicates import _canonical_of_new
+
+    basis = np.eye(4, dtype=np.float32)
+    old, old_ids = basis[:2], np.array([10, 11])
+    nudge = 0.2 * basis[3]  # cosine ~0.98 to the row it nudges
+    new = np.stack([basis[0] + nudge, basis[2], basis[2] + nudge, basis[1] + nudge])
+    new /= np.linalg.norm(new, axis=1, keepdims=True)
+    canonical = _canonical_of_new(old, old_ids, new, np.array([20, 21, 22, 23]))
+    # a copy of an old text; a new text; a copy of that new text; a copy of the other old one
+    assert canonical.tolist() == [10, -1, 21, 11]
+    # A cluster with no text shown before: the new ones copy each other only.
+    empty = np.zeros((0, 4), np.float32)
+    assert _canonical_of_new(empty, old_ids[:0], new[1:3], np.array([21, 22])).tolist() == [-1, 21]
+
+
+def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(workspace, tmp_path):
+    from lmsys_tui.engine.clustering.assign import assign_new_queries
+    from lmsys_tui.engine.enrich.duplicates import find_duplicates
+    from lmsys_tui.engine.specs import AssignStep
+
+    rows = _rows()
+    later = [row for row in rows if row["id"] in ("template-4", "template-5", "haiku-7")]
+    first = [row for row in rows if row not in later]
+    embedder = WordHashEmbedder()
+    step = EmbedStep(model=embedder.model)
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "a.jsonl", first)), **COLUMNS))
+    space = embed_queries(workspace, step, embedder=embedder).space_id
+    run = cluster_space(workspace, ClusterStep(n_clusters=5, seed=2, run_id="c5"), space)
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "b.jsonl", later)), **COLUMNS))
+    embed_queries(workspace, step, embedder=embedder)
+    assigned = assign_new_queries(workspace, AssignStep(novelty_percentile=100), "c5")
+
+    def marks() -> dict:
+        found = workspace.con.execute(
+            "SELECT q.conversation_id, d.kind FROM duplicates d JOIN queries q USING (query_id) "
+            "WHERE d.run_id = 'c5'"
+        ).fetchall()
+        return dict(found)
+
+    after_assign = marks()
+    assert after_assign["haiku-7"] == "exact"
+    assert after_assign["template-4"] == after_assign["template-5"] == "near"
+    assert assigned.copies["exact"] == run.metrics["duplicates"]["exact"] + 1
+    # The same copies as marking the whole run again would find.
+    find_duplicates(workspace, "c5", space)
+    assert marks() == after_assign

@@ -178,6 +178,7 @@ def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(
             "SELECT cluster_id, size FROM clusters WHERE run_id = 'k3'"
         ).fetchall()
     )
+    unique_before = {c.cluster_id: c.unique for c in list_clusters(workspace.con, "k3")}
     later = [
         {**row, "conversation_id": f"later-{i}"}
         for i, row in enumerate(fixture_rows()[:3])  # copies of three SQL prompts
@@ -202,6 +203,16 @@ def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(
     for cluster_id, size in before.items():
         added = sum(members[ids[f"sql-{i}"]] == cluster_id for i in range(3))
         assert sizes[cluster_id].size == size + added
+        assert sizes[cluster_id].unique == unique_before[cluster_id]  # copies, not new texts
+    canonical = dict(
+        workspace.con.execute(
+            "SELECT query_id, canonical_id FROM duplicates WHERE run_id = 'k3'"
+        ).fetchall()
+    )
+    for i in range(3):  # marked as copies of the texts the run held
+        original = ids[f"sql-{i}"]
+        assert canonical[ids[f"later-{i}"]] == canonical.get(original, original)
+    assert result.copies["exact"] >= 3
     (n_queries,) = workspace.con.execute(
         "SELECT n_queries FROM clustering_runs WHERE run_id = 'k3'"
     ).fetchall()[0]

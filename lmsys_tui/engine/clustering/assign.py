@@ -5,7 +5,8 @@ with the run's centroids (cosine). Each joins its nearest cluster, except those 
 from it than the run's own members usually are (beyond the given percentile of the
 members' distances): those are novel, and go to the virtual cluster -2, "new /
 unassigned", so a researcher sees what the old run has no place for. Centroids stay as
-they are; sizes, hierarchy sizes and `n_queries` follow; `assignments` keeps each query's
+they are; sizes, hierarchy sizes and `n_queries` follow; the run's copies are marked
+again (a new query may repeat a text the run holds); `assignments` keeps each query's
 nearest cluster and distance, and the audit trail one row per pass.
 """
 
@@ -23,7 +24,7 @@ from ..progress import Progress, ProgressSink, null_sink
 from ..specs import AssignStep
 from ..store import transaction
 from ..workspace import Workspace
-from .runs import subset_query_ids
+from .runs import mark_duplicates, subset_query_ids
 
 NEW_CLUSTER = -2
 CHUNK = 50_000
@@ -37,6 +38,7 @@ class AssignResult:
     not_embedded: int  # new queries without a vector in the run's space yet
     threshold: float  # cosine distance
     seconds: float
+    copies: dict | None = None  # the run's copies marked again: {"exact", "near", "seconds"}
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -161,6 +163,9 @@ def assign_new_queries(
             )
     finally:
         con.unregister("assigned")
+    # A new query may repeat a text the run holds: marked like the run's own copies, so
+    # unique counts, representatives and search show each text once.
+    copies = mark_duplicates(ws, run_id, space_id, progress, new_ids=query_ids)
     return AssignResult(
         run_id,
         int((~novel).sum()),
@@ -168,6 +173,7 @@ def assign_new_queries(
         not_embedded,
         round(threshold, 4),
         time.perf_counter() - started,
+        copies,
     )
 
 

@@ -348,9 +348,12 @@ def _kmeans_on_ray(ws: Workspace, step: ClusterStep, space_id, wanted, progress)
     return query_ids, kmeans_on_ray(step, ws.vector_file(space_id).path, rows, progress)
 
 
-def mark_duplicates(ws: Workspace, run_id: str, space_id: str, progress: ProgressSink) -> dict:
-    """Find the run's copies and record their counts in the run's metrics."""
-    counts = find_duplicates(ws, run_id, space_id, progress)
+def mark_duplicates(
+    ws: Workspace, run_id: str, space_id: str, progress: ProgressSink, new_ids=None
+) -> dict:
+    """Find the run's copies (near copies among `new_ids` only, when given: see
+    find_duplicates) and record their counts in the run's metrics."""
+    counts = find_duplicates(ws, run_id, space_id, progress, new_ids)
     ws.con.execute(
         "UPDATE clustering_runs SET metrics = json_merge_patch(metrics, ?::JSON) WHERE run_id = ?",
         [json.dumps({"duplicates": counts}), run_id],

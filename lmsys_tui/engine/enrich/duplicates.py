@@ -27,9 +27,18 @@ _BLOCK_CELLS = 32_000_000  # similarity cells computed at once (128 MB)
 
 
 def find_duplicates(
-    ws: Workspace, run_id: str, space_id: str, progress: ProgressSink = null_sink
+    ws: Workspace,
+    run_id: str,
+    space_id: str,
+    progress: ProgressSink = null_sink,
+    new_ids: np.ndarray | None = None,
 ) -> dict:
-    """Store the run's copies in `duplicates` (replacing any); return their counts."""
+    """Store the run's copies in `duplicates` (replacing any); return their counts.
+
+    With `new_ids` (queries just assigned to the run), near copies are looked for among
+    those only, each against its cluster, and the run's earlier near marks stay: the cost
+    follows the new queries, not the run (exact copies are found again run-wide).
+    """
     started = time.perf_counter()
     progress(Progress("duplicates", 0, 2, f"exact copies in {run_id}"))
     exact = ws.con.execute(
@@ -46,7 +55,12 @@ def find_duplicates(
         [run_id],
     ).fetchnumpy()
     progress(Progress("duplicates", 1, 2, f"near copies in {run_id}"))
-    near_ids, near_canonical = _near_copies(ws, run_id, space_id, exact["query_id"])
+    if new_ids is None:
+        near_ids, near_canonical = _near_copies(ws, run_id, space_id, exact["query_id"])
+    else:
+        near_ids, near_canonical = _near_copies_of_new(
+            ws, run_id, space_id, exact["query_id"], new_ids
+        )
     import pyarrow as pa  # only when marking copies: not on the TUI's start-up path
 
     copies = pa.table(
@@ -123,16 +137,11 @@ def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarra
         [space_id, run_id, exact_ids.tolist()],
     ).fetchnumpy()
     matrix = ws.vector_file(space_id).array()
-    clusters = members["cluster_id"]
-    bounds = np.flatnonzero(np.diff(clusters)) + 1
     found_ids, found_canonical = [], []
-    for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(clusters)], strict=True):
+    for start, end in _cluster_bounds(members["cluster_id"]):
         if end - start < 2:
             continue
-        rows = members["row_index"][start:end]
-        order = np.argsort(rows)  # read the memory map in file order
-        vectors = np.empty((len(rows), matrix.shape[1]), np.float32)
-        vectors[order] = matrix[rows[order]]
+        vectors = _read_rows(matrix, members["row_index"][start:end])
         parent = _groups(vectors)
         ids = members["query_id"][start:end]
         copy = parent != np.arange(len(parent))
@@ -141,6 +150,80 @@ def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarra
     if not found_ids:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(found_ids), np.concatenate(found_canonical)
+
+
+def _near_copies_of_new(
+    ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarray, new_ids: np.ndarray
+):
+    """(copy ids, canonical ids): the run's earlier near marks, plus each new query that
+    nearly copies a text its cluster shows (nearest the centroid first), else an earlier
+    new one."""
+    earlier = ws.con.execute(
+        "SELECT query_id, canonical_id FROM duplicates WHERE run_id = ? AND kind = 'near' "
+        "AND query_id NOT IN (SELECT unnest(?::BIGINT[]))",
+        [run_id, exact_ids.tolist()],
+    ).fetchnumpy()
+    # The texts the clusters that received new queries show: no exact or near copies.
+    members = ws.con.execute(
+        """
+        WITH new AS (SELECT unnest(?::BIGINT[]) AS query_id)
+        SELECT c.cluster_id, c.query_id, e.row_index, c.query_id IN (SELECT * FROM new) AS new
+        FROM query_clusters c JOIN embeddings e ON e.space_id = ? AND e.query_id = c.query_id
+        WHERE c.run_id = ? AND c.cluster_id >= 0
+          AND c.cluster_id IN (SELECT cluster_id FROM query_clusters
+                               WHERE run_id = ? AND query_id IN (SELECT * FROM new))
+          AND c.query_id NOT IN (SELECT unnest(?::BIGINT[]))
+          AND c.query_id NOT IN (SELECT query_id FROM duplicates WHERE run_id = ?)
+        ORDER BY c.cluster_id, c.distance, c.query_id
+        """,
+        [new_ids.tolist(), space_id, run_id, run_id, exact_ids.tolist(), run_id],
+    ).fetchnumpy()
+    matrix = ws.vector_file(space_id).array()
+    found_ids, found_canonical = [earlier["query_id"]], [earlier["canonical_id"]]
+    for start, end in _cluster_bounds(members["cluster_id"]):
+        is_new = members["new"][start:end]
+        if not is_new.any() or end - start < 2:
+            continue
+        ids = members["query_id"][start:end]
+        vectors = _read_rows(matrix, members["row_index"][start:end])
+        canonical = _canonical_of_new(vectors[~is_new], ids[~is_new], vectors[is_new], ids[is_new])
+        copy = canonical >= 0
+        found_ids.append(ids[is_new][copy])
+        found_canonical.append(canonical[copy])
+    return np.concatenate(found_ids), np.concatenate(found_canonical)
+
+
+def _canonical_of_new(old, old_ids, new, new_ids) -> np.ndarray:
+    """For each new row (nearest the centroid first): the id of the first old row it
+    nearly copies, else the canonical of the first earlier new row it copies, else -1."""
+    canonical = np.full(len(new), -1, np.int64)
+    block = max(64, _BLOCK_CELLS // (len(old) + len(new)))
+    for start in range(0, len(new), block):
+        rows = np.arange(start, min(start + block, len(new)))
+        to_old = new[rows] @ old.T >= NEAR_COSINE
+        has_old = to_old.any(axis=1)
+        if has_old.any():
+            canonical[rows[has_old]] = old_ids[to_old[has_old].argmax(axis=1)]
+        to_new = new[rows] @ new.T >= NEAR_COSINE
+        to_new &= np.arange(len(new))[None, :] < rows[:, None]  # only earlier new rows
+        linked = ~has_old & to_new.any(axis=1)
+        for i, j in zip(rows[linked], to_new[linked].argmax(axis=1), strict=True):
+            canonical[i] = canonical[j] if canonical[j] >= 0 else new_ids[j]  # j < i: final
+    return canonical
+
+
+def _cluster_bounds(clusters: np.ndarray):
+    """(start, end) of each run of one cluster id in rows sorted by cluster."""
+    bounds = np.flatnonzero(np.diff(clusters)) + 1
+    return zip(np.r_[0, bounds], np.r_[bounds, len(clusters)], strict=True)
+
+
+def _read_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """float32 copies of `rows` of the vector file, read in file order."""
+    order = np.argsort(rows)
+    vectors = np.empty((len(rows), matrix.shape[1]), np.float32)
+    vectors[order] = matrix[rows[order]]
+    return vectors
 
 
 def _groups(vectors: np.ndarray) -> np.ndarray:
