@@ -358,15 +358,26 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: list[list[str]] = MIGRAT
     return len(migrations)
 
 
+_IN_TRANSACTION: set[int] = set()  # ids of connections inside a transaction block
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Commit what the block writes, or roll all of it back (Ctrl-C included)."""
+    """Commit what the block writes, or roll all of it back (Ctrl-C included). A block
+    inside another on the same connection joins it: the outer one commits both or
+    neither (DuckDB has no nested transactions)."""
+    if id(con) in _IN_TRANSACTION:
+        yield
+        return
     con.execute("BEGIN TRANSACTION")
+    _IN_TRANSACTION.add(id(con))
     try:
         yield
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        _IN_TRANSACTION.discard(id(con))
     con.execute("COMMIT")
 
 

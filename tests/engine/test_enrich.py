@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from lmsys_tui.engine.browse import (
     cluster_detail,
@@ -241,8 +242,11 @@ def test_new_copies_point_at_the_text_the_cluster_already_shows():
     assert _canonical_of_new(empty, old_ids[:0], new[1:3], np.array([21, 22])).tolist() == [-1, 21]
 
 
-def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(workspace, tmp_path):
+def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(
+    workspace, tmp_path, monkeypatch
+):
     from lmsys_tui.engine.clustering.assign import assign_new_queries
+    from lmsys_tui.engine.enrich import duplicates
     from lmsys_tui.engine.enrich.duplicates import find_duplicates
     from lmsys_tui.engine.specs import AssignStep
 
@@ -256,7 +260,15 @@ def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(workspace
     run = cluster_space(workspace, ClusterStep(n_clusters=5, seed=2, run_id="c5"), space)
     load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "b.jsonl", later)), **COLUMNS))
     embed_queries(workspace, step, embedder=embedder)
+    # Ctrl-C while the copies are marked: the assign is rolled back with them, and the
+    # rerun assigns and marks the new queries (none is left in the run unmarked).
+    with monkeypatch.context() as patched:
+        patched.setattr(duplicates, "_near_copies_of_new", _interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            assign_new_queries(workspace, AssignStep(novelty_percentile=100), "c5")
+    assert workspace.count("query_clusters") == run.n_queries
     assigned = assign_new_queries(workspace, AssignStep(novelty_percentile=100), "c5")
+    assert assigned.assigned == 3
 
     def marks() -> dict:
         found = workspace.con.execute(
@@ -272,3 +284,7 @@ def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(workspace
     # The same copies as marking the whole run again would find.
     find_duplicates(workspace, "c5", space)
     assert marks() == after_assign
+
+
+def _interrupt(*args):
+    raise KeyboardInterrupt

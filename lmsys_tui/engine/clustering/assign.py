@@ -147,6 +147,10 @@ def assign_new_queries(
                 [run_id, run_id],
             )
             resize_hierarchies(ws, run_id)
+            # A new query may repeat a text the run holds: marked like the run's own
+            # copies (so unique counts, representatives and search show each text once),
+            # in this transaction, so an interrupted assign leaves no query unmarked.
+            copies = mark_duplicates(ws, run_id, space_id, progress, new_ids=query_ids)
             record_edit(
                 ws,
                 run_id,
@@ -163,9 +167,6 @@ def assign_new_queries(
             )
     finally:
         con.unregister("assigned")
-    # A new query may repeat a text the run holds: marked like the run's own copies, so
-    # unique counts, representatives and search show each text once.
-    copies = mark_duplicates(ws, run_id, space_id, progress, new_ids=query_ids)
     return AssignResult(
         run_id,
         int((~novel).sum()),
