@@ -12,7 +12,7 @@ from .tables import add_columns
 
 PAGE_ROWS = 200
 TEXT_ROOM = 40  # columns the query text keeps: the other columns go first, in DROP_ORDER
-DROP_ORDER = ["model", "distance", "language", "copies"]
+DROP_ORDER = ["distance", "language", "model", "copies"]
 CELL_PADDING = 2  # a DataTable pads each cell by one column on either side
 _CELLS = query_cells(160)
 COLUMNS = {  # name: (width, cell)
@@ -60,7 +60,7 @@ class QueryTable(DataTable):
         self.border_title = None
 
     def _choose_columns(self, rows: list[QueryRow]) -> None:
-        """The query text keeps TEXT_ROOM columns of the pane: model, distance, language
+        """The query text keeps TEXT_ROOM columns of the pane: distance, language, model
         and copies give way in that order (the id always stays). A column empty on the
         first page (no model in the data) is left out, and copies show only where the
         cluster has copies."""

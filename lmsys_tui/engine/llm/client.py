@@ -207,7 +207,7 @@ class LLMClient:
                     self.fatal = f"cannot reach {self.api_base or self.model}: {message}"
                     message = self.fatal
                 elif _refused_key(failure, status):
-                    self.fatal = f"{self.model} refused the key: {message}"
+                    self.fatal = f"{self.model} refused access: {message}"
                     message = self.fatal
                 raise LLMCallError(message) from None
             delay = _retry_after(failure)
@@ -305,18 +305,10 @@ def _unreachable(error: Exception) -> bool:
 
 
 def missing_key(model: str, api_base: str | None) -> str | None:
-    """One line naming the key `model` needs and the environment lacks (litellm's own
-    check of each provider's variables), or None: nothing missing, a server on this
-    machine (it gets a placeholder key), or a provider litellm cannot tell about."""
-    if is_local(api_base):
-        return None
-    try:
-        found = import_litellm().validate_environment(model=model, api_base=api_base)
-    except Exception:  # noqa: BLE001 - an unknown provider: the first request will say
-        return None
-    # An address variable (OLLAMA_API_BASE) has a default; only keys are required.
-    keys = [key for key in found.get("missing_keys", []) if not key.endswith("_BASE")]
-    if found.get("keys_in_environment") or not keys:
+    """One line naming the key `model` needs and the environment lacks, or None (a
+    server on this machine needs none: it gets a placeholder)."""
+    keys = [] if is_local(api_base) else _unset_keys(model, api_base)
+    if not keys:
         return None
     return f"{model} needs {' or '.join(keys)} set in the environment, and it is not set"
 
@@ -324,13 +316,22 @@ def missing_key(model: str, api_base: str | None) -> str | None:
 def placeholder_key(model: str, api_base: str | None) -> str | None:
     """A key for a server on this machine when the environment has none: llama.cpp,
     vLLM and Ollama ignore it, but the OpenAI client refuses to send without one."""
-    if not is_local(api_base):
-        return None
+    if is_local(api_base) and _unset_keys(model, api_base):
+        return "no-key-needed"
+    return None
+
+
+def _unset_keys(model: str, api_base: str | None) -> list[str]:
+    """The provider's key variables, when litellm's check of its environment finds none
+    set (empty when one is, or for a provider litellm cannot tell about)."""
     try:
         found = import_litellm().validate_environment(model=model, api_base=api_base)
-    except Exception:  # noqa: BLE001 - nothing to fill in
-        return None
-    return None if found.get("keys_in_environment") else "no-key-needed"
+    except Exception:  # noqa: BLE001 - an unknown provider: its first request will say
+        return []
+    if found.get("keys_in_environment"):
+        return []
+    # An address variable (OLLAMA_API_BASE) has a default; only keys are required.
+    return [key for key in found.get("missing_keys", []) if not key.endswith("_BASE")]
 
 
 def is_local(api_base: str | None) -> bool:
@@ -342,7 +343,8 @@ def is_local(api_base: str | None) -> bool:
 
 
 def _refused_key(error: Exception, status: int | None) -> bool:
-    """No key, or one the provider refuses: every other request would fail the same way."""
+    """No key, a key the provider refuses, or no access to the model: every other
+    request would fail the same way."""
     text = str(error).lower()
     return (
         status in (401, 403)
