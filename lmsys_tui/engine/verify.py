@@ -153,9 +153,13 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
             "" if query_index.ok else rebuild_index,
         )
     )
+    # A pass that named no cluster (every request failed) has nothing to index.
     for (summary_run_id,) in con.execute(
-        "SELECT summary_run_id FROM summary_runs "
-        "WHERE run_id = ? AND status IN ('complete', 'partial') ORDER BY summary_run_id",
+        "SELECT summary_run_id FROM summary_runs s "
+        "WHERE run_id = ? AND status IN ('complete', 'partial') AND EXISTS ("
+        "    SELECT 1 FROM cluster_summaries c "
+        "    WHERE c.summary_run_id = s.summary_run_id AND c.error IS NULL) "
+        "ORDER BY summary_run_id",
         [run_id],
     ).fetchall():
         summary = check_summary_index(ws, summary_run_id, full=True)

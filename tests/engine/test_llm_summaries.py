@@ -228,6 +228,7 @@ def test_a_pass_where_every_request_failed_fails_with_the_cause(grouped, monkeyp
     from lmsys_tui.engine.errors import SummaryError
     from lmsys_tui.engine.llm import client
     from lmsys_tui.engine.naming.summarize import latest_summary_run_id
+    from lmsys_tui.engine.verify import verify_run
 
     root, run_id = grouped
     monkeypatch.setattr(client.random, "uniform", lambda low, high: 0.001)  # near-zero backoff
@@ -243,9 +244,16 @@ def test_a_pass_where_every_request_failed_fails_with_the_cause(grouped, monkeyp
         default_alias = ws.con.execute(
             "SELECT alias FROM summary_runs WHERE summary_run_id = ?", [default]
         ).fetchall()[0][0]
+        checked = [check.name for check in verify_run(ws, run_id).checks]
+        down = ws.con.execute(
+            "SELECT summary_run_id FROM summary_runs WHERE alias = 'down'"
+        ).fetchall()[0][0]
     message = str(caught.value)
     assert f"all {len(GROUPS)} clusters failed" in message and "cannot reach" in message
     assert statuses["down"] == "partial" and default_alias == "offline"
+    # The pass named nothing: verify does not ask for its index (the offline pass's, yes).
+    summary_checks = [name for name in checked if name.startswith("summary index")]
+    assert len(summary_checks) == 1 and down not in summary_checks[0]
 
 
 def test_a_partial_pass_is_stored_as_partial_and_completed_by_the_next(grouped):
