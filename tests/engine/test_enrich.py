@@ -288,3 +288,34 @@ def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(
 
 def _interrupt(*args):
     raise KeyboardInterrupt
+
+
+def test_copies_of_a_near_copy_point_at_the_text_its_group_shows(workspace, tmp_path):
+    rows = _rows()
+    rows += [
+        {"id": f"again-{row['id']}-{n}", "prompt": row["prompt"]}
+        for row in rows
+        if row["id"].startswith("template-")
+        for n in range(2)
+    ]
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "t.jsonl", rows)), **COLUMNS))
+    embedder = WordHashEmbedder()
+    space = embed_queries(workspace, EmbedStep(model=embedder.model), embedder=embedder).space_id
+    run = cluster_space(workspace, ClusterStep(n_clusters=5, seed=2, run_id="c5"), space)
+    con = workspace.con
+    chained = con.execute(
+        "SELECT count(*) FROM duplicates d JOIN duplicates c "
+        "ON c.run_id = d.run_id AND c.query_id = d.canonical_id WHERE d.run_id = 'c5'"
+    ).fetchall()[0][0]
+    assert chained == 0  # every copy points at a text that is shown
+    template_cluster, templates, unique = con.execute(
+        "SELECT c.cluster_id, count(*), count(*) - count(d.query_id) FROM query_clusters c "
+        "JOIN queries q USING (query_id) LEFT JOIN duplicates d USING (run_id, query_id) "
+        "WHERE c.run_id = 'c5' AND q.query_text LIKE 'You are a helpful assistant%' GROUP BY 1"
+    ).fetchall()[0]
+    assert templates == 18 and unique == 1  # 6 fillers, each 3 times: one text shown
+    info = next(c for c in list_clusters(con, "c5") if c.cluster_id == template_cluster)
+    assert info.unique == info.size - 17
+    # The shown template's 2 copies stay exact; the other 5 fillers' 10 copies are near.
+    counts = run.metrics["duplicates"]
+    assert (counts["exact"], counts["near"]) == (39 + 2, 5 + 10)

@@ -6,7 +6,9 @@ Exact: the same text once lowercased with whitespace, punctuation and symbols co
 different short fillers and small edits. Chosen over MinHash (datasketch) because the
 vectors are already there and a cluster bounds the comparisons: no second pass over the
 text. Each copy points at its group's canonical query (the one nearest the centroid, or
-the lowest id for exact copies); canonical queries are not stored.
+the lowest id for exact copies); canonical queries are not stored. When a text with exact
+copies is itself a near copy, its copies point at its canonical too (and count as near):
+every group shows one text.
 """
 
 from __future__ import annotations
@@ -61,13 +63,15 @@ def find_duplicates(
         near_ids, near_canonical = _near_copies_of_new(
             ws, run_id, space_id, exact["query_id"], new_ids
         )
+    exact_canonical, via_near = _through_near(exact["canonical"], near_ids, near_canonical)
     import pyarrow as pa  # only when marking copies: not on the TUI's start-up path
 
+    kinds = np.where(via_near, "near", "exact").tolist() + ["near"] * len(near_ids)
     copies = pa.table(
         {
             "query_id": np.concatenate([exact["query_id"], near_ids]).astype(np.int64),
-            "canonical_id": np.concatenate([exact["canonical"], near_canonical]).astype(np.int64),
-            "kind": ["exact"] * len(exact["query_id"]) + ["near"] * len(near_ids),
+            "canonical_id": np.concatenate([exact_canonical, near_canonical]).astype(np.int64),
+            "kind": kinds,
         }
     )
     ws.con.register("new_copies", copies)
@@ -81,8 +85,8 @@ def find_duplicates(
     finally:
         ws.con.unregister("new_copies")
     counts = {
-        "exact": len(exact["query_id"]),
-        "near": len(near_ids),
+        "exact": int((~via_near).sum()),
+        "near": len(near_ids) + int(via_near.sum()),
         "seconds": round(time.perf_counter() - started, 2),
     }
     progress(Progress("duplicates", 2, 2, f"{counts['exact']:,} exact, {counts['near']:,} near"))
@@ -123,6 +127,18 @@ def copies_per_cluster(con, run_id: str, cluster_id: int | None = None) -> dict[
         sql, parameters = repeated_members_sql("?", "?"), [run_id, cluster_id]
     rows = con.execute(f"SELECT cluster_id, count(*) FROM ({sql}) GROUP BY 1", parameters)
     return dict(rows.fetchall())
+
+
+def _through_near(canonical: np.ndarray, near_ids: np.ndarray, near_canonical: np.ndarray):
+    """Exact copies' canonical ids, each pointing past a canonical that is itself a near
+    copy to that copy's text, so every group has one text to show; and which did."""
+    if not len(near_ids):
+        return canonical, np.zeros(len(canonical), bool)
+    order = np.argsort(near_ids)
+    ids, targets = near_ids[order], near_canonical[order]
+    at = np.minimum(np.searchsorted(ids, canonical), len(ids) - 1)
+    via = ids[at] == canonical
+    return np.where(via, targets[at], canonical), via
 
 
 def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarray):
