@@ -333,6 +333,9 @@ async def test_the_clusters_tree_takes_half_a_narrow_terminal_and_two_fifths_of_
     async with clusters_of_k3(ui_root, size=(80, 24)) as (app, pilot):
         tree = app.screen.query_one("#tree-pane")
         assert app.has_class("-narrow") and tree.outer_size.width == 40
+        await pilot.resize_terminal(100, 30)
+        await settle(pilot)
+        assert app.has_class("-narrow") and tree.outer_size.width == 50
         await pilot.resize_terminal(150, 40)
         await settle(pilot)
         assert not app.has_class("-narrow") and tree.outer_size.width == 60
