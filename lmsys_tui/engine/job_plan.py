@@ -86,7 +86,7 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
             plan = _llm_plan(ws, spec, which, run_now, new_run)
             entry["llm"] = plan.as_dict() if plan else None
             entry["does"] += f"; {plan.line()}" if plan else "; cost unknown until the run exists"
-            if problem := missing.get(which):
+            if (problem := missing.get(which)) and (plan is None or plan.requests):
                 entry["does"] += f"; will fail: {problem}"
         steps.append(entry)
     if spec.index:

@@ -152,7 +152,7 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
     indexes = IndexResult()
     step_name = None
     try:
-        check_keys(spec)
+        check_keys(ws, spec)
         if spec.load:
             step_name = "load"
             _mark(ws, job_id, step_name)
@@ -251,14 +251,23 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
     return result
 
 
-def check_keys(spec: JobSpec) -> None:
+def check_keys(ws: Workspace, spec: JobSpec) -> None:
     """Before any step runs: a missing key fails the job at once, not after the load and
-    embed steps and a retried request per cluster."""
-    problems = missing_keys(spec)
-    if "embed" in problems:
-        raise EmbedError(problems["embed"])
-    if problems:
-        raise SummaryError(next(iter(problems.values())))
+    embed steps and a retried request per cluster. Unless the workspace has finished a
+    step with that model before: then a rerun may need no request, and the step itself
+    fails at once if it needs one."""
+    for name, problem in missing_keys(spec).items():
+        if not _finished_before(ws, name, getattr(spec, name).model):
+            raise (EmbedError if name == "embed" else SummaryError)(problem)
+
+
+def _finished_before(ws: Workspace, step: str, model: str) -> bool:
+    table = {
+        "embed": "embedding_spaces WHERE model = ?",
+        "summarize": "summary_runs WHERE model = ? AND status = 'complete'",
+        "hierarchy": "hierarchy_runs WHERE model = ? AND status = 'complete'",
+    }[step]
+    return ws.con.execute(f"SELECT count(*) FROM {table}", [model]).fetchall()[0][0] > 0
 
 
 def _target_run(ws: Workspace, run_id: str | None, result: dict) -> str:

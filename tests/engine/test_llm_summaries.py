@@ -447,3 +447,33 @@ def test_a_job_without_its_llm_key_fails_before_any_step_runs(tmp_path, monkeypa
         loaded = ws.con.execute("SELECT count(*) FROM queries").fetchall()[0][0]
         job = ws.con.execute("SELECT status, error FROM jobs").fetchall()[0]
     assert loaded == 0 and job[0] == "failed" and "OPENAI_API_KEY" in job[1]
+
+
+def test_a_rerun_needs_no_key_when_its_names_are_made_but_a_new_pass_does(grouped, monkeypatch):
+    import json
+
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.naming.summarize import _parameters
+    from lmsys_tui.engine.specs import JobSpec
+
+    root, run_id = grouped
+    monkeypatch.delenv("OPENAI_API_KEY")
+    step = SummarizeStep(model="openai/gpt-4o-mini", run_id=run_id)
+    with open_workspace(root) as ws:  # a pass made earlier, with the key
+        ws.con.execute(
+            "INSERT INTO summary_runs VALUES ('summary-earlier', ?, NULL, ?, ?::JSON, "
+            "'complete', now()::TIMESTAMP, now()::TIMESTAMP, NULL)",
+            [run_id, step.model, json.dumps(_parameters(step), sort_keys=True)],
+        )
+        ws.con.execute(
+            "INSERT INTO cluster_summaries SELECT 'summary-earlier', cluster_id, 'Named', "
+            "'Before.', [], [], NULL, now()::TIMESTAMP FROM clusters WHERE run_id = ?",
+            [run_id],
+        )
+        again = run_job(ws, JobSpec(summarize=step))
+        assert again["summarize"]["reused"]
+        another = step.model_copy(update={"alias": "another"})
+        with pytest.raises(SummaryError, match="needs OPENAI_API_KEY"):
+            run_job(ws, JobSpec(summarize=another))
+        passes = ws.con.execute("SELECT count(*) FROM summary_runs").fetchall()[0][0]
+    assert passes == 1  # the refused pass left no row behind

@@ -120,6 +120,11 @@ def build_hierarchy(
             shares,
             _balance_warnings(shares, counts[-1][2]),
         )
+    if step.model != "offline":  # a build to make asks the LLM: its key first
+        from ..llm.client import missing_key
+
+        if problem := missing_key(step.model, step.api_base):
+            raise SummaryError(problem)
     leaves = _leaves(ws, run_id, summary_run_id)
     hierarchy_run_id = _find_run(ws, summary_run_id, step.model, parameters, "running")
     if hierarchy_run_id:  # an interrupted build: continue above its saved levels

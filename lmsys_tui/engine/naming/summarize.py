@@ -100,8 +100,13 @@ def summarize_run(
     parameters = _parameters(step)
     plan = prompts = None
     if step.model not in ("offline", "taxonomy"):
+        from ..llm.client import missing_key
         from ..llm.costs import check_cap, plan_summaries
         from .llm_labels import cluster_prompts
+
+        problem = missing_key(step.model, step.api_base)
+        if problem and clusters_to_name(ws, step, run_id)[1]:  # requests needed
+            raise SummaryError(problem)
 
         # Built once, for the plan and for the requests; before anything is written.
         prompts = cluster_prompts(ws, step, run_id, run[0][0])
