@@ -55,7 +55,7 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
         if spec.embed.executor == "ray":
             where = f" on Ray ({spec.embed.ray_address or 'a local Ray'})"
         does = f"{spec.embed.model}: " + _n(pending, "queries to embed") + where
-        if problem := missing.get("embed"):
+        if (problem := missing.get("embed")) and pending != 0:
             does += f"; will fail: {problem}"
         steps.append({"step": "embed", "does": does})
     new_run = None
