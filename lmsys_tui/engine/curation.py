@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from ..safe_text import strip_controls
 from .browse import NotFound, resolve_summary_run
+from .progress import null_sink
 from .store import transaction
 from .workspace import Workspace
 
@@ -238,7 +239,10 @@ def merge_clusters(
     into: int | None = None,
 ) -> int:
     """Merge clusters into `into` (default: the first one named); the others disappear
-    from the run. Noise (-1) is never a side of a merge: `delete_cluster` makes noise."""
+    from the run, and near copies across them are joined. Noise (-1) is never a side of a
+    merge: `delete_cluster` makes noise."""
+    from .clustering.runs import mark_duplicates
+
     space_id = _check_run(ws, run_id)
     cluster_ids = list(dict.fromkeys(cluster_ids))
     if into is not None and into not in cluster_ids:
@@ -260,6 +264,11 @@ def merge_clusters(
             [run_id, cluster_ids],
         ).fetchall()
     )
+    joining = ws.con.execute(
+        "SELECT query_id FROM query_clusters WHERE run_id = ? "
+        "AND cluster_id IN (SELECT unnest(?::INTEGER[]))",
+        [run_id, others],
+    ).fetchnumpy()["query_id"]
     with transaction(ws.con):
         ws.con.execute(
             "UPDATE query_clusters SET cluster_id = ?, probability = NULL WHERE run_id = ? "
@@ -272,6 +281,8 @@ def merge_clusters(
         )
         _drop_from_summaries_and_hierarchies(ws, run_id, others)
         _recompute(ws, run_id, space_id, [into])
+        # One template split over the merged clusters is one group of copies now.
+        mark_duplicates(ws, run_id, space_id, null_sink, new_ids=joining)
         ws.con.execute(
             "UPDATE clustering_runs SET n_clusters = (SELECT count(*) FROM clusters "
             "WHERE run_id = ?) WHERE run_id = ?",

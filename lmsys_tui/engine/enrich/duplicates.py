@@ -6,9 +6,10 @@ Exact: the same text once lowercased with whitespace, punctuation and symbols co
 different short fillers and small edits. Chosen over MinHash (datasketch) because the
 vectors are already there and a cluster bounds the comparisons: no second pass over the
 text. Each copy points at its group's canonical query (the one nearest the centroid, or
-the lowest id for exact copies); canonical queries are not stored. When a text with exact
-copies is itself a near copy, its copies point at its canonical too (and count as near):
-every group shows one text.
+the lowest id for exact copies); canonical queries are not stored. A copy whose canonical
+is a copy itself (a text with exact copies that is a near copy; two near groups joined
+when their clusters merge) points at the text the group shows, so each group shows one
+text; an exact copy that points past its text counts as near.
 """
 
 from __future__ import annotations
@@ -63,17 +64,16 @@ def find_duplicates(
         near_ids, near_canonical = _near_copies_of_new(
             ws, run_id, space_id, exact["query_id"], new_ids
         )
-    exact_canonical, via_near = _through_near(exact["canonical"], near_ids, near_canonical)
+    copy_ids = np.concatenate([exact["query_id"], near_ids]).astype(np.int64)
+    canonical, moved = _to_shown_texts(
+        copy_ids, np.concatenate([exact["canonical"], near_canonical]).astype(np.int64)
+    )
+    is_exact = np.arange(len(copy_ids)) < len(exact["query_id"])
+    via_near = is_exact & moved  # an exact copy of a near copy: near the text it shows
     import pyarrow as pa  # only when marking copies: not on the TUI's start-up path
 
-    kinds = np.where(via_near, "near", "exact").tolist() + ["near"] * len(near_ids)
-    copies = pa.table(
-        {
-            "query_id": np.concatenate([exact["query_id"], near_ids]).astype(np.int64),
-            "canonical_id": np.concatenate([exact_canonical, near_canonical]).astype(np.int64),
-            "kind": kinds,
-        }
-    )
+    kinds = np.where(is_exact & ~via_near, "exact", "near").tolist()
+    copies = pa.table({"query_id": copy_ids, "canonical_id": canonical, "kind": kinds})
     ws.con.register("new_copies", copies)
     try:
         with transaction(ws.con):
@@ -85,7 +85,7 @@ def find_duplicates(
     finally:
         ws.con.unregister("new_copies")
     counts = {
-        "exact": int((~via_near).sum()),
+        "exact": int((is_exact & ~via_near).sum()),
         "near": len(near_ids) + int(via_near.sum()),
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -129,16 +129,22 @@ def copies_per_cluster(con, run_id: str, cluster_id: int | None = None) -> dict[
     return dict(rows.fetchall())
 
 
-def _through_near(canonical: np.ndarray, near_ids: np.ndarray, near_canonical: np.ndarray):
-    """Exact copies' canonical ids, each pointing past a canonical that is itself a near
-    copy to that copy's text, so every group has one text to show; and which did."""
-    if not len(near_ids):
-        return canonical, np.zeros(len(canonical), bool)
-    order = np.argsort(near_ids)
-    ids, targets = near_ids[order], near_canonical[order]
-    at = np.minimum(np.searchsorted(ids, canonical), len(ids) - 1)
-    via = ids[at] == canonical
-    return np.where(via, targets[at], canonical), via
+def _to_shown_texts(copy_ids: np.ndarray, canonical: np.ndarray):
+    """Each copy's canonical id followed through canonicals that are copies themselves (a
+    text with exact copies that is a near copy; near groups joined by a merge) to the
+    text its group shows; and which copies moved."""
+    if not len(copy_ids):
+        return canonical, np.zeros(0, bool)
+    order = np.argsort(copy_ids)
+    ids, targets = copy_ids[order], canonical[order]
+    resolved = canonical.copy()
+    for _ in range(len(ids)):  # a chain is a step or two long; never a cycle
+        at = np.minimum(np.searchsorted(ids, resolved), len(ids) - 1)
+        step = ids[at] == resolved
+        if not step.any():
+            break
+        resolved = np.where(step, targets[at], resolved)
+    return resolved, resolved != canonical
 
 
 def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarray):
