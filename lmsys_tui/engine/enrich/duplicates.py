@@ -38,9 +38,10 @@ def find_duplicates(
 ) -> dict:
     """Store the run's copies in `duplicates` (replacing any); return their counts.
 
-    With `new_ids` (queries just assigned to the run), near copies are looked for among
-    those only, each against its cluster, and the run's earlier near marks stay: the cost
-    follows the new queries, not the run (exact copies are found again run-wide).
+    With `new_ids` (queries that just joined a cluster: assigned to the run, or merged
+    in), near copies are looked for among those only, each against its cluster, and the
+    run's earlier near marks stay: the cost follows the new queries, not the run (exact
+    copies are found again run-wide).
     """
     started = time.perf_counter()
     progress(Progress("duplicates", 0, 2, f"exact copies in {run_id}"))
