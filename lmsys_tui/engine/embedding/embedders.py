@@ -6,6 +6,7 @@ used, never at import time.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -314,11 +315,19 @@ class LiteLLMEmbedder:
         self.batch_size = batch_size or 128
         self._dimension: int | None = None
 
+    @functools.cached_property
+    def _placeholder_key(self) -> str | None:
+        """A server on this machine's key, when the environment has none: asked once, not
+        once per batch."""
+        from ..llm.client import placeholder_key
+
+        return placeholder_key(self.model, self.api_base)
+
     def _call(self, texts: list[str]) -> np.ndarray:
-        from ..llm.client import import_litellm, placeholder_key
+        from ..llm.client import import_litellm
 
         litellm = import_litellm()
-        key = placeholder_key(self.model, self.api_base)  # a server on this machine
+        key = self._placeholder_key
         try:
             response = litellm.embedding(
                 model=self.model,
