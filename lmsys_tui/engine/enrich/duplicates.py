@@ -181,10 +181,11 @@ def _near_copies_of_new(
     """(copy ids, canonical ids): the run's earlier near marks, plus each new query that
     nearly copies a text its cluster shows (nearest the centroid first), else an earlier
     new one."""
+    exact = exact_ids.tolist()  # a parameter of both queries: converted once
     earlier = ws.con.execute(
         "SELECT query_id, canonical_id FROM duplicates WHERE run_id = ? AND kind = 'near' "
         "AND query_id NOT IN (SELECT unnest(?::BIGINT[]))",
-        [run_id, exact_ids.tolist()],
+        [run_id, exact],
     ).fetchnumpy()
     # The texts the clusters that received new queries show: no exact or near copies.
     members = ws.con.execute(
@@ -199,7 +200,7 @@ def _near_copies_of_new(
           AND c.query_id NOT IN (SELECT query_id FROM duplicates WHERE run_id = ?)
         ORDER BY c.cluster_id, c.distance, c.query_id
         """,
-        [new_ids.tolist(), space_id, run_id, run_id, exact_ids.tolist(), run_id],
+        [new_ids.tolist(), space_id, run_id, run_id, exact, run_id],
     ).fetchnumpy()
     matrix = ws.vector_file(space_id).array()
     found_ids, found_canonical = [earlier["query_id"]], [earlier["canonical_id"]]
