@@ -197,7 +197,11 @@ def move_queries(
     to_cluster: int,
     reason: str | None = None,
 ) -> int:
-    """Move queries into another cluster of the run."""
+    """Move queries into another cluster of the run. A moved query's near-copy mark is
+    made again against the texts of the cluster it joins (near copies are found within a
+    cluster), so a text that cluster already shows is listed once."""
+    from .clustering.runs import mark_duplicates
+
     space_id = _check_run(ws, run_id)
     _check_clusters(ws, run_id, [to_cluster])
     query_ids = sorted(set(query_ids))
@@ -219,6 +223,12 @@ def move_queries(
             [to_cluster, run_id, query_ids],
         )
         _recompute(ws, run_id, space_id, touched)
+        ws.con.execute(
+            "DELETE FROM duplicates WHERE run_id = ? AND kind = 'near' "
+            "AND query_id IN (SELECT unnest(?::BIGINT[]))",
+            [run_id, query_ids],
+        )
+        mark_duplicates(ws, run_id, space_id, null_sink, new_ids=np.array(query_ids, np.int64))
         return record_edit(
             ws,
             run_id,

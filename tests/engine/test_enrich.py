@@ -321,6 +321,45 @@ def test_copies_of_a_near_copy_point_at_the_text_its_group_shows(workspace, tmp_
     assert (counts["exact"], counts["near"]) == (39 + 2, 5 + 10)
 
 
+def _template_texts_shown(con) -> list[tuple[int, int]]:
+    """(cluster, texts it shows) of the six template prompts."""
+    return con.execute(
+        "SELECT c.cluster_id, count(*) - count(d.query_id) FROM query_clusters c "
+        "JOIN queries q USING (query_id) LEFT JOIN duplicates d USING (run_id, query_id) "
+        "WHERE c.run_id = 'c5' AND q.query_text LIKE 'You are a helpful assistant%' "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+
+
+def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(
+    workspace, tmp_path
+):
+    from lmsys_tui.engine.enrich.duplicates import find_duplicates
+
+    source = write_jsonl(tmp_path / "copies.jsonl", _rows())
+    load(workspace, LoadStep(source=str(source), **COLUMNS))
+    embedder = WordHashEmbedder()
+    space = embed_queries(workspace, EmbedStep(model=embedder.model), embedder=embedder).space_id
+    cluster_space(workspace, ClusterStep(n_clusters=5, seed=2, run_id="c5"), space)
+    con = workspace.con
+    ((home, _),) = _template_texts_shown(con)
+    # Part of the family in another cluster, marked there on its own (as k-means may).
+    away = next(c for c in range(5) if c != home)
+    ids = con.execute(
+        "SELECT query_id FROM queries WHERE query_text LIKE 'You are a helpful assistant%' "
+        "ORDER BY query_id LIMIT 3"
+    ).fetchnumpy()["query_id"].tolist()
+    move_queries(workspace, "c5", ids, away)
+    find_duplicates(workspace, "c5", space)
+    assert sorted(n for _, n in _template_texts_shown(con)) == [1, 1]
+    # A user moves them home: the family is one text there again, not two.
+    move_queries(workspace, "c5", ids, home)
+    assert _template_texts_shown(con) == [(home, 1)]
+    listed = cluster_queries(con, "c5", home, limit=1000)  # what the TUI and CLI list
+    assert sum(row.text.startswith("You are a helpful assistant") for row in listed) == 1
+    assert sum(row.copies for row in listed if row.text.startswith("You are")) == 5
+
+
 def test_a_template_split_over_two_clusters_is_one_group_once_they_merge(workspace, tmp_path):
     from lmsys_tui.engine.curation import merge_clusters
     from lmsys_tui.engine.enrich.duplicates import find_duplicates
@@ -333,13 +372,7 @@ def test_a_template_split_over_two_clusters_is_one_group_once_they_merge(workspa
     con = workspace.con
 
     def templates() -> list[tuple[int, int]]:
-        """(cluster, texts it shows) of the six template prompts."""
-        return con.execute(
-            "SELECT c.cluster_id, count(*) - count(d.query_id) FROM query_clusters c "
-            "JOIN queries q USING (query_id) LEFT JOIN duplicates d USING (run_id, query_id) "
-            "WHERE c.run_id = 'c5' AND q.query_text LIKE 'You are a helpful assistant%' "
-            "GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+        return _template_texts_shown(con)
 
     ((home, shown),) = templates()
     assert shown == 1
