@@ -331,9 +331,7 @@ def _template_texts_shown(con) -> list[tuple[int, int]]:
     ).fetchall()
 
 
-def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(
-    workspace, tmp_path
-):
+def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(workspace, tmp_path):
     from lmsys_tui.engine.enrich.duplicates import find_duplicates
 
     source = write_jsonl(tmp_path / "copies.jsonl", _rows())
@@ -345,10 +343,14 @@ def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(
     ((home, _),) = _template_texts_shown(con)
     # Part of the family in another cluster, marked there on its own (as k-means may).
     away = next(c for c in range(5) if c != home)
-    ids = con.execute(
-        "SELECT query_id FROM queries WHERE query_text LIKE 'You are a helpful assistant%' "
-        "ORDER BY query_id LIMIT 3"
-    ).fetchnumpy()["query_id"].tolist()
+    ids = (
+        con.execute(
+            "SELECT query_id FROM queries WHERE query_text LIKE 'You are a helpful assistant%' "
+            "ORDER BY query_id LIMIT 3"
+        )
+        .fetchnumpy()["query_id"]
+        .tolist()
+    )
     move_queries(workspace, "c5", ids, away)
     find_duplicates(workspace, "c5", space)
     assert sorted(n for _, n in _template_texts_shown(con)) == [1, 1]
