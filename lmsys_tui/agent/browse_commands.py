@@ -59,11 +59,7 @@ def runs(ws, out, args) -> int:
                 f"{run.created_at:%Y-%m-%d %H:%M}",
                 f"{run.edited_at:%Y-%m-%d %H:%M}" if run.edited_at else "-",
                 Text(
-                    ", ".join(
-                        (s.alias or s.summary_run_id)
-                        + (" (partial)" if s.status == "partial" else "")
-                        for s in run.summary_runs
-                    )
+                    ", ".join(s.shown_as(s.alias or s.summary_run_id) for s in run.summary_runs)
                     or "-"
                 ),
                 Text(", ".join(h.hierarchy_run_id for h in run.hierarchies) or "-"),

@@ -31,6 +31,10 @@ class SummaryRunInfo:
     status: str  # "complete", or "partial" when some clusters failed
     usage: dict | None = None  # the LLM ledger: requests, tokens, cost, cache hits
 
+    def shown_as(self, name: str) -> str:
+        """`name` as a list of a run's names shows it: marked when some clusters failed."""
+        return name + (" (partial)" if self.status == "partial" else "")
+
 
 @dataclass
 class HierarchyInfo:

@@ -196,10 +196,7 @@ def describe_run(run: RunInfo) -> Text:
         text.append(" · ".join(facts) + "\n")
     if run.description:
         text.append(one_line(run.description, 200) + "\n", style="italic")
-    names = [
-        (s.alias or s.model) + (" (partial)" if s.status == "partial" else "")
-        for s in run.summary_runs
-    ]
+    names = [s.shown_as(s.alias or s.model) for s in run.summary_runs]
     text.append("names: ", style="bold")
     text.append(
         one_line(", ".join(names), 120) if names else "none yet (a summarize job names them)"
