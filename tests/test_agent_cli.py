@@ -55,6 +55,15 @@ def test_runs_in_both_modes(capsys, ui_root):
     assert code == 0 and RUN in out
 
 
+def test_a_summary_run_with_failed_clusters_is_marked_partial(capsys, ws_copy):
+    import duckdb
+
+    with duckdb.connect(str(ws_copy / "lmsys.duckdb")) as con:
+        con.execute("UPDATE summary_runs SET status = 'partial' WHERE alias = 'offline'")
+    code, out, _ = run(capsys, ws_copy, "runs")
+    assert code == 0 and "offline (partial)" in out
+
+
 def test_clusters_inspect_hierarchy_and_query(capsys, ui_root):
     clusters = as_json(capsys, ui_root, "clusters", RUN, "--examples", "2", "--sort", "size")
     sizes = [c["size"] for c in clusters["clusters"]]
