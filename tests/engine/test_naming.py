@@ -98,6 +98,9 @@ def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
     spelled = key_phrases(headings + matlab, np.array([0] * 5 + [1] * 5), {}, None, originals=True)
     assert "requirements" in spelled[0] and "REQUIREMENTS" not in spelled[0]
     assert "MATLAB" in spelled[1]  # capitals that are its usual spelling stay
+    greetings = ["Sup", "SUP GPT", "sup bro"] + ["Bake banana bread today"] * 3
+    spelled = key_phrases(greetings, np.array([0] * 3 + [1] * 3), {}, None, originals=True)
+    assert "sup" in spelled[0] and "SUP" not in spelled[0]  # a shout spells no acronym
     title = phrase_title(["a" * 40, "second phrase", "third phrase here", "fourth"])
     assert len(title) <= 60
     assert phrase_title(["sql query", "sql", "query plan"]) == "Sql query, query plan"

@@ -346,6 +346,12 @@ def _inner_capitals(word: str) -> int:
     return 0 if shouting else sum(ch.isupper() for ch in word[1:])
 
 
+def _unshouted(text: str) -> str:
+    """A text written in capitals throughout ("SUP GPT") lowercased: it says nothing of
+    how its words are spelled, and its words are no acronyms."""
+    return text if any(ch.islower() for ch in text) else text.lower()
+
+
 def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray):
     """Each phrase in its class's most common original spelling."""
     from collections import Counter
@@ -353,7 +359,7 @@ def _spelled(chosen: dict[int, list[str]], docs: list[str], classes: np.ndarray)
     spelled: dict[int, list[str]] = {}
     for class_id, phrases in chosen.items():
         texts = [
-            _URL.sub(" ", d[:MAX_TEXT_CHARS])
+            _unshouted(_URL.sub(" ", d[:MAX_TEXT_CHARS]))
             for d, c in zip(docs, classes, strict=True)
             if c == class_id
         ]
