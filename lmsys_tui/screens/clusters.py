@@ -55,6 +55,7 @@ class ClustersScreen(Screen):
         Binding("u", "undo", "Undo edit", id="undo"),
         Binding("z", "zoom", "Zoom in", id="zoom"),
         Binding("p", "pictures", "Pictures", id="pictures"),
+        Binding("down", "to_tree", "Tree", show=False),  # from the filter: fields ignore it
     ]
 
     def __init__(self) -> None:
@@ -244,8 +245,10 @@ class ClustersScreen(Screen):
     def _move_to(self, node) -> None:
         for parent in _ancestors(node):
             parent.expand()
-        # New nodes get their line numbers when the tree is next drawn.
-        self.call_after_refresh(self.query_one(Tree).move_cursor, node)
+        tree = self.query_one(Tree)
+        last = tree.last_line  # numbers the rows just added or opened (numbered lazily)
+        if 0 <= node.line <= last:  # an unnumbered node would put the cursor on row 0
+            tree.move_cursor(node)
 
     def rebuild_tree(self, highlight: int | str | None = None, keep: bool = True) -> None:
         """Fill the tree: top categories down to leaves, filtered by the filter text. With
@@ -416,14 +419,14 @@ class ClustersScreen(Screen):
 
     # -- curation (engine.curation; each edit is audited) ----------------------------------
 
-    def _ask(self, question: str, then, value: str = "") -> None:
+    def _ask(self, question: str, then, value: str = "", **prompt) -> None:
         from .prompt import PromptScreen
 
         def answered(answer: str | None) -> None:
             if answer is not None and answer.strip():
                 then(answer.strip())
 
-        self.app.push_screen(PromptScreen(question, value), answered)
+        self.app.push_screen(PromptScreen(question, value, **prompt), answered)
 
     def action_rename(self) -> None:
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
@@ -549,16 +552,25 @@ class ClustersScreen(Screen):
         run_id = self.run_id
         from ..engine.curation import move_queries
 
+        others = [c for c in self.clusters if c.cluster_id != table.cluster_id]
+
         def move(answer: str) -> None:
-            if not answer.isdigit():
-                self.notify("A cluster id is a number", severity="error")
+            try:
+                to = cluster_named(answer, others)
+            except ValueError as error:
+                self.notify(str(error), severity="error", markup=False)
                 return
             self.app.run_edit(
-                f"Moved query {query_id} to cluster {answer}",
-                lambda ws: move_queries(ws, run_id, [query_id], int(answer), "TUI"),
+                f"Moved query {query_id} to cluster {to}",
+                lambda ws: move_queries(ws, run_id, [query_id], to, "TUI"),
             )
 
-        self._ask(f"Move query {query_id} to which cluster?", move)
+        self._ask(
+            f"Move query {query_id} to which cluster?",
+            move,
+            placeholder="its id, or the start of its title (right arrow completes it)",
+            suggestions=[_titled(c) for c in others],
+        )
 
     def action_audit(self) -> None:
         if self.run_id is not None:
@@ -576,6 +588,15 @@ class ClustersScreen(Screen):
     def action_focus_filter(self) -> None:
         self.query_one("#cluster-filter", Input).focus()
 
+    def action_to_tree(self) -> None:
+        """Down in the filter (the field ignores it): to the tree, its first match
+        highlighted."""
+        self.query_one(Tree).focus()
+
+    @on(Input.Submitted, "#cluster-filter")
+    def _filter_submitted(self) -> None:
+        self.action_to_tree()
+
     def action_back(self) -> None:
         """Escape closes the innermost thing: the filter (clear it, then leave it), the
         query list or the detail (back to the tree), then the screen."""
@@ -592,6 +613,27 @@ class ClustersScreen(Screen):
             self.query_one(Tree).focus()
         else:
             self.app.switch_mode("runs")
+
+
+def _titled(cluster: ClusterInfo) -> str:
+    return f"{cluster.title} (cluster {cluster.cluster_id})"
+
+
+def cluster_named(answer: str, clusters: list[ClusterInfo]) -> int:
+    """The id of the cluster an answer names: its id, its title as suggested, or the start
+    of one title (case aside); ValueError says why none."""
+    answer = answer.strip()
+    if answer.lstrip("-").isdigit():
+        return int(answer)
+    by_title = {_titled(c).lower(): c.cluster_id for c in clusters}
+    if answer.lower() in by_title:
+        return by_title[answer.lower()]
+    starting = {c.cluster_id for c in clusters if c.title.lower().startswith(answer.lower())}
+    if len(starting) == 1:
+        return starting.pop()
+    if not starting:
+        raise ValueError(f"No cluster's title starts with {answer!r}: type its id or title")
+    raise ValueError(f"{len(starting)} clusters' titles start with {answer!r}: type more")
 
 
 def _count(n: int, noun: str) -> str:

@@ -8,15 +8,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
 
 class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
 
-    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+    def __init__(
+        self,
+        question: str,
+        value: str = "",
+        placeholder: str = "",
+        suggestions: list[str] | None = None,
+    ) -> None:
+        """`suggestions` complete what is typed (right arrow takes one)."""
         super().__init__()
         self.question, self.value, self.placeholder = question, value, placeholder
+        self.suggestions = suggestions
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
@@ -26,6 +35,9 @@ class PromptScreen(ModalScreen[str | None]):
                 placeholder=self.placeholder,
                 id="prompt-input",
                 select_on_focus=False,
+                suggester=SuggestFromList(self.suggestions, case_sensitive=False)
+                if self.suggestions
+                else None,
             )
             yield Static(Text("Enter to confirm, Escape to cancel", style="dim"))
 

@@ -478,8 +478,14 @@ async def test_filter_escape_sizes_and_expansion_behave_as_people_expect(ui_root
         # The highlight moves after the next refresh, then the detail loads in a worker.
         await wait_until(pilot, lambda: screen.detail_cluster == smallest.cluster_id)
         assert table.cluster_id is None and table.row_count == 0 and not table.display
-        # Escape clears the filter, then leaves the field; the screen stays.
+        # Enter or down leaves the field for the tree, on the match; f goes back to it.
         field = screen.query_one("#cluster-filter", Input)
+        for key in ("enter", "down"):
+            await pilot.press(key)
+            assert tree.has_focus and tree.cursor_node.data == smallest.cluster_id
+            await pilot.press("f")
+            assert field.has_focus and field.value == word
+        # Escape clears the filter, then leaves the field; the screen stays.
         await pilot.press("escape")
         await settle(pilot)
         assert field.value == "" and app.screen is screen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable, Tree
 
 from lmsys_tui.app import make_app
@@ -245,6 +246,60 @@ async def test_a_moved_query_leaves_the_open_list_and_the_cursor_stays(ui_copy, 
         await settle(pilot)
         assert table.cluster_id == biggest.cluster_id and table.cursor_row == 6
         assert table.total == biggest.size - 1
+
+
+async def test_a_query_moves_to_a_cluster_named_by_the_start_of_its_title(ui_copy):
+    from lmsys_tui.engine.browse import query_detail
+    from lmsys_tui.widgets.query_table import QueryTable
+
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        biggest, other, _ = sorted(screen.clusters, key=lambda c: -c.size)
+        screen.open_cluster(biggest.cluster_id)
+        await settle(pilot)
+        table = screen.query_one(QueryTable)
+        moved = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        titles = [c.title.lower() for c in screen.clusters if c is not other]
+        typed = next(  # the shortest start of its title no other title has
+            other.title[:n].lower()
+            for n in range(1, len(other.title) + 1)
+            if not any(t.startswith(other.title[:n].lower()) for t in titles)
+        )
+        await pilot.press("v")
+        await pilot.pause()
+        prompt = app.screen.query_one("#prompt-input")
+        assert "title" in prompt.placeholder  # the tree shows titles, not ids
+        await pilot.press(*typed, "right")  # right completes it
+        await settle(pilot)
+        assert prompt.value == f"{other.title} (cluster {other.cluster_id})"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: moved not in [key.value for key in table.rows])
+        (membership,) = query_detail(app.cursor(), int(moved)).clusters
+        assert membership.cluster_id == other.cluster_id
+        # Words no title starts with: a one-line error, nothing moves.
+        await pilot.press("v")
+        await pilot.pause()
+        await pilot.press(*"zzz", "enter")
+        await settle(pilot)
+        assert app.screen is screen and table.total == biggest.size - 1
+
+
+def test_a_cluster_is_named_by_its_id_its_title_or_a_start_only_it_has():
+    from lmsys_tui.engine.browse import ClusterInfo
+    from lmsys_tui.screens.clusters import cluster_named
+
+    clusters = [
+        ClusterInfo(4, 10, "Python code, django", "", 10),
+        ClusterInfo(7, 8, "Python script, pandas", "", 8),
+        ClusterInfo(-1, 3, "noise", "", 3),
+    ]
+    assert cluster_named("7", clusters) == 7 and cluster_named("-1", clusters) == -1
+    assert cluster_named("python s", clusters) == 7
+    assert cluster_named("Python code, django (cluster 4)", clusters) == 4
+    with pytest.raises(ValueError, match="2 clusters' titles start with 'pyth': type more"):
+        cluster_named("pyth", clusters)
+    with pytest.raises(ValueError, match="No cluster's title starts with 'zzz'"):
+        cluster_named("zzz", clusters)
 
 
 def test_the_help_names_every_key_of_every_screen():
