@@ -469,18 +469,29 @@ class ClustersScreen(Screen):
             return
         from ..engine.curation import merge_clusters
 
+        candidates = [c for c in self.clusters if c.cluster_id not in (cluster_id, -1)]
+
         def merge(answer: str) -> None:
+            parts = answer.replace(" ", ",").split(",")
             try:
-                others = [int(part) for part in answer.replace(" ", ",").split(",") if part]
-            except ValueError:
-                self.notify("Cluster ids are numbers, e.g. 3,9", severity="error")
+                if all(part.isdigit() for part in parts if part):
+                    others = [int(part) for part in parts if part]
+                else:  # one cluster, by title (titles hold commas)
+                    others = [cluster_named(answer, candidates)]
+            except ValueError as error:
+                self.notify(str(error), severity="error", markup=False)
                 return
             self.app.run_edit(
                 f"Merged {others} into cluster {cluster_id}",
                 lambda ws: merge_clusters(ws, run_id, [cluster_id, *others], reason="TUI"),
             )
 
-        self._ask(f"Merge which clusters into cluster {cluster_id}? (ids, e.g. 3,9)", merge)
+        self._ask(
+            f"Merge which clusters into cluster {cluster_id}?",
+            merge,
+            placeholder="ids (3,9), or one cluster's title (right arrow completes it)",
+            suggestions=[_titled(c) for c in candidates],
+        )
 
     def action_pictures(self) -> None:
         """Sizes, a map of the clusters (the highlighted one marked) and the language mix."""

@@ -36,7 +36,7 @@ HELP = [
             ("enter on a query", "inspect it"),
             ("tab", "to the detail pane: the arrows and j/k scroll it"),
             ("r / t", "rename / tag the highlighted cluster"),
-            ("m", "merge other clusters into the highlighted one"),
+            ("m", "merge other clusters (ids, or one title) into the highlighted one"),
             ("v", "move the highlighted query to another cluster (its id or title)"),
             ("a", "the run's audit trail of edits"),
             ("u", "undo the run's newest edit (rename, tag, move)"),

@@ -259,12 +259,7 @@ async def test_a_query_moves_to_a_cluster_named_by_the_start_of_its_title(ui_cop
         await settle(pilot)
         table = screen.query_one(QueryTable)
         moved = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        titles = [c.title.lower() for c in screen.clusters if c is not other]
-        typed = next(  # the shortest start of its title no other title has
-            other.title[:n].lower()
-            for n in range(1, len(other.title) + 1)
-            if not any(t.startswith(other.title[:n].lower()) for t in titles)
-        )
+        typed = _start_only_it_has(other, screen.clusters)
         await pilot.press("v")
         await pilot.pause()
         prompt = app.screen.query_one("#prompt-input")
@@ -282,6 +277,29 @@ async def test_a_query_moves_to_a_cluster_named_by_the_start_of_its_title(ui_cop
         await pilot.press(*"zzz", "enter")
         await settle(pilot)
         assert app.screen is screen and table.total == biggest.size - 1
+
+
+def _start_only_it_has(cluster, clusters) -> str:
+    """The shortest start of a cluster's title (lowercased) no other title has."""
+    titles = [c.title.lower() for c in clusters if c is not cluster]
+    title = cluster.title.lower()
+    starts = (title[:n] for n in range(1, len(title) + 1))
+    return next(start for start in starts if not any(t.startswith(start) for t in titles))
+
+
+async def test_a_cluster_merges_into_the_highlighted_one_named_by_its_title(ui_copy):
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        into, other, _ = sorted(screen.clusters, key=lambda c: c.cluster_id)
+        screen.open_cluster(into.cluster_id)
+        await settle(pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press(*_start_only_it_has(other, screen.clusters), "enter")
+        await wait_until(pilot, lambda: len(screen.clusters) == 2)
+        merged = next(c for c in screen.clusters if c.cluster_id == into.cluster_id)
+        assert merged.size == into.size + other.size
+        assert other.cluster_id not in [c.cluster_id for c in screen.clusters]
 
 
 def test_a_cluster_is_named_by_its_id_its_title_or_a_start_only_it_has():
