@@ -101,14 +101,57 @@ def main() -> None:
             ws.con.execute("SELECT count(*) - count(DISTINCT query_text) FROM queries").fetchall()
             base_wall = time.perf_counter() - base_wall
             base_cpu = time.process_time() - base_cpu
+            edits = _time_edits(ws, run.run_id)
         print(f"# duplicates on {machine()}; {args.rows:,} prompts, k = {args.k}")
         print(
             f"marking: {wall:.1f} s (CPU {cpu:.1f} s): {counts['exact']:,} exact, "
             f"{counts['near']:,} near; DuckDB count(DISTINCT text) baseline {base_wall:.2f} s "
             f"(CPU {base_cpu:.2f} s); ratio {wall / base_wall:.1f}"
         )
+        print(
+            "edits (each marks the copies of the queries that joined a cluster): "
+            + ", ".join(f"{name} {wall:.2f} s (CPU {cpu:.2f} s)" for name, wall, cpu in edits)
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _time_edits(ws, run_id: str) -> list[tuple[str, float, float]]:
+    """Wall and CPU time of a one-query move and of a merge of two clusters, as a user
+    makes them in the TUI."""
+    from lmsys_tui.engine.clustering.runs import mark_duplicates
+    from lmsys_tui.engine.curation import merge_clusters, move_queries
+    from lmsys_tui.engine.progress import null_sink
+
+    (query_id, cluster_id), (other,) = (
+        ws.con.execute(
+            "SELECT query_id, cluster_id FROM query_clusters WHERE run_id = ? "
+            "ORDER BY query_id LIMIT 1",
+            [run_id],
+        ).fetchall()[0],
+        ws.con.execute(
+            "SELECT cluster_id FROM clusters WHERE run_id = ? AND cluster_id >= 0 "
+            "ORDER BY cluster_id DESC LIMIT 1",
+            [run_id],
+        ).fetchall()[0],
+    )
+    space_id = ws.con.execute(
+        "SELECT space_id FROM clustering_runs WHERE run_id = ?", [run_id]
+    ).fetchall()[0][0]
+    joined = np.array([query_id], np.int64)
+    timings = []
+    for name, edit in (
+        ("one-query move", lambda: move_queries(ws, run_id, [query_id], other)),
+        (
+            "the move's copy marking alone",
+            lambda: mark_duplicates(ws, run_id, space_id, null_sink, joined),
+        ),
+        ("merge of two clusters", lambda: merge_clusters(ws, run_id, [cluster_id, other])),
+    ):
+        wall, cpu = time.perf_counter(), time.process_time()
+        edit()
+        timings.append((name, time.perf_counter() - wall, time.process_time() - cpu))
+    return timings
 
 
 if __name__ == "__main__":
