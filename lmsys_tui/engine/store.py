@@ -311,6 +311,13 @@ SCHEMA_V11 = [
     "ALTER TABLE queries_v11 RENAME TO queries",
 ]
 
+# Each query's text identity for exact copies (enrich.duplicates.NORMALISED_TEXT_HASH),
+# kept: a query's text never changes, and normalising 1M prompts of ~300 characters takes
+# ~10 s, which every assign, move and merge paid again to mark copies.
+SCHEMA_V12 = [
+    "CREATE TABLE text_hashes (query_id BIGINT NOT NULL, h UHUGEINT NOT NULL)",
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
 MIGRATIONS: list[list[str]] = [
     SCHEMA_V1,
@@ -324,6 +331,7 @@ MIGRATIONS: list[list[str]] = [
     SCHEMA_V9,
     SCHEMA_V10,
     SCHEMA_V11,
+    SCHEMA_V12,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

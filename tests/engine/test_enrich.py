@@ -105,6 +105,28 @@ def test_copies_are_counted_and_never_shown_twice(workspace, tmp_path):
     assert original not in [query_id for query_id, _ in moved.representatives]  # moved away
 
 
+def test_texts_that_differ_are_never_exact_copies_even_when_duckdbs_hash_collides(
+    workspace, tmp_path
+):
+    # Two of 158 pairs DuckDB's hash() gave one value among 1M synthetic prompts.
+    colliding = [
+        "topic 124 question number 126595 about things",
+        "topic 174 question number 126596 about things",
+    ]
+    rows = [{"id": str(i), "prompt": text} for i, text in enumerate([*colliding, colliding[0]])]
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "c.jsonl", rows)), **COLUMNS))
+    embedder = WordHashEmbedder()
+    space = embed_queries(workspace, EmbedStep(model=embedder.model), embedder=embedder).space_id
+    run = cluster_space(workspace, ClusterStep(n_clusters=1, run_id="one"), space)
+    assert run.metrics["duplicates"]["exact"] == 1  # the repeated text, not its neighbour
+    exact = workspace.con.execute(
+        "SELECT q.conversation_id, c.conversation_id FROM duplicates d "
+        "JOIN queries q USING (query_id) JOIN queries c ON c.query_id = d.canonical_id "
+        "WHERE d.kind = 'exact'"
+    ).fetchall()
+    assert exact == [("2", "0")]
+
+
 def test_detected_languages_fill_the_facets_and_a_rerun_resumes(workspace, tmp_path):
     rows = [
         {"id": "en", "prompt": "How do I bake a loaf of sourdough bread at home with rye flour?"},
@@ -357,6 +379,9 @@ def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(wor
     # A user moves them home: the family is one text there again, not two.
     move_queries(workspace, "c5", ids, home)
     assert _template_texts_shown(con) == [(home, 1)]
+    # Each text was normalised once, by the first marking, and its identity kept.
+    kept = con.execute("SELECT count(*), count(DISTINCT query_id) FROM text_hashes").fetchall()
+    assert kept == [(len(_rows()), len(_rows()))]
     listed = cluster_queries(con, "c5", home, limit=1000)  # what the TUI and CLI list
     assert sum(row.text.startswith("You are a helpful assistant") for row in listed) == 1
     assert sum(row.copies for row in listed if row.text.startswith("You are")) == 5

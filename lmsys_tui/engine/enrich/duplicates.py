@@ -1,15 +1,16 @@
 """Copies within a clustering run: exact duplicates and near-duplicates.
 
 Exact: the same text once lowercased with whitespace, punctuation and symbols collapsed
-(one DuckDB GROUP BY). Near: within each cluster, unique texts whose vectors have cosine
->= NEAR_COSINE to another are joined (union-find), which catches one template with
-different short fillers and small edits. Chosen over MinHash (datasketch) because the
-vectors are already there and a cluster bounds the comparisons: no second pass over the
-text. Each copy points at its group's canonical query (the one nearest the centroid, or
-the lowest id for exact copies); canonical queries are not stored. A copy whose canonical
-is a copy itself (a text with exact copies that is a near copy; two near groups joined
-when their clusters merge) points at the text the group shows, so each group shows one
-text; an exact copy that points past its text counts as near.
+(one DuckDB window over each text's identity, computed once per query and kept). Near:
+within each cluster, unique texts whose vectors have cosine >= NEAR_COSINE to another
+are joined (union-find), which catches one template with different short fillers and
+small edits. Chosen over MinHash (datasketch) because the vectors are already there and
+a cluster bounds the comparisons: no second pass over the text. Each copy points at its
+group's canonical query (the one nearest the centroid, or the lowest id for exact
+copies); canonical queries are not stored. A copy whose canonical is a copy itself (a
+text with exact copies that is a near copy; two near groups joined when their clusters
+merge) points at the text the group shows, so each group shows one text; an exact copy
+that points past its text counts as near.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from ..workspace import Workspace
 NEAR_COSINE = 0.95
 # A text's identity for exact copies: lowercased, whitespace, punctuation and symbols
 # collapsed, hashed (DuckDB SQL over `query_text`; search folds copies the same way).
-NORMALISED_TEXT_HASH = r"hash(trim(regexp_replace(lower(query_text), '[\s\pP\pS]+', ' ', 'g')))"
+# MD5, not DuckDB's hash(): the identities are kept (text_hashes), and hash() may change
+# from one DuckDB release to the next.
+NORMALISED_TEXT_HASH = (
+    r"md5_number(trim(regexp_replace(lower(query_text), '[\s\pP\pS]+', ' ', 'g')))"
+)
 _BLOCK_CELLS = 32_000_000  # similarity cells computed at once (128 MB)
 
 
@@ -45,15 +50,12 @@ def find_duplicates(
     """
     started = time.perf_counter()
     progress(Progress("duplicates", 0, 2, f"exact copies in {run_id}"))
+    _hash_new_texts(ws, run_id)
     exact = ws.con.execute(
-        rf"""
-        WITH members AS (
-            SELECT c.query_id, c.cluster_id, c.distance, {NORMALISED_TEXT_HASH} AS h
-            FROM query_clusters c JOIN queries q USING (query_id)
-            WHERE c.run_id = ?
-        )
+        """
         SELECT query_id, first(query_id) OVER (PARTITION BY h ORDER BY query_id) AS canonical
-        FROM members
+        FROM query_clusters c JOIN text_hashes USING (query_id)
+        WHERE c.run_id = ?
         QUALIFY canonical <> query_id
         """,
         [run_id],
@@ -77,11 +79,18 @@ def find_duplicates(
     copies = pa.table({"query_id": copy_ids, "canonical_id": canonical, "kind": kinds})
     ws.con.register("new_copies", copies)
     try:
-        with transaction(ws.con):
-            ws.con.execute("DELETE FROM duplicates WHERE run_id = ?", [run_id])
+        with transaction(ws.con):  # only the marks that changed: an edit changes few
             ws.con.execute(
-                "INSERT INTO duplicates SELECT ?, query_id, canonical_id, kind FROM new_copies",
+                "DELETE FROM duplicates d WHERE run_id = ? AND NOT EXISTS (SELECT 1 FROM "
+                "new_copies n WHERE n.query_id = d.query_id AND n.canonical_id = d.canonical_id "
+                "AND n.kind = d.kind)",
                 [run_id],
+            )
+            ws.con.execute(
+                "INSERT INTO duplicates SELECT ?, query_id, canonical_id, kind FROM new_copies n "
+                "WHERE NOT EXISTS (SELECT 1 FROM duplicates d WHERE d.run_id = ? "
+                "AND d.query_id = n.query_id)",
+                [run_id, run_id],
             )
     finally:
         ws.con.unregister("new_copies")
@@ -92,6 +101,20 @@ def find_duplicates(
     }
     progress(Progress("duplicates", 2, 2, f"{counts['exact']:,} exact, {counts['near']:,} near"))
     return counts
+
+
+def _hash_new_texts(ws: Workspace, run_id: str) -> None:
+    """Keep the text identity of the run's members that have none yet: the first marking
+    of a run normalises every text, later ones (assign, move, merge) only new queries'."""
+    ws.con.execute(
+        f"""
+        INSERT INTO text_hashes
+        SELECT query_id, {NORMALISED_TEXT_HASH} FROM queries
+        WHERE query_id IN (SELECT query_id FROM query_clusters WHERE run_id = ?)
+          AND query_id NOT IN (SELECT query_id FROM text_hashes)
+        """,
+        [run_id],
+    )
 
 
 def repeated_members_sql(run: str = "?", cluster: str | None = None) -> str:
