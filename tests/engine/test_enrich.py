@@ -353,7 +353,10 @@ def _template_texts_shown(con) -> list[tuple[int, int]]:
     ).fetchall()
 
 
-def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(workspace, tmp_path):
+def _template_split_over_two_clusters(workspace, tmp_path):
+    """The copies fixture (`_rows`) in 5 clusters, then 3 of the template's 18 prompts moved to
+    another cluster and the run's copies marked again: the family split over two clusters
+    (as k-means may), each part marked on its own. Returns (home, away, moved ids)."""
     from lmsys_tui.engine.enrich.duplicates import find_duplicates
 
     source = write_jsonl(tmp_path / "copies.jsonl", _rows())
@@ -362,20 +365,22 @@ def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(wor
     space = embed_queries(workspace, EmbedStep(model=embedder.model), embedder=embedder).space_id
     cluster_space(workspace, ClusterStep(n_clusters=5, seed=2, run_id="c5"), space)
     con = workspace.con
-    ((home, _),) = _template_texts_shown(con)
-    # Part of the family in another cluster, marked there on its own (as k-means may).
+    ((home, shown),) = _template_texts_shown(con)
+    assert shown == 1
     away = next(c for c in range(5) if c != home)
-    ids = (
-        con.execute(
-            "SELECT query_id FROM queries WHERE query_text LIKE 'You are a helpful assistant%' "
-            "ORDER BY query_id LIMIT 3"
-        )
-        .fetchnumpy()["query_id"]
-        .tolist()
-    )
-    move_queries(workspace, "c5", ids, away)
+    ids = con.execute(
+        "SELECT query_id FROM queries WHERE query_text LIKE 'You are a helpful assistant%' "
+        "ORDER BY query_id LIMIT 3"
+    ).fetchnumpy()["query_id"]
+    move_queries(workspace, "c5", ids.tolist(), away)
     find_duplicates(workspace, "c5", space)
     assert sorted(n for _, n in _template_texts_shown(con)) == [1, 1]
+    return home, away, ids.tolist()
+
+
+def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(workspace, tmp_path):
+    home, _, ids = _template_split_over_two_clusters(workspace, tmp_path)
+    con = workspace.con
     # A user moves them home: the family is one text there again, not two.
     move_queries(workspace, "c5", ids, home)
     assert _template_texts_shown(con) == [(home, 1)]
@@ -389,31 +394,11 @@ def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(wor
 
 def test_a_template_split_over_two_clusters_is_one_group_once_they_merge(workspace, tmp_path):
     from lmsys_tui.engine.curation import merge_clusters
-    from lmsys_tui.engine.enrich.duplicates import find_duplicates
 
-    source = write_jsonl(tmp_path / "copies.jsonl", _rows())
-    load(workspace, LoadStep(source=str(source), **COLUMNS))
-    embedder = WordHashEmbedder()
-    space = embed_queries(workspace, EmbedStep(model=embedder.model), embedder=embedder).space_id
-    cluster_space(workspace, ClusterStep(n_clusters=5, seed=2, run_id="c5"), space)
+    home, away, _ = _template_split_over_two_clusters(workspace, tmp_path)
     con = workspace.con
-
-    def templates() -> list[tuple[int, int]]:
-        return _template_texts_shown(con)
-
-    ((home, shown),) = templates()
-    assert shown == 1
-    # Split the family over two clusters (as k-means may), each marked on its own.
-    away = next(c for c in range(5) if c != home)
-    ids = con.execute(
-        "SELECT query_id FROM queries WHERE query_text LIKE 'You are a helpful assistant%' "
-        "ORDER BY query_id LIMIT 3"
-    ).fetchnumpy()["query_id"]
-    move_queries(workspace, "c5", ids.tolist(), away)
-    find_duplicates(workspace, "c5", space)
-    assert sorted(n for _, n in templates()) == [1, 1]
     merge_clusters(workspace, "c5", [home, away])
-    assert templates() == [(home, 1)]
+    assert _template_texts_shown(con) == [(home, 1)]
     listed = cluster_queries(con, "c5", home, limit=1000)  # what the TUI and CLI list
     assert sum(row.text.startswith("You are a helpful assistant") for row in listed) == 1
     chained = con.execute(
