@@ -627,19 +627,22 @@ class ClustersScreen(Screen):
 
 
 def _titled(cluster: ClusterInfo) -> str:
-    return f"{cluster.title} (cluster {cluster.cluster_id})"
+    """A cluster as a prompt suggests it: its title as the tree shows it (sanitised)."""
+    return f"{one_line(cluster.title, 120)} (cluster {cluster.cluster_id})"
 
 
 def cluster_named(answer: str, clusters: list[ClusterInfo]) -> int:
     """The id of the cluster an answer names: its id, its title as suggested, or the start
-    of one title (case aside); ValueError says why none."""
+    of one title as the tree shows it (case aside); ValueError says why none."""
     answer = answer.strip()
     if answer.lstrip("-").isdigit():
         return int(answer)
     by_title = {_titled(c).lower(): c.cluster_id for c in clusters}
     if answer.lower() in by_title:
         return by_title[answer.lower()]
-    starting = {c.cluster_id for c in clusters if c.title.lower().startswith(answer.lower())}
+    starting = {
+        c.cluster_id for c in clusters if one_line(c.title, 120).lower().startswith(answer.lower())
+    }
     if len(starting) == 1:
         return starting.pop()
     if not starting:

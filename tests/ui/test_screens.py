@@ -310,10 +310,14 @@ def test_a_cluster_is_named_by_its_id_its_title_or_a_start_only_it_has():
         ClusterInfo(4, 10, "Python code, django", "", 10),
         ClusterInfo(7, 8, "Python script, pandas", "", 8),
         ClusterInfo(-1, 3, "noise", "", 3),
+        ClusterInfo(9, 2, "Evil\x1b[31m red\nline", "", 2),  # an edited or LLM title
     ]
     assert cluster_named("7", clusters) == 7 and cluster_named("-1", clusters) == -1
     assert cluster_named("python s", clusters) == 7
     assert cluster_named("Python code, django (cluster 4)", clusters) == 4
+    # Suggested and matched as the tree shows it: no escape or line break reaches the field.
+    assert cluster_named("Evil [31m red line (cluster 9)", clusters) == 9
+    assert cluster_named("evil [31m red l", clusters) == 9
     with pytest.raises(ValueError, match="2 clusters' titles start with 'pyth': type more"):
         cluster_named("pyth", clusters)
     with pytest.raises(ValueError, match="No cluster's title starts with 'zzz'"):
