@@ -3,8 +3,9 @@
 Prompts: 10 % exact copies of earlier prompts (some with other case and punctuation),
 10 % from 2,000 templates with a different filler each (near copies), the rest unique.
 Vectors come from a synthetic embedder (topic centres plus noise; template members
-close together), so only the marking is timed. The baseline, in the same run, is a bare
-DuckDB GROUP BY over the raw texts (exact copies only), wall and CPU time.
+close together), so only the marking is timed, then two edits and deleting the run. The
+baseline, in the same run, is a bare DuckDB GROUP BY over the raw texts (exact copies
+only), wall and CPU time.
 
     python benchmarks/duplicates.py [--rows 1000000] [--k 1000]
 """
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine  # noqa: E402
 
 from lmsys_tui.engine.clustering.runs import cluster_space  # noqa: E402
+from lmsys_tui.engine.deletion import delete_run  # noqa: E402
 from lmsys_tui.engine.embedding.embed import embed_queries  # noqa: E402
 from lmsys_tui.engine.enrich.duplicates import find_duplicates  # noqa: E402
 from lmsys_tui.engine.load.ingest import load  # noqa: E402
@@ -102,6 +104,15 @@ def main() -> None:
             base_wall = time.perf_counter() - base_wall
             base_cpu = time.process_time() - base_cpu
             edits = _time_edits(ws, run.run_id)
+            wall_delete, cpu_delete = time.perf_counter(), time.process_time()
+            delete_run(ws, run.run_id)
+            edits.append(
+                (
+                    "deleting the run (members, copy marks, edits)",
+                    time.perf_counter() - wall_delete,
+                    time.process_time() - cpu_delete,
+                )
+            )
         print(f"# duplicates on {machine()}; {args.rows:,} prompts, k = {args.k}")
         print(
             f"marking: {wall:.1f} s (CPU {cpu:.1f} s): {counts['exact']:,} exact, "
@@ -109,7 +120,7 @@ def main() -> None:
             f"(CPU {base_cpu:.2f} s); ratio {wall / base_wall:.1f}"
         )
         print(
-            "edits (each marks the copies of the queries that joined a cluster): "
+            "edits (each marks the copies of the queries that joined a cluster), then deleting: "
             + ", ".join(f"{name} {wall:.2f} s (CPU {cpu:.2f} s)" for name, wall, cpu in edits)
         )
     finally:

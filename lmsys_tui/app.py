@@ -239,14 +239,17 @@ class LmsysApp(App):
         await self.switch_mode("jobs")
         self.screen.start(spec, open_run=open_run)
 
-    def run_edit(self, describe: str, edit) -> None:
+    def run_edit(
+        self, describe: str, edit, titles=("Edited", "Edit failed"), doing=None, done=None
+    ) -> None:
         """Apply a curation edit `edit(ws)` with a writable workspace, in a worker; say at
-        once that it is saving (re-embedding a summary can take seconds)."""
-        self.notify(f"{describe}: saving…", markup=False)
-        self._edit_worker(describe, edit)
+        once that it is saving (re-embedding a summary can take seconds), or `doing`.
+        `done()` runs after a successful edit, before the screens reload."""
+        self.notify(doing or f"{describe}: saving…", markup=False)
+        self._edit_worker(describe, edit, titles, done)
 
     @work(thread=True, exclusive=True, group="edits", exit_on_error=False)
-    def _edit_worker(self, describe: str, edit) -> None:
+    def _edit_worker(self, describe: str, edit, titles, done) -> None:
         from .engine.workspace import open_workspace
 
         with self.search_lock:
@@ -256,12 +259,17 @@ class LmsysApp(App):
                 edit(ws)
         except (LmsysError, ValueError) as error:
             self.call_from_thread(
-                self.notify, str(error), title="Edit failed", severity="error", markup=False
+                self.notify, str(error), title=titles[1], severity="error", markup=False
             )
         else:
-            self.call_from_thread(self.notify, describe, title="Edited", markup=False)
+            if done is not None:
+                self.call_from_thread(done)
+            self.call_from_thread(self.notify, describe, title=titles[0], markup=False)
         finally:
             self.call_from_thread(self.workspace_changed)
+
+    def job_running(self) -> bool:
+        return any(w.group == "jobs" and w.is_running for w in self.workers)
 
     def inspect_query(self, query_id: int) -> None:
         from .screens.inspector import InspectorScreen

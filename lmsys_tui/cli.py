@@ -10,7 +10,7 @@ from . import __version__
 from .locations import HOME_VARIABLE, data_dir
 
 # Subcommands that change the workspace open it for writing; the rest read it.
-WRITING_COMMANDS = {"edit"}
+WRITING_COMMANDS = {"edit", "delete-run"}
 RUN_HELP = "a run id, or latest (the newest run)"
 
 
@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
     _optional_run(command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree"))
+    sub = command("delete-run", "delete a run with its names, hierarchies and edits, for good")
+    sub.add_argument("run", metavar="RUN_ID", help="the run's id (lmsys-tui runs lists them)")
     sub = command("audit", "every curation edit of a run")
     _optional_run(sub)
     sub.add_argument("--cluster", type=int, help="only edits touching this cluster")

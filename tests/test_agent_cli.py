@@ -518,3 +518,55 @@ def test_dry_run_prints_each_steps_plan_and_writes_nothing(capsys, ws_copy, tmp_
     # The same job, run: it stops before its embed step, with the same line.
     assert main(["--data-dir", str(ws_copy), "--run-job", str(job)]) == 1
     assert capsys.readouterr().err.strip() == "error: " + NO_OPENAI_KEY
+
+
+def test_delete_run_takes_its_names_hierarchies_and_edits_and_nothing_else(capsys, ws_copy):
+    from lmsys_tui.engine.deletion import RUN_TABLES
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import ClusterStep, JobSpec, SummarizeStep
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ws_copy) as ws:
+        run_job(
+            ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2"), summarize=SummarizeStep())
+        )
+    as_json(capsys, ws_copy, "edit", "tag", RUN, "1", "--tag", "bad")
+    index = ws_copy / "index" / "summaries"
+    assert (index / "summary-offline.usearch").exists()
+    code, _, err = run(capsys, ws_copy, "delete-run", "latest")
+    assert code == 2 and "not latest" in err  # what latest names changes as runs go
+
+    deleted = as_json(capsys, ws_copy, "delete-run", RUN)
+    assert deleted["summary_runs"] == ["summary-offline"]
+    assert deleted["hierarchy_runs"] == ["hierarchy-offline"]
+    assert (deleted["n_clusters"], deleted["n_queries"], deleted["edits"]) == (3, 35, 1)
+    assert [r["run_id"] for r in as_json(capsys, ws_copy, "runs")["runs"]] == ["k2"]
+    with open_workspace(ws_copy, read_only=True) as ws:
+        for table in RUN_TABLES:
+            left = ws.con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [RUN])
+            assert left.fetchall()[0][0] == 0, table
+        for table, column in (
+            ("cluster_summaries", "summary_run_id"),
+            ("hierarchy_nodes", "hierarchy_run_id"),
+        ):
+            ids = [
+                row[0]
+                for row in ws.con.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall()
+            ]
+            assert "summary-offline" not in ids and "hierarchy-offline" not in ids
+        # The queries and their vectors stay.
+        assert (ws.count("queries"), ws.count("embeddings")) == (35, 35)
+    assert not (index / "summary-offline.usearch").exists()
+    assert not (index / "summary-offline.json").exists()
+    # The run left behind is whole and searchable.
+    report = as_json(capsys, ws_copy, "verify", "k2")
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert as_json(capsys, ws_copy, "search", "SQL join", "--mode", "keyword")["hits"]
+    code, _, err = run(capsys, ws_copy, "delete-run", RUN)
+    assert code == 2 and "no clustering run 'k3'" in err
+
+
+def test_an_edit_never_creates_a_workspace(capsys, tmp_path):
+    code, _, err = run(capsys, tmp_path / "typo", "edit", "tag", RUN, "1", "--tag", "good")
+    assert code == 2 and "no workspace at" in err
+    assert not (tmp_path / "typo").exists()

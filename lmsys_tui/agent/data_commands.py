@@ -1,10 +1,12 @@
-"""export and verify."""
+"""export, verify and delete-run."""
 
 from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
 
+from ..engine.browse import LATEST
+from ..engine.deletion import delete_run as delete
 from ..engine.export import export_run
 from ..engine.verify import verify_run
 
@@ -50,3 +52,12 @@ def verify(ws, out, args) -> int:
 
     out.emit(report.as_dict(), render)
     return 0 if report.ok else VERIFY_FAILED
+
+
+def delete_run(ws, out, args) -> int:
+    if args.run == LATEST:  # what `latest` names changes as runs come and go
+        return out.fail("delete-run takes a run's id, not latest (lmsys-tui runs lists them)")
+    deleted = delete(ws, args.run)
+    return out.emit(
+        deleted.as_dict(), lambda: Text(f"deleted run {deleted.run_id}: {deleted.describe()}")
+    )

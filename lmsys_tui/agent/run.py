@@ -28,6 +28,7 @@ HANDLERS = {
     "search-clusters": "search_commands:search_clusters",
     "export": "data_commands:export",
     "verify": "data_commands:verify",
+    "delete-run": "data_commands:delete_run",
     "edit": "edit_commands:edit",
     "audit": "edit_commands:audit",
 }
@@ -51,7 +52,8 @@ def _name_latest_run(args: argparse.Namespace, con: duckdb.DuckDBPyConnection) -
 def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
     out = Output(args.json)
     try:
-        with open_workspace(workspace, read_only=not write) as ws:
+        # An edit never creates a workspace: a mistyped --data-dir is an error, not a new one.
+        with open_workspace(workspace, read_only=not write, create=False) as ws:
             if not write and not ws.con.execute("SELECT count(*) FROM queries").fetchall()[0][0]:
                 return out.fail(f"the workspace {workspace} is empty: load data with --run-job")
             _name_latest_run(args, ws.con)

@@ -85,8 +85,9 @@ def _mark_interrupted_jobs(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
-    """Open (creating and migrating as needed) the workspace at `root`.
+def open_workspace(root: Path | str, read_only: bool = False, create: bool = True) -> Workspace:
+    """Open (creating, unless `create` is false, and migrating as needed) the workspace at
+    `root`.
 
     Raises:
         WorkspaceError: the folder cannot be created, the database is locked by another
@@ -94,7 +95,7 @@ def open_workspace(root: Path | str, read_only: bool = False) -> Workspace:
     """
     root = Path(root).expanduser()
     database = root / DATABASE_FILE
-    if read_only and not database.exists():
+    if (read_only or not create) and not database.exists():
         raise WorkspaceError(f"no workspace at {root}: run a job first (lmsys-tui --run-job ...)")
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,14 @@ HELP = [
             ("q", "quit"),
         ],
     ),
-    ("Runs", [("enter", "open the run"), ("space, c", "mark a run, compare with another")]),
+    (
+        "Runs",
+        [
+            ("enter", "open the run"),
+            ("space, c", "mark a run, compare with another"),
+            ("d", "delete the run with its names and edits (asks first)"),
+        ],
+    ),
     (
         "Clusters",
         [

@@ -121,8 +121,12 @@ class JobsScreen(Screen):
         self.query_one("#job-stage", Static).update(Text("No job running."))
         self.query_one("#job-progress").display = False  # an idle bar would pulse
         await self.build_form()
-        self.watch(self.app, "generation", lambda _: self.load_jobs(), init=False)
+        self.watch(self.app, "generation", lambda _: self._workspace_changed(), init=False)
         self.load_jobs()
+
+    def _workspace_changed(self) -> None:
+        self.load_jobs()
+        self._offer_current_runs()
 
     # -- the form --------------------------------------------------------------------------
 
@@ -179,6 +183,15 @@ class JobsScreen(Screen):
                 Label(Text(THEN_NAME_AND_GROUP, style="dim")),
             ]
         await form.mount_all(widgets)
+
+    def _offer_current_runs(self) -> None:
+        """The run choice lists the runs there are now: a job just made one, or one was
+        deleted (it was offered until the step changed)."""
+        for select in self.query("#field-run_id").results(Select):
+            chosen, run_ids = select.value, self._run_ids()
+            select.set_options([(run_id, run_id) for run_id in run_ids])
+            if chosen in run_ids:
+                select.value = chosen
 
     def _run_ids(self) -> list[str]:
         cursor = self.app.cursor()
@@ -260,7 +273,7 @@ class JobsScreen(Screen):
 
     def start(self, spec: JobSpec, open_run: bool = False) -> None:
         """Run `spec` in a worker; `open_run`: show the run it made when it finishes."""
-        if any(w.group == "jobs" and w.is_running for w in self.app.workers):
+        if self.app.job_running():
             self.notify("A job is already running", severity="warning")
             return
         self.open_when_done = open_run

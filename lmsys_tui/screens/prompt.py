@@ -1,4 +1,4 @@
-"""A one-line question in a modal: returns the answer, or None on Escape."""
+"""Questions in a modal: a line of text (None on Escape), or yes / no."""
 
 from __future__ import annotations
 
@@ -47,3 +47,27 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes or no to something that cannot be undone: only `y` says yes, so a stray Enter
+    or space keeps what is there."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="yes"),
+        Binding("n,escape", "answer(False)", "No", id="no"),
+    ]
+
+    def __init__(self, question: str, detail: str = "") -> None:
+        super().__init__()
+        self.question, self.detail = question, detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt"):
+            yield Static(Text(self.question, style="bold"))
+            if self.detail:
+                yield Static(Text(self.detail))
+            yield Static(Text("y to confirm, n or Escape to keep it", style="dim"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

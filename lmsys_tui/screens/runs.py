@@ -1,4 +1,5 @@
-"""Runs: every clustering run with its summary runs and hierarchies; Enter opens one."""
+"""Runs: every clustering run with its summary runs and hierarchies; Enter opens one,
+d deletes one."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class RunsScreen(Screen):
         Binding("enter", "open_run", "Open", id="open"),
         Binding("space", "mark", "Mark to compare", id="mark"),
         Binding("c", "compare", "Compare", id="compare"),
+        Binding("d", "delete_run", "Delete", id="delete-run"),
     ]
 
     def __init__(self) -> None:
@@ -147,8 +149,60 @@ class RunsScreen(Screen):
 
         self.app.push_screen(CompareScreen(other.run_id, run.run_id))
 
+    def action_delete_run(self) -> None:
+        run = self._current()
+        if run is None:
+            return
+        if self.app.job_running():  # it may be naming this very run
+            self.notify("A job is running: delete runs when it ends", severity="warning")
+            return
+        self._confirm_delete(run.run_id)
 
-HINT = "Enter opens a run; space marks one, c compares it with the highlighted run."
+    @work(thread=True, exclusive=True, group="runs-delete", exit_on_error=False)
+    def _confirm_delete(self, run_id: str) -> None:
+        """Ask with what the run holds, counted (its edits too, which go with it)."""
+        from ..engine.deletion import run_contents
+        from ..engine.errors import LmsysError
+        from ..engine.workspace import Workspace
+
+        cursor = self.app.cursor()
+        try:
+            if cursor is None:
+                raise LmsysError(self.app.workspace_error or "no workspace open")
+            contents = run_contents(Workspace(self.app.data_dir, cursor), run_id)
+        except LmsysError as error:  # deleted meanwhile by `lmsys-tui delete-run`
+            self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._ask_delete, contents)
+
+    def _ask_delete(self, contents) -> None:
+        from ..engine.deletion import delete_run
+        from .prompt import ConfirmScreen
+
+        run_id = contents.run_id
+
+        def forget() -> None:  # after the deletion, before the screens reload
+            if self.app.run_id == run_id:
+                self.app.run_id = None  # Clusters and Search show the newest run again
+            if self.marked == run_id:
+                self.marked = None
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.run_edit(
+                    f"Deleted run {one_line(run_id, 80)}",
+                    lambda ws: delete_run(ws, run_id),
+                    titles=("Deleted", "Delete failed"),
+                    doing=f"Deleting run {one_line(run_id, 80)}…",
+                    done=forget,
+                )
+
+        question = f"Delete run {one_line(run_id, 80)}?"
+        detail = f"Gone for good: {contents.describe()}. The queries and their vectors stay."
+        self.app.push_screen(ConfirmScreen(question, detail), answered)
+
+
+HINT = "Enter opens a run; space marks one, c compares it with the highlighted run; d deletes it."
 
 
 def cost_cell(run: RunInfo) -> str:

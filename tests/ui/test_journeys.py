@@ -307,6 +307,17 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         done = static_text(screen, "#job-stage")
         assert "Job finished" in done and "(offline): 3 clusters named" in done
         assert screen.query_one("#jobs-table", DataTable).row_count == 3
+        # A run made meanwhile (a batch job, then ctrl+r) is offered; the choice stays.
+        from lmsys_tui.engine.jobs import run_job
+        from lmsys_tui.engine.specs import ClusterStep, JobSpec
+
+        app.close_workspace()
+        with open_workspace(ui_copy) as ws:
+            run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k4")))
+        app.action_refresh_workspace()
+        await settle(pilot)
+        offered = {value for _, value in chosen._options if value is not Select.NULL}
+        assert offered == {"k3", "k2", "k4"} and chosen.value == "k3"
     with open_workspace(ui_copy, read_only=True) as ws:
         assert ws.con.execute(
             "SELECT run_id FROM summary_runs WHERE alias = 'again'"

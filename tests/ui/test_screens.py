@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Tree
+from textual.widgets import DataTable, Static, Tree
 
 from lmsys_tui.app import make_app
 from lmsys_tui.engine.jobs import run_job
@@ -12,7 +12,14 @@ from lmsys_tui.engine.workspace import open_workspace
 from lmsys_tui.screens.clusters import ClustersScreen
 from lmsys_tui.screens.compare import CompareScreen
 from lmsys_tui.widgets import query_table
-from tests.ui.test_journeys import SIZE, clusters_of_k3, settle, static_text, wait_until
+from tests.ui.test_journeys import (
+    SIZE,
+    clusters_of_k3,
+    settle,
+    shown_text,
+    static_text,
+    wait_until,
+)
 
 
 async def test_two_runs_compare_side_by_side_and_a_run_without_summaries_is_numbered(ui_copy):
@@ -300,6 +307,41 @@ async def test_a_cluster_merges_into_the_highlighted_one_named_by_its_title(ui_c
         merged = next(c for c in screen.clusters if c.cluster_id == into.cluster_id)
         assert merged.size == into.size + other.size
         assert other.cluster_id not in [c.cluster_id for c in screen.clusters]
+
+
+async def test_d_deletes_the_highlighted_run_only_after_y(ui_copy):
+    from lmsys_tui.screens.prompt import ConfirmScreen
+    from lmsys_tui.screens.runs import RunsScreen
+
+    with open_workspace(ui_copy) as ws:
+        run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2")))
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        await pilot.press("1")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        await pilot.press("down")  # k3, the run Clusters has open
+        assert table.get_row_at(table.cursor_row)[0].plain == "k3"
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        shown = " ".join(shown_text(part) for part in app.screen.query(Static))
+        assert "Delete run k3?" in shown
+        assert "3 clusters of 35 queries, 1 summary run, 1 hierarchy." in shown
+        await pilot.press("enter", "space")  # neither says yes
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen) and table.row_count == 2
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+        assert app.screen.query_one(DataTable).get_row_at(0)[0].plain == "k2"
+        assert app.run_id is None  # Clusters shows the newest run again, not a deleted one
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.screen.run_id == "k2"
+    with open_workspace(ui_copy, read_only=True) as ws:
+        assert ws.con.execute("SELECT run_id FROM clustering_runs").fetchall() == [("k2",)]
 
 
 def test_a_cluster_is_named_by_its_id_its_title_or_a_start_only_it_has():
