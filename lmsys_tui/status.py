@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
 from .agent.output import stdout_console
+from .engine import DATABASE_FILE
 from .engine.errors import LmsysError
 from .engine.workspace import open_workspace
 from .safe_text import Sanitized
@@ -53,6 +55,7 @@ def workspace_status(data_dir: Path) -> dict:
         ).fetchall()
     return {
         "data_dir": str(data_dir),
+        "disk": disk_use(Path(data_dir)),
         "sources": [{"source": s, "queries": n} for s, n in sources],
         "spaces": [{"space_id": s, "model": m, "dim": d, "vectors": n} for s, m, d, n in spaces],
         "runs": [
@@ -75,6 +78,32 @@ def workspace_status(data_dir: Path) -> dict:
             for i, s, m, n in hierarchies
         ],
     }
+
+
+# What takes room in a workspace, by part: at 1M prompts the vectors of one 384-d space
+# are ~0.8 GB, so a person deciding what to delete (delete-run, a second space) sees where.
+DISK_PARTS = {
+    "database": [DATABASE_FILE, f"{DATABASE_FILE}.wal"],
+    "vectors": ["vectors"],
+    "indexes": ["index"],
+    "models": ["models"],  # query encoders exported for fast searches
+    "tmp": ["tmp"],  # cut-off JSON arrays as JSON lines, kept so a rerun skips the load
+}
+
+
+def disk_use(root: Path) -> dict[str, int]:
+    """Bytes per part of the workspace, and in all ("total")."""
+    use = {part: sum(_bytes(root / name) for name in names) for part, names in DISK_PARTS.items()}
+    use["total"] = _bytes(root)
+    return use
+
+
+def _bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    if not path.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def _cell(value) -> str:
@@ -102,6 +131,9 @@ def print_status(data_dir: Path, as_json: bool) -> int:
         print(json.dumps(status, indent=2))
         return 0
     console.print(f"workspace {data_dir}", markup=False, highlight=False)
+    disk = status["disk"]
+    parts = ", ".join(f"{part} {decimal(disk[part])}" for part in DISK_PARTS)
+    console.print(f"disk: {parts}; {decimal(disk['total'])} in all", markup=False, highlight=False)
     for title, rows in (
         ("Sources", status["sources"]),
         ("Embedding spaces", status["spaces"]),

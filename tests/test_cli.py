@@ -52,10 +52,16 @@ def test_run_job_end_to_end_with_json_on_stdout(tmp_path, lmsys_file):
     assert summary["summary_runs"][0]["alias"] == "v1"
     assert summary["summary_runs"][0]["clusters"] == 3
     assert summary["hierarchies"][0]["nodes_by_level"] == [3, 2]  # a list, as in runs --json
+    # Where the room goes: the vectors are exactly 30 rows of 384 float16s past a header.
+    disk = summary["disk"]
+    assert 30 * 384 * 2 < disk["vectors"] < 30 * 384 * 2 + 4096
+    assert disk["database"] == (tmp_path / "ws" / "lmsys.duckdb").stat().st_size
+    assert disk["indexes"] > 0 and disk["total"] >= sum(v for k, v in disk.items() if k != "total")
     # Piped, the summary is wide enough that ids can be copied whole (not "kmeans-3-20…").
     piped = run_cli("status", env_home=tmp_path / "ws").stdout
     for run_id in (result["cluster"]["run_id"], result["summarize"]["summary_run_id"]):
         assert run_id in piped
+    assert "disk: database " in piped and " in all" in piped
 
 
 def test_bad_job_file_fails_with_one_line_and_json_error(tmp_path, capsys):
