@@ -10,7 +10,7 @@ from . import __version__
 from .locations import HOME_VARIABLE, data_dir
 
 # Subcommands that change the workspace open it for writing; the rest read it.
-WRITING_COMMANDS = {"edit", "delete-run"}
+WRITING_COMMANDS = {"edit", "delete-run", "delete-space"}
 RUN_HELP = "a run id, or latest (the newest run)"
 
 
@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     _optional_run(command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree"))
     sub = command("delete-run", "delete a run with its names, hierarchies and edits, for good")
     sub.add_argument("run", metavar="RUN_ID", help="the run's id (lmsys-tui runs lists them)")
+    sub = command("delete-space", "delete an embedding space: its vectors, indexes and encoder")
+    sub.add_argument("space", metavar="SPACE_ID", help="the space's id (lmsys-tui status)")
+    sub.add_argument(
+        "--with-runs", action="store_true", help="also delete the runs clustered in it"
+    )
     sub = command("audit", "every curation edit of a run")
     _optional_run(sub)
     sub.add_argument("--cluster", type=int, help="only edits touching this cluster")

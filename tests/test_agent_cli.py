@@ -570,3 +570,41 @@ def test_an_edit_never_creates_a_workspace(capsys, tmp_path):
     code, _, err = run(capsys, tmp_path / "typo", "edit", "tag", RUN, "1", "--tag", "good")
     assert code == 2 and "no workspace at" in err
     assert not (tmp_path / "typo").exists()
+
+
+def test_delete_space_takes_its_vectors_and_only_with_runs_its_runs(capsys, ws_copy):
+    from lmsys_tui.engine.embedding.embed import embed_queries
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import ClusterStep, EmbedStep, JobSpec
+    from lmsys_tui.engine.workspace import open_workspace
+    from tests.conftest import WordHashEmbedder
+
+    (space,) = as_json(capsys, ws_copy, "status")["spaces"]
+    space_id = space["space_id"]
+    vectors = ws_copy / "vectors" / f"{space_id}.f16.npy"
+    query_index = ws_copy / "index" / f"{space_id}.queries.usearch"
+    assert vectors.exists() and query_index.exists()
+    code, _, err = run(capsys, ws_copy, "delete-space", "nope")
+    assert code == 2 and f"no embedding space 'nope' (spaces: {space_id})" in err
+    code, _, err = run(capsys, ws_copy, "delete-space", space_id)
+    assert code == 2 and "holds 1 run(s) (k3)" in err and "--with-runs" in err
+    assert vectors.exists()  # refused: nothing went
+
+    deleted = as_json(capsys, ws_copy, "delete-space", space_id, "--with-runs")
+    assert [run["run_id"] for run in deleted["runs"]] == [RUN] and deleted["vectors"] == 35
+    assert str(vectors) in deleted["files"] and deleted["freed_bytes"] > 35 * 32 * 2
+    assert not vectors.exists() and not query_index.exists()
+    assert not (ws_copy / "index" / "summaries" / "summary-offline.usearch").exists()
+    status = as_json(capsys, ws_copy, "status")
+    assert status["spaces"] == [] and status["runs"] == [] and status["summary_runs"] == []
+    assert status["sources"][0]["queries"] == 35  # the queries stay
+    # The same model again: a fresh space of the same id, whole.
+    with open_workspace(ws_copy) as ws:
+        embedder = WordHashEmbedder()
+        again = embed_queries(ws, EmbedStep(model=embedder.model), embedder=embedder)
+        assert (again.space_id, again.embedded) == (space_id, 35)
+        run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=3, run_id="again")))
+    hits = as_json(capsys, ws_copy, "search", "SQL join", "--run-id", "again")["hits"]
+    assert hits  # its query index built anew, not read from the deleted space's file
+    report = as_json(capsys, ws_copy, "verify", "again")
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]

@@ -1,12 +1,14 @@
-"""export, verify and delete-run."""
+"""export, verify, delete-run and delete-space."""
 
 from __future__ import annotations
 
+from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
 from ..engine.browse import LATEST
 from ..engine.deletion import delete_run as delete
+from ..engine.deletion import delete_space as delete_a_space
 from ..engine.export import export_run
 from ..engine.verify import verify_run
 
@@ -61,3 +63,17 @@ def delete_run(ws, out, args) -> int:
     return out.emit(
         deleted.as_dict(), lambda: Text(f"deleted run {deleted.run_id}: {deleted.describe()}")
     )
+
+
+def delete_space(ws, out, args) -> int:
+    deleted = delete_a_space(ws, args.space, with_runs=args.with_runs)
+
+    def render():
+        runs = ", ".join(run.run_id for run in deleted.runs)
+        with_runs = f" and {len(deleted.runs)} run(s): {runs}" if deleted.runs else ""
+        return Text(
+            f"deleted space {deleted.space_id} ({deleted.model}, {deleted.vectors:,} vectors)"
+            f"{with_runs}; {decimal(deleted.freed_bytes)} of files freed"
+        )
+
+    return out.emit(deleted.as_dict(), render)

@@ -1,17 +1,23 @@
-"""Deleting a clustering run with everything made from it: names, hierarchies, edits.
+"""Deleting a clustering run with everything made from it (names, hierarchies, edits),
+or an embedding space with its vectors, indexes and runs.
 
 Trying k = 50, 200 and 1,000 leaves runs nobody will open again, each holding a row per
-query; deleting one is the only edit that is not audited, since its audit trail goes too.
-The queries, their vectors and indexes stay: other runs and later jobs use them.
+query; trying a second model leaves its vectors (~0.8 GB per 1M prompts at 384
+dimensions). Deleting is the one change that is not audited: the audit trail goes too.
+The database goes first, in one transaction; files after it, so a crash in between
+leaves only files nothing reads (a later space of the same id truncates or rebuilds them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from .browse import NotFound
-from .retrieval.index import summary_index_path
+from .embedding.query_encoder import encoder_dir
+from .retrieval.index import query_index_path, summary_index_path
 from .store import transaction
 from .workspace import Workspace
 
@@ -104,23 +110,108 @@ def delete_run(ws: Workspace, run_id: str) -> RunContents:
         NotFound: no such run.
     """
     contents = run_contents(ws, run_id)
-    con = ws.con
-    with transaction(con):
-        con.execute(
-            "DELETE FROM hierarchy_nodes WHERE hierarchy_run_id IN "
-            "(SELECT hierarchy_run_id FROM hierarchy_runs WHERE run_id = ?)",
-            [run_id],
-        )
-        con.execute(
-            "DELETE FROM cluster_summaries WHERE summary_run_id IN "
-            "(SELECT summary_run_id FROM summary_runs WHERE run_id = ?)",
-            [run_id],
-        )
-        for table in RUN_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+    with transaction(ws.con):
+        _delete_run_rows(ws, run_id)
     for summary_run_id in contents.summary_runs:
-        index = summary_index_path(ws, summary_run_id)
-        for path in (index, index.with_suffix(".json")):
-            with contextlib.suppress(OSError):  # left behind, it is only never read again
-                path.unlink(missing_ok=True)
+        _remove(_with_manifest(summary_index_path(ws, summary_run_id)))
     return contents
+
+
+def _delete_run_rows(ws: Workspace, run_id: str) -> None:
+    con = ws.con
+    con.execute(
+        "DELETE FROM hierarchy_nodes WHERE hierarchy_run_id IN "
+        "(SELECT hierarchy_run_id FROM hierarchy_runs WHERE run_id = ?)",
+        [run_id],
+    )
+    con.execute(
+        "DELETE FROM cluster_summaries WHERE summary_run_id IN "
+        "(SELECT summary_run_id FROM summary_runs WHERE run_id = ?)",
+        [run_id],
+    )
+    for table in RUN_TABLES:
+        con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+
+
+@dataclass
+class SpaceContents:
+    """What deleting a space takes with it."""
+
+    space_id: str
+    model: str
+    vectors: int
+    runs: list[RunContents] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # those that were there
+    freed_bytes: int = 0  # by the files (the database file keeps its size)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def delete_space(ws: Workspace, space_id: str, with_runs: bool = False) -> SpaceContents:
+    """Delete an embedding space: its vectors, query index and query encoder, and (only
+    with `with_runs`) the runs clustered in it. Returns what went.
+
+    Raises:
+        NotFound: no such space, or it has runs and `with_runs` is false.
+    """
+    con = ws.con
+    found = con.execute(
+        "SELECT model, n_vectors FROM embedding_spaces WHERE space_id = ?", [space_id]
+    ).fetchall()
+    if not found:
+        known = [row[0] for row in con.execute("SELECT space_id FROM embedding_spaces").fetchall()]
+        raise NotFound(f"no embedding space {space_id!r} (spaces: {', '.join(known) or 'none'})")
+    run_ids = [
+        row[0]
+        for row in con.execute(
+            "SELECT run_id FROM clustering_runs WHERE space_id = ? ORDER BY created_at, run_id",
+            [space_id],
+        ).fetchall()
+    ]
+    if run_ids and not with_runs:
+        shown = ", ".join(run_ids[:5]) + (", ..." if len(run_ids) > 5 else "")
+        raise NotFound(
+            f"space {space_id} holds {len(run_ids)} run(s) ({shown}): delete them first, "
+            "or delete them with it (--with-runs)"
+        )
+    contents = SpaceContents(space_id, found[0][0], found[0][1] or 0)
+    contents.runs = [run_contents(ws, run_id) for run_id in run_ids]
+    with transaction(con):
+        for run_id in run_ids:
+            _delete_run_rows(ws, run_id)
+        for table in ("embeddings", "vector_chunks", "embedding_spaces"):
+            con.execute(f"DELETE FROM {table} WHERE space_id = ?", [space_id])
+    ws._vector_files.pop(space_id, None)
+    paths = [
+        ws.vector_path(space_id),
+        *_with_manifest(query_index_path(ws, space_id)),
+        encoder_dir(ws, space_id),
+    ]
+    for run in contents.runs:
+        for summary_run_id in run.summary_runs:
+            paths += _with_manifest(summary_index_path(ws, summary_run_id))
+    present = [path for path in paths if path.exists()]
+    contents.files = [str(path) for path in present]
+    contents.freed_bytes = sum(_size(path) for path in present)
+    _remove(present)
+    return contents
+
+
+def _with_manifest(index: Path) -> list[Path]:
+    return [index, index.with_suffix(".json")]
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):  # left behind, it is only never read again
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
