@@ -125,9 +125,13 @@ class ClustersScreen(Screen):
         self.app.call_from_thread(self.show, run, summary_run_id, clusters, nodes)
 
     def show_empty(self, message: str) -> None:
-        self.run_id = None
+        """No run to show (none yet, or the last one deleted): nothing of one stays."""
+        self.run_id = self.summary_run_id = self.detail_cluster = None
+        self.clusters, self.nodes, self.categories = [], [], {}
         self.query_one("#run-title", Static).update(Text(message))
         self.query_one(Tree).clear()
+        self.query_one("#cluster-detail", Static).update("")
+        self._close_queries()
 
     def show(self, run, summary_run_id, clusters, nodes) -> None:
         same_run = self.run_id == run.run_id  # else its cluster ids mean other clusters

@@ -340,8 +340,18 @@ async def test_d_deletes_the_highlighted_run_only_after_y(ui_copy):
         await pilot.press("2")
         await settle(pilot)
         assert app.screen.run_id == "k2"
+        # The last run goes too: Clusters keeps nothing of it (its detail stayed, once).
+        await pilot.press("1", "d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 0)
+        await pilot.press("2")
+        await settle(pilot)
+        assert static_text(app.screen, "#run-title").startswith("No clustering run yet")
+        assert static_text(app.screen, "#cluster-detail") == ""
+        assert not app.screen.query_one(Tree).root.children
     with open_workspace(ui_copy, read_only=True) as ws:
-        assert ws.con.execute("SELECT run_id FROM clustering_runs").fetchall() == [("k2",)]
+        assert ws.con.execute("SELECT count(*) FROM clustering_runs").fetchall() == [(0,)]
 
 
 def test_a_cluster_is_named_by_its_id_its_title_or_a_start_only_it_has():
