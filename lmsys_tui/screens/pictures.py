@@ -93,7 +93,8 @@ class PicturesScreen(Screen):
         map_plot.title(title)
         self.query_one("#map-plot").refresh()
 
-        table = Table("category", *mix.languages, title="languages by top category (share)")
+        by = "top category" if mix.row == "category" else "largest cluster"
+        table = Table(mix.row, *mix.languages, title=f"languages by {by} (share)")
         for category, counts in zip(mix.categories, mix.counts, strict=True):
             total = int(counts.sum()) or 1
             cells = []

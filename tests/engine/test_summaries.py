@@ -184,6 +184,7 @@ def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
         clusters = list_clusters(ws.con, run_id, summary)
         nodes = hierarchy_nodes(ws.con, built.hierarchy_run_id)
         mix = language_mix(ws.con, run_id, built.hierarchy_run_id)
+        flat = language_mix(ws.con, run_id, None)  # a run without a tree: its clusters
     assert again.reused and built.warnings == again.warnings == []
     assert built.largest_share == again.largest_share and built.largest_share[-1] < 0.35
     # The largest, yet listed after the clusters, at every level of the tree too.
@@ -192,6 +193,8 @@ def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
         row = [node for node in nodes if node.level == level]
         assert row[-1].is_special and not any(node.is_special for node in row[:-1])
     assert mix.categories[-1].startswith("Noise: ")  # the pictures' and report's table too
+    assert mix.row == "category" and flat.row == "cluster"  # what the table's rows are named
+    assert set(flat.categories) <= {c.title for c in clusters}
 
 
 def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monkeypatch):

@@ -27,6 +27,7 @@ class LanguageMix:
     languages: list[str]  # columns, most common first
     categories: list[str]  # rows: top categories (or the largest clusters without a tree)
     counts: np.ndarray  # categories x languages
+    row: str = "category"  # what a row is: "category", or "cluster" for a run without a tree
 
 
 def cluster_sizes(con: duckdb.DuckDBPyConnection, run_id: str) -> list[int]:
@@ -129,7 +130,8 @@ def language_mix(
     sizes = counts.sum(axis=1)
     order = sorted(range(len(categories)), key=lambda i: (categories[i] in special, -sizes[i]))
     order = order[:rows]
-    return LanguageMix(columns, [categories[i] for i in order], counts[order])
+    row = "category" if hierarchy_run_id else "cluster"
+    return LanguageMix(columns, [categories[i] for i in order], counts[order], row)
 
 
 def share_text(count: int, total: int) -> str:

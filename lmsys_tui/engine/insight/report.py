@@ -219,7 +219,7 @@ def _mix_table(con, run_id: str, hierarchy_run_id: str | None, summary: str | No
             for n in counts
         )
         rows.append(f"<tr><td>{_e(title)} <span class=dim>({total:,})</span></td>{cells}</tr>")
-    return f"<table><tr><th>category</th>{head}</tr>{''.join(rows)}</table>"
+    return f"<table><tr><th>{mix.row}</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _cluster_table(clusters, n_queries: int, stands_out: dict[int, list[str]]) -> str:
