@@ -161,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--summary", metavar="ALIAS|ID")
     sub.add_argument("--hierarchy", metavar="ID")
     sub.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    sub.add_argument(
+        "--per-cluster",
+        type=_positive,
+        metavar="N",
+        help="a sample: up to N texts of each cluster, copies left out",
+    )
+    sub.add_argument(
+        "--pick",
+        choices=["random", "nearest"],
+        default="random",
+        help="with --per-cluster: at random (--seed), or nearest the centroid",
+    )
+    sub.add_argument("--seed", type=int, default=42, help="with --pick random")
 
     _optional_run(command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree"))
     sub = command("delete-run", "delete a run with its names, hierarchies and edits, for good")

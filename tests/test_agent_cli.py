@@ -183,6 +183,50 @@ def test_every_export_format_round_trips(capsys, ui_root, tmp_path, suffix):
     assert markup["category_1"]
 
 
+def test_a_sample_per_cluster_shows_each_text_once_picked_by_seed_or_nearest(
+    capsys, ws_copy, tmp_path
+):
+    from lmsys_tui.engine.workspace import open_workspace
+
+    copy, original = query_id_of(ws_copy, "sql-1"), query_id_of(ws_copy, "sql-0")
+    with open_workspace(ws_copy) as ws:  # sql-1 marked as a copy of sql-0
+        ws.con.execute("INSERT INTO duplicates VALUES (?, ?, ?, 'exact')", [RUN, copy, original])
+        members = ws.con.execute(
+            "SELECT cluster_id, query_id, distance FROM query_clusters WHERE run_id = ?", [RUN]
+        ).fetchall()
+
+    def sample(*options) -> list[dict]:
+        path = tmp_path / "sample.parquet"
+        result = as_json(capsys, ws_copy, "export", RUN, "-o", str(path), "--overwrite", *options)
+        rows = pq.read_table(path).to_pylist()
+        assert result["rows"] == len(rows)
+        return rows
+
+    everything = sample("--per-cluster", "100")
+    assert len(everything) == 34 and copy not in {row["query_id"] for row in everything}
+    two = sample("--per-cluster", "2")
+    clusters = {cluster for cluster, _, _ in members}
+    assert len(two) == 2 * len(clusters)  # each cluster holds more than two texts
+    assert all(sum(r["cluster_id"] == c for r in two) == 2 for c in clusters)
+    ids = [row["query_id"] for row in two]
+    assert ids == [row["query_id"] for row in sample("--per-cluster", "2")]  # seeded
+    assert ids != [row["query_id"] for row in sample("--per-cluster", "2", "--seed", "7")]
+    nearest = sample("--per-cluster", "1", "--pick", "nearest")
+    for row in nearest:  # the member nearest its centroid (not the copy)
+        closest = min((d, q) for c, q, d in members if c == row["cluster_id"] and q != copy)
+        assert row["query_id"] == closest[1]
+    with pytest.raises(SystemExit):  # argparse: "expected 1 or more, got 0"
+        run(capsys, ws_copy, "export", RUN, "-o", "x.csv", "--per-cluster", "0")
+    assert "--per-cluster: expected 1 or more, got 0" in capsys.readouterr().err
+    # The same sample from a job file's [export] step, and its plan says so.
+    job = tmp_path / "sample.toml"
+    job.write_text(f'[export]\npath = "{tmp_path / "job.parquet"}"\nper_cluster = 2\n')
+    code, out, _ = run(capsys, ws_copy, "--run-job", str(job), "--dry-run")
+    assert code == 0 and "(up to 2 texts per cluster, random)" in out
+    assert as_json(capsys, ws_copy, "--run-job", str(job))["export"]["rows"] == len(two)
+    assert [r["query_id"] for r in pq.read_table(tmp_path / "job.parquet").to_pylist()] == ids
+
+
 def test_edits_are_audited_and_change_what_depends_on_them(capsys, ws_copy):
     clusters = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
     first, second = clusters[0]["cluster_id"], clusters[1]["cluster_id"]

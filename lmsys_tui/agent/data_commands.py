@@ -17,14 +17,23 @@ VERIFY_FAILED = 1
 
 def export(ws, out, args) -> int:
     result = export_run(
-        ws, args.run_id, args.output, args.summary, args.hierarchy, overwrite=args.overwrite
+        ws,
+        args.run_id,
+        args.output,
+        args.summary,
+        args.hierarchy,
+        overwrite=args.overwrite,
+        per_cluster=args.per_cluster,
+        pick=args.pick,
+        seed=args.seed,
     )
+    sample = f", up to {result.per_cluster:,} per cluster, {result.pick}" if result.pick else ""
     return out.emit(
         result,
         lambda: Text(
             f"wrote {result.rows:,} rows of {result.run_id} to {result.path} "
             f"(summaries {result.summary_run_id or '-'}, "
-            f"hierarchy {result.hierarchy_run_id or '-'})"
+            f"hierarchy {result.hierarchy_run_id or '-'}{sample})"
         ),
     )
 

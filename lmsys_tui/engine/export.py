@@ -4,6 +4,9 @@ Every export names one summary run and one hierarchy, so no row repeats (the too
 replaces wrote a row per summary run). Columns: query_id, conversation_id, model,
 language, query_text, cluster_id, distance, cluster_title, cluster_description, then
 category_1 ... category_N: the titles of the cluster's ancestors, nearest first.
+
+Or a sample of each cluster (`per_cluster`), for reading or annotating: its texts once
+each (no copies), picked at random with a seed or nearest the centroid.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ class ExportError(LmsysError):
     """An export cannot be written: unknown format or an unwritable path."""
 
 
+# How a sample orders each cluster's texts before keeping the first N. Random is MD5 of
+# the id and seed: the same sample from one DuckDB release to the next (hash() is not).
+PICKS = {
+    "random": "md5_number(q.query_id::VARCHAR || ':' || $seed::VARCHAR)",
+    "nearest": "c.distance, q.query_id",
+}
+
+
 @dataclass
 class ExportResult:
     path: str
@@ -40,6 +51,8 @@ class ExportResult:
     summary_run_id: str | None
     hierarchy_run_id: str | None
     seconds: float
+    per_cluster: int | None = None  # a sample of up to N texts per cluster
+    pick: str | None = None  # how the sample was picked: random or nearest
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,14 +74,22 @@ def export_run(
     summary: str | None = None,
     hierarchy_run_id: str | None = None,
     overwrite: bool = True,
+    per_cluster: int | None = None,
+    pick: str = "random",
+    seed: int = 42,
 ) -> ExportResult:
     """Write the run's queries with their cluster, its summary and its ancestors to `path`
-    (an existing file only when `overwrite`)."""
+    (an existing file only when `overwrite`); with `per_cluster`, up to that many texts
+    of each cluster, copies left out, picked by `pick` (random with `seed`, or nearest)."""
     started = time.perf_counter()
     path = Path(path)
     options = FORMATS.get(path.suffix.lower())
     if options is None:
         raise ExportError(f"cannot export to {path.name}: use one of {', '.join(sorted(FORMATS))}")
+    if pick not in PICKS:
+        raise ExportError(f"pick {pick!r}: use one of {', '.join(PICKS)}")
+    if per_cluster is not None and per_cluster < 1:
+        raise ExportError(f"per_cluster {per_cluster}: expected 1 or more")
     if path.exists() and not overwrite:
         raise ExportError(f"{path} exists: pass --overwrite to replace it, or choose another")
     con = ws.con
@@ -95,6 +116,16 @@ def export_run(
     )
     con.register("export_ancestors", ancestors)
     category_columns = "".join(f", a.category_{i + 1}" for i in range(depth))
+    parameters = {"summary": summary_run_id or "", "run": run_id}
+    sample = ""
+    if per_cluster is not None:
+        sample = (
+            "AND d.canonical_id IS NULL QUALIFY row_number() OVER "
+            f"(PARTITION BY c.cluster_id ORDER BY {PICKS[pick]}) <= $per_cluster"
+        )
+        parameters["per_cluster"] = per_cluster
+        if pick == "random":
+            parameters["seed"] = seed
     try:
         con.execute(
             f"""
@@ -106,12 +137,12 @@ def export_run(
             FROM query_clusters c JOIN queries q USING (query_id)
             LEFT JOIN duplicates d ON d.run_id = c.run_id AND d.query_id = c.query_id
             LEFT JOIN cluster_summaries s
-                ON s.summary_run_id = ? AND s.cluster_id = c.cluster_id
+                ON s.summary_run_id = $summary AND s.cluster_id = c.cluster_id
             LEFT JOIN export_ancestors a ON a.cluster_id = c.cluster_id
-            WHERE c.run_id = ?
-            ORDER BY q.query_id
+            WHERE c.run_id = $run {sample}
+            ORDER BY {f"c.cluster_id, {PICKS[pick]}, " if sample else ""}q.query_id
             """,
-            [summary_run_id or "", run_id],
+            parameters,
         )
         rows = con.execute("SELECT count(*) FROM export_rows").fetchall()[0][0]
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +157,14 @@ def export_run(
         con.execute("DROP TABLE IF EXISTS export_rows")
         con.unregister("export_ancestors")
     return ExportResult(
-        str(path), rows, run_id, summary_run_id, hierarchy_run_id, time.perf_counter() - started
+        str(path),
+        rows,
+        run_id,
+        summary_run_id,
+        hierarchy_run_id,
+        time.perf_counter() - started,
+        per_cluster,
+        pick if per_cluster is not None else None,
     )
 
 

@@ -92,7 +92,13 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
     if spec.index:
         steps.append({"step": "index", "does": "rebuild" if spec.index.rebuild else "update"})
     if spec.export:
-        steps.append({"step": "export", "does": f"write {spec.export.path}"})
+        export = spec.export
+        sample = (
+            f" (up to {export.per_cluster:,} texts per cluster, {export.pick})"
+            if export.per_cluster
+            else ""
+        )
+        steps.append({"step": "export", "does": f"write {export.path}{sample}"})
     return steps
 
 

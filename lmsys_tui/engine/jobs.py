@@ -231,8 +231,16 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             step_name = "export"
             _mark(ws, job_id, step_name)
             run_id = _target_run(ws, spec.export.run_id, result)
+            step = spec.export
             result["export"] = export_run(
-                ws, run_id, spec.export.path, spec.export.summary, spec.export.hierarchy
+                ws,
+                run_id,
+                step.path,
+                step.summary,
+                step.hierarchy,
+                per_cluster=step.per_cluster,
+                pick=step.pick,
+                seed=step.seed,
             ).as_dict()
     except BaseException as error:
         interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))

@@ -247,6 +247,13 @@ class ExportStep(Step):
     )
     summary: str | None = Field(None, description="summary run id or alias (default newest)")
     hierarchy: str | None = Field(None, description="hierarchy run id (default newest)")
+    per_cluster: int | None = Field(
+        None, ge=1, description="a sample: up to N texts of each cluster, copies left out"
+    )
+    pick: Literal["random", "nearest"] = Field(
+        "random", description="per_cluster: at random (seed), or nearest the centroid"
+    )
+    seed: int = Field(42, description="per_cluster, pick = random: the same seed, the same sample")
 
 
 class JobSpec(Step):
