@@ -3,9 +3,9 @@
 Prompts: 10 % exact copies of earlier prompts (some with other case and punctuation),
 10 % from 2,000 templates with a different filler each (near copies), the rest unique.
 Vectors come from a synthetic embedder (topic centres plus noise; template members
-close together), so only the marking is timed, then two edits and deleting the run. The
-baseline, in the same run, is a bare DuckDB GROUP BY over the raw texts (exact copies
-only), wall and CPU time.
+close together), so only the marking is timed; then exports (a sample per cluster against
+the whole run), two edits and deleting the run. The baseline, in the same run, is a bare
+DuckDB GROUP BY over the raw texts (exact copies only), wall and CPU time.
 
     python benchmarks/duplicates.py [--rows 1000000] [--k 1000]
 """
@@ -104,6 +104,7 @@ def main() -> None:
             base_wall = time.perf_counter() - base_wall
             base_cpu = time.process_time() - base_cpu
             edits = _time_edits(ws, run.run_id)
+            exports = _time_exports(ws, run.run_id, folder)
             wall_delete, cpu_delete = time.perf_counter(), time.process_time()
             delete_run(ws, run.run_id)
             edits.append(
@@ -120,11 +121,31 @@ def main() -> None:
             f"(CPU {base_cpu:.2f} s); ratio {wall / base_wall:.1f}"
         )
         print(
+            "exports to Parquet: "
+            + ", ".join(f"{name} {wall:.2f} s (CPU {cpu:.2f} s)" for name, wall, cpu in exports)
+        )
+        print(
             "edits (each marks the copies of the queries that joined a cluster), then deleting: "
             + ", ".join(f"{name} {wall:.2f} s (CPU {cpu:.2f} s)" for name, wall, cpu in edits)
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _time_exports(ws, run_id: str, folder: Path) -> list[tuple[str, float, float]]:
+    """The whole run to Parquet (the baseline), then a sample of 20 texts per cluster."""
+    from lmsys_tui.engine.export import export_run
+
+    timings = []
+    for name, options in (
+        ("whole run", {}),
+        ("20 per cluster at random", {"per_cluster": 20}),
+        ("20 per cluster nearest", {"per_cluster": 20, "pick": "nearest"}),
+    ):
+        wall, cpu = time.perf_counter(), time.process_time()
+        export_run(ws, run_id, folder / "export.parquet", **options)
+        timings.append((name, time.perf_counter() - wall, time.process_time() - cpu))
+    return timings
 
 
 def _time_edits(ws, run_id: str) -> list[tuple[str, float, float]]:

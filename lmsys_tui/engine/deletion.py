@@ -17,9 +17,15 @@ from pathlib import Path
 
 from .browse import NotFound
 from .embedding.query_encoder import encoder_dir
+from .errors import LmsysError
 from .retrieval.index import query_index_path, summary_index_path
 from .store import transaction
 from .workspace import Workspace
+
+
+class DeleteRefused(LmsysError):
+    """A deletion that would take more than was named (a space's runs)."""
+
 
 # Tables keyed by run_id, children first. Summary and hierarchy rows go by their own ids.
 RUN_TABLES = (
@@ -142,7 +148,7 @@ class SpaceContents:
     vectors: int
     runs: list[RunContents] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # those that were there
-    freed_bytes: int = 0  # by the files (the database file keeps its size)
+    freed_bytes: int = 0  # by those files (room freed inside the database is not counted)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -153,7 +159,8 @@ def delete_space(ws: Workspace, space_id: str, with_runs: bool = False) -> Space
     with `with_runs`) the runs clustered in it. Returns what went.
 
     Raises:
-        NotFound: no such space, or it has runs and `with_runs` is false.
+        NotFound: no such space.
+        DeleteRefused: it has runs and `with_runs` is false.
     """
     con = ws.con
     found = con.execute(
@@ -171,7 +178,7 @@ def delete_space(ws: Workspace, space_id: str, with_runs: bool = False) -> Space
     ]
     if run_ids and not with_runs:
         shown = ", ".join(run_ids[:5]) + (", ..." if len(run_ids) > 5 else "")
-        raise NotFound(
+        raise DeleteRefused(
             f"space {space_id} holds {len(run_ids)} run(s) ({shown}): delete them first, "
             "or delete them with it (--with-runs)"
         )
