@@ -9,23 +9,16 @@ from rich.text import Text
 from ..engine.browse import LATEST
 from ..engine.deletion import delete_run as delete
 from ..engine.deletion import delete_space as delete_a_space
-from ..engine.export import export_run
+from ..engine.export import SAMPLE_OPTIONS, export_run
 from ..engine.verify import verify_run
 
 VERIFY_FAILED = 1
 
 
 def export(ws, out, args) -> int:
+    sample = {option: getattr(args, option) for option in SAMPLE_OPTIONS}
     result = export_run(
-        ws,
-        args.run_id,
-        args.output,
-        args.summary,
-        args.hierarchy,
-        overwrite=args.overwrite,
-        per_cluster=args.per_cluster,
-        pick=args.pick,
-        seed=args.seed,
+        ws, args.run_id, args.output, args.summary, args.hierarchy, args.overwrite, **sample
     )
     sample = f", up to {result.per_cluster:,} per cluster, {result.pick}" if result.pick else ""
     return out.emit(

@@ -41,6 +41,7 @@ PICKS = {
     "random": "md5_number(q.query_id::VARCHAR || ':' || $seed::VARCHAR)",
     "nearest": "c.distance, q.query_id",
 }
+SAMPLE_OPTIONS = ("per_cluster", "pick", "seed")  # export_run's, the CLI's and [export]'s
 
 
 @dataclass

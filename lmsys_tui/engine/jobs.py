@@ -23,7 +23,7 @@ from .embedding.embed import embed_queries, find_space
 from .embedding.embedders import STATIC_TRADE_OFF, make_embedder
 from .enrich.languages import detect_languages, english_only_warning
 from .errors import ClusterError, EmbedError, JobCancelled, JobFileError, SummaryError
-from .export import export_run
+from .export import SAMPLE_OPTIONS, export_run
 from .hierarchy.build import build_hierarchy
 from .job_plan import missing_keys
 from .load.ingest import load
@@ -232,15 +232,9 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
             _mark(ws, job_id, step_name)
             run_id = _target_run(ws, spec.export.run_id, result)
             step = spec.export
+            sample = step.model_dump(include=set(SAMPLE_OPTIONS))
             result["export"] = export_run(
-                ws,
-                run_id,
-                step.path,
-                step.summary,
-                step.hierarchy,
-                per_cluster=step.per_cluster,
-                pick=step.pick,
-                seed=step.seed,
+                ws, run_id, step.path, step.summary, step.hierarchy, **sample
             ).as_dict()
     except BaseException as error:
         interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))
