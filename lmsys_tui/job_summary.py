@@ -86,7 +86,14 @@ def summary(result: dict, workspace: bool = True) -> str:
         lines += [f"warning: {warning}" for warning in tree.get("warnings", [])]
     if "export" in result:
         export = result["export"]
-        lines.append(f"export: {export['rows']:,} rows of {export['run_id']} to {export['path']}")
+        sample = (
+            f" (up to {export['per_cluster']:,} per cluster, {export['pick']})"
+            if export.get("per_cluster")
+            else ""
+        )
+        lines.append(
+            f"export: {export['rows']:,} rows of {export['run_id']}{sample} to {export['path']}"
+        )
     lines += [f"warning: {warning}" for warning in result.get("warnings", [])]
     return "\n".join(lines)
 

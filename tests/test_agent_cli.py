@@ -224,6 +224,8 @@ def test_a_sample_per_cluster_shows_each_text_once_picked_by_seed_or_nearest(
     code, out, _ = run(capsys, ws_copy, "--run-job", str(job), "--dry-run")
     assert code == 0 and "(up to 2 texts per cluster, random)" in out
     assert as_json(capsys, ws_copy, "--run-job", str(job))["export"]["rows"] == len(two)
+    code, out, err = run(capsys, ws_copy, "--run-job", str(job))
+    assert code == 0 and f"{len(two)} rows of {RUN} (up to 2 per cluster, random)" in out + err
     assert [r["query_id"] for r in pq.read_table(tmp_path / "job.parquet").to_pylist()] == ids
 
 
