@@ -610,6 +610,11 @@ def test_delete_run_takes_its_names_hierarchies_and_edits_and_nothing_else(capsy
     assert as_json(capsys, ws_copy, "search", "SQL join", "--mode", "keyword")["hits"]
     code, _, err = run(capsys, ws_copy, "delete-run", RUN)
     assert code == 2 and "no clustering run 'k3'" in err
+    # The last run too: listing none is an empty list, not an error.
+    as_json(capsys, ws_copy, "delete-run", "k2")
+    assert as_json(capsys, ws_copy, "runs") == {"runs": []}
+    code, out, _ = run(capsys, ws_copy, "runs")
+    assert code == 0 and "no clustering runs: run a job with a [cluster] step" in out
 
 
 def test_an_edit_never_creates_a_workspace(capsys, tmp_path):

@@ -32,12 +32,12 @@ from .output import filled_table, notes_to_stderr
 
 def runs(ws, out, args) -> int:
     found = list_runs(ws.con)
-    if not found:
-        raise NotFound("the workspace has no clustering runs: run a job with a [cluster] step")
     if args.latest:
         found = found[:1]
 
     def table():
+        if not found:  # none yet, or all deleted: a list, empty, not an error
+            return Text("no clustering runs: run a job with a [cluster] step")
         shown = Table(
             "run",
             "algorithm",
