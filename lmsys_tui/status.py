@@ -19,7 +19,8 @@ from .safe_text import Sanitized
 
 
 def workspace_status(data_dir: Path) -> dict:
-    """Counts of queries per source, embedding spaces and clustering runs."""
+    """Counts of queries per source, embedding spaces and clustering runs (newest first, as
+    `runs` lists them), and the room the workspace takes on disk."""
     with open_workspace(data_dir, read_only=True) as ws:
         con = ws.con
         sources = con.execute(
@@ -30,7 +31,7 @@ def workspace_status(data_dir: Path) -> dict:
         ).fetchall()
         runs = con.execute(
             "SELECT run_id, algorithm, space_id, n_queries, n_clusters, metrics "
-            "FROM clustering_runs WHERE status = 'complete' ORDER BY created_at, run_id"
+            "FROM clustering_runs WHERE status = 'complete' ORDER BY created_at DESC, run_id DESC"
         ).fetchall()
         summaries = con.execute(
             """
@@ -39,7 +40,7 @@ def workspace_status(data_dir: Path) -> dict:
                    count(s.cluster_id) FILTER (s.error IS NOT NULL)
             FROM summary_runs r LEFT JOIN cluster_summaries s USING (summary_run_id)
             GROUP BY r.summary_run_id, r.run_id, r.alias, r.model, r.created_at
-            ORDER BY r.created_at, r.summary_run_id
+            ORDER BY r.created_at DESC, r.summary_run_id DESC
             """
         ).fetchall()
         hierarchies = con.execute(
@@ -50,7 +51,7 @@ def workspace_status(data_dir: Path) -> dict:
             JOIN (SELECT hierarchy_run_id, level, count(*) AS nodes FROM hierarchy_nodes
                   GROUP BY ALL) n USING (hierarchy_run_id)
             GROUP BY h.hierarchy_run_id, h.summary_run_id, h.model, h.created_at
-            ORDER BY h.created_at, h.hierarchy_run_id
+            ORDER BY h.created_at DESC, h.hierarchy_run_id DESC
             """
         ).fetchall()
     return {

@@ -577,6 +577,8 @@ def test_delete_run_takes_its_names_hierarchies_and_edits_and_nothing_else(capsy
             ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2"), summarize=SummarizeStep())
         )
     as_json(capsys, ws_copy, "edit", "tag", RUN, "1", "--tag", "bad")
+    # status lists runs newest first, as runs does.
+    assert [r["run_id"] for r in as_json(capsys, ws_copy, "status")["runs"]] == ["k2", RUN]
     index = ws_copy / "index" / "summaries"
     assert (index / "summary-offline.usearch").exists()
     code, _, err = run(capsys, ws_copy, "delete-run", "latest")
