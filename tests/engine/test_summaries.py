@@ -185,6 +185,12 @@ def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
         nodes = hierarchy_nodes(ws.con, built.hierarchy_run_id)
         mix = language_mix(ws.con, run_id, built.hierarchy_run_id)
         flat = language_mix(ws.con, run_id, None)  # a run without a tree: its clusters
+        ws.con.execute(
+            "UPDATE cluster_summaries SET title = 'Same' WHERE summary_run_id = ? "
+            "AND cluster_id IN (1, 2)",
+            [summary],
+        )
+        twins = language_mix(ws.con, run_id, None)  # two clusters, one title: two rows
     assert again.reused and built.warnings == again.warnings == []
     assert built.largest_share == again.largest_share and built.largest_share[-1] < 0.35
     # The largest, yet listed after the clusters, at every level of the tree too.
@@ -195,6 +201,8 @@ def test_noise_is_never_reported_as_the_largest_category(embedded_workspace):
     assert mix.categories[-1].startswith("Noise: ")  # the pictures' and report's table too
     assert mix.row == "category" and flat.row == "cluster"  # what the table's rows are named
     assert set(flat.categories) <= {c.title for c in clusters}
+    assert {"Same (1)", "Same (2)"} <= set(twins.categories)
+    assert len(twins.categories) == len(flat.categories)
 
 
 def test_llm_hierarchy_keeps_the_invariants_and_is_deterministic(clustered, monkeypatch):

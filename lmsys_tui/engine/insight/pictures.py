@@ -106,8 +106,13 @@ def language_mix(
         ).fetchall()
         group_of = {cluster: title or "(untitled)" for cluster, title in groups}
     else:
-        clusters = list_clusters(con, run_id, resolve_summary_run(con, run_id, summary))
-        group_of = {c.cluster_id: c.title for c in clusters[:rows]}
+        clusters = list_clusters(con, run_id, resolve_summary_run(con, run_id, summary))[:rows]
+        titles = [c.title for c in clusters]
+        # A row per cluster: two that share a title stay two rows, told apart by their ids.
+        group_of = {
+            c.cluster_id: c.title if titles.count(c.title) == 1 else f"{c.title} ({c.cluster_id})"
+            for c in clusters
+        }
     counted = con.execute(
         "SELECT c.cluster_id, coalesce(q.language, ?), count(*) FROM query_clusters c "
         "JOIN queries q USING (query_id) WHERE c.run_id = ? GROUP BY ALL",
