@@ -178,14 +178,41 @@ class ClustersScreen(Screen):
         if self.run_id is None:
             return
         run_id, summary_run_id = self.run_id, self.summary_run_id
+
+        def ask_sample(path: str) -> None:
+            from .prompt import PromptScreen
+
+            def answered(answer: str | None) -> None:
+                if answer is None:  # Escape: no export
+                    return
+                try:
+                    per_cluster, pick = parse_sample(answer)
+                except ValueError as error:
+                    self.notify(str(error), severity="error", markup=False)
+                    return
+                self._export(run_id, summary_run_id, path, per_cluster, pick)
+
+            question = (
+                "Queries per cluster: all, a number N (a random sample of N texts, copies "
+                "left out), or N nearest (the N most typical)"
+            )
+            self.app.push_screen(PromptScreen(question, "all"), answered)
+
         self._ask(
             "Export this run to (.parquet, .csv, .json or .jsonl)",
-            lambda path: self._export(run_id, summary_run_id, path),
+            ask_sample,
             f"{run_id}.parquet",
         )
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, run_id: str, summary_run_id: str | None, path: str) -> None:
+    def _export(
+        self,
+        run_id: str,
+        summary_run_id: str | None,
+        path: str,
+        per_cluster: int | None = None,
+        pick: str = "random",
+    ) -> None:
         from pathlib import Path
 
         from ..engine.errors import LmsysError
@@ -201,9 +228,16 @@ class ClustersScreen(Screen):
         else:
             try:
                 done = export_run(
-                    Workspace(self.app.data_dir, cursor), run_id, target, summary_run_id
+                    Workspace(self.app.data_dir, cursor),
+                    run_id,
+                    target,
+                    summary_run_id,
+                    per_cluster=per_cluster,
+                    pick=pick,
                 )
-                message, severity = f"Exported {done.rows:,} rows to {target}", "information"
+                sample = f" (up to {per_cluster:,} per cluster, {pick})" if per_cluster else ""
+                message = f"Exported {done.rows:,} rows{sample} to {target}"
+                severity = "information"
             except (LmsysError, OSError) as error:
                 message, severity = f"Export failed: {error}", "error"
         self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
@@ -652,6 +686,28 @@ def cluster_named(answer: str, clusters: list[ClusterInfo]) -> int:
     if not starting:
         raise ValueError(f"No cluster's title starts with {answer!r}: type its id or title")
     raise ValueError(f"{len(starting)} clusters' titles start with {answer!r}: type more")
+
+
+def parse_sample(answer: str) -> tuple[int | None, str]:
+    """The export prompt's answer as (per_cluster, pick): "all" or nothing is every
+    query, "20" a random sample of 20 per cluster, "20 nearest" the 20 most typical."""
+    from ..engine.export import PICKS
+
+    words = answer.lower().split()
+    if not words or words == ["all"]:
+        return None, "random"
+    pick = words[1] if len(words) == 2 else "random"
+    if (
+        len(words) > 2
+        or not (words[0].isascii() and words[0].isdigit())
+        or int(words[0]) < 1
+        or pick not in PICKS
+    ):
+        raise ValueError(
+            f"{one_line(answer)!r}: answer all, a number of queries per cluster, "
+            "or a number and nearest"
+        )
+    return int(words[0]), pick
 
 
 def _count(n: int, noun: str) -> str:

@@ -665,6 +665,9 @@ async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
         await pilot.pause()
         app.screen.query_one("#prompt-input", Input).value = str(target)
         await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one("#prompt-input", Input).value == "all"
+        await pilot.press("enter")
         await wait_until(pilot, target.exists)
         query_id = query_id_of(ui_root, "sql-0")
         app.inspect_query(query_id)
@@ -674,6 +677,42 @@ async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
         copied = app.clipboard
     assert pq.read_table(target).num_rows == 35
     assert copied == "How do I write a SQL query that joins two tables on customer_id?"
+
+
+async def test_export_a_sample_of_each_cluster_from_the_tui(ui_root, tmp_path):
+    import csv
+
+    target = tmp_path / "sample.csv"
+    async with clusters_of_k3(ui_root) as (app, pilot):
+        app.screen.query_one(Tree).focus()
+        for answer in ("two", "2 farthest", "0"):  # refused, with a message, nothing written
+            await pilot.press("e")
+            await pilot.pause()
+            app.screen.query_one("#prompt-input", Input).value = str(target)
+            await pilot.press("enter")
+            await pilot.pause()
+            app.screen.query_one("#prompt-input", Input).value = answer
+            await pilot.press("enter")
+            await settle(pilot)
+            assert not target.exists()
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input", Input).value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input", Input).value = "2 nearest"
+        await pilot.press("enter")
+        await wait_until(pilot, target.exists)
+        await settle(pilot)
+        messages = [str(n.message) for n in app._notifications]
+    with target.open() as file:
+        rows = list(csv.DictReader(file))
+    per_cluster = {}
+    for row in rows:
+        per_cluster[row["cluster_id"]] = per_cluster.get(row["cluster_id"], 0) + 1
+    assert sorted(per_cluster.values()) == [2, 2, 2]
+    assert any("answer all, a number of queries per cluster" in m for m in messages)
+    assert any("Exported 6 rows (up to 2 per cluster, nearest)" in m for m in messages)
 
 
 async def test_the_status_line_names_the_run_and_a_running_job(ui_root):
