@@ -10,7 +10,7 @@ from . import __version__
 from .locations import HOME_VARIABLE, data_dir
 
 # Subcommands that change the workspace open it for writing; the rest read it.
-WRITING_COMMANDS = {"edit", "delete-run", "delete-space"}
+WRITING_COMMANDS = {"edit", "delete-run", "delete-summary", "delete-space"}
 RUN_HELP = "a run id, or latest (the newest run)"
 
 
@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     _optional_run(command("verify", "DuckDB vs vector files vs indexes; exit 1 when they disagree"))
     sub = command("delete-run", "delete a run with its names, hierarchies and edits, for good")
     sub.add_argument("run", metavar="RUN_ID", help="the run's id (lmsys-tui runs lists them)")
+    sub = command(
+        "delete-summary", "delete one set of a run's names with the hierarchies built on them"
+    )
+    sub.add_argument(
+        "summary", metavar="SUMMARY_RUN_ID", help="its id, or its alias (lmsys-tui runs)"
+    )
     sub = command("delete-space", "delete an embedding space: its vectors, indexes and encoder")
     sub.add_argument("space", metavar="SPACE_ID", help="the space's id (lmsys-tui status)")
     sub.add_argument(

@@ -619,6 +619,60 @@ def test_delete_run_takes_its_names_hierarchies_and_edits_and_nothing_else(capsy
     assert code == 0 and "no clustering runs: run a job with a [cluster] step" in out
 
 
+def test_delete_summary_takes_one_set_of_names_and_its_hierarchies(capsys, ws_copy):
+    from lmsys_tui.engine.naming.summarize import summarize_run
+    from lmsys_tui.engine.specs import SummarizeStep
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ws_copy) as ws:
+        summarize_run(ws, SummarizeStep(alias="second", summary_run_id="summary-second"), RUN)
+    as_json(capsys, ws_copy, "edit", "rename", RUN, "1", "--title", "Joins", "--summary", "offline")
+    index = ws_copy / "index" / "summaries"
+    assert (index / "summary-offline.usearch").exists()
+
+    deleted = as_json(capsys, ws_copy, "delete-summary", "offline")  # by its alias
+    assert (deleted["summary_run_id"], deleted["run_id"]) == ("summary-offline", RUN)
+    assert (deleted["n_named"], deleted["hierarchy_runs"]) == (3, ["hierarchy-offline"])
+    (listed,) = as_json(capsys, ws_copy, "runs")["runs"]
+    assert [s["summary_run_id"] for s in listed["summary_runs"]] == ["summary-second"]
+    with open_workspace(ws_copy, read_only=True) as ws:
+        for table in ("summary_runs", "cluster_summaries", "hierarchy_runs"):
+            left = ws.con.execute(
+                f"SELECT count(*) FROM {table} WHERE summary_run_id = 'summary-offline'"
+            )
+            assert left.fetchall()[0][0] == 0, table
+        assert ws.count("hierarchy_nodes") == 0
+        assert ws.count("edits") == 1  # the audit trail keeps the rename
+    assert not (index / "summary-offline.usearch").exists()
+    # The run is whole, named by the other summary run, and its clusters searchable.
+    clusters = as_json(capsys, ws_copy, "clusters", RUN)
+    assert clusters["summary_run_id"] == "summary-second"
+    assert all(c["title"] for c in clusters["clusters"])
+    found = as_json(capsys, ws_copy, "search-clusters", "SQL join")
+    assert found["summary_run_id"] == "summary-second" and found["clusters"]
+    report = as_json(capsys, ws_copy, "verify", RUN)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    # Undoing the rename, whose names are gone, says so; nothing changes.
+    code, _, err = run(capsys, ws_copy, "edit", "undo", RUN)
+    assert code == 2 and "no summary run or alias 'summary-offline'" in err
+    code, _, err = run(capsys, ws_copy, "delete-summary", "offline")
+    assert code == 2 and "no summary run 'offline'" in err
+
+
+def test_delete_summary_refuses_an_alias_that_names_two(capsys, ws_copy):
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import ClusterStep, JobSpec, SummarizeStep
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ws_copy) as ws:
+        step = SummarizeStep(alias="offline", summary_run_id="summary-k2")
+        run_job(ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2"), summarize=step))
+    code, _, err = run(capsys, ws_copy, "delete-summary", "offline")
+    assert code == 2 and "alias 'offline' names 2 summary runs" in err
+    assert "summary-offline" in err and "summary-k2" in err
+    assert as_json(capsys, ws_copy, "delete-summary", "summary-k2")["run_id"] == "k2"
+
+
 def test_an_edit_never_creates_a_workspace(capsys, tmp_path):
     code, _, err = run(capsys, tmp_path / "typo", "edit", "tag", RUN, "1", "--tag", "good")
     assert code == 2 and "no workspace at" in err

@@ -1,4 +1,4 @@
-"""export, verify, delete-run and delete-space."""
+"""export, verify, delete-run, delete-summary and delete-space."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.text import Text
 from ..engine.browse import LATEST
 from ..engine.deletion import delete_run as delete
 from ..engine.deletion import delete_space as delete_a_space
+from ..engine.deletion import delete_summary_run
 from ..engine.export import SAMPLE_OPTIONS, export_run
 from ..engine.verify import verify_run
 
@@ -64,6 +65,14 @@ def delete_run(ws, out, args) -> int:
     deleted = delete(ws, args.run)
     return out.emit(
         deleted.as_dict(), lambda: Text(f"deleted run {deleted.run_id}: {deleted.describe()}")
+    )
+
+
+def delete_summary(ws, out, args) -> int:
+    deleted = delete_summary_run(ws, args.summary)
+    return out.emit(
+        deleted.as_dict(),
+        lambda: Text(f"deleted summary run {deleted.summary_run_id}: {deleted.describe()}"),
     )
 
 

@@ -29,6 +29,7 @@ HANDLERS = {
     "export": "data_commands:export",
     "verify": "data_commands:verify",
     "delete-run": "data_commands:delete_run",
+    "delete-summary": "data_commands:delete_summary",
     "delete-space": "data_commands:delete_space",
     "edit": "edit_commands:edit",
     "audit": "edit_commands:audit",

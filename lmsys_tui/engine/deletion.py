@@ -1,9 +1,12 @@
 """Deleting a clustering run with everything made from it (names, hierarchies, edits),
-or an embedding space with its vectors, indexes and runs.
+one summary run of a run with its hierarchies, or an embedding space with its vectors,
+indexes and runs.
 
 Trying k = 50, 200 and 1,000 leaves runs nobody will open again, each holding a row per
 query; trying a second model leaves its vectors (~0.8 GB per 1M prompts at 384
-dimensions). Deleting is the one change that is not audited: the audit trail goes too.
+dimensions); trying an LLM whose names disappoint leaves a set of names that `n` keeps
+offering. Deleting is not audited: a run's audit trail goes with the run (a summary
+run's deletion leaves the run's trail as it was).
 The database goes first, in one transaction; files after it, so a crash in between
 leaves only files nothing reads (a later space of the same id truncates or rebuilds them).
 """
@@ -24,7 +27,8 @@ from .workspace import Workspace
 
 
 class DeleteRefused(LmsysError):
-    """A deletion that would take more than was named (a space's runs)."""
+    """A deletion that would take more than was named (a space's runs, an alias that
+    names several summary runs)."""
 
 
 # Tables keyed by run_id, children first. Summary and hierarchy rows go by their own ids.
@@ -137,6 +141,74 @@ def _delete_run_rows(ws: Workspace, run_id: str) -> None:
     )
     for table in RUN_TABLES:
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+
+
+@dataclass
+class SummaryContents:
+    """What deleting a summary run takes with it: its names and the hierarchies built on
+    them. Edits stay in the audit trail (an undo of a rename in it then says it is gone)."""
+
+    summary_run_id: str
+    run_id: str
+    model: str
+    n_named: int  # clusters it has a title for
+    hierarchy_runs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line: "names of 50 clusters (offline) of run kmeans-50-..., 1 hierarchy"."""
+        text = f"names of {self.n_named:,} clusters ({self.model}) of run {self.run_id}"
+        count = len(self.hierarchy_runs)
+        if count:
+            text += f", {count:,} {'hierarchy' if count == 1 else 'hierarchies'}"
+        return text
+
+
+def delete_summary_run(ws: Workspace, summary_run_id: str) -> SummaryContents:
+    """Delete one summary run (by id, or by an alias only it has), its names and the
+    hierarchies built on them, in one transaction, then its search index. The clustering
+    run and its other names stay.
+
+    Raises:
+        NotFound: no summary run of that id or alias.
+        DeleteRefused: an alias that names several (give the id).
+    """
+    con = ws.con
+    found = con.execute(
+        "SELECT summary_run_id, run_id, model FROM summary_runs "
+        "WHERE summary_run_id = ? OR alias = ? ORDER BY summary_run_id = ? DESC, created_at",
+        [summary_run_id, summary_run_id, summary_run_id],
+    ).fetchall()
+    if not found:
+        raise NotFound(f"no summary run {summary_run_id!r} (lmsys-tui runs lists them)")
+    if found[0][0] != summary_run_id and len(found) > 1:
+        ids = ", ".join(row[0] for row in found)
+        raise DeleteRefused(f"alias {summary_run_id!r} names {len(found)} summary runs ({ids})")
+    summary_run_id, run_id, model = found[0]
+    hierarchies = [
+        row[0]
+        for row in con.execute(
+            "SELECT hierarchy_run_id FROM hierarchy_runs WHERE summary_run_id = ? "
+            "ORDER BY created_at, hierarchy_run_id",
+            [summary_run_id],
+        ).fetchall()
+    ]
+    named = con.execute(
+        "SELECT count(*) FROM cluster_summaries WHERE summary_run_id = ? AND title IS NOT NULL",
+        [summary_run_id],
+    ).fetchall()[0][0]
+    with transaction(con):
+        con.execute(
+            "DELETE FROM hierarchy_nodes WHERE hierarchy_run_id IN "
+            "(SELECT hierarchy_run_id FROM hierarchy_runs WHERE summary_run_id = ?)",
+            [summary_run_id],
+        )
+        for table in ("hierarchy_runs", "cluster_summaries", "summary_runs"):
+            con.execute(f"DELETE FROM {table} WHERE summary_run_id = ?", [summary_run_id])
+    _remove(_with_manifest(summary_index_path(ws, summary_run_id)))
+    return SummaryContents(summary_run_id, run_id, model, named, hierarchies)
 
 
 @dataclass
