@@ -166,10 +166,8 @@ class SummaryContents:
         return text
 
 
-def delete_summary_run(ws: Workspace, summary_run_id: str) -> SummaryContents:
-    """Delete one summary run (by id, or by an alias only it has), its names and the
-    hierarchies built on them, in one transaction, then its search index. The clustering
-    run and its other names stay.
+def summary_contents(ws: Workspace, summary_run_id: str) -> SummaryContents:
+    """What the summary run (by id, or by an alias only it has) holds, by count.
 
     Raises:
         NotFound: no summary run of that id or alias.
@@ -199,6 +197,16 @@ def delete_summary_run(ws: Workspace, summary_run_id: str) -> SummaryContents:
         "SELECT count(*) FROM cluster_summaries WHERE summary_run_id = ? AND title IS NOT NULL",
         [summary_run_id],
     ).fetchall()[0][0]
+    return SummaryContents(summary_run_id, run_id, model, named, hierarchies)
+
+
+def delete_summary_run(ws: Workspace, summary_run_id: str) -> SummaryContents:
+    """Delete one summary run (as `summary_contents` finds it), its names and the
+    hierarchies built on them, in one transaction, then its search index. The clustering
+    run and its other names stay. Raises as `summary_contents` does."""
+    contents = summary_contents(ws, summary_run_id)
+    summary_run_id = contents.summary_run_id
+    con = ws.con
     with transaction(con):
         con.execute(
             "DELETE FROM hierarchy_nodes WHERE hierarchy_run_id IN "
@@ -208,7 +216,7 @@ def delete_summary_run(ws: Workspace, summary_run_id: str) -> SummaryContents:
         for table in ("hierarchy_runs", "cluster_summaries", "summary_runs"):
             con.execute(f"DELETE FROM {table} WHERE summary_run_id = ?", [summary_run_id])
     _remove(_with_manifest(summary_index_path(ws, summary_run_id)))
-    return SummaryContents(summary_run_id, run_id, model, named, hierarchies)
+    return contents
 
 
 @dataclass

@@ -52,6 +52,7 @@ class ClustersScreen(Screen):
         Binding("a", "audit", "Audit", id="audit"),
         Binding("n", "next_names", "Names", id="names"),
         Binding("e", "export", "Export", id="export"),
+        Binding("D", "delete_names", "Delete names", show=False, id="delete-names"),
         Binding("u", "undo", "Undo edit", id="undo"),
         Binding("z", "zoom", "Zoom in", id="zoom"),
         Binding("p", "pictures", "Pictures", id="pictures"),
@@ -251,6 +252,61 @@ class ClustersScreen(Screen):
         current = ids.index(self.summary_run_id) if self.summary_run_id in ids else -1
         self.chosen_summary = ids[(current + 1) % len(ids)]
         self.load()
+
+    def action_delete_names(self) -> None:
+        """Delete the names shown (a summary run) with the hierarchies built on them."""
+        if self.run_id is None:
+            return
+        if self.summary_run_id is None:
+            self.notify("this run has no names to delete")
+            return
+        if self.app.job_running():  # it may be building a hierarchy on these names
+            self.notify("A job is running: delete names when it ends", severity="warning")
+            return
+        self._confirm_delete_names(self.summary_run_id)
+
+    @work(thread=True, exclusive=True, group="names-delete", exit_on_error=False)
+    def _confirm_delete_names(self, summary_run_id: str) -> None:
+        from ..engine.deletion import summary_contents
+        from ..engine.errors import LmsysError
+        from ..engine.workspace import Workspace
+
+        cursor = self.app.cursor()
+        try:
+            if cursor is None:
+                raise LmsysError(self.app.workspace_error or "no workspace open")
+            contents = summary_contents(Workspace(self.app.data_dir, cursor), summary_run_id)
+        except LmsysError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._ask_delete_names, contents)
+
+    def _ask_delete_names(self, contents) -> None:
+        from ..engine.deletion import delete_summary_run
+        from .prompt import ConfirmScreen
+
+        summary_run_id = contents.summary_run_id
+        shown = one_line(summary_run_id, 80)
+
+        def forget() -> None:  # the run's newest remaining names show next
+            if self.chosen_summary == summary_run_id:
+                self.chosen_summary = None
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.run_edit(
+                    f"Deleted names {shown}",
+                    lambda ws: delete_summary_run(ws, summary_run_id),
+                    titles=("Deleted", "Delete failed"),
+                    doing=f"Deleting names {shown}…",
+                    done=forget,
+                )
+
+        detail = (
+            f"Gone for good: {contents.describe()}. The run, its other names and its audit "
+            "trail stay."
+        )
+        self.app.push_screen(ConfirmScreen(f"Delete the names {shown}?", detail), answered)
 
     def open_cluster(self, cluster_id: int) -> None:
         """Show a cluster's detail and queries (once the run is loaded), highlighted in

@@ -48,6 +48,7 @@ HELP = [
             ("a", "the run's audit trail of edits"),
             ("u", "undo the run's newest edit (rename, tag, move)"),
             ("n", "next names: key phrases, taxonomy, LLM summary runs"),
+            ("D", "delete the names shown, with their hierarchies (after y)"),
             ("e", "export the run, or a sample of each cluster, to a file"),
             ("z", "zoom in: cluster the highlighted cluster or category again"),
             ("p", "pictures: sizes, a map of the clusters, the language mix"),

@@ -354,6 +354,50 @@ async def test_d_deletes_the_highlighted_run_only_after_y(ui_copy):
         assert ws.con.execute("SELECT count(*) FROM clustering_runs").fetchall() == [(0,)]
 
 
+async def test_shift_d_deletes_the_names_shown_only_after_y(ui_copy):
+    from lmsys_tui.engine.naming.summarize import summarize_run
+    from lmsys_tui.engine.specs import SummarizeStep
+    from lmsys_tui.screens.clusters import ClustersScreen
+    from lmsys_tui.screens.prompt import ConfirmScreen
+
+    with open_workspace(ui_copy) as ws:
+        summarize_run(ws, SummarizeStep(alias="second", summary_run_id="summary-second"), "k3")
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        await pilot.press("n")  # from the newest names to the offline ones
+        await wait_until(pilot, lambda: screen.summary_run_id == "summary-offline")
+        await pilot.press("D")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        shown = " ".join(shown_text(part) for part in app.screen.query(Static))
+        assert "Delete the names summary-offline?" in shown
+        assert "names of 3 clusters (offline) of run k3, 1 hierarchy." in shown
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, ClustersScreen) and screen.summary_run_id == "summary-offline"
+        await pilot.press("D")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: screen.summary_run_id == "summary-second")
+        await settle(pilot)
+        assert "flat list" in static_text(screen, "#run-title")  # its hierarchy went too
+        # The last names go too: clusters keep their numbers.
+        await pilot.press("D")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: screen.summary_run_id is None)
+        await settle(pilot)
+        assert sorted(c.title for c in screen.clusters)[:3] == [
+            "cluster 0",
+            "cluster 1",
+            "cluster 2",
+        ]
+        await pilot.press("D")
+        await settle(pilot)
+        assert isinstance(app.screen, ClustersScreen)
+    with open_workspace(ui_copy, read_only=True) as ws:
+        assert ws.count("summary_runs") == 0 and ws.count("clusters") == 3
+
+
 def test_a_cluster_is_named_by_its_id_its_title_or_a_start_only_it_has():
     from lmsys_tui.engine.browse import ClusterInfo
     from lmsys_tui.screens.clusters import cluster_named
