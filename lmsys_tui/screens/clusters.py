@@ -302,10 +302,11 @@ class ClustersScreen(Screen):
                     done=forget,
                 )
 
-        detail = (
-            f"Gone for good: {contents.describe()}. The run, its other names and its audit "
-            "trail stay."
-        )
+        if len(self.summary_runs) > 1:
+            stay = "The run, its other names and its audit trail stay."
+        else:
+            stay = "The run and its audit trail stay; its clusters show their numbers."
+        detail = f"Gone for good: {contents.describe()}. {stay}"
         self.app.push_screen(ConfirmScreen(f"Delete the names {shown}?", detail), answered)
 
     def open_cluster(self, cluster_id: int) -> None:

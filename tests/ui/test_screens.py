@@ -371,6 +371,7 @@ async def test_shift_d_deletes_the_names_shown_only_after_y(ui_copy):
         shown = " ".join(shown_text(part) for part in app.screen.query(Static))
         assert "Delete the names summary-offline?" in shown
         assert "names of 3 clusters (offline) of run k3, 1 hierarchy." in shown
+        assert "The run, its other names and its audit trail stay." in shown
         await pilot.press("n")
         await settle(pilot)
         assert isinstance(app.screen, ClustersScreen) and screen.summary_run_id == "summary-offline"
@@ -383,6 +384,8 @@ async def test_shift_d_deletes_the_names_shown_only_after_y(ui_copy):
         # The last names go too: clusters keep their numbers.
         await pilot.press("D")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        shown = " ".join(shown_text(part) for part in app.screen.query(Static))
+        assert "The run and its audit trail stay; its clusters show their numbers." in shown
         await pilot.press("y")
         await wait_until(pilot, lambda: screen.summary_run_id is None)
         await settle(pilot)
