@@ -181,7 +181,14 @@ class ClustersScreen(Screen):
         run_id, summary_run_id = self.run_id, self.summary_run_id
 
         def ask_sample(path: str) -> None:
+            from pathlib import Path
+
             from .prompt import PromptScreen
+
+            target = Path(path).expanduser().resolve()
+            if target.exists():  # said before the next question, not after it
+                self.notify(f"{target} exists: choose another name", severity="error", markup=False)
+                return
 
             def answered(answer: str | None) -> None:
                 if answer is None:  # Escape: no export

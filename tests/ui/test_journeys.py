@@ -713,6 +713,16 @@ async def test_export_a_sample_of_each_cluster_from_the_tui(ui_root, tmp_path):
     assert sorted(per_cluster.values()) == [2, 2, 2]
     assert any("answer all, a number of queries per cluster" in m for m in messages)
     assert any("Exported 6 rows (up to 2 per cluster, nearest)" in m for m in messages)
+    # A file that is there is refused at once, before the second question.
+    async with clusters_of_k3(ui_root) as (app, pilot):
+        app.screen.query_one(Tree).focus()
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input", Input).value = str(target)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app.screen.query("#prompt-input")
+        assert f"{target} exists" in str(list(app._notifications)[-1].message)
 
 
 async def test_the_status_line_names_the_run_and_a_running_job(ui_root):
