@@ -268,6 +268,22 @@ class LmsysApp(App):
         finally:
             self.call_from_thread(self.workspace_changed)
 
+    @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
+    def count_then(self, count, then) -> None:
+        """Count what a deletion would take, `count(ws)` read in a worker, then call
+        `then(contents)` to ask; a failure (deleted meanwhile by the CLI) is notified."""
+        from .engine.workspace import Workspace
+
+        cursor = self.cursor()
+        try:
+            if cursor is None:
+                raise LmsysError(self.workspace_error or "no workspace open")
+            contents = count(Workspace(self.data_dir, cursor))
+        except LmsysError as error:
+            self.call_from_thread(self.notify, str(error), severity="error", markup=False)
+            return
+        self.call_from_thread(then, contents)
+
     def job_running(self) -> bool:
         return any(w.group == "jobs" and w.is_running for w in self.workers)
 

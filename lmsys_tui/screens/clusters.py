@@ -270,23 +270,10 @@ class ClustersScreen(Screen):
         if self.app.job_running():  # it may be building a hierarchy on these names
             self.notify("A job is running: delete names when it ends", severity="warning")
             return
-        self._confirm_delete_names(self.summary_run_id)
-
-    @work(thread=True, exclusive=True, group="names-delete", exit_on_error=False)
-    def _confirm_delete_names(self, summary_run_id: str) -> None:
         from ..engine.deletion import summary_contents
-        from ..engine.errors import LmsysError
-        from ..engine.workspace import Workspace
 
-        cursor = self.app.cursor()
-        try:
-            if cursor is None:
-                raise LmsysError(self.app.workspace_error or "no workspace open")
-            contents = summary_contents(Workspace(self.app.data_dir, cursor), summary_run_id)
-        except LmsysError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
-            return
-        self.app.call_from_thread(self._ask_delete_names, contents)
+        summary_run_id = self.summary_run_id
+        self.app.count_then(lambda ws: summary_contents(ws, summary_run_id), self._ask_delete_names)
 
     def _ask_delete_names(self, contents) -> None:
         from ..engine.deletion import delete_summary_run

@@ -156,24 +156,10 @@ class RunsScreen(Screen):
         if self.app.job_running():  # it may be naming this very run
             self.notify("A job is running: delete runs when it ends", severity="warning")
             return
-        self._confirm_delete(run.run_id)
-
-    @work(thread=True, exclusive=True, group="runs-delete", exit_on_error=False)
-    def _confirm_delete(self, run_id: str) -> None:
-        """Ask with what the run holds, counted (its edits too, which go with it)."""
         from ..engine.deletion import run_contents
-        from ..engine.errors import LmsysError
-        from ..engine.workspace import Workspace
 
-        cursor = self.app.cursor()
-        try:
-            if cursor is None:
-                raise LmsysError(self.app.workspace_error or "no workspace open")
-            contents = run_contents(Workspace(self.app.data_dir, cursor), run_id)
-        except LmsysError as error:  # deleted meanwhile by `lmsys-tui delete-run`
-            self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
-            return
-        self.app.call_from_thread(self._ask_delete, contents)
+        run_id = run.run_id  # asked with what it holds, counted (its edits too)
+        self.app.count_then(lambda ws: run_contents(ws, run_id), self._ask_delete)
 
     def _ask_delete(self, contents) -> None:
         from ..engine.deletion import delete_run

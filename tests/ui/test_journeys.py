@@ -655,17 +655,26 @@ async def test_j_k_g_and_shift_g_move_in_lists_and_stay_text_in_inputs(ui_root):
         assert app.screen.query_one("#cluster-filter", Input).value == "jk"
 
 
+async def export_from_clusters(app, pilot, path, answer: str | None = None) -> None:
+    """Press e on Clusters, give the path and, when given, the answer to the next
+    question (how many queries per cluster)."""
+    app.screen.query_one(Tree).focus()
+    await pilot.press("e")
+    await pilot.pause()
+    app.screen.query_one("#prompt-input", Input).value = str(path)
+    await pilot.press("enter")
+    await pilot.pause()
+    if answer is not None:
+        app.screen.query_one("#prompt-input", Input).value = answer
+        await pilot.press("enter")
+
+
 async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
     import pyarrow.parquet as pq
 
     target = tmp_path / "k3.parquet"
     async with clusters_of_k3(ui_root) as (app, pilot):
-        app.screen.query_one(Tree).focus()
-        await pilot.press("e")
-        await pilot.pause()
-        app.screen.query_one("#prompt-input", Input).value = str(target)
-        await pilot.press("enter")
-        await pilot.pause()
+        await export_from_clusters(app, pilot, target)
         assert app.screen.query_one("#prompt-input", Input).value == "all"
         await pilot.press("enter")
         await wait_until(pilot, target.exists)
@@ -684,24 +693,11 @@ async def test_export_a_sample_of_each_cluster_from_the_tui(ui_root, tmp_path):
 
     target = tmp_path / "sample.csv"
     async with clusters_of_k3(ui_root) as (app, pilot):
-        app.screen.query_one(Tree).focus()
         for answer in ("two", "2 farthest", "0"):  # refused, with a message, nothing written
-            await pilot.press("e")
-            await pilot.pause()
-            app.screen.query_one("#prompt-input", Input).value = str(target)
-            await pilot.press("enter")
-            await pilot.pause()
-            app.screen.query_one("#prompt-input", Input).value = answer
-            await pilot.press("enter")
+            await export_from_clusters(app, pilot, target, answer)
             await settle(pilot)
             assert not target.exists()
-        await pilot.press("e")
-        await pilot.pause()
-        app.screen.query_one("#prompt-input", Input).value = str(target)
-        await pilot.press("enter")
-        await pilot.pause()
-        app.screen.query_one("#prompt-input", Input).value = "2 nearest"
-        await pilot.press("enter")
+        await export_from_clusters(app, pilot, target, "2 nearest")
         await wait_until(pilot, target.exists)
         await settle(pilot)
         messages = [str(n.message) for n in app._notifications]
@@ -715,11 +711,7 @@ async def test_export_a_sample_of_each_cluster_from_the_tui(ui_root, tmp_path):
     assert any("Exported 6 rows (up to 2 per cluster, nearest)" in m for m in messages)
     # A file that is there is refused at once, before the second question.
     async with clusters_of_k3(ui_root) as (app, pilot):
-        app.screen.query_one(Tree).focus()
-        await pilot.press("e")
-        await pilot.pause()
-        app.screen.query_one("#prompt-input", Input).value = str(target)
-        await pilot.press("enter")
+        await export_from_clusters(app, pilot, target)
         await settle(pilot)
         assert not app.screen.query("#prompt-input")
         assert f"{target} exists" in str(list(app._notifications)[-1].message)
