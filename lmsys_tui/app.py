@@ -268,6 +268,23 @@ class LmsysApp(App):
         finally:
             self.call_from_thread(self.workspace_changed)
 
+    def confirm_deletion(self, what: str, detail: str, delete, done=None) -> None:
+        """Ask "Delete `what`?" with `detail` (what goes, counted); only on `y` run
+        `delete(ws)` as an edit, then `done()`."""
+        from .screens.prompt import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_edit(
+                    f"Deleted {what}",
+                    delete,
+                    titles=("Deleted", "Delete failed"),
+                    doing=f"Deleting {what}…",
+                    done=done,
+                )
+
+        self.push_screen(ConfirmScreen(f"Delete {what}?", detail), answered)
+
     @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
     def count_then(self, count, then) -> None:
         """Count what a deletion would take, `count(ws)` read in a worker, then call

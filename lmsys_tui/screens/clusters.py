@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rich.console import Group
 from rich.table import Table
@@ -181,8 +182,6 @@ class ClustersScreen(Screen):
         run_id, summary_run_id = self.run_id, self.summary_run_id
 
         def ask_sample(path: str) -> None:
-            from pathlib import Path
-
             from .prompt import PromptScreen
 
             target = Path(path).expanduser().resolve()
@@ -198,7 +197,7 @@ class ClustersScreen(Screen):
                 except ValueError as error:
                     self.notify(str(error), severity="error", markup=False)
                     return
-                self._export(run_id, summary_run_id, path, per_cluster, pick)
+                self._export(run_id, summary_run_id, target, per_cluster, pick)
 
             question = (
                 "Queries per cluster: all, a number N (a random sample of N texts, copies "
@@ -217,12 +216,10 @@ class ClustersScreen(Screen):
         self,
         run_id: str,
         summary_run_id: str | None,
-        path: str,
+        target: Path,
         per_cluster: int | None = None,
         pick: str = "random",
     ) -> None:
-        from pathlib import Path
-
         from ..engine.errors import LmsysError
         from ..engine.export import export_run
         from ..engine.workspace import Workspace
@@ -230,8 +227,7 @@ class ClustersScreen(Screen):
         cursor = self.app.cursor()
         if cursor is None:
             return
-        target = Path(path).expanduser().resolve()
-        if target.exists():
+        if target.exists():  # written meanwhile: export_run would replace it
             message, severity = f"{target} exists: choose another name", "error"
         else:
             try:
@@ -277,31 +273,23 @@ class ClustersScreen(Screen):
 
     def _ask_delete_names(self, contents) -> None:
         from ..engine.deletion import delete_summary_run
-        from .prompt import ConfirmScreen
 
         summary_run_id = contents.summary_run_id
-        shown = one_line(summary_run_id, 80)
 
         def forget() -> None:  # the run's newest remaining names show next
             if self.chosen_summary == summary_run_id:
                 self.chosen_summary = None
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.app.run_edit(
-                    f"Deleted names {shown}",
-                    lambda ws: delete_summary_run(ws, summary_run_id),
-                    titles=("Deleted", "Delete failed"),
-                    doing=f"Deleting names {shown}…",
-                    done=forget,
-                )
-
         if len(self.summary_runs) > 1:
             stay = "The run, its other names and its audit trail stay."
         else:
             stay = "The run and its audit trail stay; its clusters show their numbers."
-        detail = f"Gone for good: {contents.describe()}. {stay}"
-        self.app.push_screen(ConfirmScreen(f"Delete the names {shown}?", detail), answered)
+        self.app.confirm_deletion(
+            f"the names {one_line(summary_run_id, 80)}",
+            f"Gone for good: {contents.describe()}. {stay}",
+            lambda ws: delete_summary_run(ws, summary_run_id),
+            done=forget,
+        )
 
     def open_cluster(self, cluster_id: int) -> None:
         """Show a cluster's detail and queries (once the run is loaded), highlighted in

@@ -163,7 +163,6 @@ class RunsScreen(Screen):
 
     def _ask_delete(self, contents) -> None:
         from ..engine.deletion import delete_run
-        from .prompt import ConfirmScreen
 
         run_id = contents.run_id
 
@@ -173,19 +172,12 @@ class RunsScreen(Screen):
             if self.marked == run_id:
                 self.marked = None
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.app.run_edit(
-                    f"Deleted run {one_line(run_id, 80)}",
-                    lambda ws: delete_run(ws, run_id),
-                    titles=("Deleted", "Delete failed"),
-                    doing=f"Deleting run {one_line(run_id, 80)}…",
-                    done=forget,
-                )
-
-        question = f"Delete run {one_line(run_id, 80)}?"
-        detail = f"Gone for good: {contents.describe()}. The queries and their vectors stay."
-        self.app.push_screen(ConfirmScreen(question, detail), answered)
+        self.app.confirm_deletion(
+            f"run {one_line(run_id, 80)}",
+            f"Gone for good: {contents.describe()}. The queries and their vectors stay.",
+            lambda ws: delete_run(ws, run_id),
+            done=forget,
+        )
 
 
 HINT = "Enter opens a run; space marks one, c compares it with the highlighted run; d deletes it."
