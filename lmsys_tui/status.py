@@ -14,7 +14,7 @@ from rich.text import Text
 from .agent.output import stdout_console
 from .engine import DATABASE_FILE
 from .engine.errors import LmsysError
-from .engine.workspace import open_workspace
+from .engine.workspace import bytes_on_disk, open_workspace
 from .safe_text import Sanitized
 
 
@@ -94,17 +94,12 @@ DISK_PARTS = {
 
 def disk_use(root: Path) -> dict[str, int]:
     """Bytes per part of the workspace, and in all ("total")."""
-    use = {part: sum(_bytes(root / name) for name in names) for part, names in DISK_PARTS.items()}
-    use["total"] = _bytes(root)
+    use = {
+        part: sum(bytes_on_disk(root / name) for name in names)
+        for part, names in DISK_PARTS.items()
+    }
+    use["total"] = bytes_on_disk(root)
     return use
-
-
-def _bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    if not path.is_dir():
-        return 0
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def _cell(value) -> str:

@@ -129,3 +129,12 @@ def open_workspace(root: Path | str, read_only: bool = False, create: bool = Tru
         con.close()
         raise
     return Workspace(root, con)
+
+
+def bytes_on_disk(path: Path) -> int:
+    """What a file, or a folder's files, take on disk (links not followed); 0 when absent."""
+    if path.is_file():
+        return path.stat().st_size
+    if not path.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
