@@ -23,7 +23,7 @@ from .embedding.query_encoder import encoder_dir
 from .errors import LmsysError
 from .retrieval.index import query_index_path, summary_index_path
 from .store import transaction
-from .workspace import Workspace
+from .workspace import Workspace, bytes_on_disk
 
 
 class DeleteRefused(LmsysError):
@@ -128,19 +128,23 @@ def delete_run(ws: Workspace, run_id: str) -> RunContents:
 
 
 def _delete_run_rows(ws: Workspace, run_id: str) -> None:
-    con = ws.con
-    con.execute(
-        "DELETE FROM hierarchy_nodes WHERE hierarchy_run_id IN "
-        "(SELECT hierarchy_run_id FROM hierarchy_runs WHERE run_id = ?)",
-        [run_id],
-    )
-    con.execute(
-        "DELETE FROM cluster_summaries WHERE summary_run_id IN "
-        "(SELECT summary_run_id FROM summary_runs WHERE run_id = ?)",
-        [run_id],
-    )
+    _delete_names_and_nodes(ws.con, "run_id", run_id)
     for table in RUN_TABLES:
-        con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+        ws.con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+
+
+def _delete_names_and_nodes(con, column: str, value: str) -> None:
+    """Delete the rows keyed by a summary or hierarchy run's own id (cluster summaries,
+    hierarchy nodes) of the runs whose `column` (run_id, summary_run_id) is `value`; the
+    summary and hierarchy runs' rows themselves are the caller's to delete, after these."""
+    for table, parents, key in (
+        ("hierarchy_nodes", "hierarchy_runs", "hierarchy_run_id"),
+        ("cluster_summaries", "summary_runs", "summary_run_id"),
+    ):
+        con.execute(
+            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {parents} WHERE {column} = ?)",
+            [value],
+        )
 
 
 @dataclass
@@ -208,12 +212,8 @@ def delete_summary_run(ws: Workspace, summary_run_id: str) -> SummaryContents:
     summary_run_id = contents.summary_run_id
     con = ws.con
     with transaction(con):
-        con.execute(
-            "DELETE FROM hierarchy_nodes WHERE hierarchy_run_id IN "
-            "(SELECT hierarchy_run_id FROM hierarchy_runs WHERE summary_run_id = ?)",
-            [summary_run_id],
-        )
-        for table in ("hierarchy_runs", "cluster_summaries", "summary_runs"):
+        _delete_names_and_nodes(con, "summary_run_id", summary_run_id)
+        for table in ("hierarchy_runs", "summary_runs"):
             con.execute(f"DELETE FROM {table} WHERE summary_run_id = ?", [summary_run_id])
     _remove(_with_manifest(summary_index_path(ws, summary_run_id)))
     return contents
@@ -280,19 +280,13 @@ def delete_space(ws: Workspace, space_id: str, with_runs: bool = False) -> Space
             paths += _with_manifest(summary_index_path(ws, summary_run_id))
     present = [path for path in paths if path.exists()]
     contents.files = [str(path) for path in present]
-    contents.freed_bytes = sum(_size(path) for path in present)
+    contents.freed_bytes = sum(bytes_on_disk(path) for path in present)
     _remove(present)
     return contents
 
 
 def _with_manifest(index: Path) -> list[Path]:
     return [index, index.with_suffix(".json")]
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return path.stat().st_size
 
 
 def _remove(paths: list[Path]) -> None:
