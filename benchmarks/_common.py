@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 from pathlib import Path
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -22,13 +23,13 @@ def real_prompts() -> list[str]:
 
     from lmsys_tui.engine.load.sources import salvage_json_array
 
-    with dataset_path() as path:
-        jsonl, _ = salvage_json_array(path, Path("/tmp"))
-    with open(jsonl, encoding="utf-8") as handle:
-        for line in handle:
-            turns = json.loads(line).get("conversations") or []
-            if turns and turns[0].get("from") == "human" and turns[0]["value"].strip():
-                prompts.append(turns[0]["value"])
+    with dataset_path() as path, tempfile.TemporaryDirectory() as folder:
+        jsonl, _ = salvage_json_array(path, Path(folder))
+        with open(jsonl, encoding="utf-8") as handle:
+            for line in handle:
+                turns = json.loads(line).get("conversations") or []
+                if turns and turns[0].get("from") == "human" and turns[0]["value"].strip():
+                    prompts.append(turns[0]["value"])
     return prompts
 
 

@@ -88,7 +88,7 @@ DISK_PARTS = {
     "vectors": ["vectors"],
     "indexes": ["index"],
     "models": ["models"],  # query encoders exported for fast searches
-    "tmp": ["tmp"],  # cut-off JSON arrays as JSON lines, kept so a rerun skips the load
+    "tmp": ["tmp"],  # a cut-off JSON array's copy while a load reads it; Ray shards
 }
 
 

@@ -87,6 +87,23 @@ def test_cut_off_json_array_reads_every_complete_record(workspace, tmp_path):
     result = load(workspace, LoadStep(source=str(path)))
     assert texts(workspace) == ["question 0", "question 1"]
     assert any("read its 2 complete records" in note for note in result.notes)
+    assert list(workspace.tmp_dir.iterdir()) == []  # the JSON-lines copy went once read
+    again = load(workspace, LoadStep(source=str(path)))  # unchanged: no copy made at all
+    assert (again.loaded, again.already_loaded) == (0, 2)
+    assert again.notes == [f"{path} is unchanged since a load read it: not read again"]
+
+
+def test_a_cut_off_json_file_in_a_folder_that_is_no_array_is_skipped(workspace, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", fixture_rows()[:10])
+    (folder / "b.json").write_text("id,prompt\n1,a CSV file named .json\n")
+    result = load(workspace, LoadStep(source=str(folder)))
+    assert result.loaded == 10 and result.skipped == {"unreadable_file": 1}
+    assert result.notes[0] == (
+        f"skipped a file: cannot load {folder / 'b.json'}: "
+        f"{folder / 'b.json'}: not a JSON array of records"
+    )
 
 
 def test_parquet_with_native_lists(workspace, tmp_path):

@@ -123,4 +123,4 @@ def test_relative_paths_in_a_job_file_are_read_beside_it(tmp_path, monkeypatch):
     hub.write_text('[load]\nsource = "lmsys/lmsys-chat-1m"\n', encoding="utf-8")
     assert parse_job_file(hub).load.source == "lmsys/lmsys-chat-1m"  # a dataset name stays
     with pytest.raises(SourceError, match=f"no such file or folder: {tmp_path}/missing.jsonl"):
-        resolve("missing.jsonl", None, None, tmp_path)
+        resolve("missing.jsonl", None, None)

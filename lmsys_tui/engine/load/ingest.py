@@ -13,6 +13,8 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
@@ -34,7 +36,7 @@ from .records import (
     typed_json_sql,
     typed_table_sql,
 )
-from .sources import HubSource, LocalSource, resolve
+from .sources import HubSource, LocalSource, SourceFile, readable, remove_copies, resolve
 
 # DuckDB's memory during a load: past it, staged rows spill to disk. A 1M-row file then
 # peaks at ~1.3 GB instead of ~2.1 GB for ~0.4 s more (docs/benchmarks.md, "Ingest").
@@ -271,21 +273,21 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     return {}
 
 
-def _local_parts(files: list) -> list[Part]:
-    return [_file_part(str(path), fmt) for path, fmt in files]
-
-
-def _readable_files(ws: Workspace, source: LocalSource, result: LoadResult, progress) -> list:
+def _openable_files(ws: Workspace, source: LocalSource, result: LoadResult, progress) -> list:
     """The source's files DuckDB can open. One bad file of a folder is skipped with a note
-    (the others load); a lone file, or a folder of bad files, is a one-line error."""
+    (the others load); a lone file, or a folder of bad files, is a one-line error. A
+    cut-off JSON array is checked when its copy is made (see `_read_batch`)."""
     good, bad = [], []
-    for path, fmt in source.files:
+    for file in source.files:
+        if file.cut_off:
+            good.append(file)
+            continue
         try:
-            part = _file_part(str(path), fmt)
+            part = _file_part(str(file.path), file.fmt)
             ws.con.execute(f"SELECT 1 FROM ({part.relation_sql}) LIMIT 1", part.params)
-            good.append((path, fmt))
+            good.append(file)
         except duckdb.Error as error:
-            bad.append(f"cannot read {path} as {fmt}: {_first_line(error)}")
+            bad.append(f"cannot read {file.path} as {file.fmt}: {_first_line(error)}")
     if bad and not good:
         raise SourceError(bad[0] + (f" (and {len(bad) - 1} more files)" if len(bad) > 1 else ""))
     for message in bad:
@@ -313,7 +315,7 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
     Raises:
         SourceError: the source is missing, unreadable, of unknown format or schema, or gated.
     """
-    source = resolve(step.source, step.format, step.name, ws.tmp_dir)
+    source = resolve(step.source, step.format, step.name)
     result = LoadResult(source=source.name)
     remaining = None
     if step.limit is not None:
@@ -347,10 +349,8 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
 def _load_source(ws, source, step, remaining, result, progress, cap: _MemoryCap) -> None:
     """Local files (one transaction each) or a Hugging Face stream (one per batch)."""
     if isinstance(source, LocalSource):
-        result.notes += source.notes
-        for note in source.notes:
-            progress(Progress("load", 0, None, note))
-        files = _readable_files(ws, source, result, progress)
+        remove_copies(ws.tmp_dir)
+        files = _openable_files(ws, source, result, progress)
         _load_local(ws, source, files, step, remaining, result, progress, cap)
     else:
         _load_hub(ws, source, step, remaining, result, progress, cap)
@@ -415,7 +415,7 @@ def _megabytes(setting: str) -> float:
 def _load_local(
     ws: Workspace,
     source: LocalSource,
-    files: list,
+    files: list[SourceFile],
     step: LoadStep,
     remaining: int | None,
     result: LoadResult,
@@ -426,12 +426,11 @@ def _load_local(
     files it finished (a file that fails mid-way is skipped with a note when others
     remain). A file unchanged since a load read it whole is not read again. A random
     sample must see every file at once: one transaction."""
-    parts = _local_parts(files)
-    schema = detect_schema(ws.con, parts[0].relation_sql, parts[0].params, step)
-    batches = [parts] if step.sample else [[part] for part in parts]
+    batches = [files] if step.sample else [[file] for file in files]
     unchanged: list[str] = []
+    schema = None
     for done, batch in enumerate(batches, start=1):
-        state = None if step.sample else FileState.of(batch[0].params[0], step)
+        state = None if step.sample else FileState.of(str(batch[0].path), step)
         held = _held_if_unchanged(ws, source.name, state) if state else None
         if held is not None:
             result.already_loaded += held
@@ -439,11 +438,17 @@ def _load_local(
             progress(Progress("load", done, len(batches), f"{state.path} is unchanged"))
             continue
         try:
-            inserted = cap.ingest(ws, batch, schema, step, source.name, remaining, result, state)
-        except duckdb.Error as error:
-            if len(batches) == 1:
+            with _read_batch(ws, batch, result, progress) as parts:
+                if schema is None:
+                    schema = detect_schema(ws.con, parts[0].relation_sql, parts[0].params, step)
+                args = (ws, parts, schema, step, source.name, remaining, result, state)
+                inserted = cap.ingest(*args)
+        except (duckdb.Error, SourceError) as error:
+            if len(batches) == 1 or schema is None:
+                if isinstance(error, SourceError):
+                    raise
                 raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
-            _skip_file(result, progress, f"cannot load {batch[0].params[0]}: {_first_line(error)}")
+            _skip_file(result, progress, f"cannot load {batch[0].path}: {_first_line(error)}")
             continue
         progress(Progress("load", done, len(batches)))
         if remaining is not None:
@@ -457,6 +462,23 @@ def _load_local(
             f"{len(unchanged)} files ({unchanged[0]}, …) are unchanged since a load read them: "
             "not read again"
         )
+
+
+@contextmanager
+def _read_batch(
+    ws: Workspace, batch: list[SourceFile], result: LoadResult, progress
+) -> Iterator[list[Part]]:
+    """The batch's files as parts to stage; a cut-off JSON array through its copy, which
+    goes once the batch is read."""
+    with ExitStack() as copies:
+        parts = []
+        for file in batch:
+            path, fmt, note = copies.enter_context(readable(file, ws.tmp_dir))
+            if note:
+                result.notes.append(note)
+                progress(Progress("load", 0, None, note))
+            parts.append(_file_part(path, fmt))
+        yield parts
 
 
 def _held_if_unchanged(ws: Workspace, source_name: str, state: FileState) -> int | None:

