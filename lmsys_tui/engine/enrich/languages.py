@@ -230,7 +230,12 @@ def detect_languages(
             "AND query_id NOT IN (SELECT query_id FROM detected_languages) ORDER BY query_id"
         ).fetchall()
     ]
-    progress(Progress("languages", 0, len(pending), f"detecting {len(pending):,} languages"))
+    what = (
+        f"detecting the language of {len(pending):,} prompts"
+        if pending
+        else "every prompt's language is known"
+    )
+    progress(Progress("languages", 0, len(pending), what))
     counts: dict[str, int] = {}
     undetermined = 0
     for start in range(0, len(pending), CHUNK):
