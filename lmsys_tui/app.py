@@ -30,6 +30,7 @@ from .engine.errors import LmsysError, WorkspaceError
 from .palette import GoToProvider
 from .screens.runs import RunsScreen
 from .screens.welcome import WelcomeScreen
+from .text_keys import text_binding, unless_typing
 
 if TYPE_CHECKING:
     from .engine.workspace import Workspace
@@ -65,7 +66,7 @@ class LmsysApp(App):
         Binding("2", "switch_mode('clusters')", "Clusters", id="clusters"),
         Binding("3", "switch_mode('search')", "Search", id="search"),
         Binding("4", "switch_mode('jobs')", "Jobs", id="jobs"),
-        Binding("slash", "focus_search", "Find", id="find"),
+        text_binding("slash", "focus_search", "Find", id="find"),
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("ctrl+r", "refresh_workspace", "Refresh", id="refresh"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -309,9 +310,11 @@ class LmsysApp(App):
 
         self.push_screen(InspectorScreen(query_id))
 
+    @unless_typing
     async def action_focus_search(self) -> None:
+        """The search field, focused at once: what is typed right after `/` is the search."""
         await self.switch_mode("search")
-        self.screen.query_one("#search-input").focus()
+        self.screen.set_focus(self.screen.query_one("#search-input"))
 
     def action_move(self, where: str) -> None:
         """j/k/g/G on the focused table, tree or scrolling pane, as the arrow, Home and End

@@ -30,6 +30,7 @@ from ..engine.browse import (
 from ..engine.curation import cluster_tags
 from ..engine.insight.facets import facet_lift, value_totals
 from ..safe_text import one_line
+from ..text_keys import text_binding, unless_typing
 from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.cluster_tree import ClusterTree
 from ..widgets.query_table import QueryTable
@@ -44,15 +45,15 @@ class ClustersScreen(Screen):
     AUTO_FOCUS = "#cluster-tree"
     BINDINGS = [
         Binding("s", "toggle_sort", "Sort size/title", id="sort"),
-        Binding("f", "focus_filter", "Filter", id="filter"),
+        text_binding("f", "focus_filter", "Filter", id="filter"),
         Binding("escape", "back", "Back", id="back"),
-        Binding("r", "rename", "Rename", id="rename"),
-        Binding("t", "tag", "Tag", id="tag"),
-        Binding("m", "merge", "Merge", id="merge"),
-        Binding("v", "move", "Move query", id="move"),
+        text_binding("r", "rename", "Rename", id="rename"),
+        text_binding("t", "tag", "Tag", id="tag"),
+        text_binding("m", "merge", "Merge", id="merge"),
+        text_binding("v", "move", "Move query", id="move"),
         Binding("a", "audit", "Audit", id="audit"),
         Binding("n", "next_names", "Names", id="names"),
-        Binding("e", "export", "Export", id="export"),
+        text_binding("e", "export", "Export", id="export"),
         Binding("D", "delete_names", "Delete names", show=False, id="delete-names"),
         Binding("u", "undo", "Undo edit", id="undo"),
         Binding("z", "zoom", "Zoom in", id="zoom"),
@@ -175,6 +176,7 @@ class ClustersScreen(Screen):
         run_id = self.run_id
         self.app.run_edit("Undid the last edit", lambda ws: undo_last_edit(ws, run_id))
 
+    @unless_typing
     def action_export(self) -> None:
         """Write the run (one row per query, with names and categories) to a file."""
         if self.run_id is None:
@@ -505,6 +507,7 @@ class ClustersScreen(Screen):
 
         self.app.push_screen(PromptScreen(question, value, **prompt), answered)
 
+    @unless_typing
     def action_rename(self) -> None:
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
         if cluster_id is None:
@@ -525,6 +528,7 @@ class ClustersScreen(Screen):
 
         self._ask(f"New title for cluster {cluster_id}", rename, current)
 
+    @unless_typing
     def action_tag(self) -> None:
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
         if cluster_id is None:
@@ -540,6 +544,7 @@ class ClustersScreen(Screen):
 
         self._ask(f"Tag cluster {cluster_id} (good, bad, pii, ... then a note)", tag)
 
+    @unless_typing
     def action_merge(self) -> None:
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
         if cluster_id is None:
@@ -631,6 +636,7 @@ class ClustersScreen(Screen):
             stack.extend(children.get(node.node_id, []))
         return sorted(found)
 
+    @unless_typing
     def action_move(self) -> None:
         table = self.query_one(QueryTable)
         if not table.row_count or self.run_id is None:
@@ -673,8 +679,11 @@ class ClustersScreen(Screen):
             return None
         return node.data
 
+    @unless_typing
     def action_focus_filter(self) -> None:
-        self.query_one("#cluster-filter", Input).focus()
+        """Focus at once (`Widget.focus` waits its turn): letters typed right after `f`
+        are the filter's (see text_keys)."""
+        self.set_focus(self.query_one("#cluster-filter", Input))
 
     def action_to_tree(self) -> None:
         """Down in the filter (the field ignores it): to the tree, its first match

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -40,6 +40,16 @@ class PromptScreen(ModalScreen[str | None]):
                 else None,
             )
             yield Static(Text("Enter to confirm, Escape to cancel", style="dim"))
+
+    def on_key(self, event: events.Key) -> None:
+        """Letters typed before the field has focus (right after the key that opened this,
+        as a fast typist or a script sends them) are the answer's, not lost."""
+        field = self.query_one("#prompt-input", Input)
+        if not field.has_focus and event.is_printable and event.character:
+            self.set_focus(field)
+            field.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

@@ -7,6 +7,8 @@ import contextlib
 import pytest
 from rich.console import Console
 from rich.text import Text
+from textual import events
+from textual.keys import _character_to_key
 from textual.widgets import Checkbox, DataTable, Input, Select, Static, Tree
 from textual.worker import WorkerCancelled
 
@@ -139,6 +141,32 @@ async def test_cluster_filter_and_sort(ui_root):
         screen.query_one(Tree).focus()
         await pilot.press("s")
         assert screen.sort == "title"
+
+
+async def type_at_once(pilot, keys: str) -> None:
+    """Keys as a terminal delivers a burst (a fast typist, `tmux send-keys`): all queued
+    before the first is handled, where `pilot.press` waits after each."""
+    for character in keys:
+        pilot.app.post_message(events.Key(_character_to_key(character), character))
+    await settle(pilot)
+
+
+async def test_letters_typed_at_once_after_f_r_or_slash_are_text_not_commands(ui_copy):
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        await type_at_once(pilot, "fpython")  # p opened pictures, n switched names
+        assert app.screen is screen
+        assert screen.query_one("#cluster-filter", Input).value == "python"
+        await pilot.press("escape", "escape")  # clear the filter, back to the tree
+        tree = screen.query_one(Tree)
+        tree.root.expand_all()
+        await pilot.pause()
+        tree.move_cursor(next(n for n in _walk(tree.root) if n.data is not None))
+        await type_at_once(pilot, "rquestions")  # lost before the field had focus
+        assert app.screen.query_one("#prompt-input", Input).value.endswith("questions")
+        await pilot.press("escape")
+        await type_at_once(pilot, "/sql")
+        assert app.screen.query_one("#search-input", Input).value == "sql"
 
 
 def _walk(node):
