@@ -93,6 +93,27 @@ def test_cut_off_json_array_reads_every_complete_record(workspace, tmp_path):
     assert again.notes == [f"{path} is unchanged since a load read it: not read again"]
 
 
+def test_a_cut_off_array_is_read_a_chunk_at_a_time(tmp_path, monkeypatch):
+    from lmsys_tui.engine.load import sources
+
+    monkeypatch.setattr(sources, "SALVAGE_CHUNK", 7)  # records and numbers cross chunks
+    records = [{"id": i, "text": f"line one\nline {i}"} for i in range(5)] + [12345, 678]
+    whole = "\ufeff\n " + json.dumps(records, indent=1)
+    path = tmp_path / "cut.json"
+    path.write_text(whole[: whole.rindex("line 4")])  # cut inside the fifth record
+    copy, count = sources.salvage_json_array(path, tmp_path)
+    lines = copy.read_text().splitlines()
+    assert count == 4 and [json.loads(line) for line in lines] == records[:4]
+    path.write_text(whole[:-1])  # only the "]" is gone
+    copy, count = sources.salvage_json_array(path, tmp_path)
+    assert [json.loads(line) for line in copy.read_text().splitlines()] == records
+    path.write_text('[{"a": 1}, {"a": 2 x}, ' + '{"a": 3}, ' * 100)  # broken, not cut
+    assert sources.salvage_json_array(path, tmp_path)[1] == 1  # up to the broken record
+    path.write_text('{"not": ["an array"]}')
+    with pytest.raises(SourceError, match="not a JSON array of records"):
+        sources.salvage_json_array(path, tmp_path)
+
+
 def test_a_cut_off_json_file_in_a_folder_that_is_no_array_is_skipped(workspace, tmp_path):
     folder = tmp_path / "logs"
     folder.mkdir()

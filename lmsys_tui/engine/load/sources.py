@@ -162,38 +162,57 @@ def remove_copies(tmp_dir: Path) -> None:
 def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int]:
     """Copy every complete top-level record of a (possibly cut-off) JSON array to a JSONL file.
 
-    Returns the JSONL path and the number of records.
+    Returns the JSONL path and the number of records. The file is read a chunk at a time,
+    so a cut-off array of gigabytes needs about a chunk of memory, not the whole text.
     """
     stat = path.stat()
     target = tmp_dir / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}.jsonl"
-    text = path.read_text(encoding="utf-8", errors="replace")
-    start = text.find("[")
-    if start < 0:
-        raise SourceError(f"{path}: not a JSON array of records")
-    decoder = json.JSONDecoder()
-    separator = re.compile(r"[\s,]*")
-    position, count = start + 1, 0
     partial = target.with_suffix(".partial")
-    with open(partial, "w", encoding="utf-8") as out:
-        for record_text in _complete_records(text, position, decoder, separator):
-            out.write(record_text.replace("\n", " ").replace("\r", " "))
-            out.write("\n")
-            count += 1
+    count = 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        head = handle.read(SALVAGE_CHUNK).lstrip("\ufeff \t\r\n")
+        if not head.startswith("["):
+            raise SourceError(f"{path}: not a JSON array of records")
+        with open(partial, "w", encoding="utf-8") as out:
+            for record_text in _complete_records(handle, head[1:]):
+                out.write(record_text.replace("\n", " ").replace("\r", " "))
+                out.write("\n")
+                count += 1
     os.replace(partial, target)
     return target, count
 
 
-def _complete_records(
-    text: str, position: int, decoder: json.JSONDecoder, separator: re.Pattern[str]
-) -> Iterator[str]:
+SALVAGE_CHUNK = 2**20  # characters read at a time
+_SEPARATOR = re.compile(r"[\s,]*")
+
+
+def _complete_records(handle, text: str) -> Iterator[str]:
+    """The text of each complete record of the array whose "[" was just read (`text` holds
+    what came after it); stops at "]", or at the first record that does not parse by the
+    end of the file (the cut)."""
+    decoder = json.JSONDecoder()
+    position, at_end = 0, False
     while True:
-        position = separator.match(text, position).end()
-        if position >= len(text) or text[position] == "]":
+        position = _SEPARATOR.match(text, position).end()
+        if text.startswith("]", position):
             return
         try:
             _, end = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            return
+            if end == len(text) and not at_end:  # a number may go on in the next chunk
+                raise json.JSONDecodeError("may go on", text, end)
+        except json.JSONDecodeError as error:
+            if at_end or not _may_go_on(error, text):
+                return
+            more = handle.read(SALVAGE_CHUNK)
+            text, position, at_end = text[position:] + more, 0, not more
+            continue
         # Raw newlines inside a JSON document are whitespace (strings escape theirs).
         yield text[position:end]
         position = end
+
+
+def _may_go_on(error: json.JSONDecodeError, text: str) -> bool:
+    """Whether the record failed only because the chunk ended: a string still open, or an
+    error within a few characters of the end. Any other error is the file's, and reading
+    on would hold the rest of the file to find nothing more."""
+    return error.msg.startswith("Unterminated string") or error.pos >= len(text) - 16
