@@ -41,13 +41,21 @@ class PromptScreen(ModalScreen[str | None]):
             )
             yield Static(Text("Enter to confirm, Escape to cancel", style="dim"))
 
+    def on_mount(self) -> None:
+        """The value given is there to be replaced, as a file name in a save dialog: it
+        starts selected, so typing replaces it, and an arrow key keeps it to edit."""
+        self.query_one("#prompt-input", Input).select_all()
+
     def on_key(self, event: events.Key) -> None:
         """Letters typed before the field has focus (right after the key that opened this,
         as a fast typist or a script sends them) are the answer's, not lost."""
         field = self.query_one("#prompt-input", Input)
         if not field.has_focus and event.is_printable and event.character:
             self.set_focus(field)
-            field.insert_text_at_cursor(event.character)
+            if field.selection.is_empty:
+                field.insert_text_at_cursor(event.character)
+            else:
+                field.replace(event.character, *field.selection)
             event.stop()
             event.prevent_default()
 

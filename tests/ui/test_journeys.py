@@ -163,10 +163,28 @@ async def test_letters_typed_at_once_after_f_r_or_slash_are_text_not_commands(ui
         await pilot.pause()
         tree.move_cursor(next(n for n in _walk(tree.root) if n.data is not None))
         await type_at_once(pilot, "rquestions")  # lost before the field had focus
-        assert app.screen.query_one("#prompt-input", Input).value.endswith("questions")
+        assert app.screen.query_one("#prompt-input", Input).value == "questions"
         await pilot.press("escape")
         await type_at_once(pilot, "/sql")
         assert app.screen.query_one("#search-input", Input).value == "sql"
+
+
+async def test_a_question_s_given_value_is_replaced_by_typing_or_kept_to_edit(ui_copy):
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        tree = app.screen.query_one(Tree)
+        tree.root.expand_all()
+        await pilot.pause()
+        leaf = next(n for n in _walk(tree.root) if n.data is not None)
+        tree.move_cursor(leaf)
+        title = next(c.title for c in app.screen.clusters if c.cluster_id == leaf.data)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press(*"Maths")
+        assert app.screen.query_one("#prompt-input", Input).value == "Maths"
+        await pilot.press("escape", "r")
+        await pilot.pause()
+        await pilot.press("end", "!")  # an arrow or End keeps the title to edit
+        assert app.screen.query_one("#prompt-input", Input).value == title + "!"
 
 
 def _walk(node):
