@@ -3,14 +3,15 @@
 lingua-language-detector (offline, Rust) over the first 300 characters of each prompt,
 restricted to common languages (fewer false guesses on code and names). Its fast mode
 for texts of 120 characters and more, its accurate mode below, as its docs advise; a
-short text stays undetermined unless one language is clearly ahead ("hi" is not
-Vietnamese). A text in Latin letters is English unless another language is far more
-likely, in the text and in its prose alone (technical words and code read as Dutch or
-French: "How do I make an HTTP request in Javascript?", "import numpy as np ..."), and a
-single such word is English or undetermined; a request in another script before code
-keeps its language. Measured ~1-3k prompts/s on 2 cores, so detection is its own step,
-committed chunk by chunk: an interrupted step resumes where it stopped. A detected
-language fills `queries.language`; `detected_languages` records which were detected.
+short text it cannot decide stays undetermined ("hi" is not Vietnamese) unless it is
+three words or more in Latin letters. A text in Latin letters is English unless another
+language is far more likely, in the text and in its prose alone (technical words and
+code read as Dutch or French: "How do I make an HTTP request in Javascript?", "import
+numpy as np ..."), and a single such word is English or undetermined; a request in
+another script before code keeps its language. Measured ~1-3k prompts/s on 2 cores, so
+detection is its own step, committed chunk by chunk: an interrupted step resumes where it
+stopped. A detected language fills `queries.language`; `detected_languages` records which
+were detected.
 """
 
 from __future__ import annotations
@@ -133,8 +134,28 @@ def detect(texts: list[str]) -> list[str | None]:
         for i, language in zip(rows, results, strict=True):
             if language is not None:
                 language = _settled(accurate, clipped[i], language)
+            else:
+                language = _undecided(accurate, clipped[i])
             found[i] = language_name(language)
     return found
+
+
+def _undecided(detector, text: str):
+    """A text lingua left undecided, settled as `_settled` settles the ones it reads:
+    words of prose in Latin letters, MIN_PROSE_WORDS or more, are English unless the
+    likeliest language is ENGLISH_ODDS times as likely. "how to check if var is string in
+    javascript" and "tell me a joke" were unknown (English trailed Dutch or Finnish by a
+    little). Of 15k real prompts, 412 undetermined ones became English, all rightly but
+    about eight ("Hola Mi Rey", "wat doet clearbit", Hindi and Chinese in Latin letters).
+    "hi", "test" and "Hello" stay undetermined.
+    """
+    from lingua import Language
+
+    prose = _prose_words(text.split())
+    if len(prose) < MIN_PROSE_WORDS or not _mostly_ascii_letters(text):
+        return None
+    likeliest = detector.compute_language_confidence_values(text)[0].language
+    return Language.ENGLISH if _english_holds(detector, text, prose, likeliest) else None
 
 
 def _settled(detector, text: str, language):
@@ -169,11 +190,19 @@ def _settled(detector, text: str, language):
         return None
     if len(prose) < min(MIN_PROSE_WORDS, len(tokens)):  # code or data, next to no prose
         return Language.ENGLISH
+    return Language.ENGLISH if _english_holds(detector, text, prose, language) else language
+
+
+def _english_holds(detector, text: str, prose: list[str], rival) -> bool:
+    """English is at least 1/ENGLISH_ODDS as likely as `rival`, in the text or in its
+    prose alone."""
+    from lingua import Language
+
     for sample in dict.fromkeys((text, " ".join(prose))):
         odds = detector.compute_language_confidence(sample, Language.ENGLISH) * ENGLISH_ODDS
-        if odds >= detector.compute_language_confidence(sample, language):
-            return Language.ENGLISH
-    return language
+        if odds >= detector.compute_language_confidence(sample, rival):
+            return True
+    return False
 
 
 def _prose_words(tokens: list[str]) -> list[str]:
