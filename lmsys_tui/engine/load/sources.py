@@ -173,11 +173,15 @@ def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int]:
         head = handle.read(SALVAGE_CHUNK).lstrip("\ufeff \t\r\n")
         if not head.startswith("["):
             raise SourceError(f"{path}: not a JSON array of records")
-        with open(partial, "w", encoding="utf-8") as out:
-            for record_text in _complete_records(handle, head[1:]):
-                out.write(record_text.replace("\n", " ").replace("\r", " "))
-                out.write("\n")
-                count += 1
+        try:
+            with open(partial, "w", encoding="utf-8") as out:
+                for record_text in _complete_records(handle, head[1:]):
+                    out.write(record_text.replace("\n", " ").replace("\r", " "))
+                    out.write("\n")
+                    count += 1
+        except BaseException:  # Ctrl-C, a full disk: no half copy left behind
+            partial.unlink(missing_ok=True)
+            raise
     os.replace(partial, target)
     return target, count
 
