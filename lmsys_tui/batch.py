@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .engine.errors import LmsysError, describe_failure
+from .engine.errors import LmsysError, describe_failure, is_interruption
 from .engine.jobs import parse_job_file, run_job
 from .engine.progress import Progress as ProgressEvent
 from .engine.workspace import open_workspace
@@ -95,19 +95,19 @@ def run_job_file(job_file: str, data_dir: Path, as_json: bool, dry_run: bool = F
     try:
         with open_workspace(data_dir) as ws:
             result = run_job(ws, spec, sink)
-    except LmsysError as error:
+    except BaseException as error:
         sink.close()
-        return _fail(error, as_json)
-    except (OSError, RuntimeError, duckdb.Error) as error:  # disk full, read-only, native libs
-        sink.close()
-        return _fail(describe_failure(error), as_json)
-    except KeyboardInterrupt:
-        sink.close()
-        return _fail(
-            "interrupted: what was committed is kept; run the job again to resume",
-            as_json,
-            code=130,
-        )
+        if is_interruption(error):  # Ctrl-C, also inside a DuckDB query
+            return _fail(
+                "interrupted: what was committed is kept; run the job again to resume",
+                as_json,
+                code=130,
+            )
+        if isinstance(error, LmsysError):
+            return _fail(error, as_json)
+        if isinstance(error, (OSError, RuntimeError, duckdb.Error)):  # disk full, native libs
+            return _fail(describe_failure(error), as_json)
+        raise
     sink.close()
     if as_json:
         print(json.dumps(result, indent=2, default=str))

@@ -715,3 +715,15 @@ def test_delete_space_takes_its_vectors_and_only_with_runs_its_runs(capsys, ws_c
     assert hits  # its query index built anew, not read from the deleted space's file
     report = as_json(capsys, ws_copy, "verify", "again")
     assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+
+
+@pytest.mark.parametrize("signal", [KeyboardInterrupt(), RuntimeError("Query interrupted")])
+def test_ctrl_c_in_a_command_is_one_line_and_exit_130(capsys, ui_root, monkeypatch, signal):
+    from lmsys_tui.agent import run as agent_run
+
+    def interrupted(ws, out, args):
+        raise signal  # Ctrl-C, or DuckDB's RuntimeError for Ctrl-C inside a query
+
+    monkeypatch.setattr(agent_run, "handler", lambda command: interrupted)
+    code, out, err = run(capsys, ui_root, "runs")
+    assert code == 130 and err == "error: interrupted: no edit or file was left half done\n"

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from lmsys_tui.cli import main
 
 
@@ -89,11 +91,13 @@ def test_summary_of_a_missing_workspace_is_an_error(tmp_path, capsys):
     assert "no workspace" in capsys.readouterr().err
 
 
-def test_ctrl_c_exits_130_with_a_resume_hint(tmp_path, capsys, monkeypatch):
+# Ctrl-C inside a DuckDB query: DuckDB stops it and raises this plain RuntimeError.
+@pytest.mark.parametrize("signal", [KeyboardInterrupt(), RuntimeError("Query interrupted")])
+def test_ctrl_c_exits_130_with_a_resume_hint(tmp_path, capsys, monkeypatch, signal):
     from lmsys_tui import batch
 
     def interrupted(ws, spec, progress):
-        raise KeyboardInterrupt
+        raise signal
 
     monkeypatch.setattr(batch, "run_job", interrupted)
     job = tmp_path / "job.toml"

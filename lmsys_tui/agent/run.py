@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from ..engine.browse import LATEST, newest_run_id
-from ..engine.errors import LmsysError, describe_failure
+from ..engine.errors import LmsysError, describe_failure, is_interruption
 from ..engine.workspace import open_workspace
 from .output import Output
 
@@ -60,7 +60,11 @@ def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
                 return out.fail(f"the workspace {workspace} is empty: load data with --run-job")
             _name_latest_run(args, ws.con)
             return handler(args.command)(ws, out, args)
-    except (LmsysError, ValueError) as error:
-        return out.fail(error)
-    except (OSError, RuntimeError, duckdb.Error) as error:  # disk full, read-only, native libs
-        return out.fail(describe_failure(error))
+    except BaseException as error:
+        if is_interruption(error):  # Ctrl-C, also inside a DuckDB query
+            return out.fail("interrupted: no edit or file was left half done", code=130)
+        if isinstance(error, (LmsysError, ValueError)):
+            return out.fail(error)
+        if isinstance(error, (OSError, RuntimeError, duckdb.Error)):  # disk full, native libs
+            return out.fail(describe_failure(error))
+        raise

@@ -59,3 +59,11 @@ def describe_failure(error: BaseException) -> str:
     if code in (errno.EACCES, errno.EPERM):
         return f"permission denied{at}: {first}"
     return f"{type(error).__name__}: {first}"
+
+
+def is_interruption(error: BaseException) -> bool:
+    """Ctrl-C or a cancel. Ctrl-C inside a DuckDB query does not raise KeyboardInterrupt:
+    DuckDB stops the query and raises a plain RuntimeError("Query interrupted")."""
+    if isinstance(error, (KeyboardInterrupt, JobCancelled)):
+        return True
+    return isinstance(error, RuntimeError) and str(error) == "Query interrupted"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .browse import NotFound, check_hierarchy_of_run, hierarchy_nodes, resolve_summary_run
-from .errors import LmsysError
+from .errors import LmsysError, is_interruption
 from .workspace import Workspace
 
 FORMATS = {
@@ -151,7 +151,11 @@ def export_run(
         quoted = str(partial).replace("'", "''")
         try:
             con.execute(f"COPY export_rows TO '{quoted}' {options}")
-        except Exception as error:  # duckdb IO errors: the path is not writable
+        except BaseException as error:
+            partial.unlink(missing_ok=True)
+            if is_interruption(error) or not isinstance(error, Exception):
+                raise
+            # duckdb IO errors: the path is not writable
             raise ExportError(f"cannot write {path}: {str(error).splitlines()[0]}") from None
         os.replace(partial, path)
     finally:

@@ -22,7 +22,7 @@ from .clustering.runs import cluster_space, sparse_hdbscan_warning
 from .embedding.embed import embed_queries, find_space
 from .embedding.embedders import STATIC_TRADE_OFF, make_embedder
 from .enrich.languages import detect_languages, english_only_warning
-from .errors import ClusterError, EmbedError, JobCancelled, JobFileError, SummaryError
+from .errors import ClusterError, EmbedError, JobFileError, SummaryError, is_interruption
 from .export import SAMPLE_OPTIONS, export_run
 from .hierarchy.build import build_hierarchy
 from .job_plan import missing_keys
@@ -237,7 +237,7 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
                 ws, run_id, step.path, step.summary, step.hierarchy, **sample
             ).as_dict()
     except BaseException as error:
-        interrupted = isinstance(error, (KeyboardInterrupt, JobCancelled))
+        interrupted = is_interruption(error)
         # Recording the failure can fail too (a full disk): the step's error is the news.
         with contextlib.suppress(Exception):
             _finish(

@@ -67,6 +67,31 @@ def test_a_hierarchy_of_another_run_is_refused(two_runs, tmp_path):
     assert not target.exists()
 
 
+def test_an_export_interrupted_in_duckdb_leaves_no_file_and_says_interrupted(two_runs, tmp_path):
+    class Interrupted:
+        """The connection, but Ctrl-C lands in the COPY (DuckDB raises this RuntimeError)."""
+
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, sql, *args):
+            if sql.startswith("COPY"):
+                raise RuntimeError("Query interrupted")
+            return self.con.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.con, name)
+
+    ws, real = two_runs, two_runs.con
+    ws.con = Interrupted(real)
+    try:
+        with pytest.raises(RuntimeError, match="Query interrupted"):  # not "cannot write"
+            export_run(ws, "k2", tmp_path / "k2.csv")
+    finally:
+        ws.con = real
+    assert list(tmp_path.glob("k2.csv*")) == []  # neither the file nor its .partial
+
+
 def test_hierarchy_leaves_show_renamed_titles(two_runs):
     ws = two_runs
     result = job(

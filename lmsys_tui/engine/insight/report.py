@@ -116,8 +116,10 @@ def write_report(
         path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(page, encoding="utf-8")
         os.replace(partial, path)
-    except OSError as error:
+    except BaseException as error:  # a full disk, Ctrl-C: no half page left behind
         partial.unlink(missing_ok=True)
+        if not isinstance(error, OSError):
+            raise
         raise ExportError(f"cannot write {path}: {error.strerror}") from None
     return ReportResult(
         str(path), run_id, len(clusters), path.stat().st_size, time.perf_counter() - started

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import duckdb
 
-from ..errors import JobCancelled, SourceError
+from ..errors import SourceError, is_interruption
 from ..progress import Progress, ProgressSink, null_sink
 from ..specs import LoadStep
 from ..store import transaction
@@ -339,7 +339,7 @@ def load(ws: Workspace, step: LoadStep, progress: ProgressSink = null_sink) -> L
         with _MemoryCap(ws.con) as cap:
             _load_source(ws, source, step, remaining, result, progress, cap)
     except BaseException as error:
-        status = "cancelled" if isinstance(error, (KeyboardInterrupt, JobCancelled)) else "failed"
+        status = "cancelled" if is_interruption(error) else "failed"
         _finish(ws, load_id, status, result)
         raise
     _finish(ws, load_id, "complete", result)
