@@ -59,7 +59,7 @@ class LoadStep(Step):
 
 
 class LanguagesStep(Step):
-    """Detect the language of queries whose source gave none (resumable, ~1-3k/s)."""
+    """Detect the language of queries whose source gave none (resumable, ~2-6k/s)."""
 
     enabled: bool = Field(True, description="false skips detection")
     redetect: bool = Field(

@@ -210,6 +210,18 @@ def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
     assert detect([shader, french, russian * 2]) == ["English", "French", "Russian"]
     # One Latin word is too little to tell ("Javascript" read as Finnish); English stays.
     assert detect(["Javascript", "sfdsfsdf", "thanks"]) == [None, None, "English"]
+    # English's own words decide most English texts without lingua; a request in another
+    # language before English text, or words shared with other languages, do not.
+    from lmsys_tui.engine.enrich.languages import _plainly_english
+
+    dutch = (
+        "Vertaal deze tekst naar het Nederlands en vat de belangrijkste onderwerpen samen: "
+        "The quick brown fox jumps over the lazy dog, and then it runs away from the farmer."
+    )
+    spanish, polish = "Escribe un poema sobre el mar y la luna", "Napisz wiersz o tym, co to jest"
+    plain = "What is the capital of France, and how old is it?"
+    assert _plainly_english(plain) and not any(map(_plainly_english, (dutch, spanish, polish)))
+    assert detect([plain, dutch, spanish, polish]) == ["English", "Dutch", "Spanish", "Polish"]
     # lingua leaves these undecided (English a little behind Dutch, Finnish, German): three
     # words of prose or more are English; fewer stay undetermined.
     undecided = ["how to check if var is string in javascript", "tell me a joke", "what is chicken"]

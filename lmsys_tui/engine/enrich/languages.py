@@ -8,10 +8,11 @@ three words or more in Latin letters. A text in Latin letters is English unless 
 language is far more likely, in the text and in its prose alone (technical words and
 code read as Dutch or French: "How do I make an HTTP request in Javascript?", "import
 numpy as np ..."), and a single such word is English or undetermined; a request in
-another script before code keeps its language. Measured ~1-3k prompts/s on 2 cores, so
-detection is its own step, committed chunk by chunk: an interrupted step resumes where it
-stopped. A detected language fills `queries.language`; `detected_languages` records which
-were detected.
+another script before code keeps its language. Plain English (English's own words, ASCII
+letters) is told without lingua. Measured ~2-6k prompts/s on 2 cores, so detection is its
+own step, committed chunk by chunk: an interrupted step resumes where it stopped. A
+detected language fills `queries.language`; `detected_languages` records which were
+detected.
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ ENGLISH_ODDS = 10.0
 PROSE_WORD = re.compile(r"^[(\"'«¿¡]*([^\W\d_]+(?:['’-][^\W\d_]+)*)[.,!?;:)\"'»]*$")
 MIN_PROSE_WORDS = 3
 NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
+ASCII_WORD = re.compile(r"[a-z']+")
+# Common English words that other languages do not write (not "is", "of", "to", "for",
+# "can": Dutch, Polish, Norwegian and Turkish words too).
+_MARKER_WORDS = (
+    "the and you your what how with this that are please from have about which would "
+    "should will there their they was were"
+)
+ENGLISH_MARKERS = frozenset(_MARKER_WORDS.split())
 # A Chinese character or Hangul syllable carries about as much as three Latin letters.
 WIDE_LETTER_WEIGHT = 3.0
 CHUNK = 20_000
@@ -127,8 +136,14 @@ def detect(texts: list[str]) -> list[str | None]:
     fast, accurate = _detectors()
     clipped = [text[:DETECT_CHARS] for text in texts]
     found: list[str | None] = [None] * len(texts)
-    long_rows = [i for i, t in enumerate(clipped) if len(t) >= LONG_TEXT]
-    short_rows = [i for i, t in enumerate(clipped) if len(t) < LONG_TEXT]
+    asked = []
+    for i, text in enumerate(clipped):
+        if _plainly_english(text):
+            found[i] = "English"
+        else:
+            asked.append(i)
+    long_rows = [i for i in asked if len(clipped[i]) >= LONG_TEXT]
+    short_rows = [i for i in asked if len(clipped[i]) < LONG_TEXT]
     for rows, detector in ((long_rows, fast), (short_rows, accurate)):
         results = detector.detect_languages_in_parallel_of([clipped[i] for i in rows])
         for i, language in zip(rows, results, strict=True):
@@ -138,6 +153,20 @@ def detect(texts: list[str]) -> list[str | None]:
                 language = _undecided(accurate, clipped[i])
             found[i] = language_name(language)
     return found
+
+
+def _plainly_english(text: str) -> bool:
+    """ASCII letters only, and English's own words ("the", "what", "please") make 8 % of
+    its words or more, two at least, one of them among its first ten: English without
+    asking lingua. On 15k real prompts that decides 58 % of them, agreeing with lingua's
+    reading (settled as below) on all but one, Python code lingua called German; it
+    halves the step's time on mostly-English logs."""
+    if NON_ASCII_LETTER.search(text):
+        return False
+    words = ASCII_WORD.findall(text.lower())
+    marked = [word in ENGLISH_MARKERS for word in words]
+    hits = sum(marked)
+    return hits >= 2 and hits >= 0.08 * len(words) and any(marked[:10])
 
 
 def _undecided(detector, text: str):
