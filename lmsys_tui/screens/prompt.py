@@ -48,14 +48,12 @@ class PromptScreen(ModalScreen[str | None]):
 
     def on_key(self, event: events.Key) -> None:
         """Letters typed before the field has focus (right after the key that opened this,
-        as a fast typist or a script sends them) are the answer's, not lost."""
+        as a fast typist or a script sends them) are the answer's, not lost: the field
+        gets them as it gets the keys after them, focused at once."""
         field = self.query_one("#prompt-input", Input)
-        if not field.has_focus and event.is_printable and event.character:
+        if not field.has_focus and event.is_printable:
             self.set_focus(field)
-            if field.selection.is_empty:
-                field.insert_text_at_cursor(event.character)
-            else:
-                field.replace(event.character, *field.selection)
+            field.post_message(events.Key(event.key, event.character))
             event.stop()
             event.prevent_default()
 
