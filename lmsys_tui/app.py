@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from .engine import DATABASE_FILE
-from .engine.errors import LmsysError, WorkspaceError
+from .engine.errors import LmsysError, WorkspaceError, failure_line
 from .palette import GoToProvider
 from .screens.runs import RunsScreen
 from .screens.welcome import WelcomeScreen
@@ -258,10 +258,11 @@ class LmsysApp(App):
         try:
             with open_workspace(self.data_dir) as ws:
                 edit(ws)
-        except (LmsysError, ValueError) as error:
-            self.call_from_thread(
-                self.notify, str(error), title=titles[1], severity="error", markup=False
-            )
+        except Exception as error:
+            why = str(error) if isinstance(error, ValueError) else failure_line(error)
+            if why is None:
+                raise
+            self.call_from_thread(self.notify, why, title=titles[1], severity="error", markup=False)
         else:
             if done is not None:
                 self.call_from_thread(done)

@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-import duckdb
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .engine.errors import LmsysError, describe_failure, is_interruption
+from .engine.errors import LmsysError, failure_line, is_interruption
 from .engine.jobs import parse_job_file, run_job
 from .engine.progress import Progress as ProgressEvent
 from .engine.workspace import open_workspace
@@ -103,11 +102,10 @@ def run_job_file(job_file: str, data_dir: Path, as_json: bool, dry_run: bool = F
                 as_json,
                 code=130,
             )
-        if isinstance(error, LmsysError):
-            return _fail(error, as_json)
-        if isinstance(error, (OSError, RuntimeError, duckdb.Error)):  # disk full, native libs
-            return _fail(describe_failure(error), as_json)
-        raise
+        message = failure_line(error)
+        if message is None:
+            raise
+        return _fail(message, as_json)
     sink.close()
     if as_json:
         print(json.dumps(result, indent=2, default=str))

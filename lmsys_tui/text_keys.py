@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 
+from textual import events
 from textual.actions import SkipAction
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
 
 
@@ -37,3 +38,13 @@ def unless_typing(action):
         return action(self, *args)
 
     return guarded
+
+
+def give_early_key(screen: Screen, field: Input, event: events.Key) -> None:
+    """For a question's `on_key`: a letter typed before its field has focus (right after
+    the key that opened the question) goes to the field, as the keys after it will."""
+    if not field.has_focus and event.is_printable:
+        screen.set_focus(field)
+        field.post_message(events.Key(event.key, event.character))
+        event.stop()
+        event.prevent_default()

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from ..engine.browse import LATEST, newest_run_id
-from ..engine.errors import LmsysError, describe_failure, is_interruption
+from ..engine.errors import failure_line, is_interruption
 from ..engine.workspace import open_workspace
 from .output import Output
 
@@ -63,8 +63,9 @@ def run_command(args: argparse.Namespace, workspace: Path, write: bool) -> int:
     except BaseException as error:
         if is_interruption(error):  # Ctrl-C, also inside a DuckDB query
             return out.fail("interrupted: no edit or file was left half done", code=130)
-        if isinstance(error, (LmsysError, ValueError)):
+        if isinstance(error, ValueError):  # a bad argument a handler found
             return out.fail(error)
-        if isinstance(error, (OSError, RuntimeError, duckdb.Error)):  # disk full, native libs
-            return out.fail(describe_failure(error))
-        raise
+        message = failure_line(error)
+        if message is None:
+            raise
+        return out.fail(message)

@@ -61,6 +61,19 @@ def describe_failure(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}"
 
 
+def failure_line(error: BaseException) -> str | None:
+    """The one line a front end shows for a failure the user can act on: the engine's own
+    message, or an OS, DuckDB or native library error described (disk full, read-only).
+    None for anything else: a bug, which should go on with its traceback."""
+    import duckdb
+
+    if isinstance(error, LmsysError):
+        return str(error)
+    if isinstance(error, (OSError, RuntimeError, duckdb.Error)):
+        return describe_failure(error)
+    return None
+
+
 def is_interruption(error: BaseException) -> bool:
     """Ctrl-C or a cancel. Ctrl-C inside a DuckDB query does not raise KeyboardInterrupt:
     DuckDB stops the query and raises a plain RuntimeError("Query interrupted")."""

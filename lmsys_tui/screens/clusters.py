@@ -181,37 +181,15 @@ class ClustersScreen(Screen):
         """Write the run (one row per query, with names and categories) to a file."""
         if self.run_id is None:
             return
+        from .export_dialog import ExportScreen
+
         run_id, summary_run_id = self.run_id, self.summary_run_id
 
-        def ask_sample(path: str) -> None:
-            from .prompt import PromptScreen
+        def answered(choice) -> None:
+            if choice is not None:  # None: Escape, no export
+                self._export(run_id, summary_run_id, *choice)
 
-            target = Path(path).expanduser().resolve()
-            if target.exists():  # said before the next question, not after it
-                self.notify(f"{target} exists: choose another name", severity="error", markup=False)
-                return
-
-            def answered(answer: str | None) -> None:
-                if answer is None:  # Escape: no export
-                    return
-                try:
-                    per_cluster, pick = parse_sample(answer)
-                except ValueError as error:
-                    self.notify(str(error), severity="error", markup=False)
-                    return
-                self._export(run_id, summary_run_id, target, per_cluster, pick)
-
-            question = (
-                "Queries per cluster: all, a number N (a random sample of N texts, copies "
-                "left out), or N nearest (the N most typical)"
-            )
-            self.app.push_screen(PromptScreen(question, "all"), answered)
-
-        self._ask(
-            "Export this run to (.parquet, .csv, .json or .jsonl)",
-            ask_sample,
-            f"{run_id}.parquet",
-        )
+        self.app.push_screen(ExportScreen(f"{run_id}.parquet"), answered)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export(
@@ -222,7 +200,7 @@ class ClustersScreen(Screen):
         per_cluster: int | None = None,
         pick: str = "random",
     ) -> None:
-        from ..engine.errors import LmsysError
+        from ..engine.errors import failure_line
         from ..engine.export import export_run
         from ..engine.workspace import Workspace
 
@@ -244,8 +222,11 @@ class ClustersScreen(Screen):
                 sample = f" (up to {per_cluster:,} per cluster, {pick})" if per_cluster else ""
                 message = f"Exported {done.rows:,} rows{sample} to {target}"
                 severity = "information"
-            except (LmsysError, OSError) as error:
-                message, severity = f"Export failed: {error}", "error"
+            except Exception as error:
+                why = failure_line(error)
+                if why is None:
+                    raise
+                message, severity = f"Export failed: {why}", "error"
         self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
 
     def action_next_names(self) -> None:
@@ -734,28 +715,6 @@ def cluster_named(answer: str, clusters: list[ClusterInfo]) -> int:
     if not starting:
         raise ValueError(f"No cluster's title starts with {answer!r}: type its id or title")
     raise ValueError(f"{len(starting)} clusters' titles start with {answer!r}: type more")
-
-
-def parse_sample(answer: str) -> tuple[int | None, str]:
-    """The export prompt's answer as (per_cluster, pick): "all" or nothing is every
-    query, "20" a random sample of 20 per cluster, "20 nearest" the 20 most typical."""
-    from ..engine.export import PICKS
-
-    words = answer.lower().split()
-    if not words or words == ["all"]:
-        return None, "random"
-    pick = words[1] if len(words) == 2 else "random"
-    if (
-        len(words) > 2
-        or not (words[0].isascii() and words[0].isdigit())
-        or int(words[0]) < 1
-        or pick not in PICKS
-    ):
-        raise ValueError(
-            f"{one_line(answer)!r}: answer all, a number of queries per cluster, "
-            "or a number and nearest"
-        )
-    return int(words[0]), pick
 
 
 def _count(n: int, noun: str) -> str:

@@ -31,7 +31,7 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..engine.browse import list_runs
-from ..engine.errors import JobCancelled, LmsysError
+from ..engine.errors import JobCancelled, LmsysError, failure_line
 from ..engine.progress import Progress
 from ..engine.specs import (
     AssignStep,
@@ -328,7 +328,7 @@ class JobsScreen(Screen):
                 self.app.open_run(made)
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
-            message = str(error) if isinstance(error, LmsysError) else repr(error)
+            message = failure_line(error) or repr(error)
             stage.update(Text(one_line(f"Job failed: {message}"), style="red"))
             self.notify(one_line(message), title="Job failed", severity="error", markup=False)
         elif event.state == WorkerState.CANCELLED:

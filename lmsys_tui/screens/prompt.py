@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
+from ..text_keys import give_early_key
+
 
 class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
@@ -47,15 +49,7 @@ class PromptScreen(ModalScreen[str | None]):
         self.query_one("#prompt-input", Input).select_all()
 
     def on_key(self, event: events.Key) -> None:
-        """Letters typed before the field has focus (right after the key that opened this,
-        as a fast typist or a script sends them) are the answer's, not lost: the field
-        gets them as it gets the keys after them, focused at once."""
-        field = self.query_one("#prompt-input", Input)
-        if not field.has_focus and event.is_printable:
-            self.set_focus(field)
-            field.post_message(events.Key(event.key, event.character))
-            event.stop()
-            event.prevent_default()
+        give_early_key(self, self.query_one("#prompt-input", Input), event)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

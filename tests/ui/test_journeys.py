@@ -702,17 +702,18 @@ async def test_j_k_g_and_shift_g_move_in_lists_and_stay_text_in_inputs(ui_root):
 
 
 async def export_from_clusters(app, pilot, path, answer: str | None = None) -> None:
-    """Press e on Clusters, give the path and, when given, the answer to the next
-    question (how many queries per cluster)."""
+    """Press e on Clusters and type the path, Enter, then the answer (queries per
+    cluster) and Enter, as one burst of keys."""
     app.screen.query_one(Tree).focus()
-    await pilot.press("e")
-    await pilot.pause()
-    app.screen.query_one("#prompt-input", Input).value = str(path)
-    await pilot.press("enter")
-    await pilot.pause()
+    keys = ["e", "ctrl+a", "ctrl+k", *str(path), "enter"]
     if answer is not None:
-        app.screen.query_one("#prompt-input", Input).value = answer
-        await pilot.press("enter")
+        keys += ["ctrl+a", "ctrl+k", *answer, "enter"]
+    await pilot.press(*keys)
+    await pilot.pause()
+
+
+def export_error(app) -> str:
+    return static_text(app.screen, "#export-error")
 
 
 async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
@@ -721,7 +722,8 @@ async def test_export_the_run_and_copy_a_query_from_the_tui(ui_root, tmp_path):
     target = tmp_path / "k3.parquet"
     async with clusters_of_k3(ui_root) as (app, pilot):
         await export_from_clusters(app, pilot, target)
-        assert app.screen.query_one("#prompt-input", Input).value == "all"
+        sample = app.screen.query_one("#export-sample", Input)
+        assert sample.has_focus and sample.value == "all"
         await pilot.press("enter")
         await wait_until(pilot, target.exists)
         query_id = query_id_of(ui_root, "sql-0")
@@ -739,11 +741,15 @@ async def test_export_a_sample_of_each_cluster_from_the_tui(ui_root, tmp_path):
 
     target = tmp_path / "sample.csv"
     async with clusters_of_k3(ui_root) as (app, pilot):
-        for answer in ("two", "2 farthest", "0"):  # refused, with a message, nothing written
-            await export_from_clusters(app, pilot, target, answer)
-            await settle(pilot)
-            assert not target.exists()
-        await export_from_clusters(app, pilot, target, "2 nearest")
+        await export_from_clusters(app, pilot, target, "two")
+        # Refused in the dialog, which stays open with the answer there to correct.
+        assert "answer all, a number of queries per cluster" in export_error(app)
+        sample = app.screen.query_one("#export-sample", Input)
+        assert sample.has_focus and sample.value == "two"
+        for answer in ("2 farthest", "0"):
+            await pilot.press("ctrl+a", "ctrl+k", *answer, "enter")
+            assert "answer all" in export_error(app) and not target.exists()
+        await pilot.press("ctrl+a", "ctrl+k", *"2 nearest", "enter")
         await wait_until(pilot, target.exists)
         await settle(pilot)
         messages = [str(n.message) for n in app._notifications]
@@ -753,14 +759,18 @@ async def test_export_a_sample_of_each_cluster_from_the_tui(ui_root, tmp_path):
     for row in rows:
         per_cluster[row["cluster_id"]] = per_cluster.get(row["cluster_id"], 0) + 1
     assert sorted(per_cluster.values()) == [2, 2, 2]
-    assert any("answer all, a number of queries per cluster" in m for m in messages)
     assert any("Exported 6 rows (up to 2 per cluster, nearest)" in m for m in messages)
-    # A file that is there is refused at once, before the second question.
+    # A file that is there, or a format export does not know, is refused at the name.
     async with clusters_of_k3(ui_root) as (app, pilot):
         await export_from_clusters(app, pilot, target)
+        assert f"{target} exists: choose another name" in export_error(app)
+        assert app.screen.query_one("#export-path", Input).has_focus
+        await pilot.press(*".xlsx", "enter")
+        assert "sample.csv.xlsx: end the name in .csv, .json" in export_error(app)
+        await pilot.press("escape")
         await settle(pilot)
-        assert not app.screen.query("#prompt-input")
-        assert f"{target} exists" in str(list(app._notifications)[-1].message)
+        assert not app.screen.query("#export-path")
+        assert not (tmp_path / "sample.csv.xlsx").exists()
 
 
 async def test_the_status_line_names_the_run_and_a_running_job(ui_root):
@@ -882,6 +892,30 @@ async def test_an_llm_step_shows_its_plan_before_it_starts(ui_copy):
         assert "plan: 3 clusters, 3 requests" in stage and "$" in stage
         assert "Press ctrl+s again to start" in stage
         assert screen.query_one("#jobs-table", DataTable).row_count == 1  # nothing started
+
+
+async def test_a_job_that_fills_the_disk_says_so_in_one_line(ui_copy, monkeypatch):
+    """The same line the batch runner prints, not an exception's repr."""
+    import errno
+
+    from lmsys_tui.engine import jobs
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(ui_copy / "tmp"))
+
+    monkeypatch.setattr(jobs, "cluster_space", full_disk)
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        screen = app.screen
+        screen.query_one("#job-step").value = "cluster"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        stage = static_text(screen, "#job-stage")
+        assert stage.startswith(f"Job failed: the disk is full ({ui_copy / 'tmp'})")
+        assert "OSError" not in stage
 
 
 async def test_the_query_encoder_loads_in_the_background_once_the_first_screen_shows(
