@@ -21,7 +21,7 @@ from ..engine.retrieval.search import SearchFilters
 from ..query_cells import hit_text_cell
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
-from ..widgets.tables import add_columns
+from ..widgets.tables import FittedTable
 from ..wording import count_of
 
 DEBOUNCE_SECONDS = 0.06
@@ -66,7 +66,7 @@ class SearchScreen(Screen):
         yield Static(id="search-status", classes="status")
         with Horizontal():
             with Vertical(id="results-pane"):
-                yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
+                yield FittedTable(id="search-results", cursor_type="row", zebra_stripes=True)
                 # The highlighted hit whole: a narrow table cuts its text and columns.
                 yield Static(id="search-hit", classes="detail")
             with VerticalScroll(id="facets-pane"):  # Tab, then the arrows scroll it
@@ -137,26 +137,30 @@ class SearchScreen(Screen):
                 select.value = run_id
 
     def _set_columns(self) -> None:
-        table = self.query_one("#search-results", DataTable)
-        table.clear(columns=True)
+        table = self.query_one("#search-results", FittedTable)
         if self.target == "queries":
-            add_columns(
-                table,
-                # The text right after the id and score: a narrow terminal still shows it.
+            # The text right after the id and score, with the room the pane leaves; the
+            # model, then the language give way on a narrow terminal (the line under the
+            # table names them).
+            table.set_columns(
                 [
                     ("id", 8),
                     ("score", 6),
-                    ("query", 60),
+                    ("query", 40),
                     ("cluster", 7),
                     ("language", 10),
                     *([("model", 14)] if self.has_models else []),
                 ],
+                text="query",
+                drop_order=["model", "language"],
             )
         else:
-            add_columns(
-                table,
-                # The size before the title: a narrow terminal cuts the title, not the size.
-                [("cluster", 7), ("score", 6), ("size", 7), ("title", 40), ("description", 120)],
+            # The size before the title: a narrow terminal cuts the title, not the size.
+            table.set_columns(
+                [("cluster", 7), ("score", 6), ("size", 7), ("title", 40), ("description", 20)],
+                text="description",
+                drop_order=["description"],
+                text_room=20,
             )
 
     @on(Input.Changed)
@@ -232,8 +236,8 @@ class SearchScreen(Screen):
         self.query_one("#search-status", Static).update(Text(one_line(message), style="red"))
 
     def show_results(self, target: str, result) -> None:
-        table = self.query_one("#search-results", DataTable)
-        table.clear()
+        table = self.query_one("#search-results", FittedTable)
+        table.clear_rows()
         self.hits = {}
         self._show_hit(None)
         facets = Text()
@@ -244,29 +248,28 @@ class SearchScreen(Screen):
                     f"\ncluster {hit.cluster_id} · {hit.size:,} queries · ",
                     one_line(hit.description, 300),
                 )
-                table.add_row(
-                    str(hit.cluster_id),
-                    f"{hit.score:.3f}",
-                    Text(f"{hit.size:,}", justify="right"),
-                    Text(one_line(hit.title, 60)),
-                    Text(one_line(hit.description, 120)),
-                    key=f"c{hit.cluster_id}",
-                )
+                cells = {
+                    "cluster": str(hit.cluster_id),
+                    "score": f"{hit.score:.3f}",
+                    "size": Text(f"{hit.size:,}", justify="right"),
+                    "title": Text(one_line(hit.title, 60)),
+                    "description": Text(one_line(hit.description, 120)),
+                }
+                table.add_cells(cells, key=f"c{hit.cluster_id}")
             status = count_of(len(result), "cluster")
         else:
             titles = {f.value: f.label for f in result.facets.get("cluster", [])}
             for hit in result.hits:
                 self.hits[f"q{hit.query_id}"] = describe_hit(hit, titles.get(hit.cluster_id))
-                cells = [
-                    str(hit.query_id),
-                    f"{hit.score:.3f}",
-                    hit_text_cell(hit, 160),
-                    "-" if hit.cluster_id is None else str(hit.cluster_id),
-                    Text(one_line(hit.language, 12)),
-                ]
-                if self.has_models:
-                    cells.append(Text(one_line(hit.model, 18)))
-                table.add_row(*cells, key=f"q{hit.query_id}")
+                cells = {
+                    "id": str(hit.query_id),
+                    "score": f"{hit.score:.3f}",
+                    "query": hit_text_cell(hit, 160),
+                    "cluster": "-" if hit.cluster_id is None else str(hit.cluster_id),
+                    "language": Text(one_line(hit.language, 12)),
+                    "model": Text(one_line(hit.model, 18)),
+                }
+                table.add_cells(cells, key=f"q{hit.query_id}")
             status = f"{len(result.hits)} shown of {result.candidates:,} candidates · {result.mode}"
             if result.space_id is None:
                 status += " (nothing embedded yet)"

@@ -8,12 +8,11 @@ from textual.widgets import DataTable
 from ..engine.browse import QueryRow, cluster_queries, count_cluster_queries
 from ..query_cells import query_cells
 from ..wording import count_of
-from .tables import add_columns
+from .tables import add_columns, fit_columns
 
 PAGE_ROWS = 200
 TEXT_ROOM = 40  # columns the query text keeps: the other columns go first, in DROP_ORDER
 DROP_ORDER = ["distance", "language", "model", "copies"]
-CELL_PADDING = 2  # a DataTable pads each cell by one column on either side
 _CELLS = query_cells(160)
 COLUMNS = {  # name: (width, cell)
     "id": (8, _CELLS["query_id"]),
@@ -71,15 +70,8 @@ class QueryTable(DataTable):
         }
         if not self.copies:
             empty.add("copies")
-        shown = [name for name in COLUMNS if name not in empty]
-        width = self.size.width
-        for name in DROP_ORDER:
-            beside = sum(COLUMNS[n][0] + CELL_PADDING for n in shown if n != "query")
-            if not width or width - beside >= TEXT_ROOM + CELL_PADDING:
-                break
-            if name in shown:
-                shown.remove(name)
-        self.shown = shown
+        wanted = [(name, COLUMNS[name][0]) for name in COLUMNS if name not in empty]
+        self.shown = fit_columns(wanted, "query", self.size.width, DROP_ORDER, TEXT_ROOM)
         add_columns(self, [(name, COLUMNS[name][0]) for name in self.shown])
 
     @work(thread=True, exclusive=True, group="query-page", exit_on_error=False)

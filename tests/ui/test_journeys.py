@@ -195,7 +195,7 @@ def _walk(node):
 
 async def test_search_filter_and_open(ui_root):
     app = make_app(ui_root)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(160, 36)) as pilot:  # wide: the model column shows
         await settle(pilot)
         await pilot.press("slash")
         await pilot.press(*"sql join")
@@ -282,6 +282,33 @@ async def test_cluster_search_shows_each_size_on_an_80_column_terminal(ui_root):
             str(first[size_at])
             == f"{sizes[screen.query_one('#filter-run', Select).value + str(first[0])]:,}"
         )
+
+
+async def test_search_results_show_no_column_cut_at_the_edge(ui_root):
+    """A cluster id 17 cut to "1" misleads: the text takes the room the pane leaves, the
+    model and then the language give way on a narrow terminal, the cluster stays."""
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"sql join")
+        screen = app.screen
+        await wait_until(pilot, lambda: "candidates" in static_text(screen, "#search-status"))
+        results = screen.query_one("#search-results", DataTable)
+
+        def columns():
+            shown = results.columns.values()
+            return [str(c.label) for c in shown], [c.get_render_width(results) for c in shown]
+
+        labels, widths = columns()
+        assert labels == ["id", "score", "query", "cluster", "language"]
+        assert sum(widths) <= results.scrollable_content_region.width
+        assert widths[2] >= 40 + 2
+        await pilot.resize_terminal(170, 36)  # wider: the model comes back, rows kept
+        await pilot.pause()
+        labels, widths = columns()
+        assert labels == ["id", "score", "query", "cluster", "language", "model"]
+        assert sum(widths) <= results.scrollable_content_region.width
+        assert results.row_count > 0 and str(results.get_row_at(0)[5])
 
 
 async def test_hostile_query_text_is_shown_literally(ui_root):
