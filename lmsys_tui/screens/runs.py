@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
-from ..widgets.tables import add_columns
+from ..widgets.tables import FittedTable
 
 if TYPE_CHECKING:  # the engine (DuckDB) is imported after the first screen is drawn
     from ..engine.browse import RunInfo
@@ -40,7 +40,7 @@ class RunsScreen(Screen):
         yield Header()
         with Vertical():
             yield Static("Clustering runs", classes="title")
-            yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            yield FittedTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="run-detail-scroll"):  # Tab, then the arrows scroll it
                 yield Static(id="run-detail", classes="detail")
         yield StatusLine()
@@ -49,9 +49,9 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         if self.app.opening:
             self.query_one("#run-detail", Static).update(Text("Opening the workspace…"))
-        table = self.query_one(DataTable)
-        add_columns(
-            table,
+        # The run id takes the room left; on a narrow terminal the columns the detail
+        # below also says give way whole, from the right.
+        self.query_one(FittedTable).set_columns(
             [
                 ("run", 26),
                 ("algorithm", 9),
@@ -63,6 +63,9 @@ class RunsScreen(Screen):
                 ("hier.", 5),
                 ("LLM cost", 9),
             ],
+            text="run",
+            drop_order=["LLM cost", "hier.", "created", "model"],
+            text_room=26,
         )
         self.watch(self.app, "generation", lambda _: self.load(), init=False)
         self.load()
@@ -80,23 +83,23 @@ class RunsScreen(Screen):
     def show(self, runs: list[RunInfo]) -> None:
         self.runs = runs
         self.app.prepare_search()
-        table = self.query_one(DataTable)
-        table.clear()
+        table = self.query_one(FittedTable)
+        table.clear_rows()
         for run in runs:
-            table.add_row(
+            cells = {
                 # The mark goes first: a long run id would cut a suffix off.
-                Text("✎ " if run.edited_at else "", style="yellow").append(run.run_id),
-                run.algorithm,
-                f"{run.n_clusters:,}",
-                f"{run.n_queries:,}",
-                Text(run.embedding_model),
-                run.created_at.strftime("%Y-%m-%d %H:%M"),
+                "run": Text("✎ " if run.edited_at else "", style="yellow").append(run.run_id),
+                "algorithm": run.algorithm,
+                "clusters": f"{run.n_clusters:,}",
+                "queries": f"{run.n_queries:,}",
+                "model": Text(run.embedding_model),
+                "created": run.created_at.strftime("%Y-%m-%d %H:%M"),
                 # An alias, else the namer ("offline", "taxonomy", an LLM): an id would be cut.
-                Text(", ".join(s.alias or s.model for s in run.summary_runs) or "-"),
-                str(len(run.hierarchies)),
-                cost_cell(run),
-                key=run.run_id,
-            )
+                "summaries": Text(", ".join(s.alias or s.model for s in run.summary_runs) or "-"),
+                "hier.": str(len(run.hierarchies)),
+                "LLM cost": cost_cell(run),
+            }
+            table.add_cells(cells, key=run.run_id)
         detail = self.query_one("#run-detail", Static)
         if self.app.ws is None and not self.app.workspace_exists():
             message = Text("No data yet: start a job from Jobs (4), or run the quickstart.")
