@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 # half of it, not two fifths (at 100 columns two fifths cut titles after ~30 characters).
 NARROW_COLUMNS = 120
 
+# Printed once the terminal is back, while the job's thread finishes its batch.
+QUIT_DURING_JOB = (
+    "lmsys-tui: cancelling the running job at the end of its batch; what it committed is "
+    "kept, and running the job again resumes it"
+)
+
 
 def _screen(module: str, name: str):
     """A mode's screen, its module imported when the mode is first shown."""
@@ -92,6 +98,7 @@ class LmsysApp(App):
         self._table_sorts: dict[int, tuple] = {}  # table -> (column, reversed)
         # Searchers share one cursor each; one search at a time keeps DuckDB calls serial.
         self.search_lock = threading.RLock()
+        self.asking_to_quit = False
 
     # -- workspace -------------------------------------------------------------------------
 
@@ -215,6 +222,33 @@ class LmsysApp(App):
         self.generation += 1
 
     # -- actions ---------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit; while a job runs, ask first: it stops at its next batch, which can take
+        seconds, and the terminal should say so rather than sit blank."""
+        running = [w for w in self.workers if w.group == "jobs" and w.is_running]
+        if not running:
+            self.exit()
+            return
+        if self.asking_to_quit:
+            return
+        from .screens.prompt import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            self.asking_to_quit = False
+            if yes:
+                for worker in running:
+                    worker.cancel()
+                self.exit(message=QUIT_DURING_JOB)
+
+        self.asking_to_quit = True
+        self.push_screen(
+            ConfirmScreen(
+                "A job is running. Quit and cancel it?",
+                "What it has committed is kept; running the job again resumes it.",
+            ),
+            answered,
+        )
 
     def open_run(self, run_id: str) -> None:
         self.run_id = run_id

@@ -945,6 +945,48 @@ async def test_a_job_that_fills_the_disk_says_so_in_one_line(ui_copy, monkeypatc
         assert "OSError" not in stage
 
 
+async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, monkeypatch, capsys):
+    """q while a job runs: a question, not a blank terminal while the job's batch ends;
+    n keeps both, y cancels the job (kept as cancelled) and says so once the app is gone."""
+    import time
+
+    from lmsys_tui.app import QUIT_DURING_JOB
+    from lmsys_tui.engine import jobs
+    from lmsys_tui.engine.progress import Progress
+
+    def slow_clustering(ws, step, space_id, progress):
+        for done in range(1000):  # cancelled at a progress report, as the real steps are
+            progress(Progress("cluster", done, 1000))
+            time.sleep(0.01)
+        raise AssertionError("never cancelled")
+
+    monkeypatch.setattr(jobs, "cluster_space", slow_clustering)
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        screen = app.screen
+        screen.query_one("#job-step").value = "cluster"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        while "cluster" not in static_text(screen, "#job-stage"):  # running: no settle()
+            await pilot.pause(0.05)
+        await pilot.press("q")
+        await pilot.pause()
+        asked = " ".join(shown_text(static) for static in app.screen.query("#prompt Static"))
+        assert "A job is running. Quit and cancel it?" in asked
+        await pilot.press("q")  # asked once, however often q is pressed
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and app.screen is screen
+        assert [w for w in app.workers if w.group == "jobs" and w.is_running]
+        await pilot.press("q", "y")
+    assert QUIT_DURING_JOB in " ".join(capsys.readouterr().err.split())  # printed on exit
+    with open_workspace(ui_copy, read_only=True) as ws:
+        statuses = ws.con.execute("SELECT status FROM jobs ORDER BY started_at").fetchall()
+    assert statuses[-1] == ("cancelled",)
+
+
 async def test_the_query_encoder_loads_in_the_background_once_the_first_screen_shows(
     embedded_workspace,
 ):
