@@ -248,6 +248,13 @@ def test_edits_are_audited_and_change_what_depends_on_them(capsys, ws_copy):
     as_json(capsys, ws_copy, "edit", "tag", RUN, str(first), "--tag", "good", "--note", "ok")
     query_id = query_id_of(ws_copy, "travel-0")
     as_json(capsys, ws_copy, "edit", "move", RUN, "--query-ids", str(query_id), "--to", str(second))
+    # The counts an offline description gives follow the move; the summary index, which
+    # leaves counts out, stays true without embedding the summaries again.
+    moved = {c["cluster_id"]: c for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]}
+    assert moved[second]["size"] == clusters[1]["size"] + 1
+    assert moved[second]["description"].startswith(f"{moved[second]['size']} prompts (")
+    report = as_json(capsys, ws_copy, "verify", RUN)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
     merged = as_json(
         capsys,
         ws_copy,
@@ -388,6 +395,8 @@ def test_split_and_delete_are_audited_and_keep_every_query(capsys, ws_copy):
     (new_id,) = set(after) - set(before)
     assert after[new_id]["title"] == f"{biggest['title']} (part 2)"
     assert after[biggest["cluster_id"]]["size"] + after[new_id]["size"] == biggest["size"]
+    for part in (after[biggest["cluster_id"]], after[new_id]):  # its own count, not the whole's
+        assert part["description"].startswith(f"{part['size']} prompts (")
     leaves = []
     stack = list(as_json(capsys, ws_copy, "hierarchy", RUN)["nodes"])
     while stack:

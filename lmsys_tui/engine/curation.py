@@ -322,6 +322,8 @@ def merge_clusters(
 
 def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | None = None) -> int:
     """Dissolve a cluster: its queries become noise (-1), its names and leaf go."""
+    from .naming.counts import refresh_counts
+
     _check_run(ws, run_id)
     if cluster_id == NOISE:
         raise ValueError("cluster -1 is already noise")
@@ -347,6 +349,7 @@ def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | No
             [run_id, NOISE, run_id, NOISE],
         )
         resize_hierarchies(ws, run_id)
+        refresh_counts(ws, run_id, [NOISE])
         _count_clusters(ws, run_id)
         edit_id = record_edit(
             ws, run_id, "delete", {"cluster_id": cluster_id}, {"size": size}, None, reason
@@ -494,8 +497,10 @@ def _members_with_rows(
 
 
 def _recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]) -> None:
-    """Sizes, centroids and member distances of the clusters; hierarchy node sizes."""
+    """Sizes, centroids and member distances of the clusters; hierarchy node sizes; the
+    counts their offline descriptions give."""
     from .clustering.algorithms import centroids_of
+    from .naming.counts import refresh_counts
 
     members = _members_with_rows(ws, run_id, space_id, cluster_ids)
     vectors = ws.vector_file(space_id).array()
@@ -532,6 +537,7 @@ def _recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]
         finally:
             ws.con.unregister("edited_distances")
     resize_hierarchies(ws, run_id)
+    refresh_counts(ws, run_id, cluster_ids)
 
 
 def resize_hierarchies(ws: Workspace, run_id: str) -> None:

@@ -121,6 +121,23 @@ def test_a_description_speaks_of_the_whole_cluster():
     assert "mostly English 68%, German 32%." in two
     one = describe({**facts, "unique": 220, "languages": [("Russian", 220)]}, [], "x")
     assert one.startswith("220 prompts (2.3% of the run); Russian.")
+    nearly = describe({**facts, "languages": [("English", 219), ("Dutch", 1)]}, [], "x")
+    assert "mostly English >99%." in nearly  # 100% only of all of them
+
+
+def test_the_counts_of_a_description_are_found_to_rewrite_and_to_leave_out_of_search():
+    from lmsys_tui.engine.naming.counts import COUNTS, counts_sentence, without_counts
+
+    facts = {"size": 1234, "share": 0.1234, "unique": 1200, "languages": [("English", 1233)]}
+    sentence = counts_sentence(facts)
+    assert sentence == "1,234 prompts (12.3% of the run), 1,200 unique; mostly English >99%."
+    taxonomy = f"Coding › Python (similarity 0.61): Python code. {sentence} Key phrases: dict."
+    assert COUNTS.search(taxonomy).group() == sentence
+    assert (
+        without_counts(taxonomy)
+        == "Coding › Python (similarity 0.61): Python code. Key phrases: dict."
+    )
+    assert without_counts("An LLM's description: 3 prompts.") == "An LLM's description: 3 prompts."
 
 
 def test_a_topic_name_carries_the_clusters_own_phrases_within_the_title_limit():

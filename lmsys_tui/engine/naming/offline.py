@@ -16,10 +16,11 @@ import numpy as np
 
 from ..clustering.representatives import representatives
 from ..embedding.embed import space_embedder
-from ..enrich.duplicates import copies_per_cluster, repeated_members_sql
+from ..enrich.duplicates import repeated_members_sql
 from ..errors import LmsysError, SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..workspace import Workspace
+from .counts import cluster_facts, counts_sentence
 from .phrases import TITLE_CHARS, key_phrases, phrase_title, topic_title
 from .taxonomy import Topic, match_topics
 
@@ -148,59 +149,9 @@ def offline_labels(
     return labels
 
 
-def cluster_facts(ws: Workspace, run_id: str, typical_ids: list[int]) -> dict:
-    """Size, share, unique count and language mix per cluster; texts of `typical_ids`."""
-    total = ws.con.execute(
-        "SELECT count(*) FROM query_clusters WHERE run_id = ?", [run_id]
-    ).fetchall()[0][0]
-    copies = copies_per_cluster(ws.con, run_id)
-    facts: dict = {}
-    for cluster_id, size in ws.con.execute(
-        "SELECT cluster_id, count(*) FROM query_clusters WHERE run_id = ? GROUP BY cluster_id",
-        [run_id],
-    ).fetchall():
-        facts[cluster_id] = {
-            "size": size,
-            "share": size / max(total, 1),
-            "unique": size - copies.get(cluster_id, 0),
-            "languages": [],
-        }
-    for cluster_id, language, count in ws.con.execute(
-        """
-        SELECT c.cluster_id, q.language, count(*) AS n
-        FROM query_clusters c JOIN queries q USING (query_id)
-        WHERE c.run_id = ? AND q.language IS NOT NULL
-        GROUP BY ALL ORDER BY c.cluster_id, n DESC, q.language
-        """,
-        [run_id],
-    ).fetchall():
-        facts[cluster_id]["languages"].append((language, count))
-    facts["typical"] = dict(
-        ws.con.execute(
-            "SELECT query_id, query_text FROM queries "
-            "WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
-            [typical_ids],
-        ).fetchall()
-    )
-    return facts
-
-
 def describe(facts: dict, phrases: list[str], typical: str, limit: int = DESCRIPTION_CHARS) -> str:
     """One paragraph about the whole cluster, within `limit` characters."""
-    size, unique = facts["size"], facts["unique"]
-    parts = [f"{size:,} prompts ({facts['share']:.1%} of the run)"]
-    if unique < size:
-        parts[0] += f", {unique:,} unique"
-    languages = facts["languages"]
-    if languages:
-        # The runner-up only when it rounds to a percent or more ("English 94%, Dutch 0%").
-        named = languages[:1] + [lang for lang in languages[1:2] if lang[1] / size >= 0.005]
-        shown = ", ".join(f"{name} {count / size:.0%}" for name, count in named)
-        if languages[0][1] == size:
-            parts.append(languages[0][0])
-        else:
-            parts.append(("mostly " if languages[0][1] >= size / 2 else "languages: ") + shown)
-    text = "; ".join(parts) + "."
+    text = counts_sentence(facts)
     if phrases:
         text += " Key phrases: " + ", ".join(phrases[:6]) + "."
     room = limit - len(text) - len(' Typical: "…"')

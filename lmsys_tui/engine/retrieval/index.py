@@ -325,7 +325,10 @@ def summary_index_path(ws: Workspace, summary_run_id: str) -> Path:
 
 
 def summary_texts(ws: Workspace, summary_run_id: str) -> tuple[str, list[int], list[str]]:
-    """(space_id, cluster_ids, "title. description") of a summary run's named clusters."""
+    """(space_id, cluster_ids, "title. description") of a summary run's named clusters; an
+    offline description without its counts (an edit changes them, not what they mean)."""
+    from ..naming.counts import without_counts
+
     found = ws.con.execute(
         "SELECT r.space_id FROM summary_runs s JOIN clustering_runs r USING (run_id) "
         "WHERE s.summary_run_id = ?",
@@ -338,7 +341,9 @@ def summary_texts(ws: Workspace, summary_run_id: str) -> tuple[str, list[int], l
         "WHERE summary_run_id = ? AND title IS NOT NULL ORDER BY cluster_id",
         [summary_run_id],
     ).fetchall()
-    texts = [f"{title}. {description or ''}".strip() for _, title, description in rows]
+    texts = [
+        f"{title}. {without_counts(description or '')}".strip() for _, title, description in rows
+    ]
     return found[0][0], [row[0] for row in rows], texts
 
 
