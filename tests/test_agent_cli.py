@@ -280,6 +280,35 @@ def test_edits_are_audited_and_change_what_depends_on_them(capsys, ws_copy):
     assert report["ok"], [c for c in report["checks"] if not c["ok"]]
 
 
+def test_a_summary_index_built_with_counts_stays_good_until_an_edit_renews_it(capsys, ws_copy):
+    """Earlier versions embedded the whole description, counts included: such an index
+    is not called stale after an upgrade; the first edit that changes counts rebuilds it."""
+    from lmsys_tui.engine.retrieval.index import (
+        _fingerprint,
+        _manifest_path,
+        summary_index_path,
+        summary_texts,
+    )
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ws_copy) as ws:
+        (summary_run_id,) = ws.con.execute("SELECT summary_run_id FROM summary_runs").fetchone()
+        _, cluster_ids, texts = summary_texts(ws, summary_run_id, with_counts=True)
+        manifest_path = _manifest_path(summary_index_path(ws, summary_run_id))
+    manifest = json.loads(manifest_path.read_text())
+    manifest["fingerprint"] = _fingerprint(cluster_ids, texts)  # as an earlier version wrote
+    manifest_path.write_text(json.dumps(manifest))
+    assert as_json(capsys, ws_copy, "verify", RUN)["ok"]
+    query_id = query_id_of(ws_copy, "travel-0")
+    clusters = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
+    home = as_json(capsys, ws_copy, "query", str(query_id))["query"]["clusters"][0]["cluster_id"]
+    to = next(c["cluster_id"] for c in clusters if c["cluster_id"] != home)
+    as_json(capsys, ws_copy, "edit", "move", RUN, "--query-ids", str(query_id), "--to", str(to))
+    report = as_json(capsys, ws_copy, "verify", RUN)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert json.loads(manifest_path.read_text())["fingerprint"] != manifest["fingerprint"]
+
+
 def test_verify_fails_when_the_index_disagrees(capsys, ws_copy):
     for path in (ws_copy / "index").glob("*.queries.usearch"):
         path.write_bytes(path.read_bytes()[:1000])

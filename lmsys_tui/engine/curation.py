@@ -229,7 +229,7 @@ def move_queries(
             [run_id, query_ids],
         )
         mark_duplicates(ws, run_id, space_id, null_sink, new_ids=np.array(query_ids, np.int64))
-        return record_edit(
+        edit_id = record_edit(
             ws,
             run_id,
             "move",
@@ -238,6 +238,9 @@ def move_queries(
             {"cluster_id": to_cluster},
             reason,
         )
+    # Up to date already (the index leaves counts out), unless an earlier version built it.
+    _refresh_summary_indexes(ws, _summary_runs(ws, run_id))
+    return edit_id
 
 
 def merge_clusters(

@@ -324,9 +324,12 @@ def summary_index_path(ws: Workspace, summary_run_id: str) -> Path:
     return ws.root / "index" / "summaries" / f"{summary_run_id}.usearch"
 
 
-def summary_texts(ws: Workspace, summary_run_id: str) -> tuple[str, list[int], list[str]]:
+def summary_texts(
+    ws: Workspace, summary_run_id: str, with_counts: bool = False
+) -> tuple[str, list[int], list[str]]:
     """(space_id, cluster_ids, "title. description") of a summary run's named clusters; an
-    offline description without its counts (an edit changes them, not what they mean)."""
+    offline description without its counts (an edit changes them, not what they mean).
+    `with_counts`: the whole description, as earlier versions embedded it."""
     from ..naming.counts import without_counts
 
     found = ws.con.execute(
@@ -341,9 +344,8 @@ def summary_texts(ws: Workspace, summary_run_id: str) -> tuple[str, list[int], l
         "WHERE summary_run_id = ? AND title IS NOT NULL ORDER BY cluster_id",
         [summary_run_id],
     ).fetchall()
-    texts = [
-        f"{title}. {without_counts(description or '')}".strip() for _, title, description in rows
-    ]
+    shown = (lambda text: text) if with_counts else without_counts
+    texts = [f"{title}. {shown(description or '')}".strip() for _, title, description in rows]
     return found[0][0], [row[0] for row in rows], texts
 
 
@@ -367,7 +369,10 @@ def check_summary_index(ws: Workspace, summary_run_id: str, full: bool = False) 
     index = _restore(path, view=True)
     if index is None or index.size != len(manifest.get("cluster_ids", [])):
         return result("corrupt", detail="unreadable or not what its manifest says")
-    if manifest.get("fingerprint") != _fingerprint(cluster_ids, texts):
+    fingerprint = manifest.get("fingerprint")
+    if fingerprint != _fingerprint(cluster_ids, texts) and fingerprint != _fingerprint(
+        cluster_ids, summary_texts(ws, summary_run_id, with_counts=True)[2]
+    ):  # an index an earlier version built stays good until the counts change
         return result("stale", index.size, "cluster titles or descriptions changed")
     return result("ok", index.size)
 
