@@ -22,7 +22,14 @@ from .clustering.runs import cluster_space, sparse_hdbscan_warning
 from .embedding.embed import embed_queries, find_space
 from .embedding.embedders import STATIC_TRADE_OFF, make_embedder
 from .enrich.languages import detect_languages, english_only_warning
-from .errors import ClusterError, EmbedError, JobFileError, SummaryError, is_interruption
+from .errors import (
+    ClusterError,
+    EmbedError,
+    JobFileError,
+    SummaryError,
+    failure_line,
+    is_interruption,
+)
 from .export import SAMPLE_OPTIONS, export_run
 from .hierarchy.build import build_hierarchy
 from .job_plan import missing_keys
@@ -245,7 +252,7 @@ def run_job(ws: Workspace, spec: JobSpec, progress: ProgressSink = null_sink) ->
                 job_id,
                 "cancelled" if interrupted else "failed",
                 result,
-                str(error) or type(error).__name__,
+                failure_line(error) or str(error) or type(error).__name__,
             )
         raise
     _finish(ws, job_id, "succeeded", result, None)

@@ -49,7 +49,7 @@ from ..engine.workspace import Workspace, open_workspace
 from ..job_summary import summary
 from ..safe_text import one_line, printable
 from ..widgets.status_line import StatusLine
-from ..widgets.tables import add_columns
+from ..widgets.tables import FittedTable
 
 STEPS: dict[str, type[BaseModel]] = {
     "load": LoadStep,
@@ -81,6 +81,7 @@ class JobsScreen(Screen):
         self.step = "load"
         self.open_when_done = False  # a zoom job opens the run it made
         self.planned: str | None = None  # the LLM step whose plan is shown, awaiting start
+        self.jobs: dict[str, Text] = {}  # job id -> the job in words, for the line below
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,22 +103,29 @@ class JobsScreen(Screen):
                 with VerticalScroll(id="job-stage-scroll"):
                     yield Static(id="job-stage", classes="status")
                 yield ProgressBar(id="job-progress", show_eta=False)
-                yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+                yield FittedTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+                # The highlighted job whole: a narrow table leaves its error or steps out.
+                yield Static(id="job-detail", classes="detail")
         yield StatusLine()
         yield Footer()
 
     async def on_mount(self) -> None:
-        add_columns(
-            self.query_one("#jobs-table", DataTable),
+        # The error takes the room left; on a narrow terminal the steps, the job id and
+        # the start time give way whole (the line under the table says them).
+        self.query_one("#jobs-table", FittedTable).set_columns(
             [
                 ("job", 12),
                 ("status", 9),
                 ("step", 9),
-                ("steps", 28),
                 ("started", 16),
-                ("error", 80),
+                ("steps", 28),
+                ("error", 20),
             ],
+            text="error",
+            drop_order=["steps", "job", "started"],
+            text_room=20,
         )
+        self.query_one("#job-detail", Static).display = False
         self.query_one("#job-stage", Static).update(Text("No job running."))
         self.query_one("#job-progress").display = False  # an idle bar would pulse
         await self.build_form()
@@ -357,19 +365,41 @@ class JobsScreen(Screen):
     def show_jobs(self, rows) -> None:
         import json
 
-        table = self.query_one("#jobs-table", DataTable)
-        table.clear()
+        table = self.query_one("#jobs-table", FittedTable)
+        table.clear_rows()
+        self.jobs = {}
         for job_id, status, step, spec, started_at, error in rows:
             steps = ", ".join(json.loads(spec))
-            table.add_row(
-                job_id,
-                Text(status, style=STATUS_STYLES.get(status, "")),
-                step or "-",
-                steps,
-                started_at.strftime("%Y-%m-%d %H:%M"),
-                Text(one_line(error, 80)),
-                key=job_id,
-            )
+            started = started_at.strftime("%Y-%m-%d %H:%M")
+            self.jobs[job_id] = describe_job(job_id, status, step, steps, started, error)
+            cells = {
+                "job": job_id,
+                "status": Text(status, style=STATUS_STYLES.get(status, "")),
+                "step": step or "-",
+                "started": started,
+                "steps": steps,
+                "error": Text(one_line(error, 80)),
+            }
+            table.add_cells(cells, key=job_id)
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def _job_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        detail = self.query_one("#job-detail", Static)
+        detail.update(self.jobs.get(event.row_key.value, ""))
+        detail.display = event.row_key.value in self.jobs
+
+
+def describe_job(job_id, status, step, steps, started, error) -> Text:
+    """A past job in a line or two: when, what, where it ended, and its whole error."""
+    text = Text.assemble(
+        (f"job {job_id}", "bold"),
+        " · ",
+        (status, STATUS_STYLES.get(status, "")),
+        f" · started {started} · steps: {steps}",
+    )
+    if error:
+        text.append(f"\n{step or 'job'}: {one_line(error, 600)}", STATUS_STYLES.get(status, ""))
+    return text
 
 
 def _asks_an_llm(spec: JobSpec) -> bool:

@@ -355,7 +355,14 @@ async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
         # Named and grouped in the same job, as the form's ticked box says.
         assert "(offline): 2 clusters named" in done and "hierarchy hierarchy-" in done
         jobs = screen.query_one("#jobs-table", DataTable)
-        assert jobs.row_count == 2 and str(jobs.get_row_at(0)[1]) == "succeeded"
+        labels = [str(column.label) for column in jobs.columns.values()]
+        assert (
+            jobs.row_count == 2 and str(jobs.get_row_at(0)[labels.index("status")]) == "succeeded"
+        )
+        # The newest job whole under the table, the steps the narrow table leaves out.
+        assert "steps" not in labels
+        assert "succeeded · started" in static_text(screen, "#job-detail")
+        assert "steps: cluster, summarize, hierarchy" in static_text(screen, "#job-detail")
         await pilot.press("1")  # typed into the field it is in
         assert app.screen is screen
         assert screen.query_one("#field-n_clusters", Input).value == "21"
@@ -943,6 +950,8 @@ async def test_a_job_that_fills_the_disk_says_so_in_one_line(ui_copy, monkeypatc
         stage = static_text(screen, "#job-stage")
         assert stage.startswith(f"Job failed: the disk is full ({ui_copy / 'tmp'})")
         assert "OSError" not in stage
+        # The past job's whole error under the table, beside its step.
+        assert "cluster: the disk is full (" in static_text(screen, "#job-detail")
 
 
 async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, monkeypatch, capsys):
