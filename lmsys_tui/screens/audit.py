@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -21,11 +21,14 @@ class AuditScreen(ModalScreen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
+        self.edits: dict[str, Text] = {}  # edit id -> the edit in words, for the line below
 
     def compose(self) -> ComposeResult:
         with Vertical(id="audit"):
             yield Static(Text(f"Edits of {self.run_id}", style="bold"))
             yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+            # The highlighted edit whole: the table is wider than the dialog.
+            yield Static(id="audit-detail", classes="detail")
 
     def on_mount(self) -> None:
         add_columns(
@@ -51,6 +54,7 @@ class AuditScreen(ModalScreen[None]):
     def show(self, edits: list[Edit]) -> None:
         table = self.query_one(DataTable)
         for edit in edits:
+            self.edits[str(edit.edit_id)] = describe_edit(edit)
             table.add_row(
                 str(edit.edit_id),
                 f"{edit.edited_at:%Y-%m-%d %H:%M:%S}",
@@ -59,9 +63,30 @@ class AuditScreen(ModalScreen[None]):
                 Text(one_line(_readable(edit.previous), 80)),
                 Text(one_line(_readable(edit.new), 80)),
                 Text(one_line(edit.reason, 40)),
+                key=str(edit.edit_id),
             )
         if not edits:
             table.border_subtitle = "no edits yet"
+
+    @on(DataTable.RowHighlighted, "#audit-table")
+    def _edit_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.query_one("#audit-detail", Static).update(self.edits.get(event.row_key.value, ""))
+
+
+def describe_edit(edit: Edit) -> Text:
+    """One edit, each field on its line and whole (within reason)."""
+    text = Text.assemble(
+        (f"edit {edit.edit_id} · {edit.action}", "bold"), f" · {edit.edited_at:%Y-%m-%d %H:%M:%S}"
+    )
+    for name, value in (
+        ("target", edit.target),
+        ("previous", edit.previous),
+        ("new", edit.new),
+        ("reason", edit.reason),
+    ):
+        text.append(f"\n{name}: ", style="bold")
+        text.append(one_line(_readable(value), 300))
+    return text
 
 
 def _readable(value) -> str:

@@ -147,7 +147,8 @@ async def type_at_once(pilot, keys: str) -> None:
     """Keys as a terminal delivers a burst (a fast typist, `tmux send-keys`): all queued
     before the first is handled, where `pilot.press` waits after each."""
     for character in keys:
-        pilot.app.post_message(events.Key(_character_to_key(character), character))
+        key = "enter" if character == "\n" else _character_to_key(character)
+        pilot.app.post_message(events.Key(key, character))
     await settle(pilot)
 
 
@@ -167,6 +168,22 @@ async def test_letters_typed_at_once_after_f_r_or_slash_are_text_not_commands(ui
         await pilot.press("escape")
         await type_at_once(pilot, "/sql")
         assert app.screen.query_one("#search-input", Input).value == "sql"
+
+
+async def test_the_audit_shows_the_highlighted_edit_whole(ui_copy):
+    from lmsys_tui.engine.curation import rename_cluster
+
+    long_reason = "the old title named only one of its topics; " * 3
+    with open_workspace(ui_copy) as ws:
+        rename_cluster(ws, "k3", 0, "Databases and SQL", reason=long_reason)
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        app.screen.query_one(Tree).focus()
+        await pilot.press("a")
+        await settle(pilot)
+        shown = static_text(app.screen, "#audit-detail")
+    assert shown.startswith("edit 1 · rename · ")
+    assert "new: title: Databases and SQL" in shown
+    assert f"reason: {long_reason.strip()}" in shown  # cut in the table, whole here
 
 
 async def test_a_question_s_given_value_is_replaced_by_typing_or_kept_to_edit(ui_copy):
@@ -737,13 +754,10 @@ async def test_j_k_g_and_shift_g_move_in_lists_and_stay_text_in_inputs(ui_root):
 
 async def export_from_clusters(app, pilot, path, answer: str | None = None) -> None:
     """Press e on Clusters and type the path, Enter, then the answer (queries per
-    cluster) and Enter, as one burst of keys."""
+    cluster) and Enter, as one burst of keys (the file name starts selected, and so does
+    the answer once Enter reaches it: typing replaces them)."""
     app.screen.query_one(Tree).focus()
-    keys = ["e", "ctrl+a", "ctrl+k", *str(path), "enter"]
-    if answer is not None:
-        keys += ["ctrl+a", "ctrl+k", *answer, "enter"]
-    await pilot.press(*keys)
-    await pilot.pause()
+    await type_at_once(pilot, f"e{path}\n" + ("" if answer is None else f"{answer}\n"))
 
 
 def export_error(app) -> str:
