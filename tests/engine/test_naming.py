@@ -225,6 +225,22 @@ def _node(i: int, size: int, direction: int) -> Node:
     return Node(f"L0-{i}", 0, centroid / np.linalg.norm(centroid), size, "", "", i, leaves=(i,))
 
 
+def test_a_category_is_never_named_as_one_of_its_subcategories():
+    from lmsys_tui.engine.hierarchy.build import _unlike_children
+
+    def node(title):
+        return Node("L1-0", 1, np.ones(2, np.float32), 10, title, "")
+
+    kids = [node("SQL, data, schema"), node("Patients, clinical, health")]
+    phrases = ["SQL", "data", "schema", "database", "tests"]
+    assert _unlike_children(phrases, kids, "") == "SQL, data, tests"  # the best phrases stay
+    assert _unlike_children(phrases, [node("Other")], "") == "SQL, data, schema"
+    noise = [node("Noise: SQL, data, schema"), node("Noise: odd requests")]
+    assert _unlike_children(phrases, noise, "Noise: ") == "Noise: SQL, data, tests"
+    assert _unlike_children(["SQL"], [node("SQL")], "") == "SQL"  # no other name to give
+    assert _unlike_children([], kids, "") == ""
+
+
 def test_a_category_over_the_cap_is_split_unless_it_is_one_cluster():
     big = [_node(i, 10, i % 2) for i in range(6)]  # 60 prompts in one group
     small = [_node(10 + i, 5, 2) for i in range(4)]  # 20 prompts

@@ -442,15 +442,31 @@ def _label(parents: list[Node], children: list[list[Node]], sample: ClusterSampl
     )
     for index, (parent, kids) in enumerate(zip(parents, children, strict=True)):
         found = phrases.get(index, [])
-        title = phrase_title(found) or parent.title or "(no key phrases)"
         if len(kids) == 1:
             parent.title = kids[0].title
         else:
-            parent.title = ("Noise: " + title)[:60] if parent.is_noise else title
+            prefix = "Noise: " if parent.is_noise else ""
+            parent.title = (
+                _unlike_children(found, kids, prefix)
+                or (prefix + (parent.title or "(no key phrases)"))[:60]
+            )
         if found:
             parent.description = (f"Key phrases: {', '.join(found[:6])}. {parent.description}")[
                 :400
             ]
+
+
+def _unlike_children(phrases: list[str], children: list[Node], prefix: str) -> str:
+    """A title from the key phrases that no child has: a category named as its largest
+    subcategory ("SQL, data, schema" over "SQL, data, schema") reads as one level. The
+    best phrases stay; the last of the three gives way first, then the second, then the
+    first."""
+    taken = {child.title.lower() for child in children}
+    variants = [phrases]
+    variants += [phrases[:i] + phrases[i + 1 :] for i in reversed(range(min(3, len(phrases))))]
+    variants += [phrases[start:] for start in range(2, len(phrases))]
+    titles = [(prefix + title)[:60] for title in map(phrase_title, variants) if title]
+    return next((t for t in titles if t.lower() not in taken), titles[0] if titles else "")
 
 
 def _insert_nodes(ws: Workspace, hierarchy_run_id: str, nodes: list[Node]) -> None:
