@@ -106,7 +106,8 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
 
 
 def check_target(typed: str) -> Path:
-    """The file to write: a new file whose name ends in a format export knows."""
+    """The file to write: a new file, in a folder that is there, whose name ends in a
+    format export knows."""
     from ..engine.export import FORMATS
 
     if not typed.strip():
@@ -116,6 +117,8 @@ def check_target(typed: str) -> Path:
         raise ValueError(f"{one_line(target.name)}: end the name in {', '.join(sorted(FORMATS))}")
     if target.exists():
         raise ValueError(f"{one_line(str(target))} exists: choose another name")
+    if not target.parent.is_dir():
+        raise ValueError(f"{one_line(str(target.parent))}: no such folder")
     return target
 
 

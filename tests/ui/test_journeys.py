@@ -815,6 +815,8 @@ async def test_export_a_sample_of_each_cluster_from_the_tui(ui_root, tmp_path):
         assert app.screen.query_one("#export-path", Input).has_focus
         await pilot.press(*".xlsx", "enter")
         assert "sample.csv.xlsx: end the name in .csv, .json" in export_error(app)
+        await pilot.press("ctrl+a", "ctrl+k", *f"{tmp_path}/nowhere/k3.csv", "enter")
+        assert f"{tmp_path}/nowhere: no such folder" in export_error(app)
         await pilot.press("escape")
         await settle(pilot)
         assert not app.screen.query("#export-path")
