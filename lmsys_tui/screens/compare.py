@@ -13,7 +13,7 @@ from ..engine.errors import LmsysError
 from ..engine.insight.compare import Comparison, compare_runs
 from ..safe_text import one_line
 from ..widgets.status_line import StatusLine
-from ..widgets.tables import add_columns
+from ..widgets.tables import FittedTable
 
 
 class CompareScreen(Screen):
@@ -35,14 +35,15 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text(f"comparing {self.run_a} with {self.run_b}…"), id="compare-title")
-        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(id="compare-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="compare-detail", classes="detail")
         yield StatusLine()
         yield Footer()
 
     def on_mount(self) -> None:
-        add_columns(
-            self.query_one(DataTable),
+        # The two titles share the room left; on a narrow terminal the overlap, then the
+        # cluster ids give way whole (the line under the table says them).
+        self.query_one(FittedTable).set_columns(
             [
                 ("kind", 11),
                 ("A", 5),
@@ -53,6 +54,9 @@ class CompareScreen(Screen):
                 ("size B", 7),
                 ("overlap", 32),
             ],
+            text=("title in A", "title in B"),
+            drop_order=["overlap", "A", "B"],
+            text_room=20,
         )
         self.load()
 
@@ -80,8 +84,8 @@ class CompareScreen(Screen):
                 style="bold",
             )
         )
-        table = self.query_one(DataTable)
-        table.clear()
+        table = self.query_one(FittedTable)
+        table.clear_rows()
         self.sides, self.explained = {}, {}
         self.result = result
 
@@ -89,17 +93,17 @@ class CompareScreen(Screen):
             key = f"{len(self.sides)}"
             self.sides[key] = (a.cluster_id if a else None, b.cluster_id if b else None)
             self.explained[key] = explain_row(kind, a, b, overlap, parts)
-            table.add_row(
-                kind,
-                str(a.cluster_id) if a else "",
-                Text(one_line(a.title, 40)) if a else "",
-                f"{a.size:,}" if a else "",
-                str(b.cluster_id) if b else "",
-                Text(one_line(b.title, 40)) if b else "",
-                f"{b.size:,}" if b else "",
-                overlap,
-                key=key,
-            )
+            cells = {
+                "kind": kind,
+                "A": str(a.cluster_id) if a else "",
+                "title in A": Text(one_line(a.title, 60)) if a else "",
+                "size A": f"{a.size:,}" if a else "",
+                "B": str(b.cluster_id) if b else "",
+                "title in B": Text(one_line(b.title, 60)) if b else "",
+                "size B": f"{b.size:,}" if b else "",
+                "overlap": overlap,
+            }
+            table.add_cells(cells, key=key)
 
         for match in result.matches:
             add("match", match.a, match.b, f"jaccard {match.jaccard:.2f}")

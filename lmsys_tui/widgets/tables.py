@@ -15,16 +15,22 @@ def add_columns(table: DataTable, columns: list[tuple[str, int]]) -> None:
 
 
 def fit_columns(
-    columns: list[tuple[str, int]], text: str, width: int, drop_order: list[str], text_room: int
+    columns: list[tuple[str, int]],
+    text: str | tuple[str, ...],
+    width: int,
+    drop_order: list[str],
+    text_room: int,
 ) -> list[str]:
     """The columns to show in `width`: those in `drop_order` give way, in that order,
-    while the `text` column would have under `text_room` (width 0, not laid out yet:
-    all of them)."""
+    while a `text` column (one, or several sharing the room) would have under
+    `text_room` (width 0, not laid out yet: all of them)."""
+    texts = (text,) if isinstance(text, str) else text
     shown = [name for name, _ in columns]
     widths = dict(columns)
     for name in drop_order:
-        beside = sum(widths[n] + CELL_PADDING for n in shown if n != text)
-        if not width or width - beside >= text_room + CELL_PADDING:
+        beside = sum(widths[n] + CELL_PADDING for n in shown if n not in texts)
+        room = len([n for n in shown if n in texts]) * (text_room + CELL_PADDING)
+        if not width or width - beside >= room:
             break
         if name in shown:
             shown.remove(name)
@@ -32,24 +38,30 @@ def fit_columns(
 
 
 class FittedTable(DataTable):
-    """A table whose text column takes the room its pane leaves. The other columns keep
-    their widths, or give way whole when the text would get too little: a column cut at
-    the edge showed cluster 17 as "1". Refits when resized, rows kept."""
+    """A table whose text column (or columns, sharing it) takes the room its pane leaves.
+    The other columns keep their widths, or give way whole when the text would get too
+    little: a column cut at the edge showed cluster 17 as "1". Refits when resized, rows
+    kept."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.wanted: list[tuple[str, int]] = []
-        self.text_column = ""
+        self.text_columns: tuple[str, ...] = ()
         self.drop_order: list[str] = []
         self.text_room = 40
         self.fitted: list[tuple[str, int]] = []  # the columns shown, with their widths
         self.row_cells: list[tuple[str, dict]] = []  # every row's key and cells by column
 
     def set_columns(
-        self, columns: list[tuple[str, int]], text: str, drop_order: list[str], text_room=40
+        self,
+        columns: list[tuple[str, int]],
+        text: str | tuple[str, ...],
+        drop_order: list[str],
+        text_room=40,
     ) -> None:
-        """Show these columns (the text column's width is its least) and no rows."""
-        self.wanted, self.text_column = columns, text
+        """Show these columns and no rows; `text_room` is the least a text column gets."""
+        self.wanted = columns
+        self.text_columns = (text,) if isinstance(text, str) else text
         self.drop_order, self.text_room = drop_order, text_room
         self.row_cells = []
         self.fitted = []
@@ -69,11 +81,13 @@ class FittedTable(DataTable):
 
     def _fit(self) -> None:
         room = self.size.width - SCROLLBAR if self.size.width else 0
-        shown = fit_columns(self.wanted, self.text_column, room, self.drop_order, self.text_room)
+        shown = fit_columns(self.wanted, self.text_columns, room, self.drop_order, self.text_room)
         widths = dict(self.wanted)
-        if room:
-            beside = sum(widths[n] + CELL_PADDING for n in shown if n != self.text_column)
-            widths[self.text_column] = max(self.text_room, room - beside - CELL_PADDING)
+        texts = [name for name in shown if name in self.text_columns]
+        if room and texts:
+            beside = sum(widths[n] + CELL_PADDING for n in shown if n not in texts)
+            share = (room - beside) // len(texts) - CELL_PADDING
+            widths |= {name: max(self.text_room, share) for name in texts}
         fitted = [(name, widths[name]) for name in shown]
         if fitted == self.fitted:
             return

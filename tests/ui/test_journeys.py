@@ -170,6 +170,35 @@ async def test_letters_typed_at_once_after_f_r_or_slash_are_text_not_commands(ui
         assert app.screen.query_one("#search-input", Input).value == "sql"
 
 
+async def test_two_runs_compared_side_by_side_fit_the_terminal(ui_copy):
+    """Space marks a run, c compares it with the highlighted one: each title shares the
+    room, no column is cut at the edge, the line under the table says the row whole."""
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import ClusterStep, JobSpec, SummarizeStep
+
+    with open_workspace(ui_copy) as ws:
+        run_job(
+            ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2"), summarize=SummarizeStep())
+        )
+    app = make_app(ui_copy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("space", "down", "c")
+        await settle(pilot)
+        table = app.screen.query_one("#compare-table", DataTable)
+        shown = table.columns.values()
+        labels = [str(column.label) for column in shown]
+        widths = [column.get_render_width(table) for column in shown]
+        assert labels == ["kind", "title in A", "size A", "title in B", "size B"]
+        assert sum(widths) <= table.scrollable_content_region.width
+        assert widths[1] == widths[3] >= 20 + 2
+        detail = static_text(app.screen, "#compare-detail")
+        assert detail.startswith("match") and "jaccard" in detail
+        await pilot.press("a")  # the row's cluster in run A
+        await settle(pilot)
+        assert isinstance(app.screen, ClustersScreen)
+
+
 async def test_the_audit_shows_the_highlighted_edit_whole(ui_copy):
     from lmsys_tui.engine.curation import rename_cluster
 
