@@ -22,7 +22,7 @@ HELP = [
             ("escape", "back (clears a filter or leaves a field first)"),
             ("j k g G", "down, up, first, last in a list or tree"),
             ("?", "this help"),
-            ("q", "quit"),
+            ("q", "quit (while a job runs: asks first, then cancels it)"),
         ],
     ),
     (
@@ -49,7 +49,7 @@ HELP = [
             ("u", "undo the run's newest edit (rename, tag, move)"),
             ("n", "next names: key phrases, taxonomy, LLM summary runs"),
             ("D", "delete the names shown, with their hierarchies (after y)"),
-            ("e", "export the run, or a sample of each cluster, to a file"),
+            ("e", "export the run, or a sample of each cluster, to a file (enter: next field)"),
             ("z", "zoom in: cluster the highlighted cluster or category again"),
             ("p", "pictures: sizes, a map of the clusters, the language mix"),
         ],
