@@ -51,6 +51,8 @@ class ClustersScreen(Screen):
         text_binding("t", "tag", "Tag", id="tag"),
         text_binding("m", "merge", "Merge", id="merge"),
         text_binding("v", "move", "Move query", id="move"),
+        text_binding("b", "split", "Split", show=False, id="split"),
+        Binding("d", "dissolve", "Dissolve", show=False, id="dissolve"),
         Binding("a", "audit", "Audit", id="audit"),
         Binding("n", "next_names", "Names", id="names"),
         text_binding("e", "export", "Export", id="export"),
@@ -554,6 +556,55 @@ class ClustersScreen(Screen):
             merge,
             placeholder="ids (3,9), or one cluster's title (right arrow completes it)",
             suggestions=[_titled(c) for c in candidates],
+        )
+
+    @unless_typing
+    def action_split(self) -> None:
+        """Break the highlighted cluster into k parts (k-means on its vectors)."""
+        cluster_id, run_id = self._cluster_or_warn(), self.run_id
+        if cluster_id is None:
+            return
+        from ..engine.curation import split_cluster
+
+        def split(answer: str) -> None:
+            if not (answer.isascii() and answer.isdigit()) or int(answer) < 2:
+                self.notify(
+                    f"{one_line(answer)!r}: give a number of parts, 2 or more",
+                    severity="error",
+                    markup=False,
+                )
+                return
+            k = int(answer)
+            self.app.run_edit(
+                f"Split cluster {cluster_id} into {k}",
+                lambda ws: split_cluster(ws, run_id, cluster_id, k, reason="TUI"),
+            )
+
+        self._ask(
+            f"Split cluster {cluster_id} into how many parts? The largest keeps its id and "
+            'title; the others are titled "(part n)": rename them.',
+            split,
+            "2",
+        )
+
+    def action_dissolve(self) -> None:
+        """Dissolve the highlighted cluster: its queries become noise (-1), after `y`."""
+        cluster_id, run_id = self._cluster_or_warn(), self.run_id
+        if cluster_id is None:
+            return
+        if cluster_id == -1:
+            self.notify("cluster -1 is already noise", severity="warning")
+            return
+        from ..engine.curation import delete_cluster
+
+        shown = next((c for c in self.clusters if c.cluster_id == cluster_id), None)
+        title = f" ({one_line(shown.title, 60)})" if shown and shown.title else ""
+        size = f"{shown.size:,} queries" if shown else "queries"
+        self.app.confirm_deletion(
+            f"cluster {cluster_id}{title}",
+            f"Its {size} become noise (-1); its names and its place in the hierarchy go. "
+            "The edit is audited; u does not undo it.",
+            lambda ws: delete_cluster(ws, run_id, cluster_id, reason="TUI"),
         )
 
     def action_pictures(self) -> None:

@@ -45,6 +45,8 @@ HELP = [
             ("r / t", "rename / tag the highlighted cluster"),
             ("m", "merge other clusters (ids, or one title) into the highlighted one"),
             ("v", "move the highlighted query to another cluster (its id or title)"),
+            ("b", "split the highlighted cluster into parts (k-means on its vectors)"),
+            ("d", "dissolve the highlighted cluster: its queries become noise (asks first)"),
             ("a", "the run's audit trail of edits"),
             ("u", "undo the run's newest edit (rename, tag, move)"),
             ("n", "next names: key phrases, taxonomy, LLM summary runs"),

@@ -199,6 +199,38 @@ async def test_two_runs_compared_side_by_side_fit_the_terminal(ui_copy):
         assert isinstance(app.screen, ClustersScreen)
 
 
+async def test_split_then_dissolve_a_cluster_from_the_tree(ui_copy):
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        tree = screen.query_one(Tree)
+        tree.root.expand_all()
+        await pilot.pause()
+        biggest = max(screen.clusters, key=lambda c: c.size)
+        tree.move_cursor(next(n for n in _walk(tree.root) if n.data == biggest.cluster_id))
+        await type_at_once(pilot, "b3\n")  # the given 2 replaced by 3
+        await settle(pilot)
+        sizes = {c.cluster_id: c.size for c in screen.clusters}
+        parts = [c for c in screen.clusters if c.title.startswith(f"{biggest.title} (part ")]
+        assert len(parts) == 2 and len(sizes) == 5  # 3 clusters became 5
+        assert sizes[biggest.cluster_id] + sum(p.size for p in parts) == biggest.size
+        part = parts[0]
+        tree.move_cursor(next(n for n in _walk(tree.root) if n.data == part.cluster_id))
+        await pilot.press("d")
+        asked = " ".join(shown_text(static) for static in app.screen.query("#prompt Static"))
+        assert f"Delete cluster {part.cluster_id} (" in asked
+        assert f"Its {part.size:,} queries become noise (-1)" in asked
+        await pilot.press("n")  # kept
+        await settle(pilot)
+        assert part.cluster_id in {c.cluster_id for c in screen.clusters}
+        await pilot.press("d", "y")
+        await settle(pilot)
+        after = {c.cluster_id: c.size for c in screen.clusters}
+        assert part.cluster_id not in after and after[-1] == sizes.get(-1, 0) + part.size
+    with open_workspace(ui_copy, read_only=True) as ws:
+        actions = ws.con.execute("SELECT action FROM edits ORDER BY edit_id").fetchall()
+    assert actions == [("split",), ("delete",)]
+
+
 async def test_the_audit_shows_the_highlighted_edit_whole(ui_copy):
     from lmsys_tui.engine.curation import rename_cluster
 
