@@ -447,6 +447,29 @@ def test_split_and_delete_are_audited_and_keep_every_query(capsys, ws_copy):
     assert code == 0 and out.strip() == "run k3 has no edits since 2999-01-01"
 
 
+def test_a_split_is_undone_by_merging_its_parts_back(capsys, ws_copy):
+    def clusters():
+        found = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
+        return {c["cluster_id"]: (c["size"], c["title"], c["description"]) for c in found}
+
+    before = clusters()
+    biggest = max(before, key=lambda c: before[c][0])
+    as_json(capsys, ws_copy, "edit", "split", RUN, str(biggest), "--k", "3")
+    assert len(clusters()) == len(before) + 2
+    undone = as_json(capsys, ws_copy, "edit", "undo", RUN)
+    assert [e["action"] for e in undone["edits"]] == ["merge"]
+    assert clusters() == before  # sizes, titles and the counts in the descriptions
+    audit = as_json(capsys, ws_copy, "audit", RUN)["edits"]
+    assert [(e["action"], e["reason"]) for e in audit] == [
+        ("split", None),
+        ("merge", "undo of edit 1"),
+    ]
+    report = as_json(capsys, ws_copy, "verify", RUN)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    code, _, err = run(capsys, ws_copy, "edit", "undo", RUN)
+    assert code == 2 and "no edit to undo" in err
+
+
 def test_edited_titles_are_cleaned_and_limited(capsys, ws_copy):
     code, _, err = run(capsys, ws_copy, "edit", "rename", RUN, "0", "--title", "x" * 10_000)
     assert code == 2 and "at most 200 characters; this one has 10,000" in err

@@ -579,7 +579,8 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
     audited edits (reason "undo of edit N"); return their ids.
 
     Raises:
-        ValueError: nothing to undo, or a merge (its clusters' summaries are gone).
+        ValueError: nothing to undo, or a merge or delete (the clusters it removed are gone
+            with their names).
     """
     _check_run(ws, run_id)
     edits = list_edits(ws.con, run_id)
@@ -629,9 +630,13 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
         for query_id, cluster_id in last.previous["clusters"].items():
             back.setdefault(int(cluster_id), []).append(int(query_id))
         return [move_queries(ws, run_id, ids, to, reason) for to, ids in sorted(back.items())]
+    if last.action == "split":  # its parts merged back into the cluster that kept the id
+        whole = last.target["cluster_id"]
+        parts = [c for c in last.new["cluster_ids"] if c != whole]
+        return [merge_clusters(ws, run_id, [whole, *parts], reason=reason, into=whole)]
     raise ValueError(
-        f"edit {last.edit_id} ({last.action}) cannot be undone: it changed which clusters "
-        "exist; split, merge or re-cluster instead"
+        f"edit {last.edit_id} ({last.action}) cannot be undone: the clusters it removed are "
+        "gone with their names; split or re-cluster instead"
     )
 
 
