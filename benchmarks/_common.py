@@ -24,7 +24,7 @@ def real_prompts() -> list[str]:
     from lmsys_tui.engine.load.sources import salvage_json_array
 
     with dataset_path() as path, tempfile.TemporaryDirectory() as folder:
-        jsonl, _ = salvage_json_array(path, Path(folder))
+        jsonl = salvage_json_array(path, Path(folder))[0]
         with open(jsonl, encoding="utf-8") as handle:
             for line in handle:
                 turns = json.loads(line).get("conversations") or []

@@ -101,17 +101,56 @@ def test_a_cut_off_array_is_read_a_chunk_at_a_time(tmp_path, monkeypatch):
     whole = "\ufeff\n " + json.dumps(records, indent=1)
     path = tmp_path / "cut.json"
     path.write_text(whole[: whole.rindex("line 4")])  # cut inside the fifth record
-    copy, count = sources.salvage_json_array(path, tmp_path)
+    copy, count, reached_end = sources.salvage_json_array(path, tmp_path)
     lines = copy.read_text().splitlines()
     assert count == 4 and [json.loads(line) for line in lines] == records[:4]
+    assert not reached_end
     path.write_text(whole[:-1])  # only the "]" is gone
-    copy, count = sources.salvage_json_array(path, tmp_path)
+    copy, count, reached_end = sources.salvage_json_array(path, tmp_path)
     assert [json.loads(line) for line in copy.read_text().splitlines()] == records
+    path.write_text(whole)
+    assert sources.salvage_json_array(path, tmp_path)[1:] == (len(records), True)
     path.write_text('[{"a": 1}, {"a": 2 x}, ' + '{"a": 3}, ' * 100)  # broken, not cut
-    assert sources.salvage_json_array(path, tmp_path)[1] == 1  # up to the broken record
+    assert sources.salvage_json_array(path, tmp_path)[1:] == (1, False)  # up to the broken one
     path.write_text('{"not": ["an array"]}')
     with pytest.raises(SourceError, match="not a JSON array of records"):
         sources.salvage_json_array(path, tmp_path)
+
+
+def test_a_json_array_duckdb_cannot_parse_whole_is_read_record_by_record(
+    workspace, tmp_path, monkeypatch
+):
+    """A raw tab or newline inside a string (invalid JSON, common in scraped logs) made
+    DuckDB refuse the whole file; now every record loads, its text as it was."""
+    from lmsys_tui.engine.load import ingest
+
+    rows = [{"id": f"r{i}", "prompt": f"question {i}"} for i in range(4)]
+    raw = [json.dumps(row) for row in rows]
+    raw[1] = '{"id": "r1", "prompt": "code:\tx = 1\n    y = 2"}'  # a raw tab and newline
+    path = tmp_path / "chats.json"
+    path.write_text("[\n" + ",\n".join(raw) + "\n]\n")
+    result = load(workspace, LoadStep(source=str(path), text_column="prompt"))
+    assert texts(workspace) == ["question 0", "code:\tx = 1\n    y = 2", "question 2", "question 3"]
+    assert "chats.json is not valid JSON as a whole: read record by record, 4 records" in (
+        result.notes
+    )
+    assert list(workspace.tmp_dir.iterdir()) == []
+    # Past what DuckDB's first look reads (a file of many megabytes): the same, on retry.
+    other = tmp_path / "later.json"
+    other.write_text(path.read_text().replace('"r', '"s'))
+    monkeypatch.setattr(
+        ingest, "_openable_files", lambda ws, source, result, progress: source.files
+    )
+    again = load(workspace, LoadStep(source=str(other), text_column="prompt"))
+    assert again.loaded == 4 and any("read record by record" in n for n in again.notes)
+    # A record that does not parse at all: those before it, and the note says so.
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"id": "b0", "prompt": "kept"}, {"id": "b1", "prompt": x}, ' + "{}]")
+    result = load(workspace, LoadStep(source=str(broken), text_column="prompt"))
+    assert result.loaded == 1
+    assert result.notes == [
+        "broken.json: record 2 is broken; read the 1 records before it, not the rest of the file"
+    ]
 
 
 def test_a_cut_off_json_file_in_a_folder_that_is_no_array_is_skipped(workspace, tmp_path):

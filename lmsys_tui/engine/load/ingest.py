@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import NamedTuple
 
 import duckdb
@@ -287,12 +287,26 @@ def _openable_files(ws: Workspace, source: LocalSource, result: LoadResult, prog
             ws.con.execute(f"SELECT 1 FROM ({part.relation_sql}) LIMIT 1", part.params)
             good.append(file)
         except duckdb.Error as error:
+            if _by_records(file, error):
+                good.append(replace(file, malformed=True))
+                continue
             bad.append(f"cannot read {file.path} as {file.fmt}: {_first_line(error)}")
     if bad and not good:
         raise SourceError(bad[0] + (f" (and {len(bad) - 1} more files)" if len(bad) > 1 else ""))
     for message in bad:
         _skip_file(result, progress, message)
     return good
+
+
+def _by_records(file: SourceFile, error: Exception) -> bool:
+    """Whether DuckDB refused a JSON array for a record it cannot parse (a raw tab inside
+    a string, say): read record by record instead, as a cut-off array is, rather than
+    losing the file for one record."""
+    return (
+        file.fmt == "json"
+        and not (file.cut_off or file.malformed)
+        and "Malformed JSON" in str(error)
+    )
 
 
 def _skip_file(result: LoadResult, progress, message: str) -> None:
@@ -429,6 +443,14 @@ def _load_local(
     batches = [files] if step.sample else [[file] for file in files]
     unchanged: list[str] = []
     schema = None
+
+    def ingest(batch: list[SourceFile]) -> int:
+        nonlocal schema
+        with _read_batch(ws, batch, result, progress) as parts:
+            if schema is None:
+                schema = detect_schema(ws.con, parts[0].relation_sql, parts[0].params, step)
+            return cap.ingest(ws, parts, schema, step, source.name, remaining, result, state)
+
     for done, batch in enumerate(batches, start=1):
         state = None if step.sample else FileState.of(str(batch[0].path), step)
         held = _held_if_unchanged(ws, source.name, state) if state else None
@@ -438,11 +460,12 @@ def _load_local(
             progress(Progress("load", done, len(batches), f"{state.path} is unchanged"))
             continue
         try:
-            with _read_batch(ws, batch, result, progress) as parts:
-                if schema is None:
-                    schema = detect_schema(ws.con, parts[0].relation_sql, parts[0].params, step)
-                args = (ws, parts, schema, step, source.name, remaining, result, state)
-                inserted = cap.ingest(*args)
+            try:
+                inserted = ingest(batch)
+            except duckdb.Error as error:  # a bad record past what the first look read
+                if len(batch) != 1 or not _by_records(batch[0], error):
+                    raise
+                inserted = ingest([replace(batch[0], malformed=True)])  # rolled back first
         except (duckdb.Error, SourceError) as error:
             if len(batches) == 1 or schema is None:
                 if isinstance(error, SourceError):

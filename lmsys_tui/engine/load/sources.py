@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +33,14 @@ _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One local file of a source. A JSON array cut off mid-record is read through a
-    JSON-lines copy of its complete records (`readable`), made only when it is read."""
+    """One local file of a source. A JSON array cut off mid-record, or one DuckDB cannot
+    parse whole (`malformed`: a raw tab inside a string, say), is read through a
+    JSON-lines copy of its records (`readable`), made only when it is read."""
 
     path: Path
     fmt: str
     cut_off: bool = False
+    malformed: bool = False
 
 
 @dataclass
@@ -138,13 +140,22 @@ def _is_complete_json(path: Path) -> bool:
 @contextmanager
 def readable(file: SourceFile, tmp_dir: Path) -> Iterator[tuple[str, str, str | None]]:
     """The file as DuckDB reads it: path, format and a note on what was read. A cut-off
-    JSON array is read from a JSON-lines copy in `tmp_dir`, removed once read (a rerun
-    finds the file unchanged and makes no copy)."""
-    if not file.cut_off:
+    or malformed JSON array is read from a JSON-lines copy in `tmp_dir`, removed once
+    read (a rerun finds the file unchanged and makes no copy)."""
+    if not (file.cut_off or file.malformed):
         yield str(file.path), file.fmt, None
         return
-    copy, count = salvage_json_array(file.path, tmp_dir)
-    note = f"{file.path.name} is cut off: read its {count:,} complete records"
+    copy, count, whole = salvage_json_array(file.path, tmp_dir)
+    name = file.path.name
+    if whole:
+        note = f"{name} is not valid JSON as a whole: read record by record, {count:,} records"
+    elif file.cut_off and not file.malformed:
+        note = f"{name} is cut off: read its {count:,} complete records"
+    else:
+        note = (
+            f"{name}: record {count + 1:,} is broken; read the {count:,} records before it, "
+            "not the rest of the file"
+        )
     try:
         yield str(copy), "jsonl", note
     finally:
@@ -159,11 +170,13 @@ def remove_copies(tmp_dir: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int]:
+def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int, bool]:
     """Copy every complete top-level record of a (possibly cut-off) JSON array to a JSONL file.
 
-    Returns the JSONL path and the number of records. The file is read a chunk at a time,
-    so a cut-off array of gigabytes needs about a chunk of memory, not the whole text.
+    Returns the JSONL path, the number of records, and whether the array's end was
+    reached (False: it is cut off, or a broken record stopped the copy). The file is read
+    a chunk at a time, so a cut-off array of gigabytes needs about a chunk of memory, not
+    the whole text.
     """
     stat = path.stat()
     target = tmp_dir / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}.jsonl"
@@ -173,45 +186,62 @@ def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int]:
         head = handle.read(SALVAGE_CHUNK).lstrip("\ufeff \t\r\n")
         if not head.startswith("["):
             raise SourceError(f"{path}: not a JSON array of records")
+        records = _complete_records(handle, head[1:])
         try:
             with open(partial, "w", encoding="utf-8") as out:
-                for record_text in _complete_records(handle, head[1:]):
-                    out.write(record_text.replace("\n", " ").replace("\r", " "))
+                while True:
+                    try:
+                        line = next(records)
+                    except StopIteration as stop:
+                        whole = stop.value
+                        break
+                    out.write(line)
                     out.write("\n")
                     count += 1
         except BaseException:  # Ctrl-C, a full disk: no half copy left behind
             partial.unlink(missing_ok=True)
             raise
     os.replace(partial, target)
-    return target, count
+    return target, count, whole
 
 
 SALVAGE_CHUNK = 2**20  # characters read at a time
 _SEPARATOR = re.compile(r"[\s,]*")
+_STRICT = json.JSONDecoder()
+_LENIENT = json.JSONDecoder(strict=False)  # control characters inside strings
 
 
-def _complete_records(handle, text: str) -> Iterator[str]:
-    """The text of each complete record of the array whose "[" was just read (`text` holds
-    what came after it); stops at "]", or at the first record that does not parse by the
-    end of the file (the cut)."""
-    decoder = json.JSONDecoder()
+def _complete_records(handle, text: str) -> Generator[str, None, bool]:
+    """Each complete record of the array whose "[" was just read (`text` holds what came
+    after it) as one JSON line; stops at "]" (returning True), or at the first record that
+    does not parse by the end of the file (the cut) or at all (returning False).
+
+    A record is copied as its text, on one line (newlines between its parts are only
+    whitespace); one with a raw control character inside a string, which DuckDB refuses,
+    is written again from its parsed value, the character escaped."""
     position, at_end = 0, False
     while True:
         position = _SEPARATOR.match(text, position).end()
         if text.startswith("]", position):
-            return
+            return True
         try:
-            _, end = decoder.raw_decode(text, position)
+            try:
+                _, end = _STRICT.raw_decode(text, position)
+                line = text[position:end].replace("\n", " ").replace("\r", " ")
+            except json.JSONDecodeError as error:
+                if not error.msg.startswith("Invalid control character"):
+                    raise
+                value, end = _LENIENT.raw_decode(text, position)
+                line = json.dumps(value, ensure_ascii=False)
             if end == len(text) and not at_end:  # a number may go on in the next chunk
                 raise json.JSONDecodeError("may go on", text, end)
         except json.JSONDecodeError as error:
             if at_end or not _may_go_on(error, text):
-                return
+                return False
             more = handle.read(SALVAGE_CHUNK)
             text, position, at_end = text[position:] + more, 0, not more
             continue
-        # Raw newlines inside a JSON document are whitespace (strings escape theirs).
-        yield text[position:end]
+        yield line
         position = end
 
 
