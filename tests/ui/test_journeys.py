@@ -1005,6 +1005,17 @@ async def test_an_llm_step_shows_its_plan_before_it_starts(ui_copy):
         assert screen.query_one("#jobs-table", DataTable).row_count == 1  # nothing started
 
 
+async def start_job(app, pilot, step: str):
+    """Jobs (4), `step` chosen in the form with its defaults, ctrl+s: the Jobs screen."""
+    await settle(pilot)
+    await pilot.press("4")
+    screen = app.screen
+    screen.query_one("#job-step").value = step
+    await pilot.pause()
+    await pilot.press("ctrl+s")
+    return screen
+
+
 async def test_a_job_that_fills_the_disk_says_so_in_one_line(ui_copy, monkeypatch):
     """The same line the batch runner prints, not an exception's repr."""
     import errno
@@ -1017,12 +1028,7 @@ async def test_a_job_that_fills_the_disk_says_so_in_one_line(ui_copy, monkeypatc
     monkeypatch.setattr(jobs, "cluster_space", full_disk)
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("4")
-        screen = app.screen
-        screen.query_one("#job-step").value = "cluster"
-        await pilot.pause()
-        await pilot.press("ctrl+s")
+        screen = await start_job(app, pilot, "cluster")
         await settle(pilot)
         stage = static_text(screen, "#job-stage")
         assert stage.startswith(f"Job failed: the disk is full ({ui_copy / 'tmp'})")
@@ -1049,12 +1055,7 @@ async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, monkeyp
     monkeypatch.setattr(jobs, "cluster_space", slow_clustering)
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("4")
-        screen = app.screen
-        screen.query_one("#job-step").value = "cluster"
-        await pilot.pause()
-        await pilot.press("ctrl+s")
+        screen = await start_job(app, pilot, "cluster")
         while "cluster" not in static_text(screen, "#job-stage"):  # running: no settle()
             await pilot.pause(0.05)
         await pilot.press("q")
