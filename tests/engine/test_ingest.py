@@ -101,17 +101,18 @@ def test_a_cut_off_array_is_read_a_chunk_at_a_time(tmp_path, monkeypatch):
     whole = "\ufeff\n " + json.dumps(records, indent=1)
     path = tmp_path / "cut.json"
     path.write_text(whole[: whole.rindex("line 4")])  # cut inside the fifth record
-    copy, count, reached_end = sources.salvage_json_array(path, tmp_path)
+    copy, count, ending = sources.salvage_json_array(path, tmp_path)
     lines = copy.read_text().splitlines()
     assert count == 4 and [json.loads(line) for line in lines] == records[:4]
-    assert not reached_end
+    assert ending == "cut"
     path.write_text(whole[:-1])  # only the "]" is gone
-    copy, count, reached_end = sources.salvage_json_array(path, tmp_path)
+    copy, count, ending = sources.salvage_json_array(path, tmp_path)
     assert [json.loads(line) for line in copy.read_text().splitlines()] == records
+    assert ending == "cut"
     path.write_text(whole)
-    assert sources.salvage_json_array(path, tmp_path)[1:] == (len(records), True)
+    assert sources.salvage_json_array(path, tmp_path)[1:] == (len(records), "end")
     path.write_text('[{"a": 1}, {"a": 2 x}, ' + '{"a": 3}, ' * 100)  # broken, not cut
-    assert sources.salvage_json_array(path, tmp_path)[1:] == (1, False)  # up to the broken one
+    assert sources.salvage_json_array(path, tmp_path)[1:] == (1, "broken")
     path.write_text('{"not": ["an array"]}')
     with pytest.raises(SourceError, match="not a JSON array of records"):
         sources.salvage_json_array(path, tmp_path)

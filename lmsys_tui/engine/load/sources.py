@@ -145,11 +145,11 @@ def readable(file: SourceFile, tmp_dir: Path) -> Iterator[tuple[str, str, str | 
     if not (file.cut_off or file.malformed):
         yield str(file.path), file.fmt, None
         return
-    copy, count, whole = salvage_json_array(file.path, tmp_dir)
+    copy, count, ending = salvage_json_array(file.path, tmp_dir)
     name = file.path.name
-    if whole:
+    if ending == "end" and file.malformed:
         note = f"{name} is not valid JSON as a whole: read record by record, {count:,} records"
-    elif file.cut_off and not file.malformed:
+    elif ending != "broken":
         note = f"{name} is cut off: read its {count:,} complete records"
     else:
         note = (
@@ -170,11 +170,12 @@ def remove_copies(tmp_dir: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int, bool]:
+def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int, str]:
     """Copy every complete top-level record of a (possibly cut-off) JSON array to a JSONL file.
 
-    Returns the JSONL path, the number of records, and whether the array's end was
-    reached (False: it is cut off, or a broken record stopped the copy). The file is read
+    Returns the JSONL path, the number of records, and how the copy ended: "end" (the
+    array's "]"), "cut" (the file ends inside a record) or "broken" (a record that does
+    not parse, before the end). The file is read
     a chunk at a time, so a cut-off array of gigabytes needs about a chunk of memory, not
     the whole text.
     """
@@ -193,7 +194,7 @@ def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int, bool]:
                     try:
                         line = next(records)
                     except StopIteration as stop:
-                        whole = stop.value
+                        ending = stop.value
                         break
                     out.write(line)
                     out.write("\n")
@@ -202,7 +203,7 @@ def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int, bool]:
             partial.unlink(missing_ok=True)
             raise
     os.replace(partial, target)
-    return target, count, whole
+    return target, count, ending
 
 
 SALVAGE_CHUNK = 2**20  # characters read at a time
@@ -211,10 +212,10 @@ _STRICT = json.JSONDecoder()
 _LENIENT = json.JSONDecoder(strict=False)  # control characters inside strings
 
 
-def _complete_records(handle, text: str) -> Generator[str, None, bool]:
+def _complete_records(handle, text: str) -> Generator[str, None, str]:
     """Each complete record of the array whose "[" was just read (`text` holds what came
-    after it) as one JSON line; stops at "]" (returning True), or at the first record that
-    does not parse by the end of the file (the cut) or at all (returning False).
+    after it) as one JSON line; stops at "]" (returning "end"), or at the first record
+    that does not parse by the end of the file ("cut") or at all ("broken").
 
     A record is copied as its text, on one line (newlines between its parts are only
     whitespace); one with a raw control character inside a string, which DuckDB refuses,
@@ -223,7 +224,7 @@ def _complete_records(handle, text: str) -> Generator[str, None, bool]:
     while True:
         position = _SEPARATOR.match(text, position).end()
         if text.startswith("]", position):
-            return True
+            return "end"
         try:
             try:
                 _, end = _STRICT.raw_decode(text, position)
@@ -236,8 +237,11 @@ def _complete_records(handle, text: str) -> Generator[str, None, bool]:
             if end == len(text) and not at_end:  # a number may go on in the next chunk
                 raise json.JSONDecodeError("may go on", text, end)
         except json.JSONDecodeError as error:
-            if at_end or not _may_go_on(error, text):
-                return False
+            if at_end:  # the cut, unless the record fails before the text runs out
+                cut = error.msg.startswith("Unterminated string") or error.pos >= len(text.rstrip())
+                return "cut" if cut else "broken"
+            if not _may_go_on(error, text):
+                return "broken"
             more = handle.read(SALVAGE_CHUNK)
             text, position, at_end = text[position:] + more, 0, not more
             continue
