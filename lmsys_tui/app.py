@@ -226,8 +226,7 @@ class LmsysApp(App):
     async def action_quit(self) -> None:
         """Quit; while a job runs, ask first: it stops at its next batch, which can take
         seconds, and the terminal should say so rather than sit blank."""
-        running = [w for w in self.workers if w.group == "jobs" and w.is_running]
-        if not running:
+        if not self._running_jobs():
             self.exit()
             return
         if self.asking_to_quit:
@@ -236,10 +235,12 @@ class LmsysApp(App):
 
         def answered(yes: bool | None) -> None:
             self.asking_to_quit = False
-            if yes:
-                for worker in running:
-                    worker.cancel()
-                self.exit(message=QUIT_DURING_JOB)
+            if not yes:
+                return
+            running = self._running_jobs()  # the job may have ended while asking
+            for worker in running:
+                worker.cancel()
+            self.exit(message=QUIT_DURING_JOB if running else None)
 
         self.asking_to_quit = True
         self.push_screen(
@@ -338,7 +339,10 @@ class LmsysApp(App):
         self.call_from_thread(then, contents)
 
     def job_running(self) -> bool:
-        return any(w.group == "jobs" and w.is_running for w in self.workers)
+        return bool(self._running_jobs())
+
+    def _running_jobs(self) -> list:
+        return [w for w in self.workers if w.group == "jobs" and w.is_running]
 
     def inspect_query(self, query_id: int) -> None:
         from .screens.inspector import InspectorScreen
