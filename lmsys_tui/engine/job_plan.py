@@ -16,10 +16,8 @@ from .llm.costs import (
     plan_hierarchy,
     plan_summaries,
 )
-from .specs import JobSpec
+from .specs import OFFLINE_MODELS, JobSpec
 from .workspace import Workspace
-
-OFFLINE = ("offline", "taxonomy")
 
 
 def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
@@ -82,7 +80,7 @@ def plan_job(ws: Workspace | None, spec: JobSpec) -> list[dict]:
         if step is None:
             continue
         entry = {"step": which, "does": f"{what} with {step.model}"}
-        if step.model not in OFFLINE:
+        if step.model not in OFFLINE_MODELS:
             plan = _llm_plan(ws, spec, which, run_now, new_run)
             entry["llm"] = plan.as_dict() if plan else None
             entry["does"] += f"; {plan.line()}" if plan else "; cost unknown until the run exists"
@@ -186,6 +184,6 @@ def missing_keys(spec: JobSpec) -> dict[str, str]:
         found["embed"] = missing_key(spec.embed.model, spec.embed.api_base)
     for name in ("summarize", "hierarchy"):
         step = getattr(spec, name)
-        if step is not None and step.model not in OFFLINE:
+        if step is not None and step.model not in OFFLINE_MODELS:
             found[name] = missing_key(step.model, step.api_base)
     return {name: problem for name, problem in found.items() if problem}

@@ -16,6 +16,10 @@ from pydantic import (
 
 from .embedding.embedders import DEFAULT_EMBEDDING_MODEL
 
+# The summary and hierarchy models that need no LLM; their cluster descriptions start
+# with the cluster's counts (naming/counts.py).
+OFFLINE_MODELS = ("offline", "taxonomy")
+
 
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -34,6 +34,7 @@ from ..engine.browse import list_runs
 from ..engine.errors import JobCancelled, LmsysError, failure_line
 from ..engine.progress import Progress
 from ..engine.specs import (
+    OFFLINE_MODELS,
     AssignStep,
     ClusterStep,
     EmbedStep,
@@ -404,7 +405,7 @@ def describe_job(job_id, status, step, steps, started, error) -> Text:
 
 def _asks_an_llm(spec: JobSpec) -> bool:
     steps = [spec.summarize, spec.hierarchy]
-    return any(step and step.model not in ("offline", "taxonomy") for step in steps)
+    return any(step and step.model not in OFFLINE_MODELS for step in steps)
 
 
 def _structured(annotation) -> bool:

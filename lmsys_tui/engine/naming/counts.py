@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 from ..enrich.duplicates import copies_per_cluster
+from ..specs import OFFLINE_MODELS
 from ..workspace import Workspace
 
-OFFLINE_NAMERS = ("offline", "taxonomy")  # the summary runs whose descriptions hold counts
 COUNTS = re.compile(r"\d[\d,]* prompts \(\d+\.\d% of the run\)[^.]*\.")
 
 
@@ -86,7 +86,7 @@ def refresh_counts(ws: Workspace, run_id: str, cluster_ids: list[int]) -> None:
         "JOIN summary_runs r USING (summary_run_id) WHERE r.run_id = ? "
         "AND r.model IN (SELECT unnest(?::VARCHAR[])) "
         "AND s.cluster_id IN (SELECT unnest(?::INTEGER[])) AND s.description IS NOT NULL",
-        [run_id, list(OFFLINE_NAMERS), cluster_ids],
+        [run_id, list(OFFLINE_MODELS), cluster_ids],
     ).fetchall()
     if not rows:
         return

@@ -17,7 +17,7 @@ import pyarrow as pa
 from ..browse import NotFound, newest_run_id
 from ..errors import SummaryError
 from ..progress import Progress, ProgressSink, null_sink
-from ..specs import SummarizeStep
+from ..specs import OFFLINE_MODELS, SummarizeStep
 from ..store import slug, unique_id
 from ..workspace import Workspace
 from .offline import offline_labels
@@ -99,7 +99,7 @@ def summarize_run(
         raise SummaryError(f"no clustering run {run_id!r}")
     parameters = _parameters(step)
     plan = prompts = None
-    if step.model not in ("offline", "taxonomy"):
+    if step.model not in OFFLINE_MODELS:
         from ..llm.client import missing_key
         from ..llm.costs import check_cap, plan_summaries
         from .llm_labels import cluster_prompts
@@ -134,7 +134,7 @@ def summarize_run(
     progress(Progress("summarize", 0, len(missing), f"{step.model} summaries of {run_id}"))
     failures: list[str] = []
     usage: dict = {}
-    if step.model in ("offline", "taxonomy"):
+    if step.model in OFFLINE_MODELS:
         topics = load_taxonomy(step.taxonomy) if step.model == "taxonomy" else None
         labels = offline_labels(
             ws,
