@@ -152,7 +152,7 @@ def _time_edits(ws, run_id: str) -> list[tuple[str, float, float]]:
     """Wall and CPU time of a one-query move and of a merge of two clusters, as a user
     makes them in the TUI."""
     from lmsys_tui.engine.clustering.runs import mark_duplicates
-    from lmsys_tui.engine.curation import merge_clusters, move_queries
+    from lmsys_tui.engine.curation.edits import merge_clusters, move_queries
     from lmsys_tui.engine.progress import null_sink
 
     (query_id, cluster_id), (other,) = (

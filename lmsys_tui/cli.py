@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("cluster_id", type=int)
     tag.add_argument("--tag", required=True)
     tag.add_argument("--note")
-    action("undo", "reverse the run's newest edit (not a merge or delete), as audited edits")
+    action("undo", "reverse the run's newest edit, as audited edits")
     for edit in (rename, move, merge, split, delete, tag):
         edit.add_argument("--reason", help="why: kept in the audit trail")
     return parser

@@ -470,6 +470,66 @@ def test_a_split_is_undone_by_merging_its_parts_back(capsys, ws_copy):
     assert code == 2 and "no edit to undo" in err
 
 
+def _run_state(capsys, root) -> dict:
+    """What a user sees of a run's clusters: sizes, titles, descriptions, tags, leaves."""
+    clusters = as_json(capsys, root, "clusters", RUN)["clusters"]
+    leaves, stack = {}, list(as_json(capsys, root, "hierarchy", RUN)["nodes"])
+    while stack:
+        node = stack.pop()
+        if node.get("cluster_id") is not None:
+            leaves[node["cluster_id"]] = (node["title"], node["size"])
+        stack += node.get("children", [])
+    return {
+        "clusters": {
+            c["cluster_id"]: (c["size"], c["title"], c["description"], c["tags"]) for c in clusters
+        },
+        "leaves": leaves,
+    }
+
+
+def test_a_merge_and_a_delete_are_undone_with_names_leaves_tags_and_members(capsys, ws_copy):
+    assert run(capsys, ws_copy, "edit", "tag", RUN, "1", "--tag", "good")[0] == 0
+    tagged = _run_state(capsys, ws_copy)
+
+    def members(cluster_id):  # distances from a centroid computed again: the same to 1e-6
+        shown = as_json(capsys, ws_copy, "inspect", RUN, str(cluster_id), "--queries", "1000")
+        return [{**q, "distance": round(q["distance"], 4)} for q in shown["queries"]]
+
+    before = {c: members(c) for c in (0, 1, 2)}
+    as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,1")
+    as_json(capsys, ws_copy, "edit", "delete", RUN, "2")
+    assert set(_run_state(capsys, ws_copy)["clusters"]) == {-1, 0}
+
+    undone = as_json(capsys, ws_copy, "edit", "undo", RUN)  # the delete
+    assert [(e["action"], e["reason"]) for e in undone["edits"]] == [("restore", "undo of edit 3")]
+    assert -1 not in _run_state(capsys, ws_copy)["clusters"]  # noise emptied, so gone
+    as_json(capsys, ws_copy, "edit", "undo", RUN)  # the merge
+    assert _run_state(capsys, ws_copy) == tagged
+    assert {c: members(c) for c in (0, 1, 2)} == before  # each member once, copies too
+    report = as_json(capsys, ws_copy, "verify", RUN)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    audit = as_json(capsys, ws_copy, "audit", RUN, "--cluster", "1")["edits"]
+    assert [e["action"] for e in audit] == ["tag", "merge", "restore"]
+
+
+def test_a_merge_is_not_undone_under_names_made_after_it(capsys, ws_copy):
+    from lmsys_tui.engine.jobs import run_job
+    from lmsys_tui.engine.specs import JobSpec, SummarizeStep
+    from lmsys_tui.engine.workspace import open_workspace
+
+    as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,1")
+    with open_workspace(ws_copy) as ws:
+        run_job(ws, JobSpec(summarize=SummarizeStep(run_id=RUN, summary_run_id="summary-late")))
+    before = as_json(capsys, ws_copy, "clusters", RUN)
+    code, _, err = run(capsys, ws_copy, "edit", "undo", RUN)
+    assert code == 2
+    assert err.strip().endswith(
+        "edit 1 (merge) cannot be undone: summary run summary-late was made after it, "
+        "without the clusters it removed (delete that run first, or split instead)"
+    )
+    assert as_json(capsys, ws_copy, "clusters", RUN) == before
+
+
 def test_edited_titles_are_cleaned_and_limited(capsys, ws_copy):
     code, _, err = run(capsys, ws_copy, "edit", "rename", RUN, "0", "--title", "x" * 10_000)
     assert code == 2 and "at most 200 characters; this one has 10,000" in err
@@ -638,6 +698,7 @@ def test_delete_run_takes_its_names_hierarchies_and_edits_and_nothing_else(capsy
             ws, JobSpec(cluster=ClusterStep(n_clusters=2, run_id="k2"), summarize=SummarizeStep())
         )
     as_json(capsys, ws_copy, "edit", "tag", RUN, "1", "--tag", "bad")
+    as_json(capsys, ws_copy, "edit", "delete", RUN, "2")  # kept for its undo, till now
     # status lists runs newest first, as runs does.
     assert [r["run_id"] for r in as_json(capsys, ws_copy, "status")["runs"]] == ["k2", RUN]
     index = ws_copy / "index" / "summaries"
@@ -648,12 +709,13 @@ def test_delete_run_takes_its_names_hierarchies_and_edits_and_nothing_else(capsy
     deleted = as_json(capsys, ws_copy, "delete-run", RUN)
     assert deleted["summary_runs"] == ["summary-offline"]
     assert deleted["hierarchy_runs"] == ["hierarchy-offline"]
-    assert (deleted["n_clusters"], deleted["n_queries"], deleted["edits"]) == (3, 35, 1)
+    assert (deleted["n_clusters"], deleted["n_queries"], deleted["edits"]) == (2, 35, 2)
     assert [r["run_id"] for r in as_json(capsys, ws_copy, "runs")["runs"]] == ["k2"]
     with open_workspace(ws_copy, read_only=True) as ws:
         for table in RUN_TABLES:
             left = ws.con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [RUN])
             assert left.fetchall()[0][0] == 0, table
+        assert ws.count("removed_clusters") == 0
         for table, column in (
             ("cluster_summaries", "summary_run_id"),
             ("hierarchy_nodes", "hierarchy_run_id"),

@@ -22,7 +22,7 @@ from ..engine.browse import (
     resolve_summary_run,
     shown_node,
 )
-from ..engine.curation import cluster_tags
+from ..engine.curation.audit import cluster_tags
 from ..engine.export import latest_hierarchy
 from ..query_cells import hit_text_cell, query_cells
 from ..safe_text import one_line, printable

@@ -7,8 +7,17 @@ import json
 from rich.table import Table
 from rich.text import Text
 
-from ..engine import curation
 from ..engine.browse import get_run
+from ..engine.curation.audit import list_edits
+from ..engine.curation.edits import (
+    delete_cluster,
+    merge_clusters,
+    move_queries,
+    rename_cluster,
+    split_cluster,
+    tag_cluster,
+)
+from ..engine.curation.undo import undo_last_edit
 from ..engine.retrieval.search import SearchError
 from ..safe_text import one_line
 
@@ -25,14 +34,14 @@ def _ids(text: str) -> list[int]:
 
 def edit(ws, out, args) -> int:
     if args.action == "undo":
-        ids = curation.undo_last_edit(ws, args.run_id)  # ValueError: one line, exit 2
-        recorded = [e for e in curation.list_edits(ws.con, args.run_id) if e.edit_id in ids]
+        ids = undo_last_edit(ws, args.run_id)  # ValueError: one line, exit 2
+        recorded = [e for e in list_edits(ws.con, args.run_id) if e.edit_id in ids]
         return out.emit(
             {"run_id": args.run_id, "edits": recorded},
             lambda: Text(f"undone as edit {', '.join(map(str, ids))} in {args.run_id}"),
         )
     if args.action == "rename":
-        edit_id = curation.rename_cluster(
+        edit_id = rename_cluster(
             ws,
             args.run_id,
             args.cluster_id,
@@ -42,22 +51,18 @@ def edit(ws, out, args) -> int:
             args.reason,
         )
     elif args.action == "move":
-        edit_id = curation.move_queries(ws, args.run_id, _ids(args.query_ids), args.to, args.reason)
+        edit_id = move_queries(ws, args.run_id, _ids(args.query_ids), args.to, args.reason)
     elif args.action == "merge":
-        edit_id = curation.merge_clusters(
+        edit_id = merge_clusters(
             ws, args.run_id, _ids(args.clusters), args.title, args.reason, args.into
         )
     elif args.action == "split":
-        edit_id = curation.split_cluster(
-            ws, args.run_id, args.cluster_id, args.k, args.seed, args.reason
-        )
+        edit_id = split_cluster(ws, args.run_id, args.cluster_id, args.k, args.seed, args.reason)
     elif args.action == "delete":
-        edit_id = curation.delete_cluster(ws, args.run_id, args.cluster_id, args.reason)
+        edit_id = delete_cluster(ws, args.run_id, args.cluster_id, args.reason)
     else:
-        edit_id = curation.tag_cluster(
-            ws, args.run_id, args.cluster_id, args.tag, args.note, args.reason
-        )
-    recorded = curation.list_edits(ws.con, args.run_id)
+        edit_id = tag_cluster(ws, args.run_id, args.cluster_id, args.tag, args.note, args.reason)
+    recorded = list_edits(ws.con, args.run_id)
     done = next(e for e in recorded if e.edit_id == edit_id)
     return out.emit(
         done,
@@ -82,7 +87,7 @@ def _since(text: str | None):
 
 def audit(ws, out, args) -> int:
     get_run(ws.con, args.run_id)
-    edits = curation.list_edits(ws.con, args.run_id, args.cluster, _since(args.since))
+    edits = list_edits(ws.con, args.run_id, args.cluster, _since(args.since))
 
     def render():
         if not edits:

@@ -129,6 +129,11 @@ def delete_run(ws: Workspace, run_id: str) -> RunContents:
 
 def _delete_run_rows(ws: Workspace, run_id: str) -> None:
     _delete_names_and_nodes(ws.con, "run_id", run_id)
+    ws.con.execute(
+        "DELETE FROM removed_clusters WHERE edit_id IN (SELECT edit_id FROM edits "
+        "WHERE run_id = ?)",
+        [run_id],
+    )
     for table in RUN_TABLES:
         ws.con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
 

@@ -318,6 +318,24 @@ SCHEMA_V12 = [
     "CREATE TABLE text_hashes (query_id BIGINT NOT NULL, h UHUGEINT NOT NULL)",
 ]
 
+# What a merge or delete took out of a run, kept with its edit so `edit undo` can put it
+# back: the cluster's members, their near-copy marks, its names in each summary run, its
+# leaf in each hierarchy, its tags (the rows as JSON, so later columns do not break them).
+SCHEMA_V13 = [
+    """
+    CREATE TABLE removed_clusters (
+        edit_id BIGINT NOT NULL,
+        cluster_id INTEGER NOT NULL,
+        query_ids BIGINT[] NOT NULL,
+        near_copies JSON NOT NULL,
+        names JSON NOT NULL,
+        leaves JSON NOT NULL,
+        tags JSON NOT NULL,
+        PRIMARY KEY (edit_id, cluster_id)
+    )
+    """,
+]
+
 # MIGRATIONS[i] takes a workspace from version i to version i + 1.
 MIGRATIONS: list[list[str]] = [
     SCHEMA_V1,
@@ -332,6 +350,7 @@ MIGRATIONS: list[list[str]] = [
     SCHEMA_V10,
     SCHEMA_V11,
     SCHEMA_V12,
+    SCHEMA_V13,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from ..engine.curation import Edit, list_edits
+from ..engine.curation.audit import Edit, list_edits
 from ..safe_text import one_line
 from ..widgets.tables import add_columns
 

@@ -27,7 +27,7 @@ from ..engine.browse import (
     shown_node,
     sort_clusters,
 )
-from ..engine.curation import cluster_tags
+from ..engine.curation.audit import cluster_tags
 from ..engine.insight.facets import facet_lift, value_totals
 from ..safe_text import one_line
 from ..text_keys import text_binding, unless_typing
@@ -173,7 +173,7 @@ class ClustersScreen(Screen):
         """Reverse the run's newest edit, recorded in the audit trail like any edit."""
         if self.run_id is None:
             return
-        from ..engine.curation import undo_last_edit
+        from ..engine.curation.undo import undo_last_edit
 
         run_id = self.run_id
         self.app.run_edit("Undid the last edit", lambda ws: undo_last_edit(ws, run_id))
@@ -495,7 +495,7 @@ class ClustersScreen(Screen):
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
         if cluster_id is None:
             return
-        from ..engine.curation import rename_cluster
+        from ..engine.curation.edits import rename_cluster
 
         current = next((c.title for c in self.clusters if c.cluster_id == cluster_id), "")
 
@@ -516,7 +516,7 @@ class ClustersScreen(Screen):
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
         if cluster_id is None:
             return
-        from ..engine.curation import tag_cluster
+        from ..engine.curation.edits import tag_cluster
 
         def tag(answer: str) -> None:
             word, _, note = answer.partition(" ")
@@ -532,7 +532,7 @@ class ClustersScreen(Screen):
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
         if cluster_id is None:
             return
-        from ..engine.curation import merge_clusters
+        from ..engine.curation.edits import merge_clusters
 
         candidates = [c for c in self.clusters if c.cluster_id not in (cluster_id, -1)]
 
@@ -564,7 +564,7 @@ class ClustersScreen(Screen):
         cluster_id, run_id = self._cluster_or_warn(), self.run_id
         if cluster_id is None:
             return
-        from ..engine.curation import split_cluster
+        from ..engine.curation.edits import split_cluster
 
         def split(answer: str) -> None:
             if not (answer.isascii() and answer.isdigit()) or int(answer) < 2:
@@ -595,7 +595,7 @@ class ClustersScreen(Screen):
         if cluster_id == -1:
             self.notify("cluster -1 is already noise", severity="warning")
             return
-        from ..engine.curation import delete_cluster
+        from ..engine.curation.edits import delete_cluster
 
         shown = next((c for c in self.clusters if c.cluster_id == cluster_id), None)
         title = f" ({one_line(shown.title, 60)})" if shown and shown.title else ""
@@ -603,7 +603,7 @@ class ClustersScreen(Screen):
         self.app.confirm_deletion(
             f"cluster {cluster_id}{title}",
             f"Its {size} become noise (-1); its names and its place in the hierarchy go. "
-            "The edit is audited; u does not undo it.",
+            "The edit is audited; u undoes it.",
             lambda ws: delete_cluster(ws, run_id, cluster_id, reason="TUI"),
         )
 
@@ -676,7 +676,7 @@ class ClustersScreen(Screen):
             return
         query_id = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         run_id = self.run_id
-        from ..engine.curation import move_queries
+        from ..engine.curation.edits import move_queries
 
         others = [c for c in self.clusters if c.cluster_id != table.cluster_id]
 

@@ -48,7 +48,7 @@ HELP = [
             ("b", "split the highlighted cluster into parts (k-means on its vectors)"),
             ("d", "dissolve the highlighted cluster: its queries become noise (asks first)"),
             ("a", "the run's audit trail of edits"),
-            ("u", "undo the run's newest edit (rename, tag, move, split)"),
+            ("u", "undo the run's newest edit (rename, tag, move, merge, split, dissolve)"),
             ("n", "next names: key phrases, taxonomy, LLM summary runs"),
             ("D", "delete the names shown, with their hierarchies (after y)"),
             ("e", "export the run, or a sample of each cluster, to a file (enter: next field)"),

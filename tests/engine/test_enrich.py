@@ -14,7 +14,7 @@ from lmsys_tui.engine.browse import (
     query_detail,
 )
 from lmsys_tui.engine.clustering.runs import cluster_space
-from lmsys_tui.engine.curation import move_queries
+from lmsys_tui.engine.curation.edits import move_queries
 from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.enrich.languages import detect_languages, english_only_warning
 from lmsys_tui.engine.export import export_run
@@ -409,10 +409,13 @@ def test_a_query_moved_into_a_cluster_that_shows_its_template_is_listed_once(wor
 
 
 def test_a_template_split_over_two_clusters_is_one_group_once_they_merge(workspace, tmp_path):
-    from lmsys_tui.engine.curation import merge_clusters
+    from lmsys_tui.engine.curation.edits import merge_clusters
+    from lmsys_tui.engine.curation.undo import undo_last_edit
 
     home, away, _ = _template_split_over_two_clusters(workspace, tmp_path)
     con = workspace.con
+    marks = "SELECT query_id, canonical_id, kind FROM duplicates WHERE run_id = 'c5' ORDER BY 1"
+    split_marks = con.execute(marks).fetchall()
     merge_clusters(workspace, "c5", [home, away])
     assert _template_texts_shown(con) == [(home, 1)]
     listed = cluster_queries(con, "c5", home, limit=1000)  # what the TUI and CLI list
@@ -422,3 +425,7 @@ def test_a_template_split_over_two_clusters_is_one_group_once_they_merge(workspa
         "ON c.run_id = d.run_id AND c.query_id = d.canonical_id WHERE d.run_id = 'c5'"
     ).fetchall()[0][0]
     assert chained == 0
+    # Undone, each cluster shows its own text of the template again, with its copies.
+    undo_last_edit(workspace, "c5")
+    assert sorted(n for _, n in _template_texts_shown(con)) == [1, 1]
+    assert con.execute(marks).fetchall() == split_marks

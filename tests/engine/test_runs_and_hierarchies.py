@@ -7,7 +7,7 @@ import pytest
 
 from lmsys_tui.engine.browse import NotFound, hierarchy_nodes
 from lmsys_tui.engine.clustering.runs import cluster_space
-from lmsys_tui.engine.curation import rename_cluster
+from lmsys_tui.engine.curation.edits import rename_cluster
 from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.export import export_run

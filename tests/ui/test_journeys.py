@@ -226,13 +226,18 @@ async def test_split_then_dissolve_a_cluster_from_the_tree(ui_copy):
         await settle(pilot)
         after = {c.cluster_id: c.size for c in screen.clusters}
         assert part.cluster_id not in after and after[-1] == sizes.get(-1, 0) + part.size
+        assert "u undoes it" in asked
+        await pilot.press("u")  # the dissolved part comes back, named as it was
+        await settle(pilot)
+        assert {c.cluster_id: c.size for c in screen.clusters} == sizes
+        assert part.title in {c.title for c in screen.clusters}
     with open_workspace(ui_copy, read_only=True) as ws:
         actions = ws.con.execute("SELECT action FROM edits ORDER BY edit_id").fetchall()
-    assert actions == [("split",), ("delete",)]
+    assert actions == [("split",), ("delete",), ("restore",)]
 
 
 async def test_the_audit_shows_the_highlighted_edit_whole(ui_copy):
-    from lmsys_tui.engine.curation import rename_cluster
+    from lmsys_tui.engine.curation.edits import rename_cluster
 
     long_reason = "the old title named only one of its topics; " * 3
     with open_workspace(ui_copy) as ws:

@@ -124,7 +124,7 @@ def test_the_quickstart_file_and_the_welcome_job_agree():
 
 
 async def test_rename_and_tag_from_the_clusters_screen_are_audited(ui_copy):
-    from lmsys_tui.engine.curation import list_edits
+    from lmsys_tui.engine.curation.audit import list_edits
 
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:

@@ -52,7 +52,8 @@ def assign_new_queries(
     Raises:
         ClusterError: the run is unknown or has no centroids.
     """
-    from ..curation import record_edit, resize_hierarchies
+    from ..curation.audit import record_edit
+    from ..curation.edits import resize_hierarchies
 
     started = time.perf_counter()
     con = ws.con

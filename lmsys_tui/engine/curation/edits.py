@@ -1,55 +1,35 @@
-"""Curation of a clustering run: rename, move, merge, split, delete, tag, each with an
-audit row.
+"""The edits of a clustering run: rename, move, merge, split, delete, tag.
 
-An edit changes the run in place, in one transaction with its audit row (when, what, why,
-the previous value) and the run's `edited_at`. What depends on it is recomputed: cluster
-sizes and centroids, members' distances, hierarchy node sizes. Summary indexes notice
-renamed titles by their fingerprint and rebuild on next use.
+An edit changes the run in place, in one transaction with its audit row and the run's
+`edited_at`. What depends on it is recomputed: cluster sizes and centroids, members'
+distances, hierarchy node sizes. Summary indexes notice renamed titles by their
+fingerprint and rebuild on next use. A merge or delete keeps what it removes
+(`removed_clusters`) for its undo.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
 
-from ..safe_text import strip_controls
-from .browse import NotFound, resolve_summary_run
-from .progress import null_sink
-from .store import transaction
-from .workspace import Workspace
+from ..browse import NotFound, resolve_summary_run
+from ..progress import null_sink
+from ..store import transaction
+from ..workspace import Workspace
+from .audit import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TITLE_CHARS,
+    clean_text,
+    record_edit,
+)
 
 NOISE = -1
-MAX_TITLE_CHARS = 200
-MAX_DESCRIPTION_CHARS = 2_000
-MAX_TAG_CHARS = 40
 
 
-@dataclass
-class Edit:
-    edit_id: int
-    run_id: str
-    action: str
-    target: dict
-    previous: dict | None
-    new: dict | None
-    reason: str | None
-    edited_at: datetime
-
-
-def _clean(text: str, what: str, limit: int) -> str:
-    """An edit's text as stored: one line, no control characters, at most `limit`
-    characters (longer is refused, not cut: the user should see what is kept)."""
-    cleaned = " ".join(strip_controls(text).split())
-    if len(cleaned) > limit:
-        raise ValueError(f"a {what} is at most {limit:,} characters; this one has {len(cleaned):,}")
-    return cleaned
-
-
-def _check_run(ws: Workspace, run_id: str) -> str:
+def check_run(ws: Workspace, run_id: str) -> str:
     rows = ws.con.execute(
         "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'",
         [run_id],
@@ -71,27 +51,6 @@ def _check_clusters(ws: Workspace, run_id: str, cluster_ids: list[int]) -> None:
             raise NotFound(f"run {run_id} has no cluster {cluster_id}")
 
 
-def record_edit(ws, run_id, action, target, previous, new, reason) -> int:
-    reason = None if reason is None else _clean(reason, "reason", MAX_DESCRIPTION_CHARS)
-    edit_id = ws.con.execute("SELECT coalesce(max(edit_id), 0) + 1 FROM edits").fetchall()[0][0]
-    ws.con.execute(
-        "INSERT INTO edits VALUES (?, ?, ?, ?::JSON, ?::JSON, ?::JSON, ?, now()::TIMESTAMP)",
-        [
-            edit_id,
-            run_id,
-            action,
-            json.dumps(target),
-            None if previous is None else json.dumps(previous),
-            None if new is None else json.dumps(new),
-            reason,
-        ],
-    )
-    ws.con.execute(
-        "UPDATE clustering_runs SET edited_at = now()::TIMESTAMP WHERE run_id = ?", [run_id]
-    )
-    return edit_id
-
-
 def rename_cluster(
     ws: Workspace,
     run_id: str,
@@ -102,16 +61,16 @@ def rename_cluster(
     reason: str | None = None,
 ) -> int:
     """Give a cluster a new title (and description) in a summary run (default: newest)."""
-    _check_run(ws, run_id)
+    check_run(ws, run_id)
     _check_clusters(ws, run_id, [cluster_id])
     summary_run_id = resolve_summary_run(ws.con, run_id, summary)
     if summary_run_id is None:
         raise NotFound(f"run {run_id} has no summaries to rename: run a summarize step first")
-    title = _clean(title, "title", MAX_TITLE_CHARS)
+    title = clean_text(title, "title", MAX_TITLE_CHARS)
     if not title:
         raise ValueError("a title cannot be empty")
     if description is not None:
-        description = _clean(description, "description", MAX_DESCRIPTION_CHARS)
+        description = clean_text(description, "description", MAX_DESCRIPTION_CHARS)
     rows = ws.con.execute(
         "SELECT title, description FROM cluster_summaries "
         "WHERE summary_run_id = ? AND cluster_id = ?",
@@ -150,7 +109,7 @@ def rename_cluster(
             new,
             reason,
         )
-    _refresh_summary_indexes(ws, [summary_run_id])
+    refresh_summary_indexes(ws, [summary_run_id])
     return edit_id
 
 
@@ -163,10 +122,10 @@ def tag_cluster(
     reason: str | None = None,
 ) -> int:
     """Tag a cluster (good, bad, pii, or any word); tagging again replaces the note."""
-    _check_run(ws, run_id)
+    check_run(ws, run_id)
     _check_clusters(ws, run_id, [cluster_id])
-    tag = _clean(tag, "tag", MAX_TAG_CHARS).lower()
-    note = None if note is None else _clean(note, "note", MAX_DESCRIPTION_CHARS)
+    tag = clean_text(tag, "tag", MAX_TAG_CHARS).lower()
+    note = None if note is None else clean_text(note, "note", MAX_DESCRIPTION_CHARS)
     if not tag:
         raise ValueError("a tag cannot be empty")
     rows = ws.con.execute(
@@ -200,9 +159,9 @@ def move_queries(
     """Move queries into another cluster of the run. A moved query's near-copy mark is
     made again against the texts of the cluster it joins (near copies are found within a
     cluster), so a text that cluster already shows is listed once."""
-    from .clustering.runs import mark_duplicates
+    from ..clustering.runs import mark_duplicates
 
-    space_id = _check_run(ws, run_id)
+    space_id = check_run(ws, run_id)
     _check_clusters(ws, run_id, [to_cluster])
     query_ids = sorted(set(query_ids))
     rows = ws.con.execute(
@@ -222,7 +181,7 @@ def move_queries(
             "AND query_id IN (SELECT unnest(?::BIGINT[]))",
             [to_cluster, run_id, query_ids],
         )
-        _recompute(ws, run_id, space_id, touched)
+        recompute(ws, run_id, space_id, touched)
         ws.con.execute(
             "DELETE FROM duplicates WHERE run_id = ? AND kind = 'near' "
             "AND query_id IN (SELECT unnest(?::BIGINT[]))",
@@ -239,7 +198,7 @@ def move_queries(
             reason,
         )
     # Up to date already (the index leaves counts out), unless an earlier version built it.
-    _refresh_summary_indexes(ws, _summary_runs(ws, run_id))
+    refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id
 
 
@@ -254,9 +213,9 @@ def merge_clusters(
     """Merge clusters into `into` (default: the first one named); the others disappear
     from the run, and near copies across them are joined. Noise (-1) is never a side of a
     merge: `delete_cluster` makes noise."""
-    from .clustering.runs import mark_duplicates
+    from ..clustering.runs import mark_duplicates
 
-    space_id = _check_run(ws, run_id)
+    space_id = check_run(ws, run_id)
     cluster_ids = list(dict.fromkeys(cluster_ids))
     if into is not None and into not in cluster_ids:
         cluster_ids.insert(0, into)
@@ -282,6 +241,7 @@ def merge_clusters(
         "AND cluster_id IN (SELECT unnest(?::INTEGER[]))",
         [run_id, others],
     ).fetchnumpy()["query_id"]
+    removed = [_removal(ws, run_id, cluster_id) for cluster_id in others]
     with transaction(ws.con):
         ws.con.execute(
             "UPDATE query_clusters SET cluster_id = ?, probability = NULL WHERE run_id = ? "
@@ -292,8 +252,13 @@ def merge_clusters(
             "DELETE FROM clusters WHERE run_id = ? AND cluster_id IN (SELECT unnest(?::INTEGER[]))",
             [run_id, others],
         )
+        ws.con.execute(
+            "DELETE FROM cluster_tags WHERE run_id = ? "
+            "AND cluster_id IN (SELECT unnest(?::INTEGER[]))",
+            [run_id, others],
+        )
         _drop_from_summaries_and_hierarchies(ws, run_id, others)
-        _recompute(ws, run_id, space_id, [into])
+        recompute(ws, run_id, space_id, [into])
         # One template split over the merged clusters is one group of copies now.
         mark_duplicates(ws, run_id, space_id, null_sink, new_ids=joining)
         ws.con.execute(
@@ -310,6 +275,7 @@ def merge_clusters(
             {"cluster_id": into},
             reason,
         )
+        _keep_removals(ws, edit_id, removed)
     if title:
         rename_cluster(ws, run_id, into, title, reason=reason or "merge")
     else:
@@ -319,19 +285,18 @@ def merge_clusters(
                 "SELECT summary_run_id FROM summary_runs WHERE run_id = ?", [run_id]
             ).fetchall()
         ]
-        _refresh_summary_indexes(ws, summary_run_ids)
+        refresh_summary_indexes(ws, summary_run_ids)
     return edit_id
 
 
 def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | None = None) -> int:
     """Dissolve a cluster: its queries become noise (-1), its names and leaf go."""
-    from .naming.counts import refresh_counts
-
-    _check_run(ws, run_id)
+    check_run(ws, run_id)
     if cluster_id == NOISE:
         raise ValueError("cluster -1 is already noise")
     _check_clusters(ws, run_id, [cluster_id])
-    size = _size(ws, run_id, cluster_id)
+    size = cluster_size(ws, run_id, cluster_id)
+    removed = _removal(ws, run_id, cluster_id)
     with transaction(ws.con):
         ws.con.execute("INSERT OR IGNORE INTO clusters VALUES (?, ?, 0, NULL)", [run_id, NOISE])
         ws.con.execute(
@@ -346,18 +311,13 @@ def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | No
             "DELETE FROM cluster_tags WHERE run_id = ? AND cluster_id = ?", [run_id, cluster_id]
         )
         _drop_from_summaries_and_hierarchies(ws, run_id, [cluster_id])
-        ws.con.execute(
-            "UPDATE clusters SET size = (SELECT count(*) FROM query_clusters "
-            "WHERE run_id = ? AND cluster_id = ?) WHERE run_id = ? AND cluster_id = ?",
-            [run_id, NOISE, run_id, NOISE],
-        )
-        resize_hierarchies(ws, run_id)
-        refresh_counts(ws, run_id, [NOISE])
-        _count_clusters(ws, run_id)
+        resize_noise(ws, run_id)
+        count_clusters(ws, run_id)
         edit_id = record_edit(
             ws, run_id, "delete", {"cluster_id": cluster_id}, {"size": size}, None, reason
         )
-    _refresh_summary_indexes(ws, _summary_runs(ws, run_id))
+        _keep_removals(ws, edit_id, [removed])
+    refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id
 
 
@@ -372,10 +332,10 @@ def split_cluster(
     """Re-cluster one cluster into `k` with k-means on its vectors. The largest part keeps
     the id, title and place in each hierarchy; the others get new ids, the title with
     "(part n)" added (rename them), and a leaf beside it in each hierarchy."""
-    from .clustering.algorithms import kmeans
-    from .embedding.vector_chunks import require_intact
+    from ..clustering.algorithms import kmeans
+    from ..embedding.vector_chunks import require_intact
 
-    space_id = _check_run(ws, run_id)
+    space_id = check_run(ws, run_id)
     if cluster_id == NOISE:
         raise ValueError("cluster -1 is noise: re-cluster the run instead of splitting it")
     _check_clusters(ws, run_id, [cluster_id])
@@ -407,8 +367,8 @@ def split_cluster(
                 [new_id, run_id, moved.tolist()],
             )
             _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
-        _recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
-        _count_clusters(ws, run_id)
+        recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
+        count_clusters(ws, run_id)
         edit_id = record_edit(
             ws,
             run_id,
@@ -418,7 +378,7 @@ def split_cluster(
             {"cluster_ids": [cluster_id, *new_ids.values()], "k": k, "seed": seed},
             reason,
         )
-    _refresh_summary_indexes(ws, _summary_runs(ws, run_id))
+    refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id
 
 
@@ -441,13 +401,85 @@ def _copy_names_and_leaf(ws: Workspace, run_id: str, source: int, new_id: int, s
     )
 
 
-def _size(ws: Workspace, run_id: str, cluster_id: int) -> int:
+def resize_noise(ws: Workspace, run_id: str) -> None:
+    """Noise's size after queries joined or left it (its row goes when it is empty), the
+    hierarchy sizes, and the counts its offline description gives."""
+    from ..naming.counts import refresh_counts
+
+    ws.con.execute(
+        "UPDATE clusters SET size = (SELECT count(*) FROM query_clusters "
+        "WHERE run_id = ? AND cluster_id = ?) WHERE run_id = ? AND cluster_id = ?",
+        [run_id, NOISE, run_id, NOISE],
+    )
+    ws.con.execute(
+        "DELETE FROM clusters WHERE run_id = ? AND cluster_id = ? AND size = 0", [run_id, NOISE]
+    )
+    resize_hierarchies(ws, run_id)
+    refresh_counts(ws, run_id, [NOISE])
+
+
+def _removal(ws: Workspace, run_id: str, cluster_id: int) -> dict:
+    """What removing the cluster takes out of the run (see removed_clusters), read before
+    the edit so that its undo can put it back."""
+
+    def rows(sql: str, parameters: list) -> list[dict]:
+        cursor = ws.con.execute(sql, parameters)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    members = ws.con.execute(
+        "SELECT query_id FROM query_clusters WHERE run_id = ? AND cluster_id = ? ORDER BY query_id",
+        [run_id, cluster_id],
+    ).fetchnumpy()["query_id"]
+    near = ws.con.execute(
+        "SELECT d.query_id, d.canonical_id FROM duplicates d JOIN query_clusters c "
+        "ON c.run_id = d.run_id AND c.query_id = d.query_id "
+        "WHERE d.run_id = ? AND d.kind = 'near' AND c.cluster_id = ?",
+        [run_id, cluster_id],
+    ).fetchall()
+    return {
+        "cluster_id": cluster_id,
+        "query_ids": members.tolist(),
+        "near_copies": {str(query_id): canonical for query_id, canonical in near},
+        "names": rows(
+            "SELECT summary_run_id, title, description, keywords, representative_ids, error "
+            "FROM cluster_summaries WHERE cluster_id = ? AND summary_run_id IN "
+            "(SELECT summary_run_id FROM summary_runs WHERE run_id = ?)",
+            [cluster_id, run_id],
+        ),
+        "leaves": rows(
+            "SELECT hierarchy_run_id, node_id, parent_id, title, description FROM "
+            "hierarchy_nodes WHERE level = 0 AND cluster_id = ? AND hierarchy_run_id IN "
+            "(SELECT hierarchy_run_id FROM hierarchy_runs WHERE run_id = ?)",
+            [cluster_id, run_id],
+        ),
+        "tags": rows(
+            "SELECT tag, note FROM cluster_tags WHERE run_id = ? AND cluster_id = ?",
+            [run_id, cluster_id],
+        ),
+    }
+
+
+def _keep_removals(ws: Workspace, edit_id: int, removals: list[dict]) -> None:
+    for removal in removals:
+        ws.con.execute(
+            "INSERT INTO removed_clusters VALUES (?, ?, ?, ?::JSON, ?::JSON, ?::JSON, ?::JSON)",
+            [
+                edit_id,
+                removal["cluster_id"],
+                removal["query_ids"],
+                *(json.dumps(removal[key]) for key in ("near_copies", "names", "leaves", "tags")),
+            ],
+        )
+
+
+def cluster_size(ws: Workspace, run_id: str, cluster_id: int) -> int:
     return ws.con.execute(
         "SELECT size FROM clusters WHERE run_id = ? AND cluster_id = ?", [run_id, cluster_id]
     ).fetchall()[0][0]
 
 
-def _count_clusters(ws: Workspace, run_id: str) -> None:
+def count_clusters(ws: Workspace, run_id: str) -> None:
     ws.con.execute(
         "UPDATE clustering_runs SET n_clusters = (SELECT count(*) FROM clusters "
         "WHERE run_id = ? AND cluster_id != ?) WHERE run_id = ?",
@@ -455,7 +487,7 @@ def _count_clusters(ws: Workspace, run_id: str) -> None:
     )
 
 
-def _summary_runs(ws: Workspace, run_id: str) -> list[str]:
+def summary_runs_of(ws: Workspace, run_id: str) -> list[str]:
     return [
         row[0]
         for row in ws.con.execute(
@@ -464,9 +496,9 @@ def _summary_runs(ws: Workspace, run_id: str) -> list[str]:
     ]
 
 
-def _refresh_summary_indexes(ws: Workspace, summary_run_ids: list[str]) -> None:
+def refresh_summary_indexes(ws: Workspace, summary_run_ids: list[str]) -> None:
     """Re-embed changed summaries now, so searches and verify agree with the edit."""
-    from .retrieval.index import update_summary_index
+    from ..retrieval.index import update_summary_index
 
     for summary_run_id in summary_run_ids:
         update_summary_index(ws, summary_run_id)
@@ -499,11 +531,11 @@ def _members_with_rows(
     ).fetchnumpy()
 
 
-def _recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]) -> None:
+def recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]) -> None:
     """Sizes, centroids and member distances of the clusters; hierarchy node sizes; the
     counts their offline descriptions give."""
-    from .clustering.algorithms import centroids_of
-    from .naming.counts import refresh_counts
+    from ..clustering.algorithms import centroids_of
+    from ..naming.counts import refresh_counts
 
     members = _members_with_rows(ws, run_id, space_id, cluster_ids)
     vectors = ws.vector_file(space_id).array()
@@ -569,126 +601,3 @@ def resize_hierarchies(ws: Workspace, run_id: str) -> None:
                 """,
                 [hierarchy_run_id, level],
             )
-
-
-UNDO_REASON = "undo of edit {}"
-
-
-def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
-    """Reverse the run's newest edit that is not an undo and not undone yet, as new
-    audited edits (reason "undo of edit N"); return their ids.
-
-    Raises:
-        ValueError: nothing to undo, or a merge or delete (the clusters it removed are gone
-            with their names).
-    """
-    _check_run(ws, run_id)
-    edits = list_edits(ws.con, run_id)
-    undone = {
-        int(e.reason.rsplit(" ", 1)[1])
-        for e in edits
-        if e.reason and e.reason.startswith(UNDO_REASON.format(""))
-    }
-    candidates = [
-        e
-        for e in edits
-        if e.edit_id not in undone
-        and not (e.reason and e.reason.startswith(UNDO_REASON.format("")))
-    ]
-    if not candidates:
-        raise ValueError(f"run {run_id} has no edit to undo")
-    last = max(candidates, key=lambda e: e.edit_id)
-    reason = UNDO_REASON.format(last.edit_id)
-    if last.action == "rename":
-        if last.previous is None:
-            raise ValueError(f"edit {last.edit_id} named a cluster that had no title before")
-        return [
-            rename_cluster(
-                ws,
-                run_id,
-                last.target["cluster_id"],
-                last.previous["title"] or f"cluster {last.target['cluster_id']}",
-                last.previous.get("description"),
-                last.target["summary_run_id"],
-                reason,
-            )
-        ]
-    if last.action == "tag":
-        cluster_id, tag = last.target["cluster_id"], last.new["tag"]
-        if last.previous is not None:
-            return [tag_cluster(ws, run_id, cluster_id, tag, last.previous["note"], reason)]
-        with transaction(ws.con):
-            ws.con.execute(
-                "DELETE FROM cluster_tags WHERE run_id = ? AND cluster_id = ? AND tag = ?",
-                [run_id, cluster_id, tag],
-            )
-            return [
-                record_edit(ws, run_id, "untag", {"cluster_id": cluster_id}, last.new, None, reason)
-            ]
-    if last.action == "move":
-        back: dict[int, list[int]] = {}
-        for query_id, cluster_id in last.previous["clusters"].items():
-            back.setdefault(int(cluster_id), []).append(int(query_id))
-        return [move_queries(ws, run_id, ids, to, reason) for to, ids in sorted(back.items())]
-    if last.action == "split":  # its parts merged back into the cluster that kept the id
-        whole = last.target["cluster_id"]
-        parts = [c for c in last.new["cluster_ids"] if c != whole]
-        return [merge_clusters(ws, run_id, [whole, *parts], reason=reason, into=whole)]
-    raise ValueError(
-        f"edit {last.edit_id} ({last.action}) cannot be undone: the clusters it removed are "
-        "gone with their names; split or re-cluster instead"
-    )
-
-
-def list_edits(
-    con, run_id: str, cluster_id: int | None = None, since: datetime | None = None
-) -> list[Edit]:
-    """A run's edits, oldest first; only those touching `cluster_id` (as target, source
-    or result) and only those at or after `since` when given."""
-    rows = con.execute(
-        "SELECT edit_id, run_id, action, target, previous, new, reason, edited_at FROM edits "
-        "WHERE run_id = ? AND (?::TIMESTAMP IS NULL OR edited_at >= ?::TIMESTAMP) "
-        "ORDER BY edit_id",
-        [run_id, since, since],
-    ).fetchall()
-    if cluster_id is not None:
-        rows = [row for row in rows if _touches(cluster_id, row[3], row[4], row[5])]
-    return [
-        Edit(
-            edit_id,
-            run,
-            action,
-            json.loads(target),
-            json.loads(previous) if previous else None,
-            json.loads(new) if new else None,
-            reason,
-            edited_at,
-        )
-        for edit_id, run, action, target, previous, new, reason, edited_at in rows
-    ]
-
-
-def _touches(cluster_id: int, *documents: str | None) -> bool:
-    """Does an edit's JSON name the cluster (as cluster_id, in cluster_ids, or as a
-    move's source or a merge's sizes)?"""
-    for document in documents:
-        value = json.loads(document) if document else None
-        if not isinstance(value, dict):
-            continue
-        if value.get("cluster_id") == cluster_id or cluster_id in value.get("cluster_ids", []):
-            return True
-        moved_from = value.get("clusters", {}).values()  # a move: query id -> its old cluster
-        merged = value.get("sizes", {})  # a merge: cluster id -> its size
-        if cluster_id in moved_from or str(cluster_id) in merged:
-            return True
-    return False
-
-
-def cluster_tags(con, run_id: str) -> dict[int, list[str]]:
-    tags: dict[int, list[str]] = {}
-    for cluster_id, tag in con.execute(
-        "SELECT cluster_id, tag FROM cluster_tags WHERE run_id = ? ORDER BY cluster_id, tag",
-        [run_id],
-    ).fetchall():
-        tags.setdefault(cluster_id, []).append(tag)
-    return tags
