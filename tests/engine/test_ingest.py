@@ -154,6 +154,45 @@ def test_a_json_array_duckdb_cannot_parse_whole_is_read_record_by_record(
     ]
 
 
+@pytest.mark.parametrize("reader", ["typed", "records"])
+def test_json_lines_with_a_raw_control_character_in_a_string_are_read_escaped(
+    workspace, tmp_path, monkeypatch, reader
+):
+    """A raw tab inside a string made DuckDB skip the line as invalid JSON; now it loads,
+    its text as written. A line broken otherwise is still skipped and counted."""
+    from lmsys_tui.engine.load import ingest, records
+
+    if reader == "records":  # too many keys for the typed reader: records read as JSON
+        monkeypatch.setattr(records, "TYPED_MAX_KEYS", 0)
+    lines = [json.dumps({"id": f"r{i}", "prompt": f"question {i}"}) for i in range(4)]
+    lines[1] = '{"id": "r1", "prompt": "code:\tx = 1\r    y = 2\x01"}'  # raw tab, CR, SOH
+    lines[2] = '{"id": "r2", "prompt": "cut'  # broken: stays out
+    lines.append('{"id":\t"r4",\t"prompt": "a tab between values is whitespace"}')
+    lines.append('{"id": "r5", "prompt": "\ttab", "score": NaN}')  # NaN: DuckDB reads it
+    path = tmp_path / "chats.jsonl.gz"
+    path.write_bytes(gzip.compress(("\r\n".join(lines) + "\r\n").encode()))
+    result = load(workspace, LoadStep(source=str(path), text_column="prompt"))
+    assert texts(workspace) == [
+        "question 0",
+        "question 3",
+        "a tab between values is whitespace",
+        "code:\tx = 1\r    y = 2\x01",  # after the file's other records
+        "\ttab",
+    ]
+    assert result.skipped == {"invalid_json": 1} and result.read == 6
+    assert result.notes == [
+        "chats.jsonl.gz: 2 lines hold a raw control character (a tab, say) inside a string: "
+        "read with it escaped"
+    ]
+    assert load(workspace, LoadStep(source=str(path), text_column="prompt")).loaded == 0
+    # A file cut off mid-line has nothing to repair: it is not scanned.
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(lines[0].replace("r0", "c0") + "\n" + lines[3].replace("r3", "c3")[:20])
+    monkeypatch.setattr(ingest, "repaired_lines", lambda path: pytest.fail("scanned"))
+    result = load(workspace, LoadStep(source=str(cut), text_column="prompt"))
+    assert result.loaded == 1 and result.skipped == {"invalid_json": 1}
+
+
 def test_a_cut_off_json_file_in_a_folder_that_is_no_array_is_skipped(workspace, tmp_path):
     folder = tmp_path / "logs"
     folder.mkdir()

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
@@ -36,7 +37,16 @@ from .records import (
     typed_json_sql,
     typed_table_sql,
 )
-from .sources import HubSource, LocalSource, SourceFile, readable, remove_copies, resolve
+from .sources import (
+    HubSource,
+    LocalSource,
+    SourceFile,
+    last_line_is_broken,
+    readable,
+    remove_copies,
+    repaired_lines,
+    resolve,
+)
 
 # DuckDB's memory during a load: past it, staged rows spill to disk. A 1M-row file then
 # peaks at ~1.3 GB instead of ~2.1 GB for ~0.4 s more (docs/benchmarks.md, "Ingest").
@@ -58,6 +68,7 @@ class Part(NamedTuple):
     params: list
     json_layout: str | None = None
     table_sql: str | None = None
+    lines_path: str | None = None  # a JSON-lines file: its repairable lines (see _stage)
 
 
 def _file_part(path: str, fmt: str) -> Part:
@@ -67,7 +78,8 @@ def _file_part(path: str, fmt: str) -> Part:
             f"SELECT json AS rec FROM read_json_objects(?, format='{layout}', "
             f"ignore_errors=true, maximum_object_size={MAX_OBJECT_SIZE})"
         )
-        return Part(records, [path], json_layout=layout)
+        lines_path = path if layout == "newline_delimited" else None
+        return Part(records, [path], json_layout=layout, lines_path=lines_path)
     if fmt in TABLE_READERS:
         return _table_part(TABLE_READERS[fmt], [path])
     raise SourceError(f"unknown format {fmt!r}")
@@ -139,6 +151,13 @@ def _ingest_batch(
         for index, part in enumerate(parts):
             for why, n in _stage(con, schema, part, first=index == 0).items():
                 counts[why] = counts.get(why, 0) + n
+            repaired = counts.pop(REPAIRED, 0)
+            if repaired:
+                lines = "1 line holds" if repaired == 1 else f"{repaired:,} lines hold"
+                result.notes.append(
+                    f"{os.path.basename(part.lines_path)}: {lines} a raw control character "
+                    "(a tab, say) inside a string: read with it escaped"
+                )
         for why, n in con.execute(
             "SELECT coalesce(reason, part_reason), count(*) FROM staged GROUP BY ALL"
         ).fetchall():
@@ -225,9 +244,12 @@ def _ingest_batch(
     return inserted
 
 
+REPAIRED = "__repaired"  # a count _stage returns: lines read again with escapes
+
+
 def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bool) -> dict:
     """Classify one part's records into `staged`; return the skip counts `staged` cannot
-    tell by itself.
+    tell by itself, and under REPAIRED the lines read again (below).
 
     A typed table (Parquet, a hub batch) is classified from its columns when the prompt
     is text where the schema expects it. A JSON file (lines or an array) is read by
@@ -236,11 +258,46 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     Should the typed reader leave a record undecided (a conversation that is not a list
     of turns, a record whose fields are all null), the file is classified again from its
     records as JSON. Everything else is read as JSON records.
+
+    A JSON-lines file with invalid lines has those that hold a raw control character
+    inside a string (which DuckDB refuses, and Python's lenient parser reads) read again
+    with it escaped, after the file's other records.
     """
+    start = 0 if first else _next_row(con)
+    counts = _stage_part(con, schema, part, first)
+    if part.lines_path is None:
+        return counts
+    census_counted = counts.get("invalid_json", 0)  # else they are rows of `staged`
+    staged_invalid = "FROM staged WHERE reason = 'invalid_json' AND rowid >= ?"
+    invalid = (
+        census_counted
+        or (con.execute(f"SELECT count(*) {staged_invalid}", [start]).fetchall()[0][0])
+    )
+    path = Path(part.lines_path)
+    if not invalid or (invalid == 1 and last_line_is_broken(path)):  # a file cut mid-line
+        return counts
+    lines = repaired_lines(path)
+    if not lines:
+        return counts
+    if census_counted:
+        counts["invalid_json"] -= len(lines)
+    else:
+        con.execute(
+            f"DELETE FROM staged WHERE rowid IN (SELECT rowid {staged_invalid} LIMIT ?)",
+            [start, len(lines)],
+        )
+    repaired = Part("SELECT json(unnest(?::VARCHAR[])) AS rec", [lines])
+    _stage_part(con, schema, repaired, first=False)
+    return {**counts, REPAIRED: len(lines)}
+
+
+def _next_row(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM staged").fetchall()[0][0]
+
+
+def _stage_part(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bool) -> dict:
     head = "CREATE OR REPLACE TEMP TABLE staged AS" if first else "INSERT INTO staged"
-    start = 0
-    if not first:
-        start = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM staged").fetchall()[0][0]
+    start = 0 if first else _next_row(con)
     if part.table_sql is not None:
         typed = typed_table_sql(con, schema, part.table_sql, part.params)
         if typed is not None:
