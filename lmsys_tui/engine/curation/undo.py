@@ -129,6 +129,13 @@ def _put_back(ws: Workspace, run_id: str, edit: Edit, reason: str) -> int:
             "(delete that run first, or split instead)"
         )
     cluster_ids = [row[0] for row in removed]
+    taken = ws.con.execute(
+        "SELECT min(cluster_id) FROM clusters WHERE run_id = ? "
+        "AND cluster_id IN (SELECT unnest(?::INTEGER[]))",
+        [run_id, cluster_ids],
+    ).fetchall()[0][0]
+    if taken is not None:
+        raise ValueError(f"{refused}: the run has a cluster {taken} again")
     source = NOISE if edit.action == "delete" else edit.new["cluster_id"]
     with transaction(ws.con):
         for cluster_id, query_ids, near_copies, names, leaves, tags in removed:
