@@ -280,6 +280,7 @@ class LmsysApp(App):
     ) -> None:
         """Apply a curation edit `edit(ws)` with a writable workspace, in a worker; say at
         once that it is saving (re-embedding a summary can take seconds), or `doing`.
+        `describe` may be a function of what the edit returned (then `doing` is needed).
         `done()` runs after a successful edit, before the screens reload."""
         self.notify(doing or f"{describe}: saving…", markup=False)
         self._edit_worker(describe, edit, titles, done)
@@ -292,7 +293,7 @@ class LmsysApp(App):
             self.call_from_thread(self.close_workspace, "an edit is writing the workspace")
         try:
             with open_workspace(self.data_dir) as ws:
-                edit(ws)
+                returned = edit(ws)
         except Exception as error:
             why = str(error) if isinstance(error, ValueError) else failure_line(error)
             if why is None:
@@ -301,7 +302,8 @@ class LmsysApp(App):
         else:
             if done is not None:
                 self.call_from_thread(done)
-            self.call_from_thread(self.notify, describe, title=titles[0], markup=False)
+            said = describe(returned) if callable(describe) else describe
+            self.call_from_thread(self.notify, said, title=titles[0], markup=False)
         finally:
             self.call_from_thread(self.workspace_changed)
 

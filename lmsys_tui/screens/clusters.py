@@ -173,10 +173,20 @@ class ClustersScreen(Screen):
         """Reverse the run's newest edit, recorded in the audit trail like any edit."""
         if self.run_id is None:
             return
-        from ..engine.curation.undo import undo_last_edit
+        from ..engine.curation.undo import edit_to_undo, undo_last_edit
 
         run_id = self.run_id
-        self.app.run_edit("Undid the last edit", lambda ws: undo_last_edit(ws, run_id))
+
+        def undo(ws):
+            undone = edit_to_undo(ws.con, run_id)
+            undo_last_edit(ws, run_id)
+            return undone
+
+        self.app.run_edit(
+            lambda undone: f"Undid edit {undone.edit_id} ({undone.action})",
+            undo,
+            doing="Undoing the newest edit…",
+        )
 
     @unless_typing
     def action_export(self) -> None:

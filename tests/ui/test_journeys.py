@@ -230,6 +230,7 @@ async def test_split_then_dissolve_a_cluster_from_the_tree(ui_copy):
         await pilot.press("u")  # the dissolved part comes back, named as it was
         await settle(pilot)
         assert {c.cluster_id: c.size for c in screen.clusters} == sizes
+        assert "Undid edit 2 (delete)" in [str(n.message) for n in app._notifications]
         assert part.title in {c.title for c in screen.clusters}
     with open_workspace(ui_copy, read_only=True) as ws:
         actions = ws.con.execute("SELECT action FROM edits ORDER BY edit_id").fetchall()

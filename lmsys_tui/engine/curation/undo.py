@@ -38,21 +38,7 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
         ValueError: nothing to undo, or an edit that cannot be put back (see _put_back).
     """
     check_run(ws, run_id)
-    edits = list_edits(ws.con, run_id)
-    undone = {
-        int(e.reason.rsplit(" ", 1)[1])
-        for e in edits
-        if e.reason and e.reason.startswith(UNDO_REASON.format(""))
-    }
-    candidates = [
-        e
-        for e in edits
-        if e.edit_id not in undone
-        and not (e.reason and e.reason.startswith(UNDO_REASON.format("")))
-    ]
-    if not candidates:
-        raise ValueError(f"run {run_id} has no edit to undo")
-    last = max(candidates, key=lambda e: e.edit_id)
+    last = edit_to_undo(ws.con, run_id)
     reason = UNDO_REASON.format(last.edit_id)
     if last.action == "rename":
         if last.previous is None:
@@ -92,6 +78,25 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
     if last.action in ("merge", "delete"):
         return [_put_back(ws, run_id, last, reason)]
     raise ValueError(f"edit {last.edit_id} ({last.action}) cannot be undone")
+
+
+def edit_to_undo(con, run_id: str) -> Edit:
+    """The run's newest edit that is not an undo and not undone yet.
+
+    Raises:
+        ValueError: there is none.
+    """
+    edits = list_edits(con, run_id)
+    is_undo = [e.reason is not None and e.reason.startswith(UNDO_REASON.format("")) for e in edits]
+    undone = {
+        int(e.reason.rsplit(" ", 1)[1]) for e, undo in zip(edits, is_undo, strict=True) if undo
+    }
+    candidates = [
+        e for e, undo in zip(edits, is_undo, strict=True) if not undo and e.edit_id not in undone
+    ]
+    if not candidates:
+        raise ValueError(f"run {run_id} has no edit to undo")
+    return max(candidates, key=lambda e: e.edit_id)
 
 
 def _put_back(ws: Workspace, run_id: str, edit: Edit, reason: str) -> int:
