@@ -422,10 +422,15 @@ def test_split_and_delete_are_audited_and_keep_every_query(capsys, ws_copy):
     as_json(capsys, ws_copy, "edit", "split", RUN, str(biggest["cluster_id"]), "--k", "2")
     after = {c["cluster_id"]: c for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]}
     (new_id,) = set(after) - set(before)
-    assert after[new_id]["title"] == f"{biggest['title']} (part 2)"
     assert after[biggest["cluster_id"]]["size"] + after[new_id]["size"] == biggest["size"]
+    # Each part is named by key phrases of its own texts, not "(part 2)" of the whole's.
+    titles = {after[c]["title"] for c in (biggest["cluster_id"], new_id)}
+    assert len(titles) == 2 and not any("(part" in t or t == biggest["title"] for t in titles)
     for part in (after[biggest["cluster_id"]], after[new_id]):  # its own count, not the whole's
         assert part["description"].startswith(f"{part['size']} prompts (")
+        shown = as_json(capsys, ws_copy, "inspect", RUN, str(part["cluster_id"]), "--queries", "99")
+        texts = " ".join(q["text"].lower() for q in shown["queries"])
+        assert all(word.lower() in texts for word in part["title"].split(", "))
     leaves = []
     stack = list(as_json(capsys, ws_copy, "hierarchy", RUN)["nodes"])
     while stack:
@@ -468,6 +473,24 @@ def test_a_split_is_undone_by_merging_its_parts_back(capsys, ws_copy):
     assert report["ok"], [c for c in report["checks"] if not c["ok"]]
     code, _, err = run(capsys, ws_copy, "edit", "undo", RUN)
     assert code == 2 and "no edit to undo" in err
+
+
+def test_a_split_keeps_a_title_given_by_hand_on_the_part_that_keeps_the_id(capsys, ws_copy):
+    def titles():
+        return {
+            c["cluster_id"]: c["title"]
+            for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
+        }
+
+    as_json(capsys, ws_copy, "edit", "rename", RUN, "1", "--title", "Mine")
+    as_json(capsys, ws_copy, "edit", "split", RUN, "1")
+    after = titles()
+    assert after[1] == "Mine" and after[3] not in ("Mine", "Mine (part 2)")
+    as_json(capsys, ws_copy, "edit", "undo", RUN)  # the split
+    as_json(capsys, ws_copy, "edit", "undo", RUN)  # the rename: the machine's title again
+    machine = titles()[1]
+    as_json(capsys, ws_copy, "edit", "split", RUN, "1")
+    assert titles()[1] != machine  # named again, from its own part's texts
 
 
 def _run_state(capsys, root) -> dict:

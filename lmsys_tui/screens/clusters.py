@@ -591,8 +591,8 @@ class ClustersScreen(Screen):
             )
 
         self._ask(
-            f"Split cluster {cluster_id} into how many parts? The largest keeps its id and "
-            'title; the others are titled "(part n)": rename them.',
+            f"Split cluster {cluster_id} into how many parts? The largest keeps its id; "
+            'key-phrase names name each part, other names add "(part n)" to the title.',
             split,
             "2",
         )

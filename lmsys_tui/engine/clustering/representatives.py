@@ -11,18 +11,25 @@ from ..workspace import Workspace
 
 
 def representatives(
-    ws: Workspace, run_id: str, space_id: str, per_cluster: int, seed: int
+    ws: Workspace,
+    run_id: str,
+    space_id: str,
+    per_cluster: int,
+    seed: int,
+    only: list[int] | None = None,
 ) -> dict[int, list[int]]:
-    """Up to `per_cluster` query ids per cluster: half nearest, half MMR-diverse."""
+    """Up to `per_cluster` query ids per cluster (of `only`, when given): half nearest,
+    half MMR-diverse."""
     pool = ws.con.execute(
         f"""
         SELECT cluster_id, query_id, distance FROM query_clusters
         WHERE run_id = ? AND query_id NOT IN (SELECT query_id FROM ({repeated_members_sql()}))
+          AND (?::INTEGER[] IS NULL OR list_contains(?::INTEGER[], cluster_id))
         QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY distance, query_id) <= ?
              OR row_number() OVER (PARTITION BY cluster_id ORDER BY hash(query_id + ?)) <= ?
         ORDER BY cluster_id, distance, query_id
         """,
-        [run_id, run_id, 3 * per_cluster, seed, 3 * per_cluster],
+        [run_id, run_id, only, only, 3 * per_cluster, seed, 3 * per_cluster],
     ).fetchnumpy()
     rows = ws.con.execute(
         "SELECT query_id, row_index FROM embeddings WHERE space_id = ? AND query_id IN "

@@ -12,6 +12,7 @@ from ...safe_text import strip_controls
 MAX_TITLE_CHARS = 200
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_TAG_CHARS = 40
+UNDO_REASON = "undo of edit {}"  # the reason of the edits an undo makes
 
 
 @dataclass
@@ -33,6 +34,14 @@ def clean_text(text: str, what: str, limit: int) -> str:
     if len(cleaned) > limit:
         raise ValueError(f"a {what} is at most {limit:,} characters; this one has {len(cleaned):,}")
     return cleaned
+
+
+def undone_id(edit: Edit) -> int | None:
+    """The id of the edit that `edit` undoes, if it is part of an undo."""
+    prefix = UNDO_REASON.format("")
+    if edit.reason is None or not edit.reason.startswith(prefix):
+        return None
+    return int(edit.reason[len(prefix) :])
 
 
 def record_edit(ws, run_id, action, target, previous, new, reason) -> int:

@@ -23,10 +23,13 @@ from .audit import (
     MAX_TAG_CHARS,
     MAX_TITLE_CHARS,
     clean_text,
+    list_edits,
     record_edit,
+    undone_id,
 )
 
 NOISE = -1
+NAME_FIELDS = ("title", "description", "keywords", "representative_ids")  # a split renames
 
 
 def check_run(ws: Workspace, run_id: str) -> str:
@@ -330,8 +333,10 @@ def split_cluster(
     reason: str | None = None,
 ) -> int:
     """Re-cluster one cluster into `k` with k-means on its vectors. The largest part keeps
-    the id, title and place in each hierarchy; the others get new ids, the title with
-    "(part n)" added (rename them), and a leaf beside it in each hierarchy."""
+    the id and place in each hierarchy; the others get new ids and a leaf beside it in
+    each hierarchy. In key-phrase names every part is named by the phrases that tell it
+    from the other parts (a title given by hand stays); in other names the new parts get
+    the title with "(part n)" added (rename them)."""
     from ..clustering.algorithms import kmeans
     from ..embedding.vector_chunks import require_intact
 
@@ -369,17 +374,67 @@ def split_cluster(
             _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
         recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
         count_clusters(ws, run_id)
+        names_before = _name_parts(ws, run_id, space_id, [cluster_id, *new_ids.values()])
         edit_id = record_edit(
             ws,
             run_id,
             "split",
             {"cluster_id": cluster_id},
-            {"size": len(members["query_id"])},
+            {"size": len(members["query_id"]), "names": names_before},
             {"cluster_ids": [cluster_id, *new_ids.values()], "k": k, "seed": seed},
             reason,
         )
     refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id
+
+
+def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int]) -> dict:
+    """Name a split's parts by their own key phrases in each key-phrase summary run of the
+    run (taxonomy and LLM names keep "(part n)"); the part that kept the id keeps a title
+    given by hand. Returns that part's names before, by summary run, for the undo."""
+    from ..naming.offline import part_labels
+
+    kept, before = parts[0], {}
+    for summary_run_id, parameters in ws.con.execute(
+        "SELECT summary_run_id, parameters FROM summary_runs WHERE run_id = ? "
+        "AND model = 'offline' ORDER BY summary_run_id",
+        [run_id],
+    ).fetchall():
+        parameters = json.loads(parameters)
+        labels = part_labels(
+            ws, run_id, space_id, parts, parameters.get("max_queries", 10), parameters["seed"]
+        )
+        for part, (title, description, phrases, ids) in labels.items():
+            if part == kept:
+                if _renamed_by_hand(ws, run_id, kept, summary_run_id):
+                    continue
+                rows = ws.con.execute(
+                    f"SELECT {', '.join(NAME_FIELDS)} FROM cluster_summaries "
+                    "WHERE summary_run_id = ? AND cluster_id = ?",
+                    [summary_run_id, kept],
+                ).fetchall()
+                if rows:
+                    before[summary_run_id] = dict(zip(NAME_FIELDS, rows[0], strict=True))
+            ws.con.execute(
+                "UPDATE cluster_summaries SET title = ?, description = ?, keywords = ?, "
+                "representative_ids = ? WHERE summary_run_id = ? AND cluster_id = ?",
+                [title, description, phrases, ids, summary_run_id, part],
+            )
+    return before
+
+
+def _renamed_by_hand(ws: Workspace, run_id: str, cluster_id: int, summary_run_id: str) -> bool:
+    """Whether a rename that is not undone gave the cluster its title in the summary run
+    (a merge's --title included; an undo's rename only puts back an earlier title)."""
+    edits = list_edits(ws.con, run_id, cluster_id)
+    undone = {undone_id(e) for e in edits} - {None}
+    return any(
+        e.action == "rename"
+        and e.target.get("summary_run_id") == summary_run_id
+        and undone_id(e) is None
+        and e.edit_id not in undone
+        for e in edits
+    )
 
 
 def _copy_names_and_leaf(ws: Workspace, run_id: str, source: int, new_id: int, suffix: str):

@@ -11,8 +11,9 @@ import numpy as np
 from ..progress import null_sink
 from ..store import transaction
 from ..workspace import Workspace
-from .audit import Edit, list_edits, record_edit
+from .audit import UNDO_REASON, Edit, list_edits, record_edit, undone_id
 from .edits import (
+    NAME_FIELDS,
     NOISE,
     check_run,
     cluster_size,
@@ -26,8 +27,6 @@ from .edits import (
     summary_runs_of,
     tag_cluster,
 )
-
-UNDO_REASON = "undo of edit {}"
 
 
 def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
@@ -74,7 +73,9 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
     if last.action == "split":  # its parts merged back into the cluster that kept the id
         whole = last.target["cluster_id"]
         parts = [c for c in last.new["cluster_ids"] if c != whole]
-        return [merge_clusters(ws, run_id, [whole, *parts], reason=reason, into=whole)]
+        merged = merge_clusters(ws, run_id, [whole, *parts], reason=reason, into=whole)
+        _put_back_split_names(ws, run_id, whole, last.previous.get("names", {}))
+        return [merged]
     if last.action in ("merge", "delete"):
         return [_put_back(ws, run_id, last, reason)]
     raise ValueError(f"edit {last.edit_id} ({last.action}) cannot be undone")
@@ -87,13 +88,8 @@ def edit_to_undo(con, run_id: str) -> Edit:
         ValueError: there is none.
     """
     edits = list_edits(con, run_id)
-    is_undo = [e.reason is not None and e.reason.startswith(UNDO_REASON.format("")) for e in edits]
-    undone = {
-        int(e.reason.rsplit(" ", 1)[1]) for e, undo in zip(edits, is_undo, strict=True) if undo
-    }
-    candidates = [
-        e for e, undo in zip(edits, is_undo, strict=True) if not undo and e.edit_id not in undone
-    ]
+    undone = {undone_id(e) for e in edits}
+    candidates = [e for e in edits if undone_id(e) is None and e.edit_id not in undone]
     if not candidates:
         raise ValueError(f"run {run_id} has no edit to undo")
     return max(candidates, key=lambda e: e.edit_id)
@@ -175,6 +171,24 @@ def _put_back(ws: Workspace, run_id: str, edit: Edit, reason: str) -> int:
         )
     refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id
+
+
+def _put_back_split_names(ws: Workspace, run_id: str, cluster_id: int, names: dict) -> None:
+    """The names a split's key phrases replaced on the part that kept the id (their counts
+    written again for the whole)."""
+    from ..naming.counts import refresh_counts
+
+    if not names:
+        return
+    with transaction(ws.con):
+        for summary_run_id, name in names.items():
+            ws.con.execute(
+                f"UPDATE cluster_summaries SET {', '.join(f'{k} = ?' for k in NAME_FIELDS)} "
+                "WHERE summary_run_id = ? AND cluster_id = ?",
+                [*(name[k] for k in NAME_FIELDS), summary_run_id, cluster_id],
+            )
+        refresh_counts(ws, run_id, [cluster_id])
+    refresh_summary_indexes(ws, list(names))
 
 
 def _put_back_names(ws: Workspace, run_id: str, cluster_id: int, names: list, leaves: list):

@@ -48,18 +48,22 @@ class ClusterSample:
         )
 
 
-def cluster_samples(ws: Workspace, run_id: str, seed: int) -> ClusterSample:
-    """A seeded sample of up to KEYWORD_SAMPLE unique query texts per cluster."""
+def cluster_samples(
+    ws: Workspace, run_id: str, seed: int, only: list[int] | None = None
+) -> ClusterSample:
+    """A seeded sample of up to KEYWORD_SAMPLE unique query texts per cluster (of `only`,
+    when given)."""
     sample = ws.con.execute(
         f"""
         SELECT c.cluster_id, left(q.query_text, 2000) AS text, q.language
         FROM query_clusters c JOIN queries q USING (query_id)
         WHERE c.run_id = ? AND c.query_id NOT IN (
             SELECT query_id FROM ({repeated_members_sql()}))
+          AND (?::INTEGER[] IS NULL OR list_contains(?::INTEGER[], c.cluster_id))
         QUALIFY row_number() OVER (PARTITION BY c.cluster_id ORDER BY hash(c.query_id + ?)) <= ?
         ORDER BY c.cluster_id, c.query_id
         """,
-        [run_id, run_id, seed, KEYWORD_SAMPLE],
+        [run_id, run_id, only, only, seed, KEYWORD_SAMPLE],
     ).fetchnumpy()
     languages = [None if np.ma.is_masked(lang) else str(lang) for lang in sample["language"]]
     return ClusterSample(
@@ -146,6 +150,27 @@ def offline_labels(
         if cluster_id == -1:
             title = ("Noise: " + title)[:60]
         labels[cluster_id] = (title, description, found, ids)
+    return labels
+
+
+def part_labels(
+    ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int], max_queries: int, seed: int
+) -> dict[int, tuple[str, str, list[str], list[int]]]:
+    """Key-phrase names of the parts a cluster was split into, each told apart from the
+    others: c-TF-IDF over the parts' texts alone, in its own order (no model is loaded,
+    so a split stays quick), titled and described as `offline_labels` does."""
+    sample = cluster_samples(ws, run_id, seed, cluster_ids)
+    phrases = key_phrases(
+        sample.texts, sample.classes, {}, None, originals=True, languages=sample.languages
+    )
+    chosen = representatives(ws, run_id, space_id, max_queries, seed, cluster_ids)
+    facts = cluster_facts(ws, run_id, [ids[0] for ids in chosen.values()])
+    labels = {}
+    for cluster_id, ids in chosen.items():
+        found = phrases.get(cluster_id, [])
+        typical = facts["typical"][ids[0]]
+        title = phrase_title(found) or prompt_title(typical)
+        labels[cluster_id] = (title, describe(facts[cluster_id], found, typical), found, ids)
     return labels
 
 
