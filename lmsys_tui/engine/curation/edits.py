@@ -362,6 +362,7 @@ def split_cluster(
         "SELECT max(cluster_id) + 1 FROM clusters WHERE run_id = ?", [run_id]
     ).fetchall()[0][0]
     new_ids = {part: first_new + i for i, part in enumerate(parts[1:])}
+    names = _key_phrase_names(ws, run_id, cluster_id)  # as they were, for the undo
     with transaction(ws.con):
         for part, new_id in new_ids.items():
             ws.con.execute("INSERT INTO clusters VALUES (?, ?, 0, NULL)", [run_id, new_id])
@@ -374,13 +375,16 @@ def split_cluster(
             _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
         recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
         count_clusters(ws, run_id)
-        names_before = _name_parts(ws, run_id, space_id, [cluster_id, *new_ids.values()])
+        renamed = _name_parts(ws, run_id, space_id, [cluster_id, *new_ids.values()])
         edit_id = record_edit(
             ws,
             run_id,
             "split",
             {"cluster_id": cluster_id},
-            {"size": len(members["query_id"]), "names": names_before},
+            {
+                "size": len(members["query_id"]),
+                "names": {s: names[s] for s in renamed if s in names},
+            },
             {"cluster_ids": [cluster_id, *new_ids.values()], "k": k, "seed": seed},
             reason,
         )
@@ -388,13 +392,24 @@ def split_cluster(
     return edit_id
 
 
-def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int]) -> dict:
+def _key_phrase_names(ws: Workspace, run_id: str, cluster_id: int) -> dict[str, dict]:
+    """The cluster's names in each key-phrase summary run of the run, by summary run."""
+    rows = ws.con.execute(
+        f"SELECT summary_run_id, {', '.join(NAME_FIELDS)} FROM cluster_summaries "
+        "WHERE cluster_id = ? AND summary_run_id IN (SELECT summary_run_id FROM summary_runs "
+        "WHERE run_id = ? AND model = 'offline')",
+        [cluster_id, run_id],
+    ).fetchall()
+    return {row[0]: dict(zip(NAME_FIELDS, row[1:], strict=True)) for row in rows}
+
+
+def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int]) -> list[str]:
     """Name a split's parts by their own key phrases in each key-phrase summary run of the
     run (taxonomy and LLM names keep "(part n)"); the part that kept the id keeps a title
-    given by hand. Returns that part's names before, by summary run, for the undo."""
+    given by hand. Returns the summary runs where that part was named again."""
     from ..naming.offline import part_labels
 
-    kept, before = parts[0], {}
+    kept, renamed = parts[0], []
     for summary_run_id, parameters in ws.con.execute(
         "SELECT summary_run_id, parameters FROM summary_runs WHERE run_id = ? "
         "AND model = 'offline' ORDER BY summary_run_id",
@@ -408,19 +423,13 @@ def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int]) -> 
             if part == kept:
                 if _renamed_by_hand(ws, run_id, kept, summary_run_id):
                     continue
-                rows = ws.con.execute(
-                    f"SELECT {', '.join(NAME_FIELDS)} FROM cluster_summaries "
-                    "WHERE summary_run_id = ? AND cluster_id = ?",
-                    [summary_run_id, kept],
-                ).fetchall()
-                if rows:
-                    before[summary_run_id] = dict(zip(NAME_FIELDS, rows[0], strict=True))
+                renamed.append(summary_run_id)
             ws.con.execute(
                 "UPDATE cluster_summaries SET title = ?, description = ?, keywords = ?, "
                 "representative_ids = ? WHERE summary_run_id = ? AND cluster_id = ?",
                 [title, description, phrases, ids, summary_run_id, part],
             )
-    return before
+    return renamed
 
 
 def _renamed_by_hand(ws: Workspace, run_id: str, cluster_id: int, summary_run_id: str) -> bool:
