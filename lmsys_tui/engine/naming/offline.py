@@ -29,6 +29,8 @@ _LINK = re.compile(r"\[([^\]]*)\]\([^)\s]*\)?")  # [label](target) -> label
 _BARE_URL = re.compile(r"https?://\S+")
 _LEADING_MARKUP = re.compile(r"^[\W_]+")
 KEYWORD_SAMPLE = 100  # unique queries per cluster the offline labeller reads
+CONTRAST_PER_CLUSTER = 20  # of each other cluster, when a split's parts are named
+CONTRAST_TEXTS = 4_000  # at most, of all the other clusters together
 DESCRIPTION_CHARS = 600
 
 
@@ -49,9 +51,13 @@ class ClusterSample:
 
 
 def cluster_samples(
-    ws: Workspace, run_id: str, seed: int, only: list[int] | None = None
+    ws: Workspace,
+    run_id: str,
+    seed: int,
+    only: list[int] | None = None,
+    per_cluster: int = KEYWORD_SAMPLE,
 ) -> ClusterSample:
-    """A seeded sample of up to KEYWORD_SAMPLE unique query texts per cluster (of `only`,
+    """A seeded sample of up to `per_cluster` unique query texts per cluster (of `only`,
     when given)."""
     sample = ws.con.execute(
         f"""
@@ -63,7 +69,7 @@ def cluster_samples(
         QUALIFY row_number() OVER (PARTITION BY c.cluster_id ORDER BY hash(c.query_id + ?)) <= ?
         ORDER BY c.cluster_id, c.query_id
         """,
-        [run_id, run_id, only, only, seed, KEYWORD_SAMPLE],
+        [run_id, run_id, only, only, seed, per_cluster],
     ).fetchnumpy()
     languages = [None if np.ma.is_masked(lang) else str(lang) for lang in sample["language"]]
     return ClusterSample(
@@ -156,12 +162,30 @@ def offline_labels(
 def part_labels(
     ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int], max_queries: int, seed: int
 ) -> dict[int, tuple[str, str, list[str], list[int]]]:
-    """Key-phrase names of the parts a cluster was split into, each told apart from the
-    others: c-TF-IDF over the parts' texts alone, in its own order (no model is loaded,
-    so a split stays quick), titled and described as `offline_labels` does."""
-    sample = cluster_samples(ws, run_id, seed, cluster_ids)
+    """Key-phrase names of the parts a cluster was split into, titled and described as
+    `offline_labels` does. Phrases by c-TF-IDF over the parts' texts against a sample of
+    the run's other clusters (up to CONTRAST_TEXTS texts, so a split stays quick on a
+    large run), in c-TF-IDF order: no model is loaded. Against the parts alone, titles
+    named their topic less often (benchmarks/split_titles.py)."""
+    others = [
+        c
+        for (c,) in ws.con.execute(
+            "SELECT cluster_id FROM clusters WHERE run_id = ? "
+            "AND cluster_id NOT IN (SELECT unnest(?::INTEGER[]))",
+            [run_id, cluster_ids],
+        ).fetchall()
+    ]
+    per_other = max(2, min(CONTRAST_PER_CLUSTER, CONTRAST_TEXTS // max(len(others), 1)))
+    samples = [cluster_samples(ws, run_id, seed, cluster_ids)]
+    if others:
+        samples.append(cluster_samples(ws, run_id, seed, others, per_other))
     phrases = key_phrases(
-        sample.texts, sample.classes, {}, None, originals=True, languages=sample.languages
+        [text for sample in samples for text in sample.texts],
+        np.concatenate([sample.classes for sample in samples]),
+        {},
+        None,
+        originals=True,
+        languages=[language for sample in samples for language in sample.languages],
     )
     chosen = representatives(ws, run_id, space_id, max_queries, seed, cluster_ids)
     facts = cluster_facts(ws, run_id, [ids[0] for ids in chosen.values()])
