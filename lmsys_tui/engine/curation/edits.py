@@ -334,9 +334,9 @@ def split_cluster(
 ) -> int:
     """Re-cluster one cluster into `k` with k-means on its vectors. The largest part keeps
     the id and place in each hierarchy; the others get new ids and a leaf beside it in
-    each hierarchy. In key-phrase names every part is named by the phrases that tell it
-    from the other parts (a title given by hand stays); in other names the new parts get
-    the title with "(part n)" added (rename them)."""
+    each hierarchy. In key-phrase names every part is named by its own key phrases (a
+    title given by hand stays); in other names the new parts get the title with
+    "(part n)" added (rename them)."""
     from ..clustering.algorithms import kmeans
     from ..embedding.vector_chunks import require_intact
 
