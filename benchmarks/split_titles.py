@@ -1,19 +1,21 @@
 """Do the parts of a split cluster get titles that name their topic?
 
 On ../shared/data/arena_topics_dev.jsonl (one labelling at a time), a coarse k-means run
-(k = half the number of topics) is named offline; then every cluster of 20 prompts or
-more is split in two with `edit split`. For the parts, the share whose title names the
-part's majority topic (top-1 and top-5 among all topic names, by embedding similarity,
-as benchmarks/quality.py ranks titles), for three ways of titling them:
+(k = half the number of topics) is named offline (key phrases, or taxonomy); then every
+cluster of 20 prompts or more is split in two with `edit split`. For the parts, the
+share whose title names the part's majority topic (top-1 and top-5 among all topic
+names, by embedding similarity, as benchmarks/quality.py ranks titles), for three ways of
+titling them:
 
 - whole: the title of the cluster they were split from (what a split gave before: that
   title with "(part n)" added);
 - parts: what a split gives now (the parts' key phrases against a sample of the other
-  clusters, no model);
-- run: the whole run named offline again after the splits (every cluster's key phrases
-  against the whole run, ranked by the model): what re-summarizing would give.
+  clusters, no model; in taxonomy names after the whole's topic);
+- run: the whole run named again after the splits (`[summarize]`: every cluster's key
+  phrases against the whole run ranked by the model, and matched to a topic again).
 
-    python benchmarks/split_titles.py [--labelling mpnet|openai|both] [--workdir DIR]
+    python benchmarks/split_titles.py [--labelling mpnet|openai|both] [--modes offline,taxonomy]
+        [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -47,13 +49,13 @@ def shares(ranks: dict[int, int]) -> dict:
     }
 
 
-def evaluate(workdir: Path, labelling: str) -> dict:
+def evaluate(workdir: Path, labelling: str, mode: str) -> dict:
     ws, space_id, rows = prepare(workdir, labelling)
     labels = query_labels(ws, rows)
     topics = sorted({row["topic"] for row in rows})
     coarse = ClusterStep(n_clusters=len(topics) // 2, seed=42)
     run = cluster_space(ws, coarse, space_id, reuse=False)
-    summary = summarize_run(ws, SummarizeStep(model="offline"), run.run_id).summary_run_id
+    summary = summarize_run(ws, SummarizeStep(model=mode), run.run_id).summary_run_id
 
     def titles() -> dict[int, str]:
         return dict(
@@ -87,7 +89,7 @@ def evaluate(workdir: Path, labelling: str) -> dict:
     }
     embedder = space_embedder(ws, space_id)
     after = titles()
-    rerun = summarize_run(ws, SummarizeStep(model="offline", alias="rerun"), run.run_id)
+    rerun = summarize_run(ws, SummarizeStep(model=mode, alias="rerun"), run.run_id)
     renamed = dict(
         ws.con.execute(
             "SELECT cluster_id, title FROM cluster_summaries WHERE summary_run_id = ?",
@@ -96,6 +98,7 @@ def evaluate(workdir: Path, labelling: str) -> dict:
     )
     report = {
         "labelling": labelling,
+        "mode": mode,
         "topics": len(topics),
         "clusters": len(sizes),
         "split": len(set(whole_of.values())),
@@ -118,13 +121,16 @@ def evaluate(workdir: Path, labelling: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--labelling", choices=["mpnet", "openai", "both"], default="both")
+    parser.add_argument("--modes", default="offline,taxonomy", help="summary modes to split in")
     parser.add_argument("--workdir", type=Path, help="keep embedded workspaces here")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lmsys-split-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# split titles on {machine()}")
     for labelling in ["mpnet", "openai"] if args.labelling == "both" else [args.labelling]:
-        print(json.dumps(evaluate(workdir, labelling), ensure_ascii=False, indent=1), flush=True)
+        for mode in args.modes.split(","):
+            report = evaluate(workdir, labelling, mode)
+            print(json.dumps(report, ensure_ascii=False, indent=1), flush=True)
 
 
 if __name__ == "__main__":

@@ -591,8 +591,8 @@ class ClustersScreen(Screen):
             )
 
         self._ask(
-            f"Split cluster {cluster_id} into how many parts? The largest keeps its id; "
-            'key-phrase names name each part, other names add "(part n)" to the title.',
+            f"Split cluster {cluster_id} into how many parts? The largest keeps its id. "
+            'Each part is named by its own key phrases (LLM names: the title and "(part n)").',
             split,
             "2",
         )

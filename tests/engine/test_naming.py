@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lmsys_tui.engine.clustering.runs import cluster_space
+from lmsys_tui.engine.curation.edits import split_cluster
 from lmsys_tui.engine.embedding.embed import embed_queries
 from lmsys_tui.engine.errors import SummaryError
 from lmsys_tui.engine.hierarchy.build import (
@@ -309,6 +310,35 @@ def test_taxonomy_mode_names_confident_clusters_by_topic(embedded_workspace, tmp
     assert all("(similarity 0." in description for _, description in rows)
     # No confident match: the key-phrase title stays, and the description says why.
     assert not {title.split(": ")[0] for title in strict_titles} & topics
+
+    # A split's parts keep the whole's topic, each with its own phrases and counts; with
+    # no confident topic, each keeps the note on the closest one.
+    def names(summary_run_id):
+        return dict(
+            (c, (t, d))
+            for c, t, d in ws.con.execute(
+                "SELECT cluster_id, title, description FROM cluster_summaries "
+                "WHERE summary_run_id = ?",
+                [summary_run_id],
+            ).fetchall()
+        )
+
+    with open_workspace(root) as ws:
+        whole = names(result.summary_run_id)[0]
+        split_cluster(ws, run_id, 0)
+        parts, strict_parts = names(result.summary_run_id), names(strict.summary_run_id)
+        sizes = dict(
+            ws.con.execute(
+                "SELECT cluster_id, size FROM clusters WHERE run_id = ?", [run_id]
+            ).fetchall()
+        )
+    topic, head = whole[0].split(": ")[0], whole[1].split(" prompts (")[0].rsplit(" ", 1)[0]
+    for part in (0, 3):
+        title, description = parts[part]
+        assert title.startswith(f"{topic}: ") and title != whole[0] and "(part" not in title
+        assert description.startswith(f"{head} {sizes[part]} prompts (")
+        assert "Closest taxonomy topic: " in strict_parts[part][1]
+    assert parts[0][0] != parts[3][0]
 
 
 def test_an_unbalanced_top_level_is_reported_whichever_path_built_it():

@@ -334,8 +334,8 @@ def split_cluster(
 ) -> int:
     """Re-cluster one cluster into `k` with k-means on its vectors. The largest part keeps
     the id and place in each hierarchy; the others get new ids and a leaf beside it in
-    each hierarchy. In key-phrase names every part is named by its own key phrases (a
-    title given by hand stays); in other names the new parts get the title with
+    each hierarchy. In key-phrase and taxonomy names every part is named by its own key
+    phrases (a title given by hand stays); in LLM names the new parts get the title with
     "(part n)" added (rename them)."""
     from ..clustering.algorithms import kmeans
     from ..embedding.vector_chunks import require_intact
@@ -362,7 +362,7 @@ def split_cluster(
         "SELECT max(cluster_id) + 1 FROM clusters WHERE run_id = ?", [run_id]
     ).fetchall()[0][0]
     new_ids = {part: first_new + i for i, part in enumerate(parts[1:])}
-    names = _key_phrase_names(ws, run_id, cluster_id)  # as they were, for the undo
+    names = _offline_names(ws, run_id, cluster_id)  # as they were: for the parts, the undo
     with transaction(ws.con):
         for part, new_id in new_ids.items():
             ws.con.execute("INSERT INTO clusters VALUES (?, ?, 0, NULL)", [run_id, new_id])
@@ -375,7 +375,7 @@ def split_cluster(
             _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
         recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
         count_clusters(ws, run_id)
-        renamed = _name_parts(ws, run_id, space_id, [cluster_id, *new_ids.values()])
+        renamed = _name_parts(ws, run_id, space_id, [cluster_id, *new_ids.values()], names)
         edit_id = record_edit(
             ws,
             run_id,
@@ -383,7 +383,7 @@ def split_cluster(
             {"cluster_id": cluster_id},
             {
                 "size": len(members["query_id"]),
-                "names": {s: names[s] for s in renamed if s in names},
+                "names": {s: names[s] for s in renamed},
             },
             {"cluster_ids": [cluster_id, *new_ids.values()], "k": k, "seed": seed},
             reason,
@@ -392,32 +392,36 @@ def split_cluster(
     return edit_id
 
 
-def _key_phrase_names(ws: Workspace, run_id: str, cluster_id: int) -> dict[str, dict]:
-    """The cluster's names in each key-phrase summary run of the run, by summary run."""
+def _offline_names(ws: Workspace, run_id: str, cluster_id: int) -> dict[str, dict]:
+    """The cluster's names in each key-phrase or taxonomy summary run of the run."""
     rows = ws.con.execute(
         f"SELECT summary_run_id, {', '.join(NAME_FIELDS)} FROM cluster_summaries "
         "WHERE cluster_id = ? AND summary_run_id IN (SELECT summary_run_id FROM summary_runs "
-        "WHERE run_id = ? AND model = 'offline')",
+        "WHERE run_id = ? AND model IN ('offline', 'taxonomy'))",
         [cluster_id, run_id],
     ).fetchall()
     return {row[0]: dict(zip(NAME_FIELDS, row[1:], strict=True)) for row in rows}
 
 
-def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int]) -> list[str]:
-    """Name a split's parts by their own key phrases in each key-phrase summary run of the
-    run (taxonomy and LLM names keep "(part n)"); the part that kept the id keeps a title
-    given by hand. Returns the summary runs where that part was named again."""
+def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int], names) -> list[str]:
+    """Name a split's parts by their own key phrases in each key-phrase or taxonomy
+    summary run of the run (`names`: the whole's, by summary run; a taxonomy part keeps
+    the whole's topic); LLM names keep "(part n)". The part that kept the id keeps a
+    title given by hand. Returns the summary runs where that part was named again."""
     from ..naming.offline import part_labels
 
     kept, renamed = parts[0], []
-    for summary_run_id, parameters in ws.con.execute(
-        "SELECT summary_run_id, parameters FROM summary_runs WHERE run_id = ? "
-        "AND model = 'offline' ORDER BY summary_run_id",
+    for summary_run_id, model, parameters in ws.con.execute(
+        "SELECT summary_run_id, model, parameters FROM summary_runs WHERE run_id = ? "
+        "AND model IN ('offline', 'taxonomy') ORDER BY summary_run_id",
         [run_id],
     ).fetchall():
+        if summary_run_id not in names:  # the whole had no name there to start from
+            continue
         parameters = json.loads(parameters)
+        whole = names[summary_run_id]["description"] if model == "taxonomy" else None
         labels = part_labels(
-            ws, run_id, space_id, parts, parameters.get("max_queries", 10), parameters["seed"]
+            ws, run_id, space_id, parts, parameters["max_queries"], parameters["seed"], whole
         )
         for part, (title, description, phrases, ids) in labels.items():
             if part == kept:

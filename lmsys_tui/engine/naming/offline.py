@@ -20,7 +20,7 @@ from ..enrich.duplicates import repeated_members_sql
 from ..errors import LmsysError, SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..workspace import Workspace
-from .counts import cluster_facts, counts_sentence
+from .counts import COUNTS, cluster_facts, counts_sentence
 from .phrases import TITLE_CHARS, key_phrases, phrase_title, topic_title
 from .taxonomy import Topic, match_topics
 
@@ -160,13 +160,22 @@ def offline_labels(
 
 
 def part_labels(
-    ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int], max_queries: int, seed: int
+    ws: Workspace,
+    run_id: str,
+    space_id: str,
+    cluster_ids: list[int],
+    max_queries: int,
+    seed: int,
+    whole_description: str | None = None,
 ) -> dict[int, tuple[str, str, list[str], list[int]]]:
-    """Key-phrase names of the parts a cluster was split into, titled and described as
+    """Names of the parts a cluster was split into, titled and described as
     `offline_labels` does. Phrases by c-TF-IDF over the parts' texts against a sample of
     the run's other clusters (up to CONTRAST_TEXTS texts, so a split stays quick on a
     large run), in c-TF-IDF order: no model is loaded. Against the parts alone, titles
-    named their topic less often (benchmarks/split_titles.py)."""
+    named their topic less often (benchmarks/split_titles.py).
+
+    With the whole's taxonomy description, each part is named after the topic the whole
+    matched (not matched again: that needs the model), with its own phrases."""
     others = [
         c
         for (c,) in ws.con.execute(
@@ -189,13 +198,31 @@ def part_labels(
     )
     chosen = representatives(ws, run_id, space_id, max_queries, seed, cluster_ids)
     facts = cluster_facts(ws, run_id, [ids[0] for ids in chosen.values()])
+    topic, head, tail = _taxonomy_parts(whole_description or "")
     labels = {}
     for cluster_id, ids in chosen.items():
         found = phrases.get(cluster_id, [])
         typical = facts["typical"][ids[0]]
-        title = phrase_title(found) or prompt_title(typical)
-        labels[cluster_id] = (title, describe(facts[cluster_id], found, typical), found, ids)
+        title = topic_title(topic, found) if topic else phrase_title(found)
+        room = DESCRIPTION_CHARS - len(head) - len(tail)
+        description = head + describe(facts[cluster_id], found, typical, room) + tail
+        labels[cluster_id] = (title or prompt_title(typical), description, found, ids)
     return labels
+
+
+_MATCHED = re.compile(r"^.+? › (?P<topic>.+?) \(similarity \d\.\d\d\): ")
+_CLOSEST = re.compile(r" Closest taxonomy topic: .*$", re.DOTALL)
+
+
+def _taxonomy_parts(description: str) -> tuple[str | None, str, str]:
+    """The topic, the head naming it and the note on the closest topic (when none was
+    close enough) that `offline_labels` wrote into a taxonomy description."""
+    counts = COUNTS.search(description)
+    matched = _MATCHED.match(description)
+    closest = _CLOSEST.search(description)
+    if matched and counts:
+        return matched["topic"], description[: counts.start()], ""
+    return None, "", closest.group(0) if closest else ""
 
 
 def describe(facts: dict, phrases: list[str], typical: str, limit: int = DESCRIPTION_CHARS) -> str:
