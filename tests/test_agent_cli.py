@@ -414,6 +414,16 @@ def test_noise_is_never_merged_and_merge_into_names_the_target(capsys, ws_copy):
     assert merged["new"] == {"cluster_id": 1}
     ids = [c["cluster_id"] for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]]
     assert sorted(ids) == [1, 2]
+    # With noise in the run (a dissolved cluster), a merge still counts clusters only.
+    as_json(capsys, ws_copy, "edit", "delete", RUN, "2")
+    parts = as_json(capsys, ws_copy, "edit", "split", RUN, "1")["new"]["cluster_ids"]
+    as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", ",".join(map(str, parts)))
+    (run_row,) = as_json(capsys, ws_copy, "runs")["runs"]
+    assert run_row["n_clusters"] == 1
+    for _ in range(3):  # the merge, the split, the delete: as before all three
+        as_json(capsys, ws_copy, "edit", "undo", RUN)
+    ids = [c["cluster_id"] for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]]
+    assert sorted(ids) == [1, 2]
 
 
 def test_split_and_delete_are_audited_and_keep_every_query(capsys, ws_copy):

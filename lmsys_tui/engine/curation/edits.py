@@ -264,11 +264,7 @@ def merge_clusters(
         recompute(ws, run_id, space_id, [into])
         # One template split over the merged clusters is one group of copies now.
         mark_duplicates(ws, run_id, space_id, null_sink, new_ids=joining)
-        ws.con.execute(
-            "UPDATE clustering_runs SET n_clusters = (SELECT count(*) FROM clusters "
-            "WHERE run_id = ?) WHERE run_id = ?",
-            [run_id, run_id],
-        )
+        count_clusters(ws, run_id)
         edit_id = record_edit(
             ws,
             run_id,
@@ -282,13 +278,7 @@ def merge_clusters(
     if title:
         rename_cluster(ws, run_id, into, title, reason=reason or "merge")
     else:
-        summary_run_ids = [
-            row[0]
-            for row in ws.con.execute(
-                "SELECT summary_run_id FROM summary_runs WHERE run_id = ?", [run_id]
-            ).fetchall()
-        ]
-        refresh_summary_indexes(ws, summary_run_ids)
+        refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id
 
 
