@@ -101,18 +101,25 @@ def test_a_cut_off_array_is_read_a_chunk_at_a_time(tmp_path, monkeypatch):
     whole = "\ufeff\n " + json.dumps(records, indent=1)
     path = tmp_path / "cut.json"
     path.write_text(whole[: whole.rindex("line 4")])  # cut inside the fifth record
-    copy, count, ending = sources.salvage_json_array(path, tmp_path)
-    lines = copy.read_text().splitlines()
-    assert count == 4 and [json.loads(line) for line in lines] == records[:4]
-    assert ending == "cut"
+    salvage = sources.salvage_json_array(path, tmp_path)
+    lines = salvage.path.read_text().splitlines()
+    assert salvage.count == 4 and [json.loads(line) for line in lines] == records[:4]
+    assert salvage.ending == "cut"
     path.write_text(whole[:-1])  # only the "]" is gone
-    copy, count, ending = sources.salvage_json_array(path, tmp_path)
-    assert [json.loads(line) for line in copy.read_text().splitlines()] == records
-    assert ending == "cut"
+    salvage = sources.salvage_json_array(path, tmp_path)
+    assert [json.loads(line) for line in salvage.path.read_text().splitlines()] == records
+    assert salvage.ending == "cut"
     path.write_text(whole)
-    assert sources.salvage_json_array(path, tmp_path)[1:] == (len(records), "end")
-    path.write_text('[{"a": 1}, {"a": 2 x}, ' + '{"a": 3}, ' * 100)  # broken, not cut
-    assert sources.salvage_json_array(path, tmp_path)[1:] == (1, "broken")
+    assert sources.salvage_json_array(path, tmp_path)[1:] == (len(records), "end", 0, None)
+    # A broken record is stepped over, across chunks, to the next object with a record's
+    # keys followed by "," or "]": not one inside the broken record, nor a "{" in a string.
+    broken = '{"a": 2 x, "b": {"a": 9}, "c": "{\\"a\\": 8}"}'
+    path.write_text(f'[{{"a": 1}}, {broken}, ' + '{"a": 3}, ' * 100)
+    salvage = sources.salvage_json_array(path, tmp_path)
+    assert salvage[1:] == (101, "cut", 1, 2)  # no "]": cut after the last record
+    assert {json.loads(line)["a"] for line in salvage.path.read_text().splitlines()} == {1, 3}
+    path.write_text('[{"a": 1 x}, {"a": 3}]')  # the first: nothing to tell a record by
+    assert sources.salvage_json_array(path, tmp_path)[1:] == (0, "broken", 0, None)
     path.write_text('{"not": ["an array"]}')
     with pytest.raises(SourceError, match="not a JSON array of records"):
         sources.salvage_json_array(path, tmp_path)
@@ -146,12 +153,20 @@ def test_a_json_array_duckdb_cannot_parse_whole_is_read_record_by_record(
     assert again.loaded == 4 and any("read record by record" in n for n in again.notes)
     # A record that does not parse at all: those before it, and the note says so.
     broken = tmp_path / "broken.json"
-    broken.write_text('[{"id": "b0", "prompt": "kept"}, {"id": "b1", "prompt": x}, ' + "{}]")
+    broken.write_text(
+        '[{"id": "b0", "prompt": "kept"}, {"id": "b1", "prompt": x}, '
+        '{"id": "b2", "prompt": "read {on}"}, {}]'
+    )
     result = load(workspace, LoadStep(source=str(broken), text_column="prompt"))
-    assert result.loaded == 1
+    assert result.loaded == 2 and texts(workspace)[-2:] == ["kept", "read {on}"]
     assert result.notes == [
-        "broken.json: record 2 is broken; read the 1 records before it, not the rest of the file"
+        "broken.json: skipped 1 broken record (the first is record 2); read the other 3"
     ]
+    # A first record that is broken leaves nothing to tell the next one by.
+    first = tmp_path / "first.json"
+    first.write_text('[{"id": "f0", "prompt": x}, {"id": "f1", "prompt": "lost"}]')
+    with pytest.raises(SourceError, match=r"first.json: its first record is broken: no record"):
+        load(workspace, LoadStep(source=str(first), text_column="prompt"))
 
 
 @pytest.mark.parametrize("reader", ["typed", "records"])

@@ -12,10 +12,11 @@ import gzip
 import json
 import os
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import SourceError
 
@@ -146,11 +147,23 @@ def readable(file: SourceFile, tmp_dir: Path) -> Iterator[tuple[str, str, str | 
     if not (file.cut_off or file.malformed):
         yield str(file.path), file.fmt, None
         return
-    copy, count, ending = salvage_json_array(file.path, tmp_dir)
-    name = file.path.name
-    if ending == "end" and file.malformed:
+    salvage = salvage_json_array(file.path, tmp_dir)
+    name, count = file.path.name, salvage.count
+    if not count and salvage.ending == "broken":
+        salvage.path.unlink(missing_ok=True)
+        raise SourceError(f"{file.path}: its first record is broken: no record can be read")
+    if salvage.skipped:
+        records = (
+            "1 broken record" if salvage.skipped == 1 else f"{salvage.skipped:,} broken records"
+        )
+        note = (
+            f"{name}: skipped {records} (the first is record {salvage.first_skipped:,}); "
+            f"read the other {count:,}"
+            + (", and the file is cut off" if salvage.ending == "cut" else "")
+        )
+    elif salvage.ending == "end" and file.malformed:
         note = f"{name} is not valid JSON as a whole: read record by record, {count:,} records"
-    elif ending != "broken":
+    elif salvage.ending == "cut":
         note = f"{name} is cut off: read its {count:,} complete records"
     else:
         note = (
@@ -158,9 +171,9 @@ def readable(file: SourceFile, tmp_dir: Path) -> Iterator[tuple[str, str, str | 
             "not the rest of the file"
         )
     try:
-        yield str(copy), "jsonl", note
+        yield str(salvage.path), "jsonl", note
     finally:
-        copy.unlink(missing_ok=True)
+        salvage.path.unlink(missing_ok=True)
 
 
 def remove_copies(tmp_dir: Path) -> None:
@@ -171,40 +184,43 @@ def remove_copies(tmp_dir: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def salvage_json_array(path: Path, tmp_dir: Path) -> tuple[Path, int, str]:
+class Salvage(NamedTuple):
+    """A JSON-lines copy of a JSON array's records, and how the array read."""
+
+    path: Path
+    count: int  # records copied
+    ending: str  # "end" (the array's "]"), "cut" (the file ends in a record), "broken"
+    skipped: int = 0  # broken records stepped over, the copy going on after them
+    first_skipped: int | None = None  # the first one's place in the array, from 1
+
+
+def salvage_json_array(path: Path, tmp_dir: Path) -> Salvage:
     """Copy every complete top-level record of a (possibly cut-off) JSON array to a JSONL file.
 
-    Returns the JSONL path, the number of records, and how the copy ended: "end" (the
-    array's "]"), "cut" (the file ends inside a record) or "broken" (a record that does
-    not parse, before the end). The file is read
-    a chunk at a time, so a cut-off array of gigabytes needs about a chunk of memory, not
-    the whole text.
+    A record that does not parse is stepped over: the copy goes on at the next record
+    that looks like the ones before it (see `_Records`). "broken" is the ending only when
+    that cannot be told (the first record is broken, or the records are not objects).
+    The file is read a chunk at a time, so a cut-off array of gigabytes needs about a
+    chunk of memory, not the whole text.
     """
     stat = path.stat()
     target = tmp_dir / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}.jsonl"
     partial = target.with_suffix(".partial")
-    count = 0
     with open(path, encoding="utf-8", errors="replace") as handle:
         head = handle.read(SALVAGE_CHUNK).lstrip("\ufeff \t\r\n")
         if not head.startswith("["):
             raise SourceError(f"{path}: not a JSON array of records")
-        records = _complete_records(handle, head[1:])
+        records = _Records(handle, head[1:])
         try:
             with open(partial, "w", encoding="utf-8") as out:
-                while True:
-                    try:
-                        line = next(records)
-                    except StopIteration as stop:
-                        ending = stop.value
-                        break
+                for line in records:
                     out.write(line)
                     out.write("\n")
-                    count += 1
         except BaseException:  # Ctrl-C, a full disk: no half copy left behind
             partial.unlink(missing_ok=True)
             raise
     os.replace(partial, target)
-    return target, count, ending
+    return Salvage(target, records.copied, records.ending, records.skipped, records.first_skipped)
 
 
 SALVAGE_CHUNK = 2**20  # characters read at a time
@@ -213,41 +229,109 @@ _STRICT = json.JSONDecoder()
 _LENIENT = json.JSONDecoder(strict=False)  # control characters inside strings
 
 
-def _complete_records(handle, text: str) -> Generator[str, None, str]:
+class _Records:
     """Each complete record of the array whose "[" was just read (`text` holds what came
-    after it) as one JSON line; stops at "]" (returning "end"), or at the first record
-    that does not parse by the end of the file ("cut") or at all ("broken").
+    after it), as one JSON line, up to "]" or the end of the file.
 
     A record is copied as its text, on one line (newlines between its parts are only
     whitespace); one with a raw control character inside a string, which DuckDB refuses,
-    is written again from its parsed value, the character escaped."""
-    position, at_end = 0, False
-    while True:
-        position = _SEPARATOR.match(text, position).end()
-        if text.startswith("]", position):
-            return "end"
-        try:
+    is written again from its parsed value, the character escaped. A record that does not
+    parse before the end of the file is stepped over: the copy goes on at the next object
+    that shares a key with the first record and is followed by another object, "]" or the
+    end of the file (an object inside a record rarely has a record's keys and is then
+    followed by a key; one that passes is read as a record, and the load's own checks
+    skip it).
+    """
+
+    def __init__(self, handle, text: str) -> None:
+        self.handle, self.text, self.at_end = handle, text, False
+        self.copied, self.skipped, self.first_skipped = 0, 0, None
+        self.ending = "end"
+        self.keys: set[str] | None = None  # of the first object: what a record looks like
+
+    def __iter__(self) -> Iterator[str]:
+        position = 0
+        while True:
+            position = _SEPARATOR.match(self.text, position).end()
+            if self.text.startswith("]", position):
+                self.ending = "end"
+                return
             try:
-                _, end = _STRICT.raw_decode(text, position)
-                line = text[position:end].replace("\n", " ").replace("\r", " ")
+                value, end, line = self._decode(position)
             except json.JSONDecodeError as error:
-                if not error.msg.startswith("Invalid control character"):
-                    raise
-                value, end = _LENIENT.raw_decode(text, position)
-                line = json.dumps(value, ensure_ascii=False)
-            if end == len(text) and not at_end:  # a number may go on in the next chunk
-                raise json.JSONDecodeError("may go on", text, end)
+                if not self.at_end and _may_go_on(error, self.text):
+                    position = self._read_more(position)
+                    continue
+                if self.at_end and (
+                    error.msg.startswith("Unterminated string")
+                    or error.pos >= len(self.text.rstrip())
+                ):
+                    self.ending = "cut"
+                    return
+                if self.keys is None:  # no object yet: nothing to tell a record by
+                    self.ending = "broken"
+                    return
+                self.skipped += 1
+                self.first_skipped = self.first_skipped or self.copied + self.skipped
+                position = self._next_record(position + 1)
+                if position is None:  # the broken record ran to the end of the file
+                    self.ending = "end" if self.text.rstrip().endswith("]") else "cut"
+                    return
+                continue
+            if self.keys is None and isinstance(value, dict) and value:
+                self.keys = set(value)
+            self.copied += 1
+            yield line
+            position = end
+
+    def _decode(self, position: int):
+        """The value at `position`, where it ends and its JSON line. Raises
+        JSONDecodeError, "may go on" for a value that reaches the end of the chunk."""
+        try:
+            value, end = _STRICT.raw_decode(self.text, position)
+            line = self.text[position:end].replace("\n", " ").replace("\r", " ")
         except json.JSONDecodeError as error:
-            if at_end:  # the cut, unless the record fails before the text runs out
-                cut = error.msg.startswith("Unterminated string") or error.pos >= len(text.rstrip())
-                return "cut" if cut else "broken"
-            if not _may_go_on(error, text):
-                return "broken"
-            more = handle.read(SALVAGE_CHUNK)
-            text, position, at_end = text[position:] + more, 0, not more
-            continue
-        yield line
-        position = end
+            if not error.msg.startswith("Invalid control character"):
+                raise
+            value, end = _LENIENT.raw_decode(self.text, position)
+            line = json.dumps(value, ensure_ascii=False)
+        if end == len(self.text) and not self.at_end:  # a number may go on
+            raise json.JSONDecodeError("may go on", self.text, end)
+        return value, end, line
+
+    def _read_more(self, keep_from: int) -> int:
+        """Read the next chunk, keeping the text from `keep_from`; its new position (0)."""
+        more = self.handle.read(SALVAGE_CHUNK)
+        self.text, self.at_end = self.text[keep_from:] + more, not more
+        return 0
+
+    def _next_record(self, search: int) -> int | None:
+        """Where the next record after a broken one starts: an object sharing a key with
+        the first record, followed by another object or "]". None at the end of the file."""
+        while True:
+            start = self.text.find("{", search)
+            if start < 0:
+                if self.at_end:
+                    return None
+                search = self._read_more(len(self.text))
+                continue
+            try:
+                value, end, _ = self._decode(start)
+                after = _SEPARATOR.match(self.text, end)  # "," and spaces
+                if after.end() == len(self.text) and not self.at_end:
+                    raise json.JSONDecodeError("may go on", self.text, end)
+            except json.JSONDecodeError as error:
+                if not self.at_end and _may_go_on(error, self.text):
+                    search = self._read_more(start)
+                    continue
+                search = start + 1
+                continue
+            # Then another record or the array's end; a value inside a record is followed
+            # by a key (or "}").
+            follows = self.text[after.end() : after.end() + 1]
+            if isinstance(value, dict) and self.keys & value.keys() and follows in ("{", "]", ""):
+                return start
+            search = start + 1
 
 
 REPAIR_CHUNK = 2**22  # bytes of a JSON-lines file scanned at a time
