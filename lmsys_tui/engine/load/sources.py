@@ -189,7 +189,9 @@ class Salvage(NamedTuple):
 
     path: Path
     count: int  # records copied
-    ending: str  # "end" (the array's "]"), "cut" (the file ends in a record), "broken"
+    # "end" (the array's "]"), "cut" (the file ends in a record), or "broken" (a record
+    # that could not be stepped over ended the copy)
+    ending: str
     skipped: int = 0  # broken records stepped over, the copy going on after them
     first_skipped: int | None = None  # the first one's place in the array, from 1
 
