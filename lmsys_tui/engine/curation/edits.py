@@ -418,12 +418,19 @@ def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int], nam
                 if _renamed_by_hand(ws, run_id, kept, summary_run_id):
                     continue
                 renamed.append(summary_run_id)
-            ws.con.execute(
-                "UPDATE cluster_summaries SET title = ?, description = ?, keywords = ?, "
-                "representative_ids = ? WHERE summary_run_id = ? AND cluster_id = ?",
-                [title, description, phrases, ids, summary_run_id, part],
-            )
+            name = dict(zip(NAME_FIELDS, (title, description, phrases, ids), strict=True))
+            write_names(ws, summary_run_id, part, name)
     return renamed
+
+
+def write_names(ws: Workspace, summary_run_id: str, cluster_id: int, name: dict) -> None:
+    """Replace a cluster's title, description, key phrases and representatives (NAME_FIELDS)
+    in a summary run."""
+    ws.con.execute(
+        f"UPDATE cluster_summaries SET {', '.join(f'{k} = ?' for k in NAME_FIELDS)} "
+        "WHERE summary_run_id = ? AND cluster_id = ?",
+        [*(name[k] for k in NAME_FIELDS), summary_run_id, cluster_id],
+    )
 
 
 def _renamed_by_hand(ws: Workspace, run_id: str, cluster_id: int, summary_run_id: str) -> bool:

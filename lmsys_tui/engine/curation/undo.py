@@ -13,7 +13,6 @@ from ..store import transaction
 from ..workspace import Workspace
 from .audit import UNDO_REASON, Edit, list_edits, record_edit, undone_id
 from .edits import (
-    NAME_FIELDS,
     NOISE,
     check_run,
     cluster_size,
@@ -26,6 +25,7 @@ from .edits import (
     resize_noise,
     summary_runs_of,
     tag_cluster,
+    write_names,
 )
 
 
@@ -182,11 +182,7 @@ def _put_back_split_names(ws: Workspace, run_id: str, cluster_id: int, names: di
         return
     with transaction(ws.con):
         for summary_run_id, name in names.items():
-            ws.con.execute(
-                f"UPDATE cluster_summaries SET {', '.join(f'{k} = ?' for k in NAME_FIELDS)} "
-                "WHERE summary_run_id = ? AND cluster_id = ?",
-                [*(name[k] for k in NAME_FIELDS), summary_run_id, cluster_id],
-            )
+            write_names(ws, summary_run_id, cluster_id, name)
         refresh_counts(ws, run_id, [cluster_id])
     refresh_summary_indexes(ws, list(names))
 
