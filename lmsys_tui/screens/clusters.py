@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static, Tree
+from textual.widgets import Header, Input, Static, Tree
 
 from ..engine.browse import (
     ClusterInfo,
@@ -33,6 +33,7 @@ from ..safe_text import one_line
 from ..text_keys import text_binding, unless_typing
 from ..widgets.cluster_detail import render_cluster_detail
 from ..widgets.cluster_tree import ClusterTree
+from ..widgets.footer import KeysFooter
 from ..widgets.query_table import QueryTable
 from ..widgets.status_line import StatusLine
 
@@ -94,7 +95,7 @@ class ClustersScreen(Screen):
                     yield Static(id="cluster-detail", classes="detail")
                 yield QueryTable(id="cluster-queries")
         yield StatusLine()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(Tree).show_root = False

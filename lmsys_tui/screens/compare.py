@@ -7,11 +7,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ..engine.errors import LmsysError
 from ..engine.insight.compare import Comparison, compare_runs
 from ..safe_text import one_line
+from ..widgets.footer import KeysFooter
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import FittedTable
 
@@ -38,7 +39,7 @@ class CompareScreen(Screen):
         yield FittedTable(id="compare-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="compare-detail", classes="detail")
         yield StatusLine()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         # The two titles share the room left; on a narrow terminal the overlap, then the

@@ -14,12 +14,13 @@ from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ..engine.browse import NotFound, QueryDetail, query_detail
 from ..engine.errors import LmsysError
 from ..query_cells import hit_text_cell
 from ..safe_text import one_line, printable
+from ..widgets.footer import KeysFooter
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import add_columns
 from ..wording import count_of
@@ -55,7 +56,7 @@ class InspectorScreen(Screen):
                 yield Static(id="query-meta", classes="detail")
         yield DataTable(id="neighbours", cursor_type="row", zebra_stripes=True)
         yield StatusLine()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#neighbours", DataTable)

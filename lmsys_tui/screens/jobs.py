@@ -20,7 +20,6 @@ from textual.widgets import (
     Button,
     Checkbox,
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -49,6 +48,7 @@ from ..engine.specs import (
 from ..engine.workspace import Workspace, open_workspace
 from ..job_summary import summary
 from ..safe_text import one_line, printable
+from ..widgets.footer import KeysFooter
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import FittedTable
 
@@ -108,7 +108,7 @@ class JobsScreen(Screen):
                 # The highlighted job whole: a narrow table leaves its error or steps out.
                 yield Static(id="job-detail", classes="detail")
         yield StatusLine()
-        yield Footer()
+        yield KeysFooter()
 
     async def on_mount(self) -> None:
         # The error takes the room left; on a narrow terminal the steps, the job id and

@@ -13,12 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ..engine.errors import LmsysError
 from ..engine.export import latest_hierarchy
 from ..engine.insight.pictures import centroid_map, cluster_sizes, language_mix, share_text
 from ..safe_text import one_line
+from ..widgets.footer import KeysFooter
 from ..widgets.status_line import StatusLine
 
 
@@ -42,7 +43,7 @@ class PicturesScreen(Screen):
                 yield PlotextPlot(id="map-plot")
             yield Static(id="language-mix", classes="detail")
         yield StatusLine()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.load()

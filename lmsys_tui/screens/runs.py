@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ..safe_text import one_line
+from ..widgets.footer import KeysFooter
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import FittedTable
 
@@ -44,7 +45,7 @@ class RunsScreen(Screen):
             with VerticalScroll(id="run-detail-scroll"):  # Tab, then the arrows scroll it
                 yield Static(id="run-detail", classes="detail")
         yield StatusLine()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         if self.app.opening:

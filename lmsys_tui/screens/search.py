@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
 from ..engine.browse import list_runs
@@ -20,6 +20,7 @@ from ..engine.progress import Progress
 from ..engine.retrieval.search import SearchFilters
 from ..query_cells import hit_text_cell
 from ..safe_text import one_line
+from ..widgets.footer import KeysFooter
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import FittedTable
 from ..wording import count_of
@@ -72,7 +73,7 @@ class SearchScreen(Screen):
             with VerticalScroll(id="facets-pane"):  # Tab, then the arrows scroll it
                 yield Static(id="search-facets", classes="detail")
         yield StatusLine()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._set_columns()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable, Static, Tree
+from textual.widgets._footer import FooterKey
 
 from lmsys_tui.app import make_app
 from lmsys_tui.engine.jobs import run_job
@@ -515,3 +516,28 @@ async def test_the_clusters_tree_takes_half_a_narrow_terminal_and_two_fifths_of_
         await pilot.resize_terminal(150, 40)
         await settle(pilot)
         assert not app.has_class("-narrow") and tree.outer_size.width == 60
+
+
+async def test_the_footer_follows_the_screen_and_the_focus_and_1_returns_to_the_runs(ui_root):
+    def keys_shown() -> list[str]:
+        return [key.description for key in app.screen.query(FooterKey)]
+
+    app = make_app(ui_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        runs = app.screen
+        assert "Mark to compare" in keys_shown() and "Rename" not in keys_shown()
+        await pilot.press("2")
+        await settle(pilot)
+        assert "Rename" in keys_shown() and "Mark to compare" not in keys_shown()
+        await pilot.press("1")
+        await settle(pilot)
+        assert app.screen is runs and "Mark to compare" in keys_shown()
+        # The search box takes the digits and q as text: their keys leave the footer,
+        # and come back when the focus leaves the box.
+        await pilot.press("3")
+        await settle(pilot)
+        assert "Mode" in keys_shown() and "Quit" not in keys_shown()
+        await pilot.press("tab")
+        await settle(pilot)
+        assert "Quit" in keys_shown() and "Runs" in keys_shown()
