@@ -16,7 +16,9 @@ WORKSPACE is an existing workspace (the quickstart's, or the 1M-query one that
   the runs are shown, or `--think` seconds later, as a person would: the app loads the
   query encoder in the background once the runs are shown;
 - keystroke: the debounce (0.06 s) plus the search it starts until its results are shown
-  (the test driver's own key handling is not counted).
+  (the test driver's own key handling is not counted);
+- clusters and jobs shown: from pressing 2 (then 4), each screen shown for the first
+  time, until the clusters tree has its top level (the jobs screen its table).
 
 Wall and CPU time are printed side by side; this machine is shared, so read the ratio.
 """
@@ -117,6 +119,21 @@ async def main():
             await wait_for(pilot, lambda: len(shown) > before)
             figures.setdefault("keystroke", []).append(
                 DEBOUNCE_SECONDS + shown[-1] - started_searches[-1])
+        # Each other screen, shown for the first time (its module imported then).
+        from textual.widgets import Tree
+        app.set_focus(None)  # the search box would take the 2 as text
+        await pilot.pause(0.5)
+        pressed = time.perf_counter()
+        await pilot.press("2")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ClustersScreen"
+                       and app.screen.query_one(Tree).root.children)
+        figures["clusters_shown"] = time.perf_counter() - pressed
+        await pilot.pause(0.5)
+        pressed = time.perf_counter()
+        await pilot.press("4")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "JobsScreen"
+                       and app.screen.query(DataTable))
+        figures["jobs_shown"] = time.perf_counter() - pressed
     print(json.dumps(figures))
 
 import asyncio; asyncio.run(main())
@@ -169,6 +186,8 @@ def main() -> None:
         f"{ms([r['first_results'] for r in app])}"
     )
     print(f"keystroke -> new results: {ms([k for r in app for k in r['keystroke']])}")
+    print(f"2 pressed -> clusters tree shown: {ms([r['clusters_shown'] for r in app])}")
+    print(f"4 pressed -> jobs shown: {ms([r['jobs_shown'] for r in app])}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual._context import active_app
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -50,9 +51,19 @@ def _screen(module: str, name: str):
     """A mode's screen, its module imported when the mode is first shown."""
 
     def make() -> Screen:
-        return getattr(import_module(f".screens.{module}", __package__), name)()
+        return _styled_now(getattr(import_module(f".screens.{module}", __package__), name)())
 
     return make
+
+
+def _styled_now(screen: Screen) -> Screen:
+    """Textual re-parses and re-applies all the CSS, twice, when it switches to a mode's
+    screen for the first time, as if the theme had changed since the screen was made (a
+    screen's count of CSS updates starts at -1). It was just made, and is styled when
+    mounted: mark it current (pressing 4 took ~300 ms less, 2 ~100 ms). A screen's own
+    CSS is still read: Textual loads that apart."""
+    screen._css_update_count = active_app.get()._css_update_count
+    return screen
 
 
 class LmsysApp(App):
@@ -185,7 +196,7 @@ class LmsysApp(App):
     # -- lifecycle -------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen:
-        return RunsScreen()
+        return _styled_now(RunsScreen())
 
     def on_mount(self) -> None:
         self.add_mode("runs", RunsScreen)  # its screen exists: only switching needs this

@@ -13,6 +13,7 @@ from lmsys_tui.engine.workspace import open_workspace
 from lmsys_tui.screens.clusters import ClustersScreen
 from lmsys_tui.screens.compare import CompareScreen
 from lmsys_tui.widgets import query_table
+from lmsys_tui.widgets.footer import KeysFooter
 from tests.ui.test_journeys import (
     SIZE,
     clusters_of_k3,
@@ -541,3 +542,31 @@ async def test_the_footer_follows_the_screen_and_the_focus_and_1_returns_to_the_
         await pilot.press("tab")
         await settle(pilot)
         assert "Quit" in keys_shown() and "Runs" in keys_shown()
+
+
+async def test_a_theme_chosen_on_one_screen_reaches_the_screens_made_before_and_after(ui_root):
+    app = make_app(ui_root)
+
+    def background() -> tuple[str, str]:
+        screen = app.screen
+        return screen.styles.background.hex, screen.query_one(KeysFooter).styles.background.hex
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        dark = background()
+        await pilot.press("2")
+        await settle(pilot)
+        app.theme = "textual-light"
+        await settle(pilot)
+        light = background()
+        assert light != dark
+        for key in "143":  # made before the change, and made after it
+            await pilot.press(key)
+            await settle(pilot)
+            assert background() == light, key
+        app.theme = "textual-dark"
+        await settle(pilot)
+        for key in "21":
+            await pilot.press(key)
+            await settle(pilot)
+            assert background() == dark, key
