@@ -73,7 +73,9 @@ class JobsScreen(Screen):
 
     BINDINGS = [
         Binding("ctrl+s", "start", "Start job", id="start"),
-        Binding("ctrl+x", "cancel", "Cancel job", id="cancel"),
+        # Before the focused field's own ctrl+x (cut), while a job runs: the key must cancel
+        # from the form too, where the focus still is after ctrl+s.
+        Binding("ctrl+x", "cancel", "Cancel job", id="cancel", priority=True),
         Binding("escape", "back", "Back", id="back"),
     ]
 
@@ -324,6 +326,7 @@ class JobsScreen(Screen):
         if event.worker.group != "jobs":
             return
         stage = self.query_one("#job-stage", Static)
+        self.refresh_bindings()  # cancel: enabled while the job runs
         if event.worker.is_finished:
             self.query_one("#job-progress").display = False
             self.app.job_status = ""
@@ -342,6 +345,12 @@ class JobsScreen(Screen):
             self.notify(one_line(message), title="Job failed", severity="error", markup=False)
         elif event.state == WorkerState.CANCELLED:
             stage.update(Text("Job cancelled; what it committed is kept."))
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Cancel is dimmed, and ctrl+x left to the field (cut), while no job runs."""
+        if action == "cancel":
+            return True if self.app.job_running() else None
+        return True
 
     def action_cancel(self) -> None:
         running = [w for w in self.app.workers if w.group == "jobs" and w.is_running]

@@ -1082,6 +1082,51 @@ async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, monkeyp
     assert statuses[-1] == ("cancelled",)
 
 
+async def test_ctrl_x_cancels_a_running_job_from_a_form_field_and_cuts_text_otherwise(
+    ui_copy, monkeypatch
+):
+    """After ctrl+s the focus is still in the form: ctrl+x must cancel from there, not
+    cut the field's text; with no job running it is the field's cut again."""
+    import time
+
+    from textual.widgets import Input
+
+    from lmsys_tui.engine import jobs
+    from lmsys_tui.engine.progress import Progress
+
+    def slow_clustering(ws, step, space_id, progress):
+        for done in range(1000):
+            progress(Progress("cluster", done, 1000))
+            time.sleep(0.01)
+        raise AssertionError("never cancelled")
+
+    monkeypatch.setattr(jobs, "cluster_space", slow_clustering)
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        screen = app.screen
+        screen.query_one("#job-step").value = "cluster"
+        await pilot.pause()
+        field = screen.query(Input).first()
+        field.focus()
+        field.value = "12"
+        await pilot.press("ctrl+s")
+        while "cluster" not in static_text(screen, "#job-stage"):  # running: no settle()
+            await pilot.pause(0.05)
+        assert app.focused is field
+        await pilot.press("ctrl+x")
+        await settle(pilot)
+        assert static_text(screen, "#job-stage") == "Job cancelled; what it committed is kept."
+        assert field.value == "12"
+        field.select_all()
+        await pilot.press("ctrl+x")
+        assert field.value == ""
+    with open_workspace(ui_copy, read_only=True) as ws:
+        statuses = ws.con.execute("SELECT status FROM jobs ORDER BY started_at").fetchall()
+    assert statuses[-1] == ("cancelled",)
+
+
 async def test_the_query_encoder_loads_in_the_background_once_the_first_screen_shows(
     embedded_workspace,
 ):
