@@ -72,9 +72,9 @@ class JobsScreen(Screen):
     """Past jobs, a form for a new one, and the running job's progress."""
 
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start job", id="start"),
-        # Before the focused field's own ctrl+x (cut), while a job runs: the key must cancel
-        # from the form too, where the focus still is after ctrl+s.
+        # Priority: ctrl+x goes before the focused field's own (cut) while a job runs, as
+        # the focus is still in the form after ctrl+s; ctrl+s too, to stay first in the footer.
+        Binding("ctrl+s", "start", "Start job", id="start", priority=True),
         Binding("ctrl+x", "cancel", "Cancel job", id="cancel", priority=True),
         Binding("escape", "back", "Back", id="back"),
     ]

@@ -33,9 +33,12 @@ class KeysFooter(Footer):
             await self.recompose()
 
     def _keys_shown(self) -> tuple:
-        """Everything compose() reads from the screen's bindings (the palette's key is
-        shown even though it is hidden as a binding)."""
+        """What compose() reads from the screen's bindings: the keys it shows (a focused
+        widget's hidden keys, such as a scroll pane's, change nothing) and the palette's."""
+        bindings = self.screen.active_bindings
+        palette = bindings.get(self.app.COMMAND_PALETTE_BINDING)
         return tuple(
             (binding, enabled, tooltip)
-            for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
-        )
+            for (_, binding, enabled, tooltip) in bindings.values()
+            if binding.show
+        ) + ((palette.binding, palette.enabled, palette.tooltip) if palette else (),)
