@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = action("merge", "merge clusters into one (--into, default the first one named)")
     merge.add_argument("--clusters", required=True, metavar="3,9")
     merge.add_argument("--into", type=int, metavar="CLUSTER_ID")
-    merge.add_argument("--title")
+    merge.add_argument("--title", help="default: key-phrase names made again from all its queries")
     split = action("split", "re-cluster one cluster into k with k-means on its vectors")
     split.add_argument("cluster_id", type=int)
     split.add_argument("--k", type=int, default=2)

@@ -462,6 +462,29 @@ def test_split_and_delete_are_audited_and_keep_every_query(capsys, ws_copy):
     assert code == 0 and out.strip() == "run k3 has no edits since 2999-01-01"
 
 
+def test_a_merge_names_the_merged_cluster_from_all_its_queries_unless_named_by_hand(
+    capsys, ws_copy
+):
+    before = {c["cluster_id"]: c for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]}
+    as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,1")
+    merged = as_json(capsys, ws_copy, "inspect", RUN, "0", "--queries", "99")
+    cluster = merged["cluster"]
+    assert cluster["size"] == before[0]["size"] + before[1]["size"]
+    # Its count and key phrases are the merged cluster's, not cluster 0's alone.
+    assert cluster["description"].startswith(f"{cluster['size']} prompts (")
+    assert cluster["title"] != before[0]["title"]
+    texts = " ".join(q["text"].lower() for q in merged["queries"])
+    assert all(word.lower() in texts for word in cluster["title"].split(", "))
+    as_json(capsys, ws_copy, "edit", "undo", RUN)
+    after = {c["cluster_id"]: c for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]}
+    assert after[0]["title"] == before[0]["title"]
+    assert after[0]["description"] == before[0]["description"]
+    # A title given by hand is kept.
+    as_json(capsys, ws_copy, "edit", "rename", RUN, "0", "--title", "Mine")
+    as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,2")
+    assert as_json(capsys, ws_copy, "inspect", RUN, "0")["cluster"]["title"] == "Mine"
+
+
 def test_a_split_is_undone_by_merging_its_parts_back(capsys, ws_copy):
     def clusters():
         found = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]

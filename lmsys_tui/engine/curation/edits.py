@@ -212,10 +212,14 @@ def merge_clusters(
     title: str | None = None,
     reason: str | None = None,
     into: int | None = None,
+    name_again: bool = True,
 ) -> int:
     """Merge clusters into `into` (default: the first one named); the others disappear
     from the run, and near copies across them are joined. Noise (-1) is never a side of a
-    merge: `delete_cluster` makes noise."""
+    merge: `delete_cluster` makes noise. Without a `title`, key-phrase and taxonomy names
+    of the merged cluster are made again from all its queries, as a split names its parts
+    (a title given by hand stays; LLM names stay); `name_again=False` leaves them (the
+    undo of a split puts the whole's names back itself)."""
     from ..clustering.runs import mark_duplicates
 
     space_id = check_run(ws, run_id)
@@ -245,6 +249,7 @@ def merge_clusters(
         [run_id, others],
     ).fetchnumpy()["query_id"]
     removed = [_removal(ws, run_id, cluster_id) for cluster_id in others]
+    names = _offline_names(ws, run_id, into)  # as they were: for the undo
     with transaction(ws.con):
         ws.con.execute(
             "UPDATE query_clusters SET cluster_id = ?, probability = NULL WHERE run_id = ? "
@@ -265,12 +270,18 @@ def merge_clusters(
         # One template split over the merged clusters is one group of copies now.
         mark_duplicates(ws, run_id, space_id, null_sink, new_ids=joining)
         count_clusters(ws, run_id)
+        renamed = []
+        if name_again and not title:
+            renamed = _name_by_key_phrases(ws, run_id, space_id, [into], names)
         edit_id = record_edit(
             ws,
             run_id,
             "merge",
             {"cluster_ids": cluster_ids},
-            {"sizes": {str(k): v for k, v in sizes.items()}},
+            {
+                "sizes": {str(k): v for k, v in sizes.items()},
+                "names": {s: names[s] for s in renamed},
+            },
             {"cluster_id": into},
             reason,
         )
@@ -365,7 +376,7 @@ def split_cluster(
             _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
         recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
         count_clusters(ws, run_id)
-        renamed = _name_parts(ws, run_id, space_id, [cluster_id, *new_ids.values()], names)
+        renamed = _name_by_key_phrases(ws, run_id, space_id, [cluster_id, *new_ids.values()], names)
         edit_id = record_edit(
             ws,
             run_id,
@@ -393,11 +404,14 @@ def _offline_names(ws: Workspace, run_id: str, cluster_id: int) -> dict[str, dic
     return {row[0]: dict(zip(NAME_FIELDS, row[1:], strict=True)) for row in rows}
 
 
-def _name_parts(ws: Workspace, run_id: str, space_id: str, parts: list[int], names) -> list[str]:
-    """Name a split's parts by their own key phrases in each key-phrase or taxonomy
-    summary run of the run (`names`: the whole's, by summary run; a taxonomy part keeps
-    the whole's topic); LLM names keep "(part n)". The part that kept the id keeps a
-    title given by hand. Returns the summary runs where that part was named again."""
+def _name_by_key_phrases(
+    ws: Workspace, run_id: str, space_id: str, parts: list[int], names
+) -> list[str]:
+    """Name a split's parts, or a merge's whole (`parts[0]`, the cluster that kept its id),
+    by their own key phrases in each key-phrase or taxonomy summary run of the run
+    (`names`: that cluster's names before, by summary run; in taxonomy names it keeps its
+    topic). LLM names are left alone (a split's new parts keep "(part n)"). A title given
+    by hand stays. Returns the summary runs where `parts[0]` was named again."""
     from ..naming.offline import part_labels
 
     kept, renamed = parts[0], []

@@ -73,7 +73,9 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
     if last.action == "split":  # its parts merged back into the cluster that kept the id
         whole = last.target["cluster_id"]
         parts = [c for c in last.new["cluster_ids"] if c != whole]
-        merged = merge_clusters(ws, run_id, [whole, *parts], reason=reason, into=whole)
+        merged = merge_clusters(
+            ws, run_id, [whole, *parts], reason=reason, into=whole, name_again=False
+        )
         _put_back_split_names(ws, run_id, whole, last.previous.get("names", {}))
         return [merged]
     if last.action in ("merge", "delete"):
@@ -153,6 +155,8 @@ def _put_back(ws: Workspace, run_id: str, edit: Edit, reason: str) -> int:
                     [run_id, cluster_id, tag["tag"], tag["note"]],
                 )
             _put_back_near_copies(ws, run_id, cluster_id, query_ids, json.loads(near_copies))
+        for summary_run_id, name in (edit.previous or {}).get("names", {}).items():
+            write_names(ws, summary_run_id, source, name)  # a merge named its whole again
         if source == NOISE:
             resize_noise(ws, run_id)
             recompute(ws, run_id, space_id, cluster_ids)
