@@ -19,17 +19,13 @@ as benchmarks/quality.py ranks titles), for three ways of titling them:
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from _common import machine
 from quality import prepare, query_labels, title_ranks
-from split_titles import shares
+from split_titles import run_labellings, shares
 
 from lmsys_tui.engine.clustering.runs import cluster_space
 from lmsys_tui.engine.curation.edits import merge_clusters
@@ -104,20 +100,5 @@ def evaluate(workdir: Path, labelling: str, mode: str) -> dict:
     return report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--labelling", choices=["mpnet", "openai", "both"], default="both")
-    parser.add_argument("--modes", default="offline,taxonomy", help="summary modes to merge in")
-    parser.add_argument("--workdir", type=Path, help="keep embedded workspaces here")
-    args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lmsys-merge-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    print(f"# merge titles on {machine()}")
-    for labelling in ["mpnet", "openai"] if args.labelling == "both" else [args.labelling]:
-        for mode in args.modes.split(","):
-            report = evaluate(workdir, labelling, mode)
-            print(json.dumps(report, ensure_ascii=False, indent=1), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    run_labellings(evaluate, "merge")

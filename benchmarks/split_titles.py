@@ -118,15 +118,17 @@ def evaluate(workdir: Path, labelling: str, mode: str) -> dict:
     return report
 
 
-def main() -> None:
+def run_labellings(evaluate, what: str) -> None:
+    """The command line shared with merge_titles.py: `evaluate(workdir, labelling, mode)`
+    for each labelling and summary mode asked for, one JSON report each."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--labelling", choices=["mpnet", "openai", "both"], default="both")
-    parser.add_argument("--modes", default="offline,taxonomy", help="summary modes to split in")
+    parser.add_argument("--modes", default="offline,taxonomy", help=f"summary modes to {what} in")
     parser.add_argument("--workdir", type=Path, help="keep embedded workspaces here")
     args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lmsys-split-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"lmsys-{what}-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"# split titles on {machine()}")
+    print(f"# {what} titles on {machine()}")
     for labelling in ["mpnet", "openai"] if args.labelling == "both" else [args.labelling]:
         for mode in args.modes.split(","):
             report = evaluate(workdir, labelling, mode)
@@ -134,4 +136,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_labellings(evaluate, "split")

@@ -1045,22 +1045,29 @@ async def test_a_job_that_fills_the_disk_says_so_in_one_line(ui_copy, monkeypatc
         assert "cluster: the disk is full (" in static_text(screen, "#job-detail")
 
 
-async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, monkeypatch, capsys):
-    """q while a job runs: a question, not a blank terminal while the job's batch ends;
-    n keeps both, y cancels the job (kept as cancelled) and says so once the app is gone."""
+@pytest.fixture
+def slow_clustering(monkeypatch):
+    """A cluster step that runs ~10 s unless cancelled, at a progress report as the real
+    steps are."""
     import time
 
-    from lmsys_tui.app import QUIT_DURING_JOB
     from lmsys_tui.engine import jobs
     from lmsys_tui.engine.progress import Progress
 
-    def slow_clustering(ws, step, space_id, progress):
-        for done in range(1000):  # cancelled at a progress report, as the real steps are
+    def slow(ws, step, space_id, progress):
+        for done in range(1000):
             progress(Progress("cluster", done, 1000))
             time.sleep(0.01)
         raise AssertionError("never cancelled")
 
-    monkeypatch.setattr(jobs, "cluster_space", slow_clustering)
+    monkeypatch.setattr(jobs, "cluster_space", slow)
+
+
+async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, slow_clustering, capsys):
+    """q while a job runs: a question, not a blank terminal while the job's batch ends;
+    n keeps both, y cancels the job (kept as cancelled) and says so once the app is gone."""
+    from lmsys_tui.app import QUIT_DURING_JOB
+
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
         screen = await start_job(app, pilot, "cluster")
@@ -1083,24 +1090,12 @@ async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, monkeyp
 
 
 async def test_ctrl_x_cancels_a_running_job_from_a_form_field_and_cuts_text_otherwise(
-    ui_copy, monkeypatch
+    ui_copy, slow_clustering
 ):
     """After ctrl+s the focus is still in the form: ctrl+x must cancel from there, not
     cut the field's text; with no job running it is the field's cut again."""
-    import time
-
     from textual.widgets import Input
 
-    from lmsys_tui.engine import jobs
-    from lmsys_tui.engine.progress import Progress
-
-    def slow_clustering(ws, step, space_id, progress):
-        for done in range(1000):
-            progress(Progress("cluster", done, 1000))
-            time.sleep(0.01)
-        raise AssertionError("never cancelled")
-
-    monkeypatch.setattr(jobs, "cluster_space", slow_clustering)
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
