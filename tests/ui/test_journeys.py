@@ -416,11 +416,7 @@ async def test_hostile_query_text_is_shown_literally(ui_root):
 async def test_a_job_from_the_form_runs_with_progress_and_refreshes(ui_copy):
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("4")
-        screen = app.screen
-        screen.query_one("#job-step").value = "cluster"
-        await pilot.pause()
+        screen = await open_job_form(app, pilot, "cluster")
         # What a default means is said under the field's name, not hidden in a placeholder.
         labels = {str(label.render()) for label in screen.query("#job-form Label")}
         size = "min_cluster_size (optional)\nhdbscan: smallest cluster, counted in micro-clusters"
@@ -1013,13 +1009,19 @@ async def test_an_llm_step_shows_its_plan_before_it_starts(ui_copy):
         assert screen.query_one("#jobs-table", DataTable).row_count == 1  # nothing started
 
 
-async def start_job(app, pilot, step: str):
-    """Jobs (4), `step` chosen in the form with its defaults, ctrl+s: the Jobs screen."""
+async def open_job_form(app, pilot, step: str):
+    """Jobs (4), `step` chosen in the form: the Jobs screen."""
     await settle(pilot)
     await pilot.press("4")
     screen = app.screen
     screen.query_one("#job-step").value = step
     await pilot.pause()
+    return screen
+
+
+async def start_job(app, pilot, step: str):
+    """The form of `step` with its defaults, ctrl+s: the Jobs screen."""
+    screen = await open_job_form(app, pilot, step)
     await pilot.press("ctrl+s")
     return screen
 
@@ -1047,16 +1049,16 @@ async def test_a_job_that_fills_the_disk_says_so_in_one_line(ui_copy, monkeypatc
 
 @pytest.fixture
 def slow_clustering(monkeypatch):
-    """A cluster step that runs ~10 s unless cancelled, at a progress report as the real
-    steps are."""
+    """A cluster step that runs ~60 s unless cancelled, at a progress report as the real
+    steps are (long enough for a loaded machine to reach the cancel)."""
     import time
 
     from lmsys_tui.engine import jobs
     from lmsys_tui.engine.progress import Progress
 
     def slow(ws, step, space_id, progress):
-        for done in range(1000):
-            progress(Progress("cluster", done, 1000))
+        for done in range(6000):
+            progress(Progress("cluster", done, 6000))
             time.sleep(0.01)
         raise AssertionError("never cancelled")
 
@@ -1098,11 +1100,7 @@ async def test_ctrl_x_cancels_a_running_job_from_a_form_field_and_cuts_text_othe
 
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("4")
-        screen = app.screen
-        screen.query_one("#job-step").value = "cluster"
-        await pilot.pause()
+        screen = await open_job_form(app, pilot, "cluster")
         field = screen.query(Input).first()
         field.focus()
         field.value = "12"
