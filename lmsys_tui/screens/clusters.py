@@ -174,13 +174,15 @@ class ClustersScreen(Screen):
         """Reverse the run's newest edit, recorded in the audit trail like any edit."""
         if self.run_id is None:
             return
-        from ..engine.curation.undo import edit_to_undo, undo_last_edit
+        from ..engine.curation.edits import check_run
+        from ..engine.curation.undo import edit_to_undo, undo_edit
 
         run_id = self.run_id
 
         def undo(ws):
+            check_run(ws, run_id)
             undone = edit_to_undo(ws.con, run_id)
-            undo_last_edit(ws, run_id)
+            undo_edit(ws, run_id, undone)
             return undone
 
         self.app.run_edit(

@@ -29,7 +29,8 @@ from .audit import (
 )
 
 NOISE = -1
-NAME_FIELDS = ("title", "description", "keywords", "representative_ids")  # a split renames
+# What naming by key phrases writes again after a split or merge.
+NAME_FIELDS = ("title", "description", "keywords", "representative_ids")
 
 
 def check_run(ws: Workspace, run_id: str) -> str:
@@ -249,7 +250,8 @@ def merge_clusters(
         [run_id, others],
     ).fetchnumpy()["query_id"]
     removed = [_removal(ws, run_id, cluster_id) for cluster_id in others]
-    names = _offline_names(ws, run_id, into)  # as they were: for the undo
+    name_again = name_again and not title
+    names = _offline_names(ws, run_id, into) if name_again else {}  # as they were: the undo
     with transaction(ws.con):
         ws.con.execute(
             "UPDATE query_clusters SET cluster_id = ?, probability = NULL WHERE run_id = ? "
@@ -270,9 +272,7 @@ def merge_clusters(
         # One template split over the merged clusters is one group of copies now.
         mark_duplicates(ws, run_id, space_id, null_sink, new_ids=joining)
         count_clusters(ws, run_id)
-        renamed = []
-        if name_again and not title:
-            renamed = _name_by_key_phrases(ws, run_id, space_id, [into], names)
+        renamed = _name_by_key_phrases(ws, run_id, space_id, [into], names) if names else []
         edit_id = record_edit(
             ws,
             run_id,

@@ -37,7 +37,12 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
         ValueError: nothing to undo, or an edit that cannot be put back (see _put_back).
     """
     check_run(ws, run_id)
-    last = edit_to_undo(ws.con, run_id)
+    return undo_edit(ws, run_id, edit_to_undo(ws.con, run_id))
+
+
+def undo_edit(ws: Workspace, run_id: str, last: Edit) -> list[int]:
+    """Reverse `last`, the edit `edit_to_undo` found in a run `check_run` passed (the TUI
+    reads it first, to say which edit it undid)."""
     reason = UNDO_REASON.format(last.edit_id)
     if last.action == "rename":
         if last.previous is None:

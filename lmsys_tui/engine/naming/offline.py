@@ -29,7 +29,7 @@ _LINK = re.compile(r"\[([^\]]*)\]\([^)\s]*\)?")  # [label](target) -> label
 _BARE_URL = re.compile(r"https?://\S+")
 _LEADING_MARKUP = re.compile(r"^[\W_]+")
 KEYWORD_SAMPLE = 100  # unique queries per cluster the offline labeller reads
-CONTRAST_PER_CLUSTER = 20  # of each other cluster, when a split's parts are named
+CONTRAST_PER_CLUSTER = 20  # of each other cluster, when split parts or a merge are named
 CONTRAST_TEXTS = 4_000  # at most, of all the other clusters together
 DESCRIPTION_CHARS = 600
 
@@ -168,14 +168,15 @@ def part_labels(
     seed: int,
     whole_description: str | None = None,
 ) -> dict[int, tuple[str, str, list[str], list[int]]]:
-    """Names of the parts a cluster was split into, titled and described as
-    `offline_labels` does. Phrases by c-TF-IDF over the parts' texts against a sample of
-    the run's other clusters (up to CONTRAST_TEXTS texts, so a split stays quick on a
-    large run), in c-TF-IDF order: no model is loaded. Against the parts alone, titles
-    named their topic less often (benchmarks/split_titles.py).
+    """Names of the parts a cluster was split into, or of a merged cluster, titled and
+    described as `offline_labels` does. Phrases by c-TF-IDF over their texts against a
+    sample of the run's other clusters (up to CONTRAST_TEXTS texts, so an edit stays quick
+    on a large run), in c-TF-IDF order: no model is loaded. Against a split's parts alone,
+    titles named their topic less often (benchmarks/split_titles.py).
 
-    With the whole's taxonomy description, each part is named after the topic the whole
-    matched (not matched again: that needs the model), with its own phrases."""
+    With a taxonomy description (the whole's, or the cluster merged into), each is named
+    after the topic it matched (not matched again: that needs the model), with its own
+    phrases."""
     others = [
         c
         for (c,) in ws.con.execute(
