@@ -89,6 +89,38 @@ def test_requests_in_other_languages_never_name_a_cluster():
     assert {"натуральное число", "суммы"} <= which and not {"какое", "виде"} & which
 
 
+def test_forms_of_one_word_count_as_one_phrase_spelled_as_most_texts_write_it():
+    docs = [
+        "Write unit tests for my parser",
+        "More tests for the lexer",
+        "Testing a parser in Rust",
+        "Why do my tests fail?",
+        "Bake banana bread today",
+        "Banana bread with walnuts",
+        "A banana loaf recipe",
+        "Walnut bread, no banana",
+    ]
+    classes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    found = key_phrases(docs, classes, {}, None)
+    assert found[0][0] == "tests"  # "tests" and "testing" in four texts: the best phrase
+    assert "testing" not in found[0]  # named once, in its most common form
+    assert "parser" in found[0]
+    # Russian cases of one word meet too; English words inside are stemmed as English.
+    russian = [
+        "Напиши историю про кота",
+        "История о собаке",
+        "Истории для детей про tests",
+        "Придумай историю на ночь, testing",
+    ]
+    found = key_phrases(
+        russian + docs[4:], classes, {}, None, languages=["Russian"] * 4 + ["English"] * 4
+    )
+    # Each form is in one text only: counted apart, neither would reach the two texts a
+    # phrase needs in a class of four.
+    assert found[0][0] == "историю"
+    assert found[0][1] in {"tests", "testing"} and not {"tests", "testing"} <= set(found[0])
+
+
 def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():
     docs = ["How do I write a SQL query with GROUP BY?"] * 3 + ["Bake banana bread today"] * 3
     classes = np.array([0, 0, 0, 1, 1, 1])

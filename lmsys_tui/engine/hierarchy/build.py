@@ -439,6 +439,10 @@ def _label(parents: list[Node], children: list[list[Node]], sample: ClusterSampl
         embed,
         originals=True,
         languages=kept.languages,
+        # Word forms counted apart: over a category's several clusters, stems lift verbs
+        # ("draw", "drawing", "drew"), and category titles named their broad topic less
+        # often (docs/benchmarks.md, "Names and hierarchies").
+        stem=False,
     )
     for index, (parent, kids) in enumerate(zip(parents, children, strict=True)):
         found = phrases.get(index, [])

@@ -9,6 +9,11 @@ with maximal marginal relevance (MMR) for diversity, as BERTopic's KeyBERT-inspi
 representation does. Chinese is segmented into words by jieba, and its function words
 (numerals, pronouns, particles: jieba's part-of-speech tags) end a phrase; Japanese kana
 runs give no phrase rather than a broken one.
+
+A cluster's phrases are counted by their words' stems (Snowball, in the text's
+language), so the forms of one word count together ("tests", "testing"; "историю",
+"истории") and a cluster is named by its most common form rather than by two forms of one
+word. Categories count phrases as written (measured: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -143,8 +148,9 @@ _PROMPT_FILLER_BY_LANGUAGE = {
     "French": "écris écrivez crée génère explique donne bonjour fais peux veux",
     "German": "schreibe schreib erstelle erkläre gib hallo hilf verwende bitte kannst",
     "Vietnamese": "viết giúp",  # a word per syllable
-    "Chinese": "请 帮我 帮忙 写 给 告诉 解释 生成 使用 可以 需要 进行 表示 一下 如何 怎么 "
-    "什么 成为 要求 没有 具有 知道 觉得 希望 想要 应该 能够 是否",
+    "Chinese": "请 帮我 帮忙 帮助 写 给 告诉 解释 生成 使用 可以 需要 进行 表示 一下 如何 怎么 "
+    "什么 成为 要求 没有 具有 知道 觉得 希望 想要 应该 能够 是否 "
+    "问题 回答 不同 情况 内容",  # "question", "answer", "different", "case", "content"
 }
 OTHER_PROMPT_FILLER = frozenset(
     word for words in _PROMPT_FILLER_BY_LANGUAGE.values() for word in words.split()
@@ -154,6 +160,31 @@ OTHER_PROMPT_FILLER = frozenset(
 # (所有, 主要), conjunctions, prepositions, particles, adverbs, interjections. They end a
 # phrase as punctuation does.
 _HAN_FUNCTION_TAGS = frozenset("mrfbcpudyeoqx")
+
+
+# Snowball stemmers for the languages the detector names; a word in ASCII letters in a
+# text of another script (code, English terms in a Russian prompt) is stemmed as English.
+_NON_LATIN_STEMMERS = frozenset(
+    {"arabic", "armenian", "greek", "hindi", "nepali", "persian", "russian", "tamil", "yiddish"}
+)
+
+
+@functools.cache
+def _stemmer(language: str | None):
+    """The Snowball stemmer of a language, English for none; None where Snowball has none."""
+    import snowballstemmer
+
+    name = (language or "english").lower()
+    return snowballstemmer.stemmer(name) if name in snowballstemmer.algorithms() else None
+
+
+@functools.cache
+def _stem(word: str, language: str | None) -> str:
+    """A lowercased word's stem (cached: a sample repeats its words many times)."""
+    if word.isascii() and (language or "english").lower() in _NON_LATIN_STEMMERS:
+        language = None
+    stemmer = _stemmer(language)
+    return stemmer.stemWord(word) if stemmer is not None else word
 
 
 @functools.cache
@@ -214,10 +245,19 @@ def _is_word(word: str, common: frozenset[str]) -> bool:
 
 def candidate_phrases(text: str, common: frozenset[str] | None = None) -> set[str]:
     """The distinct 1-3 word phrases of a text that could name it."""
+    return set(stemmed_phrases(text, common).values())
+
+
+def stemmed_phrases(
+    text: str, common: frozenset[str] | None = None, language: str | None = None, stem: bool = True
+) -> dict[str, str]:
+    """The text's candidate phrases (lowercased, as written) by their words' stems, or
+    by themselves without `stem`."""
     common = stop_words() if common is None else common
-    phrases: set[str] = set()
+    phrases: dict[str, str] = {}
     for run in _runs(text):
         han = "\u3400" <= run[0][0] <= "\ufaff"
+        stems = run if han or not stem else [_stem(word, language) for word in run]
         joiner = "" if han else " "
         for start, word in enumerate(run):
             if not _is_word(word, common):
@@ -230,7 +270,7 @@ def candidate_phrases(text: str, common: frozenset[str] | None = None) -> set[st
                 if _is_word(run[end - 1], common) and all(
                     w in _INNER_WORDS or (len(w) >= 2 and w not in common) for w in inner
                 ):
-                    phrases.add(joiner.join(run[start:end]))
+                    phrases.setdefault(joiner.join(stems[start:end]), joiner.join(run[start:end]))
     return phrases
 
 
@@ -239,15 +279,18 @@ def class_phrases(
     classes: np.ndarray,
     top_n: int = CANDIDATES,
     languages: list[str | None] | None = None,
+    stem: bool = True,
 ) -> dict[int, list[tuple[str, float, int]]]:
-    """Top `top_n` (phrase, c-TF-IDF score, texts containing it) per class. With
-    `languages` (one per text), each text also leaves out its language's stop words."""
+    """Top `top_n` (phrase, c-TF-IDF score, texts containing it) per class. With `stem`,
+    a phrase is counted by its words' stems and spelled as the class's texts most often
+    write it. With `languages` (one per text), each text also leaves out its language's
+    stop words and is stemmed in its language."""
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
 
     languages = languages or [None] * len(docs)
     phrase_sets = [
-        candidate_phrases(doc, stop_words(language))
+        stemmed_phrases(doc, stop_words(language), language, stem)
         for doc, language in zip(docs, languages, strict=True)
     ]
     vectorizer = CountVectorizer(analyzer=lambda phrases: phrases, binary=True, dtype=np.float32)
@@ -277,13 +320,24 @@ def class_phrases(
         # A phrase must appear in two texts of a class that has a few.
         if sizes[row] >= 4:
             scores = np.where(support >= 2, scores, 0)
-        top = np.argsort(-scores, kind="stable")[:top_n]
-        result[int(class_id)] = [
-            (str(terms[columns[i]]), float(scores[i]), int(support[i]))
-            for i in top
-            if scores[i] > 0
-        ]
+        top = [i for i in np.argsort(-scores, kind="stable")[:top_n] if scores[i] > 0]
+        members = [phrase_sets[i] for i in np.flatnonzero(inverse == row)]
+        forms = _common_forms([str(terms[columns[i]]) for i in top], members)
+        found: dict[str, tuple[str, float, int]] = {}  # two stems spelled alike: the first
+        for i in top:
+            form = forms[str(terms[columns[i]])]
+            found.setdefault(form, (form, float(scores[i]), int(support[i])))
+        result[int(class_id)] = list(found.values())
     return result
+
+
+def _common_forms(stems: list[str], texts: list[dict[str, str]]) -> dict[str, str]:
+    """Each stemmed phrase's most common written form in these texts (ties: the first in
+    alphabetical order, whatever order the texts came in)."""
+    from collections import Counter
+
+    forms = {stem: Counter(text[stem] for text in texts if stem in text) for stem in stems}
+    return {stem: min(seen, key=lambda form: (-seen[form], form)) for stem, seen in forms.items()}
 
 
 def key_phrases(
@@ -295,16 +349,17 @@ def key_phrases(
     diversity: float = 0.3,
     originals: bool = False,
     languages: list[str | None] | None = None,
+    stem: bool = True,
 ) -> dict[int, list[str]]:
-    """Up to `per_class` key phrases per class, best first (`languages`: one per text,
-    see class_phrases).
+    """Up to `per_class` key phrases per class, best first (`languages`, `stem`: see
+    class_phrases).
 
     With `embed` (texts to unit vectors in the centroids' space), c-TF-IDF candidates are
     re-ranked by similarity to the class centroid and picked by MMR; without it, the
     c-TF-IDF order stands. With `originals`, each phrase is spelled as its class's texts
     most often spell it ("SQL", "Power BI"), not lowercased.
     """
-    candidates = class_phrases(docs, classes, languages=languages)
+    candidates = class_phrases(docs, classes, languages=languages, stem=stem)
     if embed is None:
         chosen = {c: [p for p, _, _ in found[:per_class]] for c, found in candidates.items()}
         return _spelled(chosen, docs, classes) if originals else chosen
