@@ -171,7 +171,8 @@ _NON_LATIN_STEMMERS = frozenset(
 
 @functools.cache
 def _stemmer(language: str | None):
-    """The Snowball stemmer of a language, English for none; None where Snowball has none."""
+    """The Snowball stemmer of a language, English for none; None where Snowball has none.
+    (snowballstemmer hands out PyStemmer's C build of it when that is installed.)"""
     import snowballstemmer
 
     name = (language or "english").lower()
