@@ -31,6 +31,7 @@ from lmsys_tui.engine.naming.phrases import (
     candidate_phrases,
     key_phrases,
     phrase_title,
+    stemmed_phrases,
     topic_title,
 )
 from lmsys_tui.engine.naming.summarize import summarize_run
@@ -119,6 +120,13 @@ def test_forms_of_one_word_count_as_one_phrase_spelled_as_most_texts_write_it():
     # phrase needs in a class of four.
     assert found[0][0] == "историю"
     assert found[0][1] in {"tests", "testing"} and not {"tests", "testing"} <= set(found[0])
+    # So are those in a language Snowball has no stemmer for; its own words stay whole.
+    assert set(stemmed_phrases("单元测试 unit tests", language="Chinese")) == {
+        "单元测试",
+        "unit test",
+        "unit",
+        "test",
+    }
 
 
 def test_key_phrases_keep_the_texts_spelling_and_titles_stay_short():

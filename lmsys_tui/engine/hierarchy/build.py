@@ -440,7 +440,7 @@ def _label(parents: list[Node], children: list[list[Node]], sample: ClusterSampl
         originals=True,
         languages=kept.languages,
         # Word forms counted apart: over a category's several clusters, stems lift verbs
-        # ("draw", "drawing", "drew"), and category titles named their broad topic less
+        # ("draw", "drawing", "draws"), and category titles named their broad topic less
         # often (docs/benchmarks.md, "Names and hierarchies").
         stem=False,
     )

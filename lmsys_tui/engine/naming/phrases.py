@@ -162,8 +162,9 @@ OTHER_PROMPT_FILLER = frozenset(
 _HAN_FUNCTION_TAGS = frozenset("mrfbcpudyeoqx")
 
 
-# Snowball stemmers for the languages the detector names; a word in ASCII letters in a
-# text of another script (code, English terms in a Russian prompt) is stemmed as English.
+# Snowball stemmers for the languages the detector names. A word in ASCII letters in a
+# text of another script, or of a language Snowball has no stemmer for (code, English
+# terms in a Russian or Chinese prompt), is stemmed as English.
 _NON_LATIN_STEMMERS = frozenset(
     {"arabic", "armenian", "greek", "hindi", "nepali", "persian", "russian", "tamil", "yiddish"}
 )
@@ -182,9 +183,9 @@ def _stemmer(language: str | None):
 @functools.cache
 def _stem(word: str, language: str | None) -> str:
     """A lowercased word's stem (cached: a sample repeats its words many times)."""
-    if word.isascii() and (language or "english").lower() in _NON_LATIN_STEMMERS:
-        language = None
     stemmer = _stemmer(language)
+    if word.isascii() and (stemmer is None or (language or "").lower() in _NON_LATIN_STEMMERS):
+        stemmer = _stemmer(None)
     return stemmer.stemWord(word) if stemmer is not None else word
 
 
