@@ -246,8 +246,8 @@ def _is_word(word: str, common: frozenset[str]) -> bool:
 
 
 def candidate_phrases(text: str, common: frozenset[str] | None = None) -> set[str]:
-    """The distinct 1-3 word phrases of a text that could name it."""
-    return set(stemmed_phrases(text, common).values())
+    """The distinct 1-3 word phrases of a text that could name it, each form apart."""
+    return set(stemmed_phrases(text, common, stem=False))
 
 
 def stemmed_phrases(
