@@ -1,11 +1,13 @@
 """Copies in a run at scale: exact and near-duplicate marking on N synthetic prompts.
 
 Prompts: 10 % exact copies of earlier prompts (some with other case and punctuation),
-10 % from 2,000 templates with a different filler each (near copies), the rest unique.
-Vectors come from a synthetic embedder (topic centres plus noise; template members
-close together), so only the marking is timed; then exports (a sample per cluster against
-the whole run), two edits and deleting the run. The baseline, in the same run, is a bare
-DuckDB GROUP BY over the raw texts (exact copies only), wall and CPU time.
+10 % from 2,000 short templates with a different filler each (near copies by vector), 5 %
+from 1,000 long templates with a filler in the middle (vectors at cosine ~0.9: near copies
+by their characters), the rest unique. Vectors come from a synthetic embedder (topic
+centres plus noise; template members close together), so only the marking is timed;
+then exports (a sample per cluster against the whole run), two edits and deleting the
+run. The baseline, in the same run, is a bare DuckDB GROUP BY over the raw texts (exact
+copies only), wall and CPU time.
 
     python benchmarks/duplicates.py [--rows 1000000] [--k 1000]
 """
@@ -35,10 +37,16 @@ from lmsys_tui.engine.specs import ClusterStep, EmbedStep, LoadStep  # noqa: E40
 from lmsys_tui.engine.workspace import open_workspace  # noqa: E402
 
 DIM = 384
+LONG_TEMPLATE = (
+    "you are a support agent for an online furniture shop. Read the order {} below and "
+    "write a reply to the customer in a friendly tone, in three short paragraphs: thank "
+    "them, explain the delivery dates and how to return an item, then sign as the team"
+)
 
 
 class SyntheticEmbedder:
-    """ "topic T ..." near centre T (noise 0.9); "template F ..." near family F (noise 0.03)."""
+    """ "topic T ..." near centre T (noise 0.9); "template F ..." near family F (noise 0.03);
+    "long F ..." near long family F (noise 0.33: members at cosine ~0.9)."""
 
     provider = "sentence-transformers"
     model = "synthetic-duplicates-bench"
@@ -47,6 +55,7 @@ class SyntheticEmbedder:
         rng = np.random.default_rng(0)
         self.topics = rng.normal(size=(500, DIM)).astype(np.float32)
         self.families = rng.normal(size=(2000, DIM)).astype(np.float32)
+        self.long_families = rng.normal(size=(1000, DIM)).astype(np.float32)
         self.rng = np.random.default_rng(1)
 
     def dimension(self) -> int:
@@ -55,12 +64,12 @@ class SyntheticEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         kinds = [t.split(" ", 2) for t in texts]
         out = np.empty((len(texts), DIM), np.float32)
+        centres = {"topic": self.topics, "template": self.families, "long": self.long_families}
+        noise = {"topic": 0.9, "template": 0.03, "long": 0.33}
         for i, (kind, number, _) in enumerate(kinds):
-            centre = self.topics if kind.lower().startswith("topic") else self.families
+            centre = centres[kind.lower()]
             out[i] = centre[int(number.strip("!?.,")) % len(centre)]
-        scale = np.array(
-            [0.9 if k.lower().startswith("topic") else 0.03 for k, _, _ in kinds], np.float32
-        )
+        scale = np.array([noise[k.lower()] for k, _, _ in kinds], np.float32)
         out += self.rng.normal(size=out.shape).astype(np.float32) * scale[:, None]
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
@@ -76,6 +85,8 @@ def prompts(rows: int) -> list[str]:
         elif roll < 0.2:
             family = int(rng.integers(0, 2000))
             texts.append(f"template {family} summarise this customer review: item {i} broke")
+        elif roll < 0.25:
+            texts.append(f"long {int(rng.integers(0, 1000))} " + LONG_TEMPLATE.format(i))
         else:
             texts.append(f"topic {int(rng.integers(0, 500))} question number {i} about things")
     return texts

@@ -265,19 +265,106 @@ def test_short_technical_questions_are_english_and_short_foreign_ones_are_not():
 
 
 def test_new_copies_point_at_the_text_the_cluster_already_shows():
-    from lmsys_tui.engine.enrich.duplicates import _canonical_of_new
+    from lmsys_tui.engine.enrich.duplicates import _canonical_of_new, _links_of_new, _TemplateCheck
+
+    def canonical(old, old_ids, new, new_ids) -> list[int]:
+        short = np.zeros(len(old), bool), np.zeros(len(new), bool)
+        links = _links_of_new((old, old_ids, short[0]), (new, new_ids, short[1]), _TemplateCheck())
+        return _canonical_of_new(links, new_ids).tolist()
 
     basis = np.eye(4, dtype=np.float32)
     old, old_ids = basis[:2], np.array([10, 11])
     nudge = 0.2 * basis[3]  # cosine ~0.98 to the row it nudges
     new = np.stack([basis[0] + nudge, basis[2], basis[2] + nudge, basis[1] + nudge])
     new /= np.linalg.norm(new, axis=1, keepdims=True)
-    canonical = _canonical_of_new(old, old_ids, new, np.array([20, 21, 22, 23]))
     # a copy of an old text; a new text; a copy of that new text; a copy of the other old one
-    assert canonical.tolist() == [10, -1, 21, 11]
+    assert canonical(old, old_ids, new, np.array([20, 21, 22, 23])) == [10, -1, 21, 11]
     # A cluster with no text shown before: the new ones copy each other only.
     empty = np.zeros((0, 4), np.float32)
-    assert _canonical_of_new(empty, old_ids[:0], new[1:3], np.array([21, 22])).tolist() == [-1, 21]
+    assert canonical(empty, old_ids[:0], new[1:3], np.array([21, 22])) == [-1, 21]
+
+
+LONG_TEMPLATE = (
+    "I want you to act as a prompt generator. Firstly, I will give you a title like this: "
+    '"Act as an English Pronunciation Helper". Then you give me a prompt for it, and you '
+    'only reply with the prompt, nothing else. My first title is "{}" (Give me prompt only)'
+)
+TEMPLATE_BAND = {  # text -> (share of the first cluster's direction, axis, turn off it)
+    LONG_TEMPLATE.format("Act as a Morse Code Translator"): (0.8, 1, 0.0),
+    LONG_TEMPLATE.format("Act as a Code Review Helper"): (0.8, 1, 0.72),  # cosine 0.89
+    "Write a poem about cats": (0.8, 3, 0.0),
+    "Write a poem about dogs": (0.8, 3, 0.72),  # as alike, but short
+    "Summarise this meeting transcript for the sales team and list every action item "
+    "with its owner and due date, then draft a short follow-up email to the customer "
+    "that thanks them and confirms the next call on Thursday morning.": (0.8, 5, 0.0),
+    "Review the attached pull request for thread safety, explain each data race you "
+    "find with the lines involved, and suggest a fix that keeps the public interface of "
+    "the connection pool unchanged for the callers that use it today.": (0.8, 5, 0.72),
+    "hello there": (0.5, 7, 0.0),  # the first cluster's farthest member
+    "translate to French: good morning": (0.0, 9, 0.0),  # the second cluster
+    "translate to French: good night": (0.0, 9, 0.6),
+}
+
+
+class BandEmbedder:
+    """Vectors placed by TEMPLATE_BAND: each pair of the first cluster at cosine 0.89,
+    within reach of the template check but short of NEAR_COSINE; other pairs at 0.64."""
+
+    provider = "sentence-transformers"
+    model = "band-test-model"
+    dim = 11
+
+    def dimension(self) -> int:
+        return self.dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows = []
+        for text in texts:
+            share, axis, turn = TEMPLATE_BAND[text]
+            own = np.zeros(self.dim)
+            own[axis], own[axis + 1] = np.sqrt(1 - turn**2), turn
+            rows.append(share * np.eye(self.dim)[0] + np.sqrt(1 - share**2) * own)
+        return np.array(rows, dtype=np.float32)
+
+
+def test_a_long_template_with_another_filler_is_a_near_copy_when_its_vector_is_less_alike(
+    workspace, tmp_path
+):
+    from lmsys_tui.engine.clustering.assign import assign_new_queries
+    from lmsys_tui.engine.specs import AssignStep
+
+    rows = [{"id": f"t{i}", "prompt": text} for i, text in enumerate(TEMPLATE_BAND)]
+    later, first = [rows[1]], [row for row in rows if row is not rows[1]]
+    embedder, step = BandEmbedder(), EmbedStep(model=BandEmbedder.model)
+
+    def marks() -> dict:
+        return dict(
+            workspace.con.execute(
+                "SELECT q.conversation_id, c.conversation_id FROM duplicates d "
+                "JOIN queries q USING (query_id) JOIN queries c ON c.query_id = d.canonical_id"
+            ).fetchall()
+        )
+
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "a.jsonl", first)), **COLUMNS))
+    space = embed_queries(workspace, step, embedder=embedder).space_id
+    cluster_space(workspace, ClusterStep(n_clusters=2, seed=0, run_id="c2"), space)
+    assert marks() == {}
+    # The template with another title arrives later: it is a copy of the one the run shows.
+    # The short prompts as alike by vector, and the long ones that share no template, stay
+    # apart.
+    load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "b.jsonl", later)), **COLUMNS))
+    embed_queries(workspace, step, embedder=embedder)
+    assign_new_queries(workspace, AssignStep(novelty_percentile=100), "c2")
+    assert marks() == {"t1": "t0"}
+    # Marking the whole run again finds the same pair, one way round or the other.
+    run = cluster_space(workspace, ClusterStep(n_clusters=2, seed=0, run_id="again"), space)
+    assert run.metrics["duplicates"] == {**run.metrics["duplicates"], "exact": 0, "near": 1}
+    pair = workspace.con.execute(
+        "SELECT q.conversation_id, c.conversation_id FROM duplicates d "
+        "JOIN queries q USING (query_id) JOIN queries c ON c.query_id = d.canonical_id "
+        "WHERE d.run_id = 'again'"
+    ).fetchall()
+    assert sorted(pair[0]) == ["t0", "t1"]
 
 
 def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(

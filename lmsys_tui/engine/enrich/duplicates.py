@@ -4,8 +4,11 @@ Exact: the same text once lowercased with whitespace, punctuation and symbols co
 (one DuckDB window over each text's identity, computed once per query and kept). Near:
 within each cluster, unique texts whose vectors have cosine >= NEAR_COSINE to another
 are joined (union-find), which catches one template with different short fillers and
-small edits. Chosen over MinHash (datasketch) because the vectors are already there and
-a cluster bounds the comparisons: no second pass over the text. Each copy points at its
+small edits. A long template whose filler moves the vector further (a title in the
+middle, an instruction in another language) is caught by its characters: long texts
+with cosine >= TEMPLATE_COSINE have their first characters compared (rapidfuzz), the
+few that need it only. Chosen over MinHash (datasketch) because the vectors are already
+there and a cluster bounds the comparisons: no pass over every text. Each copy points at its
 group's canonical query (the one nearest the centroid, or the lowest id for exact
 copies); canonical queries are not stored. A copy whose canonical is a copy itself (a
 text with exact copies that is a near copy; two near groups joined when their clusters
@@ -24,6 +27,14 @@ from ..store import transaction
 from ..workspace import Workspace
 
 NEAR_COSINE = 0.95
+# Below it, two long texts are near copies when their characters are mostly the same: a
+# long template with a filler in the middle, or a translated instruction, moves the
+# vector further than a short filler does (measured on ShareGPT: docs/benchmarks.md).
+TEMPLATE_COSINE = 0.85  # vectors this alike have their texts compared
+TEMPLATE_MIN_BYTES = 200  # UTF-8; shorter texts: a changed word or two changes what is asked
+TEMPLATE_SIMILARITY = 80  # rapidfuzz's ratio (0-100) of the texts' first TEMPLATE_CHARS
+TEMPLATE_CHARS = 2000
+TEMPLATE_CHECKS = 3  # the texts most alike by vector that a text is compared with
 # A text's identity for exact copies: lowercased, whitespace, punctuation and symbols
 # collapsed, hashed (DuckDB SQL over `query_text`; search folds copies the same way).
 # MD5, not DuckDB's hash(): the identities are kept (text_hashes), and hash() may change
@@ -171,25 +182,42 @@ def _to_shown_texts(copy_ids: np.ndarray, canonical: np.ndarray):
     return resolved, resolved != canonical
 
 
-def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarray):
-    members = ws.con.execute(
-        """
-        SELECT c.cluster_id, c.query_id, e.row_index
-        FROM query_clusters c JOIN embeddings e ON e.space_id = ? AND e.query_id = c.query_id
+def _members_sql(extra_where: str = "", extra_select: str = "") -> str:
+    """The run's members with their vector rows and whether their text is long enough to
+    be compared as a template, nearest their centroid first within each cluster."""
+    return f"""
+        SELECT c.cluster_id, c.query_id, e.row_index,
+               strlen(q.query_text) >= {TEMPLATE_MIN_BYTES} AS long{extra_select}
+        FROM query_clusters c
+        JOIN embeddings e ON e.space_id = ? AND e.query_id = c.query_id
+        JOIN queries q ON q.query_id = c.query_id
         WHERE c.run_id = ? AND c.cluster_id >= 0
-          AND c.query_id NOT IN (SELECT unnest(?::BIGINT[]))
+          AND c.query_id NOT IN (SELECT unnest(?::BIGINT[])){extra_where}
         ORDER BY c.cluster_id, c.distance, c.query_id
-        """,
-        [space_id, run_id, exact_ids.tolist()],
-    ).fetchnumpy()
+    """
+
+
+def _near_copies(ws: Workspace, run_id: str, space_id: str, exact_ids: np.ndarray):
+    members = ws.con.execute(_members_sql(), [space_id, run_id, exact_ids.tolist()]).fetchnumpy()
     matrix = ws.vector_file(space_id).array()
-    found_ids, found_canonical = [], []
+    templates = _TemplateCheck()
+    clusters = []  # (member ids, each one's link to an earlier member or itself, candidates)
     for start, end in _cluster_bounds(members["cluster_id"]):
         if end - start < 2:
             continue
-        vectors = _read_rows(matrix, members["row_index"][start:end])
-        parent = _groups(vectors)
         ids = members["query_id"][start:end]
+        vectors = _read_rows(matrix, members["row_index"][start:end])
+        link, candidates = _links(vectors, np.asarray(members["long"][start:end], bool))
+        for row, rows in candidates.items():
+            templates.add(ids[row], ids[rows])
+        clusters.append((ids, link, candidates))
+    alike = templates.compare(ws)
+    found_ids, found_canonical = [], []
+    for ids, link, candidates in clusters:
+        for row, rows in candidates.items():
+            if (copied := alike.get(int(ids[row]))) is not None:
+                link[row] = rows[ids[rows] == copied][0]
+        parent = _first_of_groups(link)
         copy = parent != np.arange(len(parent))
         found_ids.append(ids[copy])
         found_canonical.append(ids[parent[copy]])
@@ -212,51 +240,125 @@ def _near_copies_of_new(
     ).fetchnumpy()
     # The texts the clusters that received new queries show: no exact or near copies.
     members = ws.con.execute(
-        """
-        WITH new AS (SELECT unnest(?::BIGINT[]) AS query_id)
-        SELECT c.cluster_id, c.query_id, e.row_index, c.query_id IN (SELECT * FROM new) AS new
-        FROM query_clusters c JOIN embeddings e ON e.space_id = ? AND e.query_id = c.query_id
-        WHERE c.run_id = ? AND c.cluster_id >= 0
-          AND c.cluster_id IN (SELECT cluster_id FROM query_clusters
-                               WHERE run_id = ? AND query_id IN (SELECT * FROM new))
-          AND c.query_id NOT IN (SELECT unnest(?::BIGINT[]))
-          AND c.query_id NOT IN (SELECT query_id FROM duplicates WHERE run_id = ?)
-        ORDER BY c.cluster_id, c.distance, c.query_id
-        """,
-        [new_ids.tolist(), space_id, run_id, run_id, exact, run_id],
+        "WITH new AS (SELECT unnest(?::BIGINT[]) AS query_id) "
+        + _members_sql(
+            extra_select=", c.query_id IN (SELECT * FROM new) AS new",
+            extra_where="""
+              AND c.cluster_id IN (SELECT cluster_id FROM query_clusters
+                                   WHERE run_id = ? AND query_id IN (SELECT * FROM new))
+              AND c.query_id NOT IN (SELECT query_id FROM duplicates WHERE run_id = ?)""",
+        ),
+        [new_ids.tolist(), space_id, run_id, exact, run_id, run_id],
     ).fetchnumpy()
     matrix = ws.vector_file(space_id).array()
-    found_ids, found_canonical = [earlier["query_id"]], [earlier["canonical_id"]]
+    templates = _TemplateCheck()
+    clusters = []  # (new ids, each one's link: an old id, an earlier new id, or -1)
     for start, end in _cluster_bounds(members["cluster_id"]):
         is_new = members["new"][start:end]
         if not is_new.any() or end - start < 2:
             continue
         ids = members["query_id"][start:end]
+        long = np.asarray(members["long"][start:end], bool)
         vectors = _read_rows(matrix, members["row_index"][start:end])
-        canonical = _canonical_of_new(vectors[~is_new], ids[~is_new], vectors[is_new], ids[is_new])
+        links = _links_of_new(
+            (vectors[~is_new], ids[~is_new], long[~is_new]),
+            (vectors[is_new], ids[is_new], long[is_new]),
+            templates,
+        )
+        clusters.append((ids[is_new], links))
+    alike = templates.compare(ws)
+    found_ids, found_canonical = [earlier["query_id"]], [earlier["canonical_id"]]
+    for ids, links in clusters:
+        for row, query_id in enumerate(ids):
+            if links[row] < 0 and int(query_id) in alike:
+                links[row] = alike[int(query_id)]
+        canonical = _canonical_of_new(links, ids)
         copy = canonical >= 0
-        found_ids.append(ids[is_new][copy])
+        found_ids.append(ids[copy])
         found_canonical.append(canonical[copy])
     return np.concatenate(found_ids), np.concatenate(found_canonical)
 
 
-def _canonical_of_new(old, old_ids, new, new_ids) -> np.ndarray:
-    """For each new row (nearest the centroid first): the id of the first old row it
-    nearly copies, else the canonical of the first earlier new row it copies, else -1."""
-    canonical = np.full(len(new), -1, np.int64)
-    block = max(64, _BLOCK_CELLS // (len(old) + len(new)))
-    for start in range(0, len(new), block):
-        rows = np.arange(start, min(start + block, len(new)))
-        to_old = new[rows] @ old.T >= NEAR_COSINE
-        has_old = to_old.any(axis=1)
-        if has_old.any():
-            canonical[rows[has_old]] = old_ids[to_old[has_old].argmax(axis=1)]
-        to_new = new[rows] @ new.T >= NEAR_COSINE
-        to_new &= np.arange(len(new))[None, :] < rows[:, None]  # only earlier new rows
-        linked = ~has_old & to_new.any(axis=1)
-        for i, j in zip(rows[linked], to_new[linked].argmax(axis=1), strict=True):
-            canonical[i] = canonical[j] if canonical[j] >= 0 else new_ids[j]  # j < i: final
+def _links_of_new(old, new, templates: _TemplateCheck) -> np.ndarray:
+    """For each new row (nearest the centroid first), the id it nearly copies: the first
+    old row, else the first earlier new row, else -1. `old` and `new` are (vectors, ids,
+    long). A long new row that copies none is handed to `templates` with the long rows
+    it may copy as a template."""
+    (old_vectors, old_ids, old_long), (vectors, new_ids, new_long) = old, new
+    links = np.full(len(vectors), -1, np.int64)
+    block = max(64, _BLOCK_CELLS // (len(old_vectors) + len(vectors)))
+    earlier = np.arange(len(vectors))
+    for start in range(0, len(vectors), block):
+        rows = np.arange(start, min(start + block, len(vectors)))
+        to_old = vectors[rows] @ old_vectors.T
+        to_new = vectors[rows] @ vectors.T
+        to_new[earlier[None, :] >= rows[:, None]] = -1  # only earlier new rows
+        old_link, old_candidates = _block_links(to_old, new_long[rows], old_long)
+        new_link, new_candidates = _block_links(to_new, new_long[rows], new_long)
+        on_old, on_new = old_link >= 0, (old_link < 0) & (new_link >= 0)
+        links[rows[on_old]] = old_ids[old_link[on_old]]
+        links[rows[on_new]] = new_ids[new_link[on_new]]
+        for i in old_candidates.keys() | new_candidates.keys():
+            if links[rows[i]] >= 0:  # it copies one text by vector and another as a template
+                continue
+            on_old, on_new = old_candidates.get(i, []), new_candidates.get(i, [])
+            similarity = np.r_[to_old[i, on_old], to_new[i, on_new]]
+            candidate_ids = np.r_[old_ids[on_old], new_ids[on_new]]
+            best = np.argsort(-similarity, kind="stable")[:TEMPLATE_CHECKS]
+            templates.add(new_ids[rows[i]], candidate_ids[best])
+    return links
+
+
+def _canonical_of_new(links: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
+    """Each new row's canonical id: the old id it links to, or the canonical of the
+    earlier new row it links to (that row itself when it has none); -1 for none."""
+    canonical = np.full(len(links), -1, np.int64)
+    row_of = {int(query_id): row for row, query_id in enumerate(new_ids)}
+    for row, target in enumerate(links.tolist()):
+        if target < 0:
+            continue
+        earlier = row_of.get(target)
+        if earlier is None:  # an old text
+            canonical[row] = target
+        else:  # earlier < row: its canonical is final
+            canonical[row] = canonical[earlier] if canonical[earlier] >= 0 else target
     return canonical
+
+
+class _TemplateCheck:
+    """Pairs of long texts whose vectors are alike but short of NEAR_COSINE, gathered
+    while the clusters are read, then compared in one read of their texts: a long
+    template whose filler moves its vector keeps most of its characters."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[int, list[int]]] = []  # a text, the texts it may copy
+
+    def add(self, query_id, candidate_ids) -> None:
+        self.pairs.append((int(query_id), [int(c) for c in candidate_ids]))
+
+    def compare(self, ws: Workspace) -> dict[int, int]:
+        """Each text that copies one of its candidates: the first (most alike vector)
+        whose text is at least TEMPLATE_SIMILARITY alike."""
+        if not self.pairs:
+            return {}
+        from rapidfuzz.fuzz import ratio
+
+        ids = sorted({i for query_id, found in self.pairs for i in (query_id, *found)})
+        texts = dict(
+            ws.con.execute(
+                "SELECT query_id, left(query_text, ?) FROM queries "
+                "WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
+                [TEMPLATE_CHARS, ids],
+            ).fetchall()
+        )
+        alike = {}
+        for query_id, found in self.pairs:
+            text = texts[query_id]
+            for candidate in found:
+                if ratio(text, texts[candidate], score_cutoff=TEMPLATE_SIMILARITY):
+                    alike[query_id] = candidate
+                    break
+        return alike
 
 
 def _cluster_bounds(clusters: np.ndarray):
@@ -273,21 +375,50 @@ def _read_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return vectors
 
 
-def _groups(vectors: np.ndarray) -> np.ndarray:
-    """For each row (rows ordered nearest the centroid first), the first row of its group.
+def _links(vectors: np.ndarray, long: np.ndarray) -> tuple[np.ndarray, dict]:
+    """For each row (rows ordered nearest the centroid first), the earliest row it nearly
+    copies, else itself; and, for long rows that copy none, the earlier long rows they
+    may copy as a template (row -> rows, most alike vector first).
 
-    Each row links to the earliest row it nearly copies, so a group is a chain of such
-    links: linear in memory even when thousands of rows copy one template.
+    Each row links to one earlier row, so a group is a chain of such links: linear in
+    memory even when thousands of rows copy one template.
     """
     n = len(vectors)
     link = np.arange(n)
+    candidates = {}
     block = max(64, _BLOCK_CELLS // n)
     for start in range(0, n, block):
-        similar = vectors[start : start + block] @ vectors.T >= NEAR_COSINE
         rows = np.arange(start, min(start + block, n))
-        similar &= np.arange(n)[None, :] < rows[:, None]  # only earlier rows
-        has = similar.any(axis=1)
-        link[rows[has]] = similar[has].argmax(axis=1)
-    for i in np.flatnonzero(link != np.arange(n)):  # links point backwards: one pass
+        similarity = vectors[rows] @ vectors.T
+        similarity[np.arange(n)[None, :] >= rows[:, None]] = -1  # only earlier rows
+        found, templates = _block_links(similarity, long[rows], long)
+        link[rows[found >= 0]] = found[found >= 0]
+        candidates.update({int(rows[i]): columns for i, columns in templates.items()})
+    return link, candidates
+
+
+def _block_links(similarity: np.ndarray, long_rows: np.ndarray, long_columns: np.ndarray):
+    """For a block of rows' similarities to the columns they may copy: each row's first
+    column at NEAR_COSINE or more (-1: none); and for a long row with none, up to
+    TEMPLATE_CHECKS long columns at TEMPLATE_COSINE or more, most similar first."""
+    if similarity.shape[1] == 0:
+        return np.full(len(similarity), -1), {}
+    near = similarity >= NEAR_COSINE
+    has = near.any(axis=1)
+    link = np.where(has, near.argmax(axis=1), -1)
+    maybe = (similarity >= TEMPLATE_COSINE) & long_columns[None, :]
+    maybe[has | ~long_rows] = False
+    candidates = {}
+    for i in np.flatnonzero(maybe.any(axis=1)):
+        columns = np.flatnonzero(maybe[i])
+        order = np.argsort(-similarity[i, columns], kind="stable")[:TEMPLATE_CHECKS]
+        candidates[int(i)] = columns[order]
+    return link, candidates
+
+
+def _first_of_groups(link: np.ndarray) -> np.ndarray:
+    """Each row's group's first row, from links that each point at an earlier row."""
+    link = link.copy()
+    for i in np.flatnonzero(link != np.arange(len(link))):  # links point backwards: one pass
         link[i] = link[link[i]]
     return link
