@@ -89,6 +89,8 @@ class LmsysApp(App):
         text_binding("slash", "focus_search", "Find", id="find"),
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("ctrl+r", "refresh_workspace", "Refresh", id="refresh"),
+        # Shown while a job runs; on Jobs, that screen's own ctrl+x goes first.
+        Binding("ctrl+x", "cancel_job", "Cancel job", id="cancel-job"),
         Binding("q", "quit", "Quit", id="quit"),
         # Vim-style movement in lists and trees (a focused input keeps these letters).
         Binding("j", "move('down')", "Down", show=False, id="move-down"),
@@ -359,6 +361,23 @@ class LmsysApp(App):
 
     def job_running(self) -> bool:
         return bool(self._running_jobs())
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """ctrl+x (cancel the job) is offered on every screen while a job runs only."""
+        if action == "cancel_job":
+            return self.job_running()
+        return True
+
+    def watch_job_status(self, old: str, new: str) -> None:
+        if bool(old) != bool(new):  # a job started reporting, or ended
+            self.refresh_bindings()
+
+    def action_cancel_job(self) -> None:
+        running = self._running_jobs()
+        for worker in running:
+            worker.cancel()
+        if running:
+            self.notify("Cancelling the job: it stops at its next batch; what it committed is kept")
 
     def _running_jobs(self) -> list:
         return [w for w in self.workers if w.group == "jobs" and w.is_running]

@@ -22,6 +22,7 @@ HELP = [
             ("escape", "back (clears a filter or leaves a field first)"),
             ("j k g G", "down, up, first, last in a list or tree"),
             ("?", "this help"),
+            ("ctrl+x", "cancel the running job"),
             ("q", "quit (while a job runs: asks first, then cancels it)"),
         ],
     ),

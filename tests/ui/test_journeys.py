@@ -1120,6 +1120,30 @@ async def test_ctrl_x_cancels_a_running_job_from_a_form_field_and_cuts_text_othe
     assert statuses[-1] == ("cancelled",)
 
 
+async def test_ctrl_x_cancels_the_running_job_from_another_screen(ui_copy, slow_clustering):
+    """A job started on Jobs runs on while the user browses: ctrl+x cancels it from there,
+    and the footer offers it only while a job runs."""
+
+    def offered() -> bool:
+        return any(b.binding.action == "cancel_job" for b in app.active_bindings.values())
+
+    app = make_app(ui_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        jobs = await start_job(app, pilot, "cluster")
+        while "cluster" not in static_text(jobs, "#job-stage"):  # running: no settle()
+            await pilot.pause(0.05)
+        await pilot.press("1")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen) and offered()
+        await pilot.press("ctrl+x")
+        await settle(pilot)
+        assert not app.job_running() and not offered()
+        assert static_text(jobs, "#job-stage") == "Job cancelled; what it committed is kept."
+    with open_workspace(ui_copy, read_only=True) as ws:
+        statuses = ws.con.execute("SELECT status FROM jobs ORDER BY started_at").fetchall()
+    assert statuses[-1] == ("cancelled",)
+
+
 async def test_the_query_encoder_loads_in_the_background_once_the_first_screen_shows(
     embedded_workspace,
 ):
