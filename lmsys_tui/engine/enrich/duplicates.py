@@ -327,8 +327,10 @@ def _canonical_of_new(links: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
 
 class _TemplateCheck:
     """Pairs of long texts whose vectors are alike but short of NEAR_COSINE, gathered
-    while the clusters are read, then compared in one read of their texts: a long
+    while the clusters are read, then compared with a few reads of their texts: a long
     template whose filler moves its vector keeps most of its characters."""
+
+    TEXTS_PER_READ = 50_000  # at most ~100 MB of text held at once
 
     def __init__(self) -> None:
         self.pairs: list[tuple[int, list[int]]] = []  # a text, the texts it may copy
@@ -339,25 +341,26 @@ class _TemplateCheck:
     def compare(self, ws: Workspace) -> dict[int, int]:
         """Each text that copies one of its candidates: the first (most alike vector)
         whose text is at least TEMPLATE_SIMILARITY alike."""
-        if not self.pairs:
-            return {}
         from rapidfuzz.fuzz import ratio
 
-        ids = sorted({i for query_id, found in self.pairs for i in (query_id, *found)})
-        texts = dict(
-            ws.con.execute(
-                "SELECT query_id, left(query_text, ?) FROM queries "
-                "WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
-                [TEMPLATE_CHARS, ids],
-            ).fetchall()
-        )
         alike = {}
-        for query_id, found in self.pairs:
-            text = texts[query_id]
-            for candidate in found:
-                if ratio(text, texts[candidate], score_cutoff=TEMPLATE_SIMILARITY):
-                    alike[query_id] = candidate
-                    break
+        step = max(1, self.TEXTS_PER_READ // (1 + TEMPLATE_CHECKS))
+        for start in range(0, len(self.pairs), step):
+            pairs = self.pairs[start : start + step]
+            ids = sorted({i for query_id, found in pairs for i in (query_id, *found)})
+            texts = dict(
+                ws.con.execute(
+                    "SELECT query_id, left(query_text, ?) FROM queries "
+                    "WHERE query_id IN (SELECT unnest(?::BIGINT[]))",
+                    [TEMPLATE_CHARS, ids],
+                ).fetchall()
+            )
+            for query_id, found in pairs:
+                text = texts[query_id]
+                for candidate in found:
+                    if ratio(text, texts[candidate], score_cutoff=TEMPLATE_SIMILARITY):
+                        alike[query_id] = candidate
+                        break
         return alike
 
 
