@@ -1065,6 +1065,19 @@ def slow_clustering(monkeypatch):
     monkeypatch.setattr(jobs, "cluster_space", slow)
 
 
+async def start_slow_job(app, pilot):
+    """The Jobs screen, once its (slow) cluster job is running."""
+    screen = await start_job(app, pilot, "cluster")
+    while "cluster" not in static_text(screen, "#job-stage"):  # running: no settle()
+        await pilot.pause(0.05)
+    return screen
+
+
+def last_job_status(root) -> str:
+    with open_workspace(root, read_only=True) as ws:
+        return ws.con.execute("SELECT status FROM jobs ORDER BY started_at").fetchall()[-1][0]
+
+
 async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, slow_clustering, capsys):
     """q while a job runs: a question, not a blank terminal while the job's batch ends;
     n keeps both, y cancels the job (kept as cancelled) and says so once the app is gone."""
@@ -1072,9 +1085,7 @@ async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, slow_cl
 
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await start_job(app, pilot, "cluster")
-        while "cluster" not in static_text(screen, "#job-stage"):  # running: no settle()
-            await pilot.pause(0.05)
+        screen = await start_slow_job(app, pilot)
         await pilot.press("q")
         await pilot.pause()
         asked = " ".join(shown_text(static) for static in app.screen.query("#prompt Static"))
@@ -1086,9 +1097,7 @@ async def test_quitting_during_a_job_asks_first_then_cancels_it(ui_copy, slow_cl
         assert [w for w in app.workers if w.group == "jobs" and w.is_running]
         await pilot.press("q", "y")
     assert QUIT_DURING_JOB in " ".join(capsys.readouterr().err.split())  # printed on exit
-    with open_workspace(ui_copy, read_only=True) as ws:
-        statuses = ws.con.execute("SELECT status FROM jobs ORDER BY started_at").fetchall()
-    assert statuses[-1] == ("cancelled",)
+    assert last_job_status(ui_copy) == "cancelled"
 
 
 async def test_ctrl_x_cancels_a_running_job_from_a_form_field_and_cuts_text_otherwise(
@@ -1115,9 +1124,7 @@ async def test_ctrl_x_cancels_a_running_job_from_a_form_field_and_cuts_text_othe
         field.select_all()
         await pilot.press("ctrl+x")
         assert field.value == ""
-    with open_workspace(ui_copy, read_only=True) as ws:
-        statuses = ws.con.execute("SELECT status FROM jobs ORDER BY started_at").fetchall()
-    assert statuses[-1] == ("cancelled",)
+    assert last_job_status(ui_copy) == "cancelled"
 
 
 async def test_ctrl_x_cancels_the_running_job_from_another_screen(ui_copy, slow_clustering):
@@ -1129,9 +1136,7 @@ async def test_ctrl_x_cancels_the_running_job_from_another_screen(ui_copy, slow_
 
     app = make_app(ui_copy)
     async with app.run_test(size=SIZE) as pilot:
-        jobs = await start_job(app, pilot, "cluster")
-        while "cluster" not in static_text(jobs, "#job-stage"):  # running: no settle()
-            await pilot.pause(0.05)
+        jobs = await start_slow_job(app, pilot)
         await pilot.press("1")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and offered()
@@ -1139,9 +1144,7 @@ async def test_ctrl_x_cancels_the_running_job_from_another_screen(ui_copy, slow_
         await settle(pilot)
         assert not app.job_running() and not offered()
         assert static_text(jobs, "#job-stage") == "Job cancelled; what it committed is kept."
-    with open_workspace(ui_copy, read_only=True) as ws:
-        statuses = ws.con.execute("SELECT status FROM jobs ORDER BY started_at").fetchall()
-    assert statuses[-1] == ("cancelled",)
+    assert last_job_status(ui_copy) == "cancelled"
 
 
 async def test_the_query_encoder_loads_in_the_background_once_the_first_screen_shows(
