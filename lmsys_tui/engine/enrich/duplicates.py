@@ -301,9 +301,9 @@ def _links_of_new(old, new, templates: _TemplateCheck) -> np.ndarray:
         for i in old_candidates.keys() | new_candidates.keys():
             if links[rows[i]] >= 0:  # it copies one text by vector and another as a template
                 continue
-            on_old, on_new = old_candidates.get(i, []), new_candidates.get(i, [])
-            similarity = np.r_[to_old[i, on_old], to_new[i, on_new]]
-            candidate_ids = np.r_[old_ids[on_old], new_ids[on_new]]
+            old_columns, new_columns = old_candidates.get(i, []), new_candidates.get(i, [])
+            similarity = np.r_[to_old[i, old_columns], to_new[i, new_columns]]
+            candidate_ids = np.r_[old_ids[old_columns], new_ids[new_columns]]
             best = np.argsort(-similarity, kind="stable")[:TEMPLATE_CHECKS]
             templates.add(new_ids[rows[i]], candidate_ids[best])
     return links
@@ -330,7 +330,7 @@ class _TemplateCheck:
     while the clusters are read, then compared with a few reads of their texts: a long
     template whose filler moves its vector keeps most of its characters."""
 
-    TEXTS_PER_READ = 50_000  # at most ~100 MB of text held at once
+    TEXTS_PER_READ = 50_000  # texts of up to TEMPLATE_CHARS held at once
 
     def __init__(self) -> None:
         self.pairs: list[tuple[int, list[int]]] = []  # a text, the texts it may copy
