@@ -197,7 +197,8 @@ def test_json_lines_with_a_raw_control_character_in_a_string_are_read_escaped(
     assert result.skipped == {"invalid_json": 1} and result.read == 6
     assert result.notes == [
         "chats.jsonl.gz: 2 lines hold a raw control character (a tab, say) inside a string: "
-        "read with it escaped"
+        "read with it escaped",
+        "chats.jsonl.gz: 1 line is not valid JSON, skipped (the first is line 3)",
     ]
     assert load(workspace, LoadStep(source=str(path), text_column="prompt")).loaded == 0
     # A file cut off mid-line has nothing to repair: it is not scanned.
@@ -205,7 +206,18 @@ def test_json_lines_with_a_raw_control_character_in_a_string_are_read_escaped(
     cut.write_text(lines[0].replace("r0", "c0") + "\n" + lines[3].replace("r3", "c3")[:20])
     monkeypatch.setattr(ingest, "repaired_lines", lambda path: pytest.fail("scanned"))
     result = load(workspace, LoadStep(source=str(cut), text_column="prompt"))
-    assert result.loaded == 1 and result.skipped == {"invalid_json": 1}
+    assert result.loaded == 1 and result.skipped == {"invalid_json": 1} and result.notes == []
+
+
+def test_a_load_says_which_line_of_a_json_lines_file_is_the_first_it_skipped(workspace, tmp_path):
+    """Broken lines are counted, and the summary names the first, so a user can find it."""
+    good = [json.dumps({"id": f"g{i}", "prompt": f"question {i}"}) for i in range(3)]
+    lines = [good[0], "not json", good[1], "", '{"id": "b", "prompt": "cut', good[2]]
+    path = tmp_path / "logs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = load(workspace, LoadStep(source=str(path), text_column="prompt"))
+    assert result.loaded == 3 and result.skipped == {"invalid_json": 2}
+    assert result.notes == ["logs.jsonl: 2 lines are not valid JSON, skipped (the first is line 2)"]
 
 
 def test_a_cut_off_json_file_in_a_folder_that_is_no_array_is_skipped(workspace, tmp_path):

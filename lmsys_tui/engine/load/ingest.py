@@ -41,6 +41,7 @@ from .sources import (
     HubSource,
     LocalSource,
     SourceFile,
+    first_invalid_line,
     last_line_is_broken,
     readable,
     remove_copies,
@@ -158,6 +159,13 @@ def _ingest_batch(
                     f"{os.path.basename(part.lines_path)}: {lines} a raw control character "
                     "(a tab, say) inside a string: read with it escaped"
                 )
+            first_invalid, invalid = counts.pop(FIRST_INVALID, 0), counts.pop(INVALID_LINES, 0)
+            if first_invalid:
+                lines = "1 line is" if invalid == 1 else f"{invalid:,} lines are"
+                result.notes.append(
+                    f"{os.path.basename(part.lines_path)}: {lines} not valid JSON, skipped "
+                    f"(the first is line {first_invalid:,})"
+                )
         for why, n in con.execute(
             "SELECT coalesce(reason, part_reason), count(*) FROM staged GROUP BY ALL"
         ).fetchall():
@@ -245,6 +253,8 @@ def _ingest_batch(
 
 
 REPAIRED = "__repaired"  # a count _stage returns: lines read again with escapes
+FIRST_INVALID = "__first_invalid"  # ...and where the lines it still skips start
+INVALID_LINES = "__invalid_lines"
 
 
 def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bool) -> dict:
@@ -277,6 +287,8 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     if not invalid or (invalid == 1 and last_line_is_broken(path)):  # a file cut mid-line
         return counts
     lines = repaired_lines(path)
+    if len(lines) < invalid and (first := first_invalid_line(path)) is not None:
+        counts = {**counts, FIRST_INVALID: first, INVALID_LINES: invalid - len(lines)}
     if not lines:
         return counts
     if census_counted:

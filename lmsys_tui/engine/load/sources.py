@@ -379,6 +379,26 @@ def repaired_lines(path: Path) -> list[str]:
                 return repaired
 
 
+def first_invalid_line(path: Path) -> int | None:
+    """The number (from 1) of the first line of a JSON-lines file that is neither blank
+    nor JSON as the repair reads it (a raw tab inside a string is JSON here), so that a
+    load can say where its skipped lines are; None when there is none, or for a file
+    compressed other than with gzip. Reads the file up to that line."""
+    suffix = path.suffix.lower()
+    if suffix in COMPRESSED and suffix != ".gz":
+        return None
+    opener = gzip.open if suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                _LENIENT.decode(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return number
+    return None
+
+
 def last_line_is_broken(path: Path) -> bool:
     """Whether the last line of an uncompressed JSON-lines file is invalid for a reason
     other than a raw control character (a file cut off mid-line, say): when it is the one
