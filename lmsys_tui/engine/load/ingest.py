@@ -259,7 +259,8 @@ INVALID_LINES = "__invalid_lines"
 
 def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bool) -> dict:
     """Classify one part's records into `staged`; return the skip counts `staged` cannot
-    tell by itself, and under REPAIRED the lines read again (below).
+    tell by itself, under REPAIRED the lines read again (below), and under FIRST_INVALID
+    and INVALID_LINES where the invalid lines still skipped start and how many they are.
 
     A typed table (Parquet, a hub batch) is classified from its columns when the prompt
     is text where the schema expects it. A JSON file (lines or an array) is read by
