@@ -323,11 +323,15 @@ def class_phrases(
         if sizes[row] >= 4:
             scores = np.where(support >= 2, scores, 0)
         top = [i for i in np.argsort(-scores, kind="stable")[:top_n] if scores[i] > 0]
-        members = [phrase_sets[i] for i in np.flatnonzero(inverse == row)]
-        forms = _common_forms([str(terms[columns[i]]) for i in top], members)
+        phrases = [str(terms[columns[i]]) for i in top]
+        if stem:
+            members = [phrase_sets[i] for i in np.flatnonzero(inverse == row)]
+            forms = _common_forms(phrases, members)
+        else:  # each phrase is counted as written
+            forms = {phrase: phrase for phrase in phrases}
         found: dict[str, tuple[str, float, int]] = {}  # two stems spelled alike: the first
-        for i in top:
-            form = forms[str(terms[columns[i]])]
+        for i, phrase in zip(top, phrases, strict=True):
+            form = forms[phrase]
             found.setdefault(form, (form, float(scores[i]), int(support[i])))
         result[int(class_id)] = list(found.values())
     return result
