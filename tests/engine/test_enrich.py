@@ -337,34 +337,32 @@ def test_a_long_template_with_another_filler_is_a_near_copy_when_its_vector_is_l
     later, first = [rows[1]], [row for row in rows if row is not rows[1]]
     embedder, step = BandEmbedder(), EmbedStep(model=BandEmbedder.model)
 
-    def marks() -> dict:
+    def marks(run_id: str) -> dict:
         return dict(
             workspace.con.execute(
                 "SELECT q.conversation_id, c.conversation_id FROM duplicates d "
-                "JOIN queries q USING (query_id) JOIN queries c ON c.query_id = d.canonical_id"
+                "JOIN queries q USING (query_id) JOIN queries c ON c.query_id = d.canonical_id "
+                "WHERE d.run_id = ?",
+                [run_id],
             ).fetchall()
         )
 
     load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "a.jsonl", first)), **COLUMNS))
     space = embed_queries(workspace, step, embedder=embedder).space_id
     cluster_space(workspace, ClusterStep(n_clusters=2, seed=0, run_id="c2"), space)
-    assert marks() == {}
+    assert marks("c2") == {}
     # The template with another title arrives later: it is a copy of the one the run shows.
-    # The short prompts as alike by vector, and the long ones that share no template, stay
-    # apart.
+    # The short prompts just as alike by vector, and the long ones that share no template,
+    # stay apart.
     load(workspace, LoadStep(source=str(write_jsonl(tmp_path / "b.jsonl", later)), **COLUMNS))
     embed_queries(workspace, step, embedder=embedder)
     assign_new_queries(workspace, AssignStep(novelty_percentile=100), "c2")
-    assert marks() == {"t1": "t0"}
+    assert marks("c2") == {"t1": "t0"}
     # Marking the whole run again finds the same pair, one way round or the other.
     run = cluster_space(workspace, ClusterStep(n_clusters=2, seed=0, run_id="again"), space)
     assert run.metrics["duplicates"] == {**run.metrics["duplicates"], "exact": 0, "near": 1}
-    pair = workspace.con.execute(
-        "SELECT q.conversation_id, c.conversation_id FROM duplicates d "
-        "JOIN queries q USING (query_id) JOIN queries c ON c.query_id = d.canonical_id "
-        "WHERE d.run_id = 'again'"
-    ).fetchall()
-    assert sorted(pair[0]) == ["t0", "t1"]
+    ((copy, canonical),) = marks("again").items()
+    assert sorted([copy, canonical]) == ["t0", "t1"]
 
 
 def test_queries_assigned_later_are_marked_as_copies_like_the_runs_own(
