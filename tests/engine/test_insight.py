@@ -166,13 +166,15 @@ def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(
 ):
     from lmsys_tui.engine.browse import list_clusters
     from lmsys_tui.engine.clustering.assign import NEW_CLUSTER, assign_new_queries
-    from lmsys_tui.engine.specs import AssignStep
+    from lmsys_tui.engine.naming.summarize import summarize_run
+    from lmsys_tui.engine.specs import AssignStep, SummarizeStep
     from tests.conftest import fixture_rows, write_jsonl
 
     embedder = WordHashEmbedder()
     load(workspace, LoadStep(source=str(lmsys_file)))
     space_id = embed_queries(workspace, EmbedStep(), embedder=embedder).space_id
     cluster_space(workspace, ClusterStep(n_clusters=3, run_id="k3"), space_id)
+    named = summarize_run(workspace, SummarizeStep(alias="offline"), "k3").summary_run_id
     before = dict(
         workspace.con.execute(
             "SELECT cluster_id, size FROM clusters WHERE run_id = 'k3'"
@@ -198,12 +200,18 @@ def test_new_queries_join_their_nearest_cluster_and_the_far_ones_are_novel(
     for i in range(3):  # a copy lands where its original is
         assert members[ids[f"later-{i}"]] == members[ids[f"sql-{i}"]]
     assert members[ids["later-odd"]] == NEW_CLUSTER
-    sizes = {c.cluster_id: c for c in list_clusters(workspace.con, "k3")}
+    sizes = {c.cluster_id: c for c in list_clusters(workspace.con, "k3", named)}
     assert sizes[NEW_CLUSTER].size == 1 and sizes[NEW_CLUSTER].title.startswith("new / unassigned")
     for cluster_id, size in before.items():
         added = sum(members[ids[f"sql-{i}"]] == cluster_id for i in range(3))
         assert sizes[cluster_id].size == size + added
         assert sizes[cluster_id].unique == unique_before[cluster_id]  # copies, not new texts
+        # The counts its description starts with follow: its size, and a share of the 34.
+        shown = sizes[cluster_id]
+        unique = f", {shown.unique} unique" if shown.unique < shown.size else ""
+        assert shown.description.startswith(
+            f"{shown.size} prompts ({shown.size / 34:.1%} of the run){unique};"
+        )
     canonical = dict(
         workspace.con.execute(
             "SELECT query_id, canonical_id FROM duplicates WHERE run_id = 'k3'"

@@ -18,6 +18,7 @@ from ..embedding.embed import load_space_vectors
 from ..embedding.vector_chunks import require_intact
 from ..enrich.duplicates import find_duplicates
 from ..errors import ClusterError
+from ..naming.counts import refresh_counts
 from ..progress import Progress, ProgressSink, null_sink
 from ..specs import ClusterStep
 from ..store import transaction, unique_id
@@ -352,12 +353,14 @@ def mark_duplicates(
     ws: Workspace, run_id: str, space_id: str, progress: ProgressSink, new_ids=None
 ) -> dict:
     """Find the run's copies (near copies among `new_ids` only, when given: see
-    find_duplicates) and record their counts in the run's metrics."""
+    find_duplicates), record their counts in the run's metrics, and write the counts the
+    offline descriptions give again (sizes, shares and unique counts may all have moved)."""
     counts = find_duplicates(ws, run_id, space_id, progress, new_ids)
     ws.con.execute(
         "UPDATE clustering_runs SET metrics = json_merge_patch(metrics, ?::JSON) WHERE run_id = ?",
         [json.dumps({"duplicates": counts}), run_id],
     )
+    refresh_counts(ws, run_id)
     return counts
 
 

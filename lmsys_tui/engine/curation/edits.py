@@ -295,6 +295,8 @@ def merge_clusters(
 
 def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | None = None) -> int:
     """Dissolve a cluster: its queries become noise (-1), its names and leaf go."""
+    from ..naming.counts import refresh_counts
+
     check_run(ws, run_id)
     if cluster_id == NOISE:
         raise ValueError("cluster -1 is already noise")
@@ -316,6 +318,7 @@ def delete_cluster(ws: Workspace, run_id: str, cluster_id: int, reason: str | No
         )
         _drop_from_summaries_and_hierarchies(ws, run_id, [cluster_id])
         resize_noise(ws, run_id)
+        refresh_counts(ws, run_id, [NOISE])
         count_clusters(ws, run_id)
         edit_id = record_edit(
             ws, run_id, "delete", {"cluster_id": cluster_id}, {"size": size}, None, reason
@@ -340,6 +343,7 @@ def split_cluster(
     "(part n)" added (rename them)."""
     from ..clustering.algorithms import kmeans
     from ..embedding.vector_chunks import require_intact
+    from ..naming.counts import refresh_counts
 
     space_id = check_run(ws, run_id)
     if cluster_id == NOISE:
@@ -375,6 +379,7 @@ def split_cluster(
             )
             _copy_names_and_leaf(ws, run_id, cluster_id, new_id, f"(part {new_id - first_new + 2})")
         recompute(ws, run_id, space_id, [cluster_id, *new_ids.values()])
+        refresh_counts(ws, run_id, [cluster_id, *new_ids.values()])
         count_clusters(ws, run_id)
         renamed = _name_by_key_phrases(ws, run_id, space_id, [cluster_id, *new_ids.values()], names)
         edit_id = record_edit(
@@ -481,10 +486,8 @@ def _copy_names_and_leaf(ws: Workspace, run_id: str, source: int, new_id: int, s
 
 
 def resize_noise(ws: Workspace, run_id: str) -> None:
-    """Noise's size after queries joined or left it (its row goes when it is empty), the
-    hierarchy sizes, and the counts its offline description gives."""
-    from ..naming.counts import refresh_counts
-
+    """Noise's size after queries joined or left it (its row goes when it is empty) and
+    the hierarchy sizes."""
     ws.con.execute(
         "UPDATE clusters SET size = (SELECT count(*) FROM query_clusters "
         "WHERE run_id = ? AND cluster_id = ?) WHERE run_id = ? AND cluster_id = ?",
@@ -494,7 +497,6 @@ def resize_noise(ws: Workspace, run_id: str) -> None:
         "DELETE FROM clusters WHERE run_id = ? AND cluster_id = ? AND size = 0", [run_id, NOISE]
     )
     resize_hierarchies(ws, run_id)
-    refresh_counts(ws, run_id, [NOISE])
 
 
 def _removal(ws: Workspace, run_id: str, cluster_id: int) -> dict:
@@ -611,10 +613,10 @@ def _members_with_rows(
 
 
 def recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int]) -> None:
-    """Sizes, centroids and member distances of the clusters; hierarchy node sizes; the
-    counts their offline descriptions give."""
+    """Sizes, centroids and member distances of the clusters; hierarchy node sizes. The
+    counts their offline descriptions give are the caller's: a move or merge marks copies
+    again first (and that writes them), a split writes them itself."""
     from ..clustering.algorithms import centroids_of
-    from ..naming.counts import refresh_counts
 
     members = _members_with_rows(ws, run_id, space_id, cluster_ids)
     vectors = ws.vector_file(space_id).array()
@@ -651,7 +653,6 @@ def recompute(ws: Workspace, run_id: str, space_id: str, cluster_ids: list[int])
         finally:
             ws.con.unregister("edited_distances")
     resize_hierarchies(ws, run_id)
-    refresh_counts(ws, run_id, cluster_ids)
 
 
 def resize_hierarchies(ws: Workspace, run_id: str) -> None:

@@ -1,8 +1,9 @@
 """The counts an offline description starts with ("647 prompts (6.9% of the run), 613
 unique; mostly English 99%.").
 
-Written by the labeller; written again when an edit changes a cluster's members (a split
-part said the whole cluster's 647 under its own size of 233); and left out of the text
+Written by the labeller; written again when an edit, an assign or a new marking of
+copies changes them (a split part said the whole cluster's 647 under its own size of 233;
+after an assign every share was a little off); and left out of the text
 the summary index embeds: counts carry no meaning to search by, and a moved query would
 otherwise make that index stale.
 """
@@ -79,18 +80,20 @@ def _percent(count: int, size: int) -> str:
     return ">99%" if count < size and count / size >= 0.995 else f"{count / size:.0%}"
 
 
-def refresh_counts(ws: Workspace, run_id: str, cluster_ids: list[int]) -> None:
-    """Write the counts of these clusters' offline descriptions again, after an edit."""
+def refresh_counts(ws: Workspace, run_id: str, cluster_ids: list[int] | None = None) -> None:
+    """Write the counts of the offline descriptions again (of `cluster_ids`, default all
+    the run's), after an edit, an assign or a new marking of copies changed them."""
     rows = ws.con.execute(
         "SELECT s.summary_run_id, s.cluster_id, s.description FROM cluster_summaries s "
         "JOIN summary_runs r USING (summary_run_id) WHERE r.run_id = ? "
-        "AND r.model IN (SELECT unnest(?::VARCHAR[])) "
-        "AND s.cluster_id IN (SELECT unnest(?::INTEGER[])) AND s.description IS NOT NULL",
-        [run_id, list(OFFLINE_MODELS), cluster_ids],
+        "AND r.model IN (SELECT unnest(?::VARCHAR[])) AND s.description IS NOT NULL "
+        "AND (?::INTEGER[] IS NULL OR s.cluster_id IN (SELECT unnest(?::INTEGER[])))",
+        [run_id, list(OFFLINE_MODELS), cluster_ids, cluster_ids],
     ).fetchall()
     if not rows:
         return
     facts = cluster_facts(ws, run_id, [])
+    changed = []
     for summary_run_id, cluster_id, description in rows:
         if cluster_id not in facts:  # emptied by the edit
             continue
@@ -100,11 +103,15 @@ def refresh_counts(ws: Workspace, run_id: str, cluster_ids: list[int]) -> None:
         sentence = counts_sentence(facts[cluster_id])
         rewritten = description[: found.start()] + sentence + description[found.end() :]
         if rewritten != description:
-            ws.con.execute(
-                "UPDATE cluster_summaries SET description = ? "
-                "WHERE summary_run_id = ? AND cluster_id = ?",
-                [rewritten, summary_run_id, cluster_id],
-            )
+            changed.append((summary_run_id, cluster_id, rewritten))
+    if changed:  # one statement: an assign changes every cluster's share
+        ws.con.execute(
+            "UPDATE cluster_summaries SET description = c.description FROM (SELECT "
+            "unnest(?::VARCHAR[]) AS summary_run_id, unnest(?::INTEGER[]) AS cluster_id, "
+            "unnest(?::VARCHAR[]) AS description) c WHERE cluster_summaries.summary_run_id "
+            "= c.summary_run_id AND cluster_summaries.cluster_id = c.cluster_id",
+            [list(column) for column in zip(*changed, strict=True)],
+        )
 
 
 def without_counts(description: str) -> str:
