@@ -321,7 +321,7 @@ def test_verify_fails_when_the_index_disagrees(capsys, ws_copy):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["clusters", "nope"], "no clustering run 'nope'"),
+        (["clusters", "nope"], "no clustering run 'nope' (runs: k3"),  # what to try instead
         (["inspect", RUN, "99"], "run k3 has no cluster 99"),
         (["query", "99999"], "no query with id 99999"),
         (["clusters", RUN, "--summary", "v9"], "run k3 has no summary run or alias 'v9'"),

@@ -207,13 +207,27 @@ def newest_run_id(con: duckdb.DuckDBPyConnection) -> str:
     return rows[0][0]
 
 
+def unknown_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """What to say of a run id the workspace does not have: the newest runs it has, so
+    the next try (often an agent's) can pick one."""
+    known = [
+        row[0]
+        for row in con.execute(
+            "SELECT run_id FROM clustering_runs WHERE status = 'complete' "
+            "ORDER BY created_at DESC LIMIT 6"
+        ).fetchall()
+    ]
+    shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "") or "none yet"
+    return f"no clustering run {run_id!r} (runs: {shown})"
+
+
 def require_complete_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """Raises NotFound unless `run_id` is a complete clustering run (a cheap check, where
     `get_run` lists every run)."""
     if not con.execute(
         "SELECT 1 FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
     ).fetchall():
-        raise NotFound(f"no clustering run {run_id!r}")
+        raise NotFound(unknown_run(con, run_id))
 
 
 LEDGER_TOTALS = ("requests", "cost", "unpriced")
@@ -233,7 +247,7 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunInfo:
     for run in list_runs(con):
         if run.run_id == run_id:
             return run
-    raise NotFound(f"no clustering run {run_id!r}")
+    raise NotFound(unknown_run(con, run_id))
 
 
 def resolve_summary_run(

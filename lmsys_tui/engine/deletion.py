@@ -18,7 +18,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .browse import NotFound
+from .browse import NotFound, unknown_run
 from .embedding.query_encoder import encoder_dir
 from .errors import LmsysError
 from .retrieval.index import query_index_path, summary_index_path
@@ -86,7 +86,7 @@ def run_contents(ws: Workspace, run_id: str) -> RunContents:
         "SELECT n_clusters, n_queries FROM clustering_runs WHERE run_id = ?", [run_id]
     ).fetchall()
     if not found:
-        raise NotFound(f"no clustering run {run_id!r} (lmsys-tui runs lists them)")
+        raise NotFound(unknown_run(con, run_id))
 
     def ids(table: str, column: str) -> list[str]:
         return [

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .browse import NotFound, check_hierarchy_of_run, hierarchy_nodes, resolve_summary_run
+from .browse import (
+    NotFound,
+    check_hierarchy_of_run,
+    hierarchy_nodes,
+    resolve_summary_run,
+    unknown_run,
+)
 from .errors import LmsysError, is_interruption
 from .workspace import Workspace
 
@@ -95,7 +101,7 @@ def export_run(
         raise ExportError(f"{path} exists: pass --overwrite to replace it, or choose another")
     con = ws.con
     if not con.execute("SELECT 1 FROM clustering_runs WHERE run_id = ?", [run_id]).fetchall():
-        raise NotFound(f"no clustering run {run_id!r}")
+        raise NotFound(unknown_run(con, run_id))
     summary_run_id = resolve_summary_run(con, run_id, summary)
     if hierarchy_run_id is None:
         hierarchy_run_id = latest_hierarchy(con, run_id, summary_run_id)

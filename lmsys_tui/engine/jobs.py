@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from .browse import resolve_summary_run
+from .browse import NotFound, require_complete_run, resolve_summary_run
 from .clustering.assign import assign_new_queries
 from .clustering.runs import cluster_space, sparse_hdbscan_warning
 from .embedding.embed import embed_queries, find_space
@@ -284,15 +284,10 @@ def _target_run(ws: Workspace, run_id: str | None, result: dict) -> str:
     newest complete run."""
     if run_id is None:
         return result["cluster"]["run_id"] if "cluster" in result else latest_run_id(ws)
-    known = [
-        row[0]
-        for row in ws.con.execute(
-            "SELECT run_id FROM clustering_runs WHERE status = 'complete' ORDER BY created_at DESC"
-        ).fetchall()
-    ]
-    if run_id not in known:
-        shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "") or "none yet"
-        raise SummaryError(f"no clustering run {run_id!r} (runs: {shown})")
+    try:
+        require_complete_run(ws.con, run_id)
+    except NotFound as error:
+        raise SummaryError(str(error)) from None
     return run_id
 
 

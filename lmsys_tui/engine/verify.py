@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .browse import NotFound
+from .browse import NotFound, unknown_run
 from .embedding.vector_chunks import find_damage
 from .errors import WorkspaceError
 from .retrieval.index import IndexCheck, check_query_index, check_summary_index, query_index_path
@@ -48,7 +48,7 @@ def verify_run(ws: Workspace, run_id: str) -> VerifyReport:
         [run_id],
     ).fetchall()
     if not rows:
-        raise NotFound(f"no clustering run {run_id!r}")
+        raise NotFound(unknown_run(con, run_id))
     space_id, n_queries = rows[0]
     report = VerifyReport(run_id, space_id)
     add = report.checks.append

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
+from ..browse import unknown_run
 from ..errors import ClusterError
 from ..progress import Progress, ProgressSink, null_sink
 from ..specs import AssignStep
@@ -62,7 +63,7 @@ def assign_new_queries(
         [run_id],
     ).fetchall()
     if not rows:
-        raise ClusterError(f"no clustering run {run_id!r}")
+        raise ClusterError(unknown_run(con, run_id))
     space_id = rows[0][0]
     # A run over a subset takes new queries of that subset only (a Russian-only run does
     # not absorb new English prompts).

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
+from ..browse import unknown_run
 from ..embedding.embed import load_space_vectors
 from ..embedding.vector_chunks import require_intact
 from ..enrich.duplicates import find_duplicates
@@ -146,7 +147,7 @@ def subset_query_ids(ws: Workspace, subset: dict) -> np.ndarray:
             ).fetchall()
         }
         if not known:
-            raise ClusterError(f"cluster.within: no clustering run {within['run_id']!r}")
+            raise ClusterError(f"cluster.within: {unknown_run(ws.con, within['run_id'])}")
         unknown = sorted(set(within["clusters"]) - known)
         if unknown:
             raise ClusterError(

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from ..browse import NotFound, resolve_summary_run
+from ..browse import NotFound, resolve_summary_run, unknown_run
 from ..progress import null_sink
 from ..store import transaction
 from ..workspace import Workspace
@@ -39,7 +39,7 @@ def check_run(ws: Workspace, run_id: str) -> str:
         [run_id],
     ).fetchall()
     if not rows:
-        raise NotFound(f"no clustering run {run_id!r}")
+        raise NotFound(unknown_run(ws.con, run_id))
     return rows[0][0]
 
 

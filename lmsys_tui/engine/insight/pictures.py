@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
-from ..browse import UNKNOWN, NotFound, list_clusters, resolve_summary_run
+from ..browse import UNKNOWN, NotFound, list_clusters, resolve_summary_run, unknown_run
 
 
 @dataclass
@@ -37,7 +37,7 @@ def cluster_sizes(con: duckdb.DuckDBPyConnection, run_id: str) -> list[int]:
         [run_id],
     ).fetchall()
     if not rows:
-        raise NotFound(f"no clustering run {run_id!r}")
+        raise NotFound(unknown_run(con, run_id))
     return [row[0] for row in rows]
 
 

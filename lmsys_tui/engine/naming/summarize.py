@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from ..browse import NotFound, newest_run_id
+from ..browse import NotFound, newest_run_id, unknown_run
 from ..errors import SummaryError
 from ..progress import Progress, ProgressSink, null_sink
 from ..specs import OFFLINE_MODELS, SummarizeStep
@@ -96,7 +96,7 @@ def summarize_run(
         "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
     ).fetchall()
     if not run:
-        raise SummaryError(f"no clustering run {run_id!r}")
+        raise SummaryError(unknown_run(ws.con, run_id))
     parameters = _parameters(step)
     plan = prompts = None
     if step.model not in OFFLINE_MODELS:
@@ -242,7 +242,7 @@ def clusters_to_name(ws: Workspace, step: SummarizeStep, run_id: str) -> tuple[s
         "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
     ).fetchall()
     if not run:
-        raise SummaryError(f"no clustering run {run_id!r}")
+        raise SummaryError(unknown_run(ws.con, run_id))
     found = step.summary_run_id or (_matching_run(ws, step, run_id, _parameters(step)) or [None])[0]
     done = {
         c

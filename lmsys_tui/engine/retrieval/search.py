@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..browse import UNKNOWN, cluster_title
+from ..browse import UNKNOWN, cluster_title, unknown_run
 from ..embedding.embed import space_embedder
 from ..enrich.duplicates import NORMALISED_TEXT_HASH
 from ..errors import LmsysError
@@ -671,7 +671,7 @@ def _resolve_scope(
             [run_id],
         ).fetchall()
         if not rows:
-            raise SearchError(f"no clustering run {run_id!r}")
+            raise SearchError(unknown_run(con, run_id))
         if space_id is not None and space_id != rows[0][0]:
             raise SearchError(
                 f"run {run_id} lives in space {rows[0][0]}, not {space_id}: "
