@@ -407,6 +407,51 @@ def test_undo_reverses_renames_tags_and_moves_as_audited_edits(capsys, ws_copy):
     assert code == 2 and "no edit to undo" in err
 
 
+def test_an_undo_stopped_half_way_is_rolled_back_and_done_again(ws_copy, monkeypatch):
+    from lmsys_tui.engine.curation import undo
+    from lmsys_tui.engine.curation.edits import move_queries
+    from lmsys_tui.engine.workspace import open_workspace
+
+    with open_workspace(ws_copy) as ws:
+
+        def home(query_id):
+            return ws.con.execute(
+                "SELECT cluster_id FROM query_clusters WHERE run_id = ? AND query_id = ?",
+                [RUN, query_id],
+            ).fetchall()[0][0]
+
+        sql, travel = (
+            ws.con.execute(
+                "SELECT query_id FROM queries WHERE conversation_id = ?", [c]
+            ).fetchall()[0][0]
+            for c in ("sql-0", "travel-0")
+        )
+        homes = {sql: home(sql), travel: home(travel)}
+        assert len(set(homes.values())) == 2
+        third = ({0, 1, 2} - set(homes.values())).pop()
+        move_queries(ws, RUN, [sql, travel], third)
+        # The undo moves each query back to its own cluster: Ctrl-C after the first.
+        calls = []
+
+        def stopped_after_one(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return move_queries(*args, **kwargs)
+
+        monkeypatch.setattr(undo, "move_queries", stopped_after_one)
+        with pytest.raises(KeyboardInterrupt):
+            undo.undo_last_edit(ws, RUN)
+        assert home(sql) == home(travel) == third  # neither moved back
+        monkeypatch.setattr(undo, "move_queries", move_queries)
+        ids = undo.undo_last_edit(ws, RUN)  # the same edit again, not an older one
+        assert {sql: home(sql), travel: home(travel)} == homes
+        reasons = ws.con.execute(
+            "SELECT reason FROM edits WHERE edit_id IN (SELECT unnest(?::INTEGER[]))", [ids]
+        ).fetchall()
+        assert reasons == [("undo of edit 1",), ("undo of edit 1",)]
+
+
 def test_noise_is_never_merged_and_merge_into_names_the_target(capsys, ws_copy):
     code, _, err = run(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "-1,1")
     assert code == 2 and "cluster -1 is noise" in err and "edit delete" in err

@@ -42,7 +42,14 @@ def undo_last_edit(ws: Workspace, run_id: str) -> list[int]:
 
 def undo_edit(ws: Workspace, run_id: str, last: Edit) -> list[int]:
     """Reverse `last`, the edit `edit_to_undo` found in a run `check_run` passed (the TUI
-    reads it first, to say which edit it undid)."""
+    reads it first, to say which edit it undid). All or nothing: an undo made of several
+    edits (a move from two clusters, a split's merge and its names) that stopped half-way
+    would leave `last` counted as undone, and the next undo would reverse an older edit."""
+    with transaction(ws.con):
+        return _undo(ws, run_id, last)
+
+
+def _undo(ws: Workspace, run_id: str, last: Edit) -> list[int]:
     reason = UNDO_REASON.format(last.edit_id)
     if last.action == "rename":
         if last.previous is None:
