@@ -455,6 +455,12 @@ def test_an_undo_stopped_half_way_is_rolled_back_and_done_again(ws_copy, monkeyp
 def test_noise_is_never_merged_and_merge_into_names_the_target(capsys, ws_copy):
     code, _, err = run(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "-1,1")
     assert code == 2 and "cluster -1 is noise" in err and "edit delete" in err
+    # A title with nothing left once cleaned is refused before anything is merged.
+    code, _, err = run(
+        capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,1", "--title", "\x1b "
+    )
+    assert code == 2 and "a title cannot be empty" in err
+    assert as_json(capsys, ws_copy, "audit", RUN)["edits"] == []
     merged = as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,1", "--into", "1")
     assert merged["new"] == {"cluster_id": 1}
     ids = [c["cluster_id"] for c in as_json(capsys, ws_copy, "clusters", RUN)["clusters"]]

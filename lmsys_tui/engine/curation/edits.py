@@ -70,9 +70,7 @@ def rename_cluster(
     summary_run_id = resolve_summary_run(ws.con, run_id, summary)
     if summary_run_id is None:
         raise NotFound(f"run {run_id} has no summaries to rename: run a summarize step first")
-    title = clean_text(title, "title", MAX_TITLE_CHARS)
-    if not title:
-        raise ValueError("a title cannot be empty")
+    title = checked_title(title)
     if description is not None:
         description = clean_text(description, "description", MAX_DESCRIPTION_CHARS)
     rows = ws.con.execute(
@@ -115,6 +113,15 @@ def rename_cluster(
         )
     refresh_summary_indexes(ws, [summary_run_id])
     return edit_id
+
+
+def checked_title(title: str) -> str:
+    """A title as stored (one line, no control characters); refused when it is too long
+    or nothing is left."""
+    title = clean_text(title, "title", MAX_TITLE_CHARS)
+    if not title:
+        raise ValueError("a title cannot be empty")
+    return title
 
 
 def tag_cluster(
@@ -235,6 +242,10 @@ def merge_clusters(
             "(to make a cluster's queries noise, use edit delete)"
         )
     _check_clusters(ws, run_id, cluster_ids)
+    if title is not None:  # refused before anything is merged, not after
+        title = checked_title(title)
+        if resolve_summary_run(ws.con, run_id) is None:
+            raise NotFound(f"run {run_id} has no summaries to name the merged cluster in")
     into = cluster_ids[0] if into is None else into
     others = [cluster_id for cluster_id in cluster_ids if cluster_id != into]
     sizes = dict(
@@ -286,9 +297,9 @@ def merge_clusters(
             reason,
         )
         _keep_removals(ws, edit_id, removed)
-    if title:
-        rename_cluster(ws, run_id, into, title, reason=reason or "merge")
-    else:
+        if title:  # in the same transaction: a merge stopped before its title is undone
+            rename_cluster(ws, run_id, into, title, reason=reason or "merge")
+    if not title:
         refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id
 
