@@ -14,6 +14,16 @@ _CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK_CHARS}]+|[^\W\d_{_CJK_CHARS}]{{2,}}")
 _CJK = re.compile(rf"[{_CJK_CHARS}]")
 _EXTRA_STOP_WORDS = {
+    # Possessives of English stop words typed without the apostrophe ("destroy someones
+    # car"): "someone's" is a stop word's form, and so is this.
+    "someones",
+    "somebodys",
+    "anyones",
+    "anybodys",
+    "everyones",
+    "everybodys",
+    "nobodys",
+    "noones",
     # Russian, German, French, Spanish function words common in prompts.
     "и",
     "в",
