@@ -536,6 +536,24 @@ def test_a_merge_names_the_merged_cluster_from_all_its_queries_unless_named_by_h
     assert as_json(capsys, ws_copy, "inspect", RUN, "0")["cluster"]["title"] == "Mine"
 
 
+def test_a_merge_with_a_title_is_undone_at_once(capsys, ws_copy):
+    def clusters():
+        found = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]
+        return {c["cluster_id"]: (c["size"], c["title"], c["description"]) for c in found}
+
+    before = clusters()
+    as_json(capsys, ws_copy, "edit", "merge", RUN, "--clusters", "0,1", "--title", "Both")
+    assert clusters()[0][1] == "Both" and 1 not in clusters()
+    undone = as_json(capsys, ws_copy, "edit", "undo", RUN)
+    assert [(e["action"], e["reason"]) for e in undone["edits"]] == [
+        ("rename", "undo of edit 2"),
+        ("restore", "undo of edit 1"),
+    ]
+    assert clusters() == before
+    code, _, err = run(capsys, ws_copy, "edit", "undo", RUN)
+    assert code == 2 and "no edit to undo" in err
+
+
 def test_a_split_is_undone_by_merging_its_parts_back(capsys, ws_copy):
     def clusters():
         found = as_json(capsys, ws_copy, "clusters", RUN)["clusters"]

@@ -186,7 +186,7 @@ class ClustersScreen(Screen):
             return undone
 
         self.app.run_edit(
-            lambda undone: f"Undid edit {undone.edit_id} ({undone.action})",
+            _undone_message,
             undo,
             doing="Undoing the newest edit…",
         )
@@ -823,3 +823,11 @@ def _label(title: str, size: int) -> Text:
     label = Text(f"{size:>7,} ", style="dim")
     label.append(one_line(title, 120))
     return label
+
+
+def _undone_message(undone) -> str:
+    """What an undo took back: a `merge --title` is two edits undone together."""
+    merge_id = undone.target.get("merge_edit_id")
+    if merge_id is not None:
+        return f"Undid edits {merge_id} and {undone.edit_id} (a merge and its title)"
+    return f"Undid edit {undone.edit_id} ({undone.action})"

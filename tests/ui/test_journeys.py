@@ -255,6 +255,23 @@ async def test_the_audit_shows_the_highlighted_edit_whole(ui_copy):
     assert f"reason: {long_reason.strip()}" in shown  # cut in the table, whole here
 
 
+async def test_u_takes_back_a_merge_and_its_title_together(ui_copy):
+    from lmsys_tui.engine.curation.edits import merge_clusters
+
+    with open_workspace(ui_copy) as ws:  # as `edit merge --clusters 0,1 --title Both` does
+        merge_clusters(ws, "k3", [0, 1], title="Both")
+    async with clusters_of_k3(ui_copy) as (app, pilot):
+        screen = app.screen
+        assert 1 not in {c.cluster_id for c in screen.clusters}
+        screen.query_one(Tree).focus()
+        await pilot.press("u")
+        await settle(pilot)
+        assert {0, 1} <= {c.cluster_id for c in screen.clusters}
+        assert "Both" not in {c.title for c in screen.clusters}
+        shown = [str(n.message) for n in app._notifications]
+    assert "Undid edits 1 and 2 (a merge and its title)" in shown
+
+
 async def test_a_question_s_given_value_is_replaced_by_typing_or_kept_to_edit(ui_copy):
     async with clusters_of_k3(ui_copy) as (app, pilot):
         tree = app.screen.query_one(Tree)

@@ -63,8 +63,11 @@ def rename_cluster(
     description: str | None = None,
     summary: str | None = None,
     reason: str | None = None,
+    of_merge: int | None = None,
 ) -> int:
-    """Give a cluster a new title (and description) in a summary run (default: newest)."""
+    """Give a cluster a new title (and description) in a summary run (default: newest).
+    `of_merge`: the merge edit this rename titles (`merge --title`), so that one undo
+    takes back both."""
     check_run(ws, run_id)
     _check_clusters(ws, run_id, [cluster_id])
     summary_run_id = resolve_summary_run(ws.con, run_id, summary)
@@ -102,11 +105,14 @@ def rename_cluster(
                 cluster_id,
             ],
         )
+        target = {"cluster_id": cluster_id, "summary_run_id": summary_run_id}
+        if of_merge is not None:
+            target["merge_edit_id"] = of_merge
         edit_id = record_edit(
             ws,
             run_id,
             "rename",
-            {"cluster_id": cluster_id, "summary_run_id": summary_run_id},
+            target,
             previous,
             new,
             reason,
@@ -298,7 +304,7 @@ def merge_clusters(
         )
         _keep_removals(ws, edit_id, removed)
         if title:  # in the same transaction: a merge stopped before its title is undone
-            rename_cluster(ws, run_id, into, title, reason=reason or "merge")
+            rename_cluster(ws, run_id, into, title, reason=reason or "merge", of_merge=edit_id)
     if not title:
         refresh_summary_indexes(ws, summary_runs_of(ws, run_id))
     return edit_id

@@ -54,17 +54,20 @@ def _undo(ws: Workspace, run_id: str, last: Edit) -> list[int]:
     if last.action == "rename":
         if last.previous is None:
             raise ValueError(f"edit {last.edit_id} named a cluster that had no title before")
-        return [
-            rename_cluster(
-                ws,
-                run_id,
-                last.target["cluster_id"],
-                last.previous["title"] or f"cluster {last.target['cluster_id']}",
-                last.previous.get("description"),
-                last.target["summary_run_id"],
-                reason,
-            )
-        ]
+        renamed = rename_cluster(
+            ws,
+            run_id,
+            last.target["cluster_id"],
+            last.previous["title"] or f"cluster {last.target['cluster_id']}",
+            last.previous.get("description"),
+            last.target["summary_run_id"],
+            reason,
+        )
+        merge_id = last.target.get("merge_edit_id")  # the title of a `merge --title`
+        if merge_id is None:
+            return [renamed]
+        (merge,) = [e for e in list_edits(ws.con, run_id) if e.edit_id == merge_id]
+        return [renamed, _put_back(ws, run_id, merge, UNDO_REASON.format(merge_id))]
     if last.action == "tag":
         cluster_id, tag = last.target["cluster_id"], last.new["tag"]
         if last.previous is not None:
