@@ -44,7 +44,7 @@ class LoadStep(Step):
     )
     name: str | None = Field(None, description="label stored as queries.source (default derived)")
     format: Literal["parquet", "jsonl", "json", "csv"] | None = None
-    schema_: Literal["lmsys", "sharegpt", "text"] | None = Field(None, alias="schema")
+    schema_: Literal["lmsys", "sharegpt", "openai", "text"] | None = Field(None, alias="schema")
     text_column: str | None = Field(None, description="column holding the prompt (plain tables)")
     id_column: str | None = Field(None, description="column holding a conversation id")
     limit: PositiveInt | None = Field(

@@ -506,6 +506,81 @@ def test_parquet_read_from_its_columns_gives_what_json_records_give(
     assert texts(workspace, "chats.parquet") == ["first", 'é "q" \\']
 
 
+OPENAI_RECORDS = [
+    {
+        "id": "a",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "a plain string"},
+            {"role": "assistant", "content": "ok"},
+        ],
+    },
+    {
+        "id": "b",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this image?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                ],
+            }
+        ],
+    },
+    {"id": "c", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+    {
+        "id": "d",
+        "model": "gpt-4o",
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}],
+            }
+        ],
+    },
+    {"id": "e", "messages": [{"role": "assistant", "content": "bot only"}]},
+    {"id": "f", "messages": [{"role": "user", "content": []}]},
+]
+
+
+def test_openai_messages_and_text_parts_read_alike_by_every_reader(
+    workspace, tmp_path, read_as_json_records, monkeypatch
+):
+    from lmsys_tui.engine.load import ingest
+
+    lines = write_jsonl(tmp_path / "chat.jsonl", OPENAI_RECORDS)
+    parquet = tmp_path / "chat.parquet"  # its content column is DuckDB's JSON type
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{lines}')) TO '{parquet}'")
+    typed = load(workspace, LoadStep(source=str(lines)))  # the schema told by `messages`
+    from_parquet = load(workspace, LoadStep(source=str(parquet)))
+    assert len(read_as_json_records) == 1  # the JSON-typed column as JSON, the lines typed
+    monkeypatch.setattr(ingest, "typed_json_sql", lambda *a: None)  # the typed readers decline
+    reference = tmp_path / "records.json"
+    reference.write_text(json.dumps(OPENAI_RECORDS))
+    exact = load(workspace, LoadStep(source=str(reference), schema="openai"))
+    expected = stored_rows(workspace, "records.json")
+    assert (
+        stored_rows(workspace, "chat.jsonl") == stored_rows(workspace, "chat.parquet") == expected
+    )
+    assert typed.skipped == from_parquet.skipped == exact.skipped
+    assert exact.skipped == {"no_user_turn": 1, "empty_text": 2}  # no text in its parts
+    assert [row[4] for row in expected] == ["a plain string", "What is in this image?", "one\ntwo"]
+    assert [row[:2] for row in expected] == [("a", None), ("b", None), ("d", "gpt-4o")]
+
+
+def test_turns_named_role_and_content_or_from_and_value_read_under_either_field(
+    workspace, tmp_path
+):
+    conversations = [
+        {"id": "x", "conversations": [{"role": "user", "content": "role under conversations"}]}
+    ]
+    messages = [{"id": "y", "messages": [{"from": "human", "value": "from under messages"}]}]
+    for name, records in (("c.jsonl", conversations), ("m.jsonl", messages)):
+        result = load(workspace, LoadStep(source=str(write_jsonl(tmp_path / name, records))))
+        assert result.loaded == 1 and result.skipped == {}
+    assert texts(workspace) == ["role under conversations", "from under messages"]
+
+
 def test_loading_twice_adds_nothing_and_duplicates_in_source_count_once(workspace, tmp_path):
     rows = fixture_rows()[:4]
     path = write_jsonl(tmp_path / "dup.jsonl", rows + rows[:2])

@@ -37,6 +37,9 @@ class Schema:
 
 LMSYS = Schema("lmsys", "conversation", "role", "content", ("user",), "conversation_id")
 SHAREGPT = Schema("sharegpt", "conversations", "from", "value", ("human", "user"), "id")
+# OpenAI's chat format: fine-tuning files, API logs, many hub datasets (UltraChat, ...).
+OPENAI = Schema("openai", "messages", "role", "content", ("user",), "id")
+SCHEMAS = {schema.name: schema for schema in (LMSYS, SHAREGPT, OPENAI)}
 
 
 def _path(key: str) -> str:
@@ -65,18 +68,40 @@ def detect_schema(
                 f"{', '.join(sorted(keys)[:20])}"
             )
         return text_schema(step.text_column, step.id_column)
-    if step.schema_ in ("lmsys", "sharegpt"):
-        return _with_id(LMSYS if step.schema_ == "lmsys" else SHAREGPT, step.id_column)
+    if step.schema_ in SCHEMAS:
+        schema = SCHEMAS[step.schema_]
+        return _with_id(_turn_fields(con, relation_sql, params, schema), step.id_column)
     keys = _first_keys(con, relation_sql, params)
-    if "conversation" in keys:
-        return _with_id(LMSYS, step.id_column)
-    if "conversations" in keys:
-        return _with_id(SHAREGPT, step.id_column)
+    for schema in SCHEMAS.values():
+        if schema.conversation_key in keys:
+            return _with_id(_turn_fields(con, relation_sql, params, schema), step.id_column)
     shown = ", ".join(sorted(keys)[:12]) or "none"
     raise SourceError(
-        "cannot tell the schema: no `conversation` (LMSYS) or `conversations` (ShareGPT) "
-        f"field; name the prompt column with text_column = ... (columns: {shown})"
+        "cannot tell the schema: no `conversation` (LMSYS), `conversations` (ShareGPT) or "
+        "`messages` (OpenAI) field; name the prompt column with text_column = ... "
+        f"(columns: {shown})"
     )
+
+
+def _turn_fields(
+    con: duckdb.DuckDBPyConnection, relation_sql: str, params: list, schema: Schema
+) -> Schema:
+    """The schema with the names its turns use: datasets mix ShareGPT's `from`/`value`
+    with `role`/`content` under either conversation field. Told by the first turns of
+    the first 100 records; the schema's own names unless only the others are there."""
+    first_turn = _literal(_path(schema.conversation_key) + "[0]")
+    rows = con.execute(
+        f"SELECT DISTINCT unnest(json_keys(rec, {first_turn})) FROM (SELECT rec FROM "
+        f"({relation_sql}) WHERE json_type(rec, {first_turn}) = 'OBJECT' LIMIT 100)",
+        params,
+    ).fetchall()
+    keys = {row[0] for row in rows}
+    if schema.role_key in keys or schema.content_key in keys:
+        return schema
+    for role, content in (("role", "content"), ("from", "value")):
+        if role in keys and content in keys:
+            return replace(schema, role_key=role, content_key=content, user_roles=("human", "user"))
+    return schema
 
 
 def _first_keys(con: duckdb.DuckDBPyConnection, relation_sql: str, params: list) -> set[str]:
@@ -223,7 +248,9 @@ def _reason_and_output_sql(
 ) -> tuple[str, list]:
     """The layers both readers share: the skip reason (after the reader's own `checks`),
     then the stored columns. `inner_sql` yields the record's fields as JSON values
-    (raw_id, model, language, turn), `content` and `user_turns`."""
+    (raw_id, model, language, turn), `content` and `user_turns`. A content that is a
+    list of parts (OpenAI's `[{"type": "text", "text": ...}, {"type": "image_url", ...}]`)
+    is the text of its parts, one per line: none is an empty text."""
     part = "regexp_extract(full_id, '^(.+)_([0-9]+)$', 2)" if schema.name == "sharegpt" else "''"
     missing_content = "'no_user_turn'" if schema.text_key is None else "'empty_text'"
     reason_layer = f"""
@@ -238,8 +265,15 @@ def _reason_and_output_sql(
             END AS reason,
             coalesce(raw_id ->> '$', 'md5:' || md5(text)) AS full_id
         FROM (
-            SELECT *, {content_type_sql} AS content_type, {text_sql} AS text
-            FROM ({inner_sql}))"""
+            SELECT * REPLACE (
+                CASE WHEN content_type = 'ARRAY' THEN 'VARCHAR' ELSE content_type END
+                    AS content_type,
+                CASE WHEN content_type = 'ARRAY'
+                     THEN array_to_string(json_extract_string(content, '$[*].text'), chr(10))
+                     ELSE text END AS text)
+            FROM (
+                SELECT *, {content_type_sql} AS content_type, {text_sql} AS text
+                FROM ({inner_sql})))"""
     output_layer = f"""
         SELECT
             reason, text,
@@ -372,7 +406,9 @@ def _type_id(column_type) -> str | None:
 
 
 def _is_varchar(column_type) -> bool:
-    return _type_id(column_type) == "varchar"
+    """Text, not JSON (DuckDB's JSON type is a VARCHAR underneath: its string may be a
+    list of parts, a number, or a quoted string)."""
+    return _type_id(column_type) == "varchar" and str(column_type) != "JSON"
 
 
 def _typed_sql(
@@ -443,7 +479,8 @@ def _typed_sql(
     else:  # JSON text, minified: its first character tells a string
         content_type = (
             "CASE WHEN content IS NULL THEN NULL WHEN content = 'null' THEN 'NULL' "
-            "WHEN starts_with(content, '\"') THEN 'VARCHAR' ELSE 'OTHER' END"
+            "WHEN starts_with(content, '\"') THEN 'VARCHAR' "
+            "WHEN starts_with(content, '[') THEN 'ARRAY' ELSE 'OTHER' END"
         )
         text = "content ->> '$'"
     outer, outer_params = _reason_and_output_sql(schema, inner, checks, "extra", content_type, text)
