@@ -54,6 +54,9 @@ class LoadStep(Step):
     seed: int = 0
     split: str = "train"
     max_chars: PositiveInt = Field(100_000, description="longer prompts are truncated")
+    encoding: Literal["utf-8", "utf-16", "latin-1"] | None = Field(
+        None, description="CSV files' text encoding (default UTF-8; JSON is always UTF-8)"
+    )
 
     @model_validator(mode="after")
     def _sample_needs_limit(self) -> LoadStep:

@@ -147,7 +147,7 @@ def test_a_json_array_duckdb_cannot_parse_whole_is_read_record_by_record(
     other = tmp_path / "later.json"
     other.write_text(path.read_text().replace('"r', '"s'))
     monkeypatch.setattr(
-        ingest, "_openable_files", lambda ws, source, result, progress: source.files
+        ingest, "_openable_files", lambda ws, source, step, result, progress: source.files
     )
     again = load(workspace, LoadStep(source=str(other), text_column="prompt"))
     assert again.loaded == 4 and any("read record by record" in n for n in again.notes)
@@ -250,6 +250,32 @@ def test_csv_plain_table_with_named_text_column(workspace, tmp_path):
     assert result.skipped == {"empty_text": 1}
     ids = workspace.con.execute("SELECT conversation_id FROM queries ORDER BY 1").fetchall()
     assert ids == [("1",), ("2",)]
+
+
+def test_csv_lines_that_do_not_parse_are_skipped_counted_and_named(workspace, tmp_path):
+    path = tmp_path / "prompts.csv"
+    lines = ["id,prompt", "1,fine", "2,too,many,fields", "3,caf\xe9 au lait", "4,also fine"]
+    path.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    step = {"source": str(path), "text_column": "prompt", "id_column": "id"}
+    result = load(workspace, LoadStep(**step))
+    assert texts(workspace) == ["fine", "also fine"]  # not one column named "id,prompt"
+    assert result.skipped == {"invalid_csv": 1, "invalid_encoding": 1} and result.read == 4
+    assert result.notes == [
+        "prompts.csv: 1 line is not valid CSV (fields unlike the header's, a stray quote), "
+        "skipped (the first is line 3)",
+        "prompts.csv: 1 line is not UTF-8 text, skipped (the first is line 4): if the file "
+        'has another encoding, name it in [load] (encoding = "latin-1")',
+    ]
+    again = load(workspace, LoadStep(**step, encoding="latin-1"))  # as the note says
+    assert again.loaded == 1 and again.skipped == {"invalid_csv": 1}
+    assert texts(workspace) == ["fine", "also fine", "café au lait"]
+
+
+def test_a_csv_with_a_utf16_byte_order_mark_is_read_as_utf16(workspace, tmp_path):
+    path = tmp_path / "excel.csv"  # Excel's "Unicode text": UTF-16 with a mark, tabs
+    path.write_text("prompt\tid\nhéllo wörld\t1\n", encoding="utf-16")
+    load(workspace, LoadStep(source=str(path), text_column="prompt"))
+    assert texts(workspace) == ["héllo wörld"]
 
 
 def test_csv_in_lmsys_schema_with_the_conversation_as_json_text(workspace, tmp_path):

@@ -54,9 +54,15 @@ from .sources import (
 LOAD_MEMORY_MB = 1200
 MAX_OBJECT_SIZE = 32 * 2**20  # one record's JSON; DuckDB's default is 16 MB
 JSON_LAYOUTS = {"jsonl": "newline_delimited", "json": "array"}  # format -> DuckDB's name
+# A CSV's lines that do not parse (a field count unlike the header's, bytes not in its
+# encoding) are skipped and kept in these temporary tables, to be counted and named.
+CSV_REJECTS, CSV_SCANS = "lmsys_csv_rejects", "lmsys_csv_scans"
 TABLE_READERS = {  # format -> the DuckDB table function reading it (path as the parameter)
     "parquet": "read_parquet(?)",
-    "csv": "read_csv(?, header=true, all_varchar=true)",
+    "csv": (
+        "read_csv(?, header=true, all_varchar=true, encoding='{encoding}', store_rejects=true, "
+        f"rejects_table='{CSV_REJECTS}', rejects_scan='{CSV_SCANS}')"
+    ),
 }
 
 
@@ -70,9 +76,10 @@ class Part(NamedTuple):
     json_layout: str | None = None
     table_sql: str | None = None
     lines_path: str | None = None  # a JSON-lines file: its repairable lines (see _stage)
+    csv_path: str | None = None  # a CSV file: its rejected lines are counted (see _stage)
 
 
-def _file_part(path: str, fmt: str) -> Part:
+def _file_part(path: str, fmt: str, encoding: str | None = None) -> Part:
     if fmt in JSON_LAYOUTS:
         layout = JSON_LAYOUTS[fmt]
         records = (
@@ -81,9 +88,19 @@ def _file_part(path: str, fmt: str) -> Part:
         )
         lines_path = path if layout == "newline_delimited" else None
         return Part(records, [path], json_layout=layout, lines_path=lines_path)
+    if fmt == "csv":
+        reader = TABLE_READERS[fmt].format(encoding=encoding or _csv_encoding(path))
+        return _table_part(reader, [path])._replace(csv_path=path)
     if fmt in TABLE_READERS:
         return _table_part(TABLE_READERS[fmt], [path])
     raise SourceError(f"unknown format {fmt!r}")
+
+
+def _csv_encoding(path: str) -> str:
+    """UTF-16 when the file starts with its byte-order mark (Excel's "Unicode text"),
+    else UTF-8 (DuckDB skips a UTF-8 mark itself)."""
+    with open(path, "rb") as handle:
+        return "utf-16" if handle.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
 
 
 def _table_part(reader: str, params: list) -> Part:
@@ -120,6 +137,8 @@ class FileState:
     def of(cls, path: str, step: LoadStep) -> FileState:
         stat = os.stat(path)
         settings = step.model_dump(by_alias=True, include=READING_SETTINGS)
+        if step.encoding is not None:  # only when named: other files' states stay as they were
+            settings["encoding"] = step.encoding
         reading = json.dumps(settings, sort_keys=True)
         return cls(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, reading)
 
@@ -150,7 +169,9 @@ def _ingest_batch(
     with transaction(con):
         counts: dict[str | None, int] = {}
         for index, part in enumerate(parts):
-            for why, n in _stage(con, schema, part, first=index == 0).items():
+            staged = _stage(con, schema, part, first=index == 0)
+            _note_csv_rejects(part, staged, step.encoding, result)
+            for why, n in staged.items():
                 counts[why] = counts.get(why, 0) + n
             repaired = counts.pop(REPAIRED, 0)
             if repaired:
@@ -252,6 +273,27 @@ def _ingest_batch(
     return inserted
 
 
+def _note_csv_rejects(part: Part, counts: dict, encoding: str | None, result: LoadResult) -> None:
+    """Say where a CSV's skipped lines are (taking the first lines out of `counts`, one
+    part's), and what to do about bytes not in its encoding."""
+    if part.csv_path is None:
+        return
+    name, encoding = os.path.basename(part.csv_path), encoding or _csv_encoding(part.csv_path)
+    for why, says in (
+        ("invalid_csv", "not valid CSV (fields unlike the header's, a stray quote)"),
+        ("invalid_encoding", f"not {encoding.upper().replace('LATIN', 'Latin')} text"),
+    ):
+        first = counts.pop(FIRST_LINE.format(why), None)
+        if first is None:
+            continue
+        lines = "1 line is" if counts[why] == 1 else f"{counts[why]:,} lines are"
+        note = f"{name}: {lines} {says}, skipped (the first is line {first:,})"
+        if why == "invalid_encoding":
+            other = "latin-1" if encoding != "latin-1" else "utf-16"
+            note += f': if the file has another encoding, name it in [load] (encoding = "{other}")'
+        result.notes.append(note)
+
+
 REPAIRED = "__repaired"  # a count _stage returns: lines read again with escapes
 FIRST_INVALID = "__first_invalid"  # ...and where the lines it still skips start
 INVALID_LINES = "__invalid_lines"
@@ -272,8 +314,12 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
 
     A JSON-lines file with invalid lines has those that hold a raw control character
     inside a string (which DuckDB refuses, and Python's lenient parser reads) read again
-    with it escaped, after the file's other records.
+    with it escaped, after the file's other records. A CSV file's lines that do not parse
+    are counted by reason, with the first of each under FIRST_LINE.
     """
+    if part.csv_path is not None:
+        _drop_csv_rejects(con)  # what reads before staging (a first look) recorded
+        return {**_stage_part(con, schema, part, first), **_csv_rejects(con)}
     start = 0 if first else _next_row(con)
     counts = _stage_part(con, schema, part, first)
     if part.lines_path is None:
@@ -302,6 +348,37 @@ def _stage(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, first: bo
     repaired = Part("SELECT json(unnest(?::VARCHAR[])) AS rec", [lines])
     _stage_part(con, schema, repaired, first=False)
     return {**counts, REPAIRED: len(lines)}
+
+
+FIRST_LINE = "__first_line_{}"  # a CSV's first line skipped for a reason (see _stage)
+CSV_ENCODING_ERRORS = ("INVALID ENCODING", "INVALID UNICODE")  # DuckDB's names, new and old
+
+
+def _csv_rejects(con: duckdb.DuckDBPyConnection) -> dict:
+    """The lines the CSV reader skipped since the rejects tables were dropped, by reason
+    (`invalid_encoding` before any other error of the line), and the first of each."""
+    try:
+        rows = con.execute(
+            f"""
+            SELECT why, count(*), min(line) FROM (
+                SELECT line, CASE WHEN bool_or(error_type IN ?) THEN 'invalid_encoding'
+                                  ELSE 'invalid_csv' END AS why
+                FROM {CSV_REJECTS} GROUP BY line)
+            GROUP BY why
+            """,
+            [list(CSV_ENCODING_ERRORS)],
+        ).fetchall()
+    except duckdb.CatalogException:  # no line was rejected: the table was never made
+        return {}
+    finally:
+        _drop_csv_rejects(con)
+    counts = {why: n for why, n, _ in rows}
+    return counts | {FIRST_LINE.format(why): first for why, _, first in rows}
+
+
+def _drop_csv_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (CSV_REJECTS, CSV_SCANS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _next_row(con: duckdb.DuckDBPyConnection) -> int:
@@ -343,7 +420,9 @@ def _stage_part(con: duckdb.DuckDBPyConnection, schema: Schema, part: Part, firs
     return {}
 
 
-def _openable_files(ws: Workspace, source: LocalSource, result: LoadResult, progress) -> list:
+def _openable_files(
+    ws: Workspace, source: LocalSource, step: LoadStep, result: LoadResult, progress
+) -> list:
     """The source's files DuckDB can open. One bad file of a folder is skipped with a note
     (the others load); a lone file, or a folder of bad files, is a one-line error. A
     cut-off JSON array is checked when its copy is made (see `_read_batch`)."""
@@ -353,7 +432,7 @@ def _openable_files(ws: Workspace, source: LocalSource, result: LoadResult, prog
             good.append(file)
             continue
         try:
-            part = _file_part(str(file.path), file.fmt)
+            part = _file_part(str(file.path), file.fmt, step.encoding)
             ws.con.execute(f"SELECT 1 FROM ({part.relation_sql}) LIMIT 1", part.params)
             good.append(file)
         except duckdb.Error as error:
@@ -434,7 +513,7 @@ def _load_source(ws, source, step, remaining, result, progress, cap: _MemoryCap)
     """Local files (one transaction each) or a Hugging Face stream (one per batch)."""
     if isinstance(source, LocalSource):
         remove_copies(ws.tmp_dir)
-        files = _openable_files(ws, source, result, progress)
+        files = _openable_files(ws, source, step, result, progress)
         _load_local(ws, source, files, step, remaining, result, progress, cap)
     else:
         _load_hub(ws, source, step, remaining, result, progress, cap)
@@ -516,7 +595,7 @@ def _load_local(
 
     def ingest(batch: list[SourceFile]) -> int:
         nonlocal schema
-        with _read_batch(ws, batch, result, progress) as parts:
+        with _read_batch(ws, batch, step, result, progress) as parts:
             if schema is None:
                 schema = detect_schema(ws.con, parts[0].relation_sql, parts[0].params, step)
             return cap.ingest(ws, parts, schema, step, source.name, remaining, result, state)
@@ -559,7 +638,7 @@ def _load_local(
 
 @contextmanager
 def _read_batch(
-    ws: Workspace, batch: list[SourceFile], result: LoadResult, progress
+    ws: Workspace, batch: list[SourceFile], step: LoadStep, result: LoadResult, progress
 ) -> Iterator[list[Part]]:
     """The batch's files as parts to stage; a cut-off JSON array through its copy, which
     goes once the batch is read."""
@@ -570,7 +649,7 @@ def _read_batch(
             if note:
                 result.notes.append(note)
                 progress(Progress("load", 0, None, note))
-            parts.append(_file_part(path, fmt))
+            parts.append(_file_part(path, fmt, step.encoding))
         yield parts
 
 
