@@ -271,11 +271,14 @@ def test_csv_lines_that_do_not_parse_are_skipped_counted_and_named(workspace, tm
     assert texts(workspace) == ["fine", "also fine", "café au lait"]
 
 
-def test_a_csv_with_a_utf16_byte_order_mark_is_read_as_utf16(workspace, tmp_path):
+def test_a_csv_with_a_utf16_byte_order_mark_is_read_as_utf16_and_tsv_as_csv(workspace, tmp_path):
     path = tmp_path / "excel.csv"  # Excel's "Unicode text": UTF-16 with a mark, tabs
     path.write_text("prompt\tid\nhéllo wörld\t1\n", encoding="utf-16")
     load(workspace, LoadStep(source=str(path), text_column="prompt"))
-    assert texts(workspace) == ["héllo wörld"]
+    tsv = tmp_path / "prompts.tsv"
+    tsv.write_text("id\tprompt\n1\twith, a comma\n")
+    load(workspace, LoadStep(source=str(tsv), text_column="prompt"))
+    assert texts(workspace) == ["héllo wörld", "with, a comma"]
 
 
 def test_csv_in_lmsys_schema_with_the_conversation_as_json_text(workspace, tmp_path):

@@ -28,6 +28,7 @@ _EXTENSIONS = {
     ".ndjson": "jsonl",
     ".json": "json",
     ".csv": "csv",
+    ".tsv": "csv",  # DuckDB's sniffer finds the tabs
 }
 COMPRESSED = (".gz", ".zst")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -95,14 +96,17 @@ def _local(path: Path, fmt: str | None, name: str) -> LocalSource:
         )
         files = [(p, fmt or file_format(p)) for p in candidates if fmt or file_format(p)]
         if not files:
-            raise SourceError(f"{path}: no .parquet, .jsonl, .json or .csv files in this folder")
+            raise SourceError(
+                f"{path}: no .parquet, .jsonl, .json or .csv (or .ndjson, .tsv) files in this "
+                "folder"
+            )
     else:
         detected = fmt or file_format(path)
         if detected is None:
             raise SourceError(
                 f"{path}: unknown format {''.join(path.suffixes) or '(no extension)'}; "
-                "expected .parquet, .jsonl, .json or .csv, each also as .gz or .zst "
-                "(or set format = ...)"
+                "expected .parquet, .jsonl (.ndjson), .json or .csv (.tsv), each also as .gz or "
+                ".zst (or set format = ...)"
             )
         files = [(path, detected)]
     return LocalSource(
