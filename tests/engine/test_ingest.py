@@ -261,8 +261,8 @@ def test_csv_lines_that_do_not_parse_are_skipped_counted_and_named(workspace, tm
     assert texts(workspace) == ["fine", "also fine"]  # not one column named "id,prompt"
     assert result.skipped == {"invalid_csv": 1, "invalid_encoding": 1} and result.read == 4
     assert result.notes == [
-        "prompts.csv: 1 line is not valid CSV (fields unlike the header's, a stray quote), "
-        "skipped (the first is line 3)",
+        "prompts.csv: 1 line is not valid CSV (more or fewer fields than the header: a text "
+        "that holds the delimiter needs quotes), skipped (the first is line 3)",
         "prompts.csv: 1 line is not UTF-8 text, skipped (the first is line 4): if the file "
         'has another encoding, name it in [load] (encoding = "latin-1")',
     ]

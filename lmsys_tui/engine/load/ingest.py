@@ -280,7 +280,11 @@ def _note_csv_rejects(part: Part, counts: dict, encoding: str | None, result: Lo
         return
     name, encoding = os.path.basename(part.csv_path), encoding or _csv_encoding(part.csv_path)
     for why, says in (
-        ("invalid_csv", "not valid CSV (fields unlike the header's, a stray quote)"),
+        (
+            "invalid_csv",
+            "not valid CSV (more or fewer fields than the header: a text "
+            "that holds the delimiter needs quotes)",
+        ),
         ("invalid_encoding", f"not {encoding.upper().replace('LATIN', 'Latin')} text"),
     ):
         first = counts.pop(FIRST_LINE.format(why), None)
