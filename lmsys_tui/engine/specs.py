@@ -46,6 +46,11 @@ class LoadStep(Step):
     format: Literal["parquet", "jsonl", "json", "csv"] | None = None
     schema_: Literal["lmsys", "sharegpt", "openai", "text"] | None = Field(None, alias="schema")
     text_column: str | None = Field(None, description="column holding the prompt (plain tables)")
+    conversation_column: str | None = Field(
+        None,
+        description="field holding the list of turns, where it is not conversation, "
+        "conversations or messages (Chatbot Arena's conversation_a, say)",
+    )
     id_column: str | None = Field(None, description="column holding a conversation id")
     limit: PositiveInt | None = Field(
         None, description="the source holds at most this many queries after the load"
@@ -62,6 +67,8 @@ class LoadStep(Step):
     def _sample_needs_limit(self) -> LoadStep:
         if self.sample and self.limit is None:
             raise ValueError("sample = true needs a limit (how many rows to sample)")
+        if self.text_column and self.conversation_column:
+            raise ValueError("name text_column (a plain table) or conversation_column, not both")
         return self
 
 

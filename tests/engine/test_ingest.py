@@ -610,6 +610,30 @@ def test_turns_named_role_and_content_or_from_and_value_read_under_either_field(
     assert texts(workspace) == ["role under conversations", "from under messages"]
 
 
+def test_turns_under_any_field_named_by_conversation_column(workspace, tmp_path):
+    battle = {  # Chatbot Arena's battles: two conversations, one per model
+        "question_id": "q1",
+        "model_a": "gpt-4",
+        "conversation_a": [
+            {"role": "user", "content": "Name a prime"},
+            {"role": "assistant", "content": "7"},
+        ],
+        "conversation_b": [{"role": "user", "content": "Name a prime"}],
+    }
+    path = write_jsonl(tmp_path / "battles.jsonl", [battle])
+    with pytest.raises(SourceError, match="conversation_column = ...") as told:
+        load(workspace, LoadStep(source=str(path)))
+    assert "(columns: conversation_a, conversation_b, model_a, question_id)" in str(told.value)
+    with pytest.raises(SourceError, match="no column 'conversation' in the source"):
+        load(workspace, LoadStep(source=str(path), conversation_column="conversation"))
+    step = LoadStep(source=str(path), conversation_column="conversation_a", id_column="question_id")
+    assert load(workspace, step).loaded == 1
+    row = workspace.con.execute("SELECT conversation_id, query_text, extra FROM queries")
+    conversation_id, text, extra = row.fetchall()[0]
+    assert (conversation_id, text) == ("q1", "Name a prime")
+    assert set(json.loads(extra)) == {"model_a", "conversation_b"}
+
+
 def test_loading_twice_adds_nothing_and_duplicates_in_source_count_once(workspace, tmp_path):
     rows = fixture_rows()[:4]
     path = write_jsonl(tmp_path / "dup.jsonl", rows + rows[:2])

@@ -137,13 +137,15 @@ class FileState:
     def of(cls, path: str, step: LoadStep) -> FileState:
         stat = os.stat(path)
         settings = step.model_dump(by_alias=True, include=READING_SETTINGS)
-        if step.encoding is not None:  # only when named: other files' states stay as they were
-            settings["encoding"] = step.encoding
+        for name in LATER_READING_SETTINGS:  # only when set: older states stay as they were
+            if getattr(step, name) is not None:
+                settings[name] = getattr(step, name)
         reading = json.dumps(settings, sort_keys=True)
         return cls(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, reading)
 
 
 READING_SETTINGS = {"format", "schema_", "text_column", "id_column", "max_chars"}
+LATER_READING_SETTINGS = ("encoding", "conversation_column")
 
 
 def _ingest_batch(

@@ -61,13 +61,13 @@ def detect_schema(
     if step.schema_ == "text" or (step.text_column and step.schema_ is None):
         if not step.text_column:
             raise SourceError('schema = "text" needs text_column = "<column with the prompt>"')
-        keys = _first_keys(con, relation_sql, params)
-        if step.text_column not in keys:
-            raise SourceError(
-                f"no column {step.text_column!r} in the source; its columns are "
-                f"{', '.join(sorted(keys)[:20])}"
-            )
+        _require_column(_first_keys(con, relation_sql, params), step.text_column)
         return text_schema(step.text_column, step.id_column)
+    if step.conversation_column:
+        _require_column(_first_keys(con, relation_sql, params), step.conversation_column)
+        schema = SCHEMAS.get(step.schema_, OPENAI)
+        schema = replace(schema, conversation_key=step.conversation_column)
+        return _with_id(_turn_fields(con, relation_sql, params, schema), step.id_column)
     if step.schema_ in SCHEMAS:
         schema = SCHEMAS[step.schema_]
         return _with_id(_turn_fields(con, relation_sql, params, schema), step.id_column)
@@ -78,9 +78,16 @@ def detect_schema(
     shown = ", ".join(sorted(keys)[:12]) or "none"
     raise SourceError(
         "cannot tell the schema: no `conversation` (LMSYS), `conversations` (ShareGPT) or "
-        "`messages` (OpenAI) field; name the prompt column with text_column = ... "
-        f"(columns: {shown})"
+        "`messages` (OpenAI) field; name the field with the turns (conversation_column = "
+        f"...) or the prompt column (text_column = ...) (columns: {shown})"
     )
+
+
+def _require_column(keys: set[str], column: str) -> None:
+    if column not in keys:
+        raise SourceError(
+            f"no column {column!r} in the source; its columns are {', '.join(sorted(keys)[:20])}"
+        )
 
 
 def _turn_fields(
