@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -317,6 +318,24 @@ def test_folder_of_mixed_files_gzip_and_zstd(workspace, tmp_path):
     result = load(workspace, LoadStep(source=str(folder)))
     assert result.loaded == 25
     assert result.source == "logs"
+
+
+def test_a_folder_may_mix_schemas_each_file_told_by_its_records(workspace, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", fixture_rows()[:2])  # LMSYS
+    write_jsonl(folder / "b.jsonl", OPENAI_RECORDS[:1])
+    sharegpt = [{"id": "s_0", "conversations": [{"from": "human", "value": "shared"}]}]
+    (folder / "c.json").write_text(json.dumps(sharegpt))
+    shutil.copytree(folder, tmp_path / "sampled")
+    write_jsonl(folder / "d.jsonl", [{"prompt": "a plain table"}])  # no turns: named, skipped
+    result = load(workspace, LoadStep(source=str(folder)))
+    assert result.loaded == 4 and result.skipped == {"unreadable_file": 1}
+    assert "d.jsonl: cannot tell the schema" in result.notes[0]
+    assert texts(workspace, "logs")[2:] == ["a plain string", "shared"]
+    sampled = load(workspace, LoadStep(source=str(tmp_path / "sampled"), sample=True, limit=9))
+    assert sampled.loaded == 4
+    assert sorted(texts(workspace, "sampled")) == sorted(texts(workspace, "logs"))
 
 
 def test_a_bad_file_in_a_folder_is_skipped_and_named_and_the_rest_loads(workspace, tmp_path):

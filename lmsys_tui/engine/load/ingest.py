@@ -151,7 +151,7 @@ LATER_READING_SETTINGS = ("encoding", "conversation_column")
 def _ingest_batch(
     ws: Workspace,
     parts: list[Part],
-    schema: Schema,
+    schemas: list[Schema],
     step: LoadStep,
     source_name: str,
     limit: int | None,
@@ -171,7 +171,7 @@ def _ingest_batch(
     with transaction(con):
         counts: dict[str | None, int] = {}
         for index, part in enumerate(parts):
-            staged = _stage(con, schema, part, first=index == 0)
+            staged = _stage(con, schemas[index], part, first=index == 0)
             _note_csv_rejects(part, staged, step.encoding, result)
             for why, n in staged.items():
                 counts[why] = counts.get(why, 0) + n
@@ -594,17 +594,16 @@ def _load_local(
     """Load file by file, one transaction each, so an interrupted folder load keeps the
     files it finished (a file that fails mid-way is skipped with a note when others
     remain). A file unchanged since a load read it whole is not read again. A random
-    sample must see every file at once: one transaction."""
+    sample must see every file at once: one transaction. Each file's schema is told by its
+    own records, so a folder may mix LMSYS, ShareGPT and OpenAI files."""
     batches = [files] if step.sample else [[file] for file in files]
     unchanged: list[str] = []
-    schema = None
+    read_one = False  # until a file is read, a failure is the load's (a wrong text_column)
 
     def ingest(batch: list[SourceFile]) -> int:
-        nonlocal schema
         with _read_batch(ws, batch, step, result, progress) as parts:
-            if schema is None:
-                schema = detect_schema(ws.con, parts[0].relation_sql, parts[0].params, step)
-            return cap.ingest(ws, parts, schema, step, source.name, remaining, result, state)
+            schemas = [detect_schema(ws.con, p.relation_sql, p.params, step) for p in parts]
+            return cap.ingest(ws, parts, schemas, step, source.name, remaining, result, state)
 
     for done, batch in enumerate(batches, start=1):
         state = None if step.sample else FileState.of(str(batch[0].path), step)
@@ -622,12 +621,13 @@ def _load_local(
                     raise
                 inserted = ingest([replace(batch[0], malformed=True)])  # rolled back first
         except (duckdb.Error, SourceError) as error:
-            if len(batches) == 1 or schema is None:
+            if len(batches) == 1 or not read_one:
                 if isinstance(error, SourceError):
                     raise
                 raise SourceError(f"cannot load {source.location}: {_first_line(error)}") from None
             _skip_file(result, progress, f"cannot load {batch[0].path}: {_first_line(error)}")
             continue
+        read_one = True
         progress(Progress("load", done, len(batches)))
         if remaining is not None:
             remaining -= inserted
@@ -695,7 +695,7 @@ def _load_hub(
         try:
             if schema is None:
                 schema = detect_schema(ws.con, part.relation_sql, [], step)
-            inserted = cap.ingest(ws, [part], schema, step, source.name, remaining, result)
+            inserted = cap.ingest(ws, [part], [schema], step, source.name, remaining, result)
         finally:
             ws.con.unregister("hub_batch")
         progress(Progress("load", result.read, None))
