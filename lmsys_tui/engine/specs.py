@@ -64,7 +64,7 @@ class LoadStep(Step):
     )
 
     @model_validator(mode="after")
-    def _sample_needs_limit(self) -> LoadStep:
+    def _settings_agree(self) -> LoadStep:
         if self.sample and self.limit is None:
             raise ValueError("sample = true needs a limit (how many rows to sample)")
         if self.text_column and self.conversation_column:
