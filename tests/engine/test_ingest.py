@@ -616,17 +616,18 @@ def test_openai_messages_and_text_parts_read_alike_by_every_reader(
     assert [row[:2] for row in expected] == [("a", None), ("b", None), ("d", "gpt-4o")]
 
 
-def test_turns_named_role_and_content_or_from_and_value_read_under_either_field(
+def test_turns_named_role_and_content_or_from_and_value_and_users_named_human_or_user(
     workspace, tmp_path
 ):
     conversations = [
         {"id": "x", "conversations": [{"role": "user", "content": "role under conversations"}]}
     ]
     messages = [{"id": "y", "messages": [{"from": "human", "value": "from under messages"}]}]
-    for name, records in (("c.jsonl", conversations), ("m.jsonl", messages)):
+    human = [{"conversation_id": "z", "conversation": [{"role": "human", "content": "human"}]}]
+    for name, records in (("c.jsonl", conversations), ("m.jsonl", messages), ("h.jsonl", human)):
         result = load(workspace, LoadStep(source=str(write_jsonl(tmp_path / name, records))))
         assert result.loaded == 1 and result.skipped == {}
-    assert texts(workspace) == ["role under conversations", "from under messages"]
+    assert texts(workspace) == ["role under conversations", "from under messages", "human"]
 
 
 def test_turns_under_any_field_named_by_conversation_column(workspace, tmp_path):

@@ -35,10 +35,11 @@ class Schema:
     text_key: str | None = None
 
 
-LMSYS = Schema("lmsys", "conversation", "role", "content", ("user",), "conversation_id")
-SHAREGPT = Schema("sharegpt", "conversations", "from", "value", ("human", "user"), "id")
+USER_ROLES = ("user", "human")  # datasets name the person either way, in any schema
+LMSYS = Schema("lmsys", "conversation", "role", "content", USER_ROLES, "conversation_id")
+SHAREGPT = Schema("sharegpt", "conversations", "from", "value", USER_ROLES, "id")
 # OpenAI's chat format: fine-tuning files, API logs, many hub datasets (UltraChat, ...).
-OPENAI = Schema("openai", "messages", "role", "content", ("user",), "id")
+OPENAI = Schema("openai", "messages", "role", "content", USER_ROLES, "id")
 SCHEMAS = {schema.name: schema for schema in (LMSYS, SHAREGPT, OPENAI)}
 
 
@@ -107,7 +108,7 @@ def _turn_fields(
         return schema
     for role, content in (("role", "content"), ("from", "value")):
         if role in keys and content in keys:
-            return replace(schema, role_key=role, content_key=content, user_roles=("human", "user"))
+            return replace(schema, role_key=role, content_key=content)
     return schema
 
 
