@@ -92,11 +92,7 @@ def summarize_run(
             of the pass failed.
     """
     started = time.perf_counter()
-    run = ws.con.execute(
-        "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
-    ).fetchall()
-    if not run:
-        raise SummaryError(unknown_run(ws.con, run_id))
+    space_id = _space_of_complete_run(ws, run_id)
     parameters = _parameters(step)
     plan = prompts = None
     if step.model not in OFFLINE_MODELS:
@@ -109,7 +105,7 @@ def summarize_run(
             raise SummaryError(problem)
 
         # Built once, for the plan and for the requests; before anything is written.
-        prompts = cluster_prompts(ws, step, run_id, run[0][0])
+        prompts = cluster_prompts(ws, step, run_id, space_id)
         plan = plan_summaries(ws, step, run_id, prompts)
         check_cap(plan, step.max_cost)
     summary_run_id, status = _find_or_create(ws, step, run_id, parameters)
@@ -139,7 +135,7 @@ def summarize_run(
         labels = offline_labels(
             ws,
             run_id,
-            run[0][0],
+            space_id,
             step.max_queries,
             step.seed,
             progress,
@@ -157,7 +153,7 @@ def summarize_run(
             ws,
             step,
             run_id,
-            run[0][0],
+            space_id,
             missing,
             lambda row: _save_summaries(ws, summary_run_id, [row]),
             progress,
@@ -235,14 +231,20 @@ def _matching_run(ws: Workspace, step: SummarizeStep, run_id: str, parameters: d
     return rows[0] if rows else None
 
 
-def clusters_to_name(ws: Workspace, step: SummarizeStep, run_id: str) -> tuple[str, list[int]]:
-    """(the run's space, the clusters a pass of `step` would still ask for), writing
-    nothing: what a plan counts."""
+def _space_of_complete_run(ws: Workspace, run_id: str) -> str:
+    """The space of `run_id`; SummaryError naming the runs there are when it is not one."""
     run = ws.con.execute(
         "SELECT space_id FROM clustering_runs WHERE run_id = ? AND status = 'complete'", [run_id]
     ).fetchall()
     if not run:
         raise SummaryError(unknown_run(ws.con, run_id))
+    return run[0][0]
+
+
+def clusters_to_name(ws: Workspace, step: SummarizeStep, run_id: str) -> tuple[str, list[int]]:
+    """(the run's space, the clusters a pass of `step` would still ask for), writing
+    nothing: what a plan counts."""
+    space_id = _space_of_complete_run(ws, run_id)
     found = step.summary_run_id or (_matching_run(ws, step, run_id, _parameters(step)) or [None])[0]
     done = {
         c
@@ -254,7 +256,7 @@ def clusters_to_name(ws: Workspace, step: SummarizeStep, run_id: str) -> tuple[s
     clusters = ws.con.execute(
         "SELECT cluster_id FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
     ).fetchall()
-    return run[0][0], [c for (c,) in clusters if c not in done]
+    return space_id, [c for (c,) in clusters if c not in done]
 
 
 def _save_summaries(ws: Workspace, summary_run_id: str, rows: list[tuple]) -> None:
